@@ -1,0 +1,100 @@
+//! Ricochet's sans-IO core: everything Ricochet knows about HTTP/1.1, URLs, redirects, server
+//! ranking and probe scheduling, as pure functions and state machines.
+//!
+//! Nothing here touches a socket, a file, a clock or the OS's randomness. Bytes come in as `&[u8]`,
+//! time as an [`std::time::Instant`] or [`std::time::SystemTime`] value passed by the caller, and
+//! randomness as an injected [`rand::Rng`]. The caller (the `ricochet` crate, or any other runtime,
+//! WASI included) owns the I/O: it reads, feeds the core, writes what the core produced and sleeps
+//! until the core's next deadline.
+//!
+//! Module map:
+//! - [`request`]: incremental, strict request-head parser (server side).
+//! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
+//! - [`response`]: response-head parser (client side).
+//! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
+//! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
+//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
+//! - [`follow`]: the download client's decisions (redirect following, output file name).
+//! - [`redirect`]: the balancer's redirect responses.
+//! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
+//! - [`probe`]: when to probe which server, and how to judge a probe.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod body;
+pub mod follow;
+pub mod pool;
+pub mod probe;
+pub mod redirect;
+pub mod request;
+pub mod response;
+pub mod serve;
+pub mod status;
+pub mod url;
+pub mod write;
+
+/// HTTP version of a message. Only HTTP/1.0 and HTTP/1.1 are spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// `HTTP/1.0`
+    Http10,
+    /// `HTTP/1.1`
+    Http11,
+}
+
+impl Version {
+    /// The version as it appears on the wire, e.g. `HTTP/1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// One header field, borrowed from the caller's buffer. The name keeps its original case;
+/// compare it with [`str::eq_ignore_ascii_case`]. The value has surrounding whitespace trimmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Field name, a validated token.
+    pub name: &'a str,
+    /// Field value without leading or trailing whitespace; may be non-UTF-8 (obs-text).
+    pub value: &'a [u8],
+}
+
+/// How the body of a message is delimited, decided from the head by the parsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body at all (e.g. a GET without Content-Length, a HEAD response, 204, 304).
+    None,
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// The body runs until the peer closes the connection (responses only).
+    CloseDelimited,
+}
+
+/// Result of feeding bytes to an incremental parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// The head is not complete yet: read more bytes, append them, and call again with the
+    /// whole unconsumed buffer.
+    Partial,
+    /// The head is complete.
+    Complete {
+        /// The parsed head, borrowing from the buffer.
+        value: T,
+        /// How many bytes of the buffer the head occupied; the body (or the next pipelined
+        /// message) starts at this offset.
+        consumed: usize,
+    },
+}
+
+/// Find a header by name, case-insensitively. Returns the first match.
+pub fn find_header<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}

@@ -1,0 +1,1 @@
+//! redirect: see issue 4 (balancer core); designed by the core-app helper.
