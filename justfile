@@ -1,0 +1,41 @@
+# Ricochet's tasks. Install just with `pip install rust-just` (or `cargo install just`).
+
+# List the recipes.
+default:
+    @just --list
+
+# Demo: three throttled servers on 11111, 22222, 33333 and the balancer on 12345 (Ctrl-C stops).
+run-cluster:
+    cargo run --release -p ricochet --bin cluster
+
+# All tests: the workspace on this machine, then core's suite on wasm32-wasip1 under Wasmtime.
+test: test-native test-wasm
+
+# The workspace's tests (unit, scenario, end-to-end over loopback).
+test-native:
+    cargo test --workspace
+
+# core's test suite on wasm32-wasip1, run by Wasmtime (`pip install wasmtime`).
+test-wasm:
+    rustup target add wasm32-wasip1
+    CARGO_TARGET_WASM32_WASIP1_RUNNER="python3 {{justfile_directory()}}/.ci/wasi-run.py" cargo test -p ricochet-core --target wasm32-wasip1
+
+# Formatting and lints, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Whatever CI runs, from this checkout.
+ci:
+    bash .ci/run
+
+# Core micro-benchmarks (criterion) and whole-system comparisons against nginx, HAProxy and curl.
+bench: bench-core bench-system
+
+# Request-head parsing throughput.
+bench-core:
+    cargo bench -p ricochet-core --bench parse
+
+# server vs nginx, client vs curl, balancer vs nginx and HAProxy (installs them from Debian).
+bench-system:
+    bash bench/run.sh
