@@ -405,8 +405,9 @@ impl Pool {
                 _ => None,
             })
             .collect();
-        // Slowest first; ties in pool order, so the snapshot is deterministic.
-        live.sort_by(|a, b| b.1.elapsed.cmp(&a.1.elapsed).then(a.0.cmp(&b.0)));
+        // Slowest first; ties in reverse pool order, so that the table (this order reversed)
+        // lists tied servers in pool order. Deterministic either way.
+        live.sort_by(|a, b| b.1.elapsed.cmp(&a.1.elapsed).then(b.0.cmp(&a.0)));
         // Twice the average position of each tie block: an integer.
         let mut rank2 = vec![0u64; live.len()];
         let mut start = 0;
@@ -512,7 +513,7 @@ impl Ranking {
         self.policy
     }
 
-    /// The live servers, fastest first, for logging.
+    /// The live servers, fastest first (tied servers in pool order), for logging.
     pub fn table(&self) -> &[Row] {
         &self.rows
     }
