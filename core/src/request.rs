@@ -728,23 +728,17 @@ impl LineScanner {
     }
 }
 
-/// Position of the first LF, eight bytes at a time (SWAR: a zero byte in `x ^ 0x0a..` marks
-/// an LF; the lowest flagged byte is always exact).
+/// Position of the first LF. Blocks of 16 bytes are tested with a branch-free OR of
+/// comparisons (which the compiler turns into one SIMD compare), so the byte loop only runs in
+/// the block that holds the LF.
 pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LO * b'\n' as u64;
-    let mut chunks = s.chunks_exact(8);
+    let mut chunks = s.chunks_exact(16);
     let mut offset = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ LF;
-        let found = x.wrapping_sub(LO) & !x & HI;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        if chunk.iter().fold(false, |found, &b| found | (b == b'\n')) {
+            return chunk.iter().position(|&b| b == b'\n').map(|i| offset + i);
         }
-        offset += 8;
+        offset += 16;
     }
     chunks
         .remainder()
@@ -826,3 +820,37 @@ static HOST: [bool; 256] = {
     }
     t
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_lf_at_every_position_and_length() {
+        for len in 0..70 {
+            let mut v = vec![b'a'; len];
+            assert_eq!(find_lf(&v), None);
+            for pos in 0..len {
+                v[pos] = b'\n';
+                assert_eq!(find_lf(&v), Some(pos), "len {len} pos {pos}");
+                // A later LF does not hide the first.
+                if pos + 1 < len {
+                    v[len - 1] = b'\n';
+                    assert_eq!(find_lf(&v), Some(pos));
+                    v[len - 1] = b'a';
+                }
+                v[pos] = b'a';
+            }
+        }
+    }
+
+    #[test]
+    fn tables_match_the_grammar() {
+        let tchar = b"!#$%&'*+-.^_`|~";
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || tchar.contains(&b);
+            assert_eq!(TOKEN[b as usize], token, "{b:#x}");
+            assert_eq!(TARGET[b as usize], (0x21..0x7f).contains(&b) && b != b'#');
+        }
+    }
+}
