@@ -59,20 +59,73 @@ impl Follower {
     }
 
     /// Feed the status and `Location` of the response to the current request.
+    ///
+    /// A status other than 301, 302, 303, 307 or 308 is [`Next::Done`]. A redirect's `Location`
+    /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
+    /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
+    /// order: no Location, an unusable one, more than `max_redirects` redirects, a URL already
+    /// in the chain (a loop). After an error the follower is unchanged.
     pub fn handle_response(
         &mut self,
         status: u16,
         location: Option<&[u8]>,
     ) -> Result<Next, FollowError> {
-        let _ = (status, location, self.max_redirects);
-        todo!("core-app helper")
+        if !crate::status::is_redirect(status) {
+            return Ok(Next::Done);
+        }
+        let location = location.ok_or(FollowError::MissingLocation(status))?;
+        let mut reference = String::with_capacity(location.len());
+        crate::url::encode_uri(location, &mut reference);
+        let next = self
+            .current()
+            .join(&reference)
+            .map_err(FollowError::BadLocation)?;
+        if self.redirects() >= self.max_redirects {
+            return Err(FollowError::TooManyRedirects(self.max_redirects));
+        }
+        if self.visited.contains(&next) {
+            return Err(FollowError::Loop(next));
+        }
+        self.visited.push(next.clone());
+        Ok(Next::Redirect(next))
+    }
+
+    /// How many redirects have been followed so far.
+    pub fn redirects(&self) -> u32 {
+        u32::try_from(self.visited.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// Every URL requested so far, the first one first.
+    pub fn chain(&self) -> &[Url] {
+        &self.visited
     }
 }
 
 /// File name to save a URL's body under when the user gave none: the last path segment,
 /// percent-decoded, with anything unsafe for a file name replaced; `index.html` for an empty
 /// segment (a trailing slash).
+///
+/// Unsafe means `/`, `\`, NUL and other control characters (each becomes `_`); a name that is
+/// empty, `.` or `..` becomes `index.html`. Invalid UTF-8 is replaced lossily; an invalid escape
+/// keeps the segment as sent. The result never contains a path separator, so it always names
+/// a file in the current directory.
 pub fn output_name(url: &Url) -> String {
-    let _ = url;
-    todo!("core-app helper")
+    let path = url.path();
+    let segment = path.rsplit('/').next().unwrap_or("");
+    let decoded = crate::url::percent_decode(segment.as_bytes())
+        .unwrap_or_else(|_| segment.as_bytes().to_vec());
+    let name: String = String::from_utf8_lossy(&decoded)
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match name.as_str() {
+        "" | "." | ".." => "index.html".to_string(),
+        _ => name,
+    }
 }

@@ -149,19 +149,255 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone)]
 pub struct RequestParser {
     limits: Limits,
-    // implementation state (scan offset, failure) lives here
+    /// Set on the first error; every later call returns it.
+    failed: Option<ParseError>,
+    /// Where the next line starts and how far the search for its LF has got.
+    scan: LineScanner,
+    /// The request line, once it has been validated.
+    line: Option<RequestLine>,
+    /// Offsets of the header fields validated so far (reused between requests).
+    fields: Vec<FieldPos>,
+    /// What the fields said about framing and persistence, accumulated line by line.
+    facts: RequestFacts,
+}
+
+/// Offsets of a validated request line inside the buffer.
+#[derive(Debug, Clone, Copy)]
+struct RequestLine {
+    method: (usize, usize),
+    target: (usize, usize),
+    version: Version,
+}
+
+/// Offsets of one validated header field: name and trimmed value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldPos {
+    pub(crate) name: (usize, usize),
+    pub(crate) value: (usize, usize),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestFacts {
+    hosts: u32,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
 }
 
 impl RequestParser {
     /// A parser with the given limits.
     pub fn new(limits: Limits) -> Self {
-        RequestParser { limits }
+        RequestParser {
+            limits,
+            failed: None,
+            scan: LineScanner::default(),
+            line: None,
+            fields: Vec::with_capacity(16),
+            facts: RequestFacts::default(),
+        }
     }
 
     /// Parse the head at the start of `buf` (the whole unconsumed buffer). See the module docs.
+    ///
+    /// Each line is validated as soon as its CRLF arrives, so a bad request line or field is
+    /// reported without waiting for the rest of the head; which error is reported depends only
+    /// on the bytes, never on how they were split between calls.
     pub fn parse<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<Request<'b>>, ParseError> {
-        let _ = (buf, self.limits);
-        todo!("core-http helper")
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if buf.len() < self.scan.scanned {
+            // The caller broke the contract (passed less than before): start over rather than
+            // index out of bounds.
+            self.reset();
+        }
+        match self.advance(buf) {
+            Ok(Some(request)) => Ok(request),
+            Ok(None) => Ok(Parsed::Partial),
+            Err(e) => {
+                self.failed = Some(e);
+                Err(e)
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.scan = LineScanner::default();
+        self.line = None;
+        self.fields.clear();
+        self.facts = RequestFacts::default();
+    }
+
+    fn advance<'b>(&mut self, buf: &'b [u8]) -> Result<Option<Parsed<Request<'b>>>, ParseError> {
+        loop {
+            let (start, end) = match self.scan.next_line(buf, self.limits.max_head) {
+                Ok(Some(line)) => line,
+                Ok(None) => return Ok(None),
+                Err(LineError::BareLf) => {
+                    return Err(ParseError::BadRequest("bare LF line ending"))
+                }
+                Err(LineError::TooLarge) => return Err(self.too_large(buf)),
+            };
+            let Some(line) = self.line else {
+                if start == end {
+                    // RFC 9112 section 2.2: ignore empty lines before the request line.
+                    continue;
+                }
+                self.line = Some(parse_request_line(buf, start, end, &self.limits)?);
+                continue;
+            };
+            if start == end {
+                let request = self.finish(buf, line)?;
+                self.reset();
+                return Ok(Some(request));
+            }
+            if self.fields.len() >= self.limits.max_headers {
+                return Err(ParseError::HeadTooLarge);
+            }
+            let field = parse_field(buf, start, end).map_err(ParseError::BadRequest)?;
+            self.field_semantics(buf, field, line.version)?;
+            self.fields.push(field);
+        }
+    }
+
+    /// The head did not fit in `max_head`. If the request line itself is still incomplete and
+    /// its target is already over the target limit, 414 says more than 431.
+    fn too_large(&self, buf: &[u8]) -> ParseError {
+        if self.line.is_none() {
+            let window = &buf[..buf.len().min(self.limits.max_head)];
+            let first = window.iter().position(|&b| !matches!(b, b'\r' | b'\n'));
+            if let Some(first) = first {
+                let rest = &window[first..];
+                if let Some(sp) = rest.iter().position(|&b| b == b' ') {
+                    let target = &rest[sp + 1..];
+                    if !target.contains(&b' ') && target.len() > self.limits.max_target {
+                        return ParseError::TargetTooLong;
+                    }
+                }
+            }
+        }
+        ParseError::HeadTooLarge
+    }
+
+    fn field_semantics(
+        &mut self,
+        buf: &[u8],
+        field: FieldPos,
+        version: Version,
+    ) -> Result<(), ParseError> {
+        let name = &buf[field.name.0..field.name.1];
+        let value = &buf[field.value.0..field.value.1];
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                self.facts.hosts += 1;
+                if self.facts.hosts > 1 {
+                    return Err(ParseError::BadRequest("more than one Host header"));
+                }
+                if !value.iter().all(|&b| HOST[b as usize]) {
+                    return Err(ParseError::BadRequest("invalid Host header"));
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = parse_content_length(value).map_err(ParseError::BadRequest)?;
+                match self.facts.content_length {
+                    Some(previous) if previous != n => {
+                        return Err(ParseError::BadRequest("conflicting Content-Length headers"))
+                    }
+                    _ => self.facts.content_length = Some(n),
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                if version == Version::Http10 {
+                    return Err(ParseError::BadRequest(
+                        "Transfer-Encoding in an HTTP/1.0 request",
+                    ));
+                }
+                self.facts.transfer_encoding = true;
+                for coding in list_elements(value) {
+                    let name = coding_name(coding);
+                    if !name.eq_ignore_ascii_case(b"chunked") {
+                        if name.is_empty() || !name.iter().all(|&b| TOKEN[b as usize]) {
+                            return Err(ParseError::BadRequest("malformed Transfer-Encoding"));
+                        }
+                        return Err(ParseError::NotImplemented(
+                            "transfer coding other than chunked",
+                        ));
+                    }
+                    if self.facts.chunked || name.len() != coding.len() {
+                        return Err(ParseError::BadRequest(
+                            "malformed chunked Transfer-Encoding",
+                        ));
+                    }
+                    self.facts.chunked = true;
+                }
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for option in list_elements(value) {
+                    if option.eq_ignore_ascii_case(b"close") {
+                        self.facts.close = true;
+                    } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                        self.facts.keep_alive = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish<'b>(
+        &mut self,
+        buf: &'b [u8],
+        line: RequestLine,
+    ) -> Result<Parsed<Request<'b>>, ParseError> {
+        let facts = self.facts;
+        if line.version == Version::Http11 && facts.hosts == 0 {
+            return Err(ParseError::BadRequest("missing Host header"));
+        }
+        let body = if facts.transfer_encoding {
+            if facts.content_length.is_some() {
+                return Err(ParseError::BadRequest(
+                    "both Transfer-Encoding and Content-Length",
+                ));
+            }
+            if !facts.chunked {
+                return Err(ParseError::BadRequest("empty Transfer-Encoding"));
+            }
+            BodyKind::Chunked
+        } else {
+            match facts.content_length {
+                Some(n) => BodyKind::Length(n),
+                None => BodyKind::None,
+            }
+        };
+        let keep_alive = match line.version {
+            Version::Http11 => !facts.close,
+            Version::Http10 => facts.keep_alive && !facts.close,
+        };
+        let method = ascii_str(&buf[line.method.0..line.method.1])?;
+        let raw_target = ascii_str(&buf[line.target.0..line.target.1])?;
+        let target = parse_target(method, raw_target)?;
+        let mut headers = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            headers.push(Header {
+                name: ascii_str(&buf[field.name.0..field.name.1])?,
+                value: &buf[field.value.0..field.value.1],
+            });
+        }
+        Ok(Parsed::Complete {
+            value: Request {
+                method,
+                target,
+                raw_target,
+                version: line.version,
+                headers,
+                body,
+                keep_alive,
+            },
+            consumed: self.scan.line_start,
+        })
     }
 }
 
@@ -170,3 +406,406 @@ impl Default for RequestParser {
         RequestParser::new(Limits::default())
     }
 }
+
+/// Bytes already checked to be ASCII as `&str`. The error arm cannot happen; it exists so that
+/// no code path can panic.
+fn ascii_str(bytes: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|_| ParseError::BadRequest("non-ASCII byte"))
+}
+
+fn parse_request_line(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    limits: &Limits,
+) -> Result<RequestLine, ParseError> {
+    let line = &buf[start..end];
+    let Some(sp1) = line.iter().position(|&b| b == b' ') else {
+        return Err(ParseError::BadRequest(bad_line_reason(line)));
+    };
+    let rest = &line[sp1 + 1..];
+    let Some(sp2) = rest.iter().position(|&b| b == b' ') else {
+        return Err(ParseError::BadRequest(bad_line_reason(line)));
+    };
+    let method = &line[..sp1];
+    let target = &rest[..sp2];
+    let version = parse_version(&rest[sp2 + 1..]).map_err(|e| match e {
+        ParseError::BadRequest(_) => ParseError::BadRequest(bad_line_reason(line)),
+        e => e,
+    })?;
+    if method.is_empty() || !method.iter().all(|&b| TOKEN[b as usize]) {
+        return Err(ParseError::BadRequest("method is not a token"));
+    }
+    if target.is_empty() {
+        return Err(ParseError::BadRequest("empty request-target"));
+    }
+    if target.len() > limits.max_target {
+        return Err(ParseError::TargetTooLong);
+    }
+    if let Some(&bad) = target.iter().find(|&&b| !TARGET[b as usize]) {
+        return Err(ParseError::BadRequest(if bad == b'#' {
+            "fragment in request-target"
+        } else {
+            "invalid byte in request-target"
+        }));
+    }
+    // Both are ASCII now; check the target's form once here so errors come early.
+    let method_str = ascii_str(method)?;
+    parse_target(method_str, ascii_str(target)?)?;
+    let method_start = start;
+    let target_start = start + sp1 + 1;
+    Ok(RequestLine {
+        method: (method_start, method_start + sp1),
+        target: (target_start, target_start + target.len()),
+        version,
+    })
+}
+
+fn bad_line_reason(line: &[u8]) -> &'static str {
+    if line.contains(&b'\r') {
+        "bare CR in request line"
+    } else {
+        "malformed request line"
+    }
+}
+
+/// `HTTP/1.0` or `HTTP/1.1`; any other well-formed version is 505, anything else 400.
+pub(crate) fn parse_version(v: &[u8]) -> Result<Version, ParseError> {
+    match v {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(ParseError::VersionNotSupported)
+        }
+        _ => Err(ParseError::BadRequest("malformed HTTP version")),
+    }
+}
+
+/// Split a validated (visible ASCII, no `#`) request-target into its form.
+fn parse_target<'a>(method: &str, target: &'a str) -> Result<Target<'a>, ParseError> {
+    if method == "CONNECT" {
+        // authority-form: host:port. Valid or not, Ricochet does not tunnel.
+        return if is_authority(target.as_bytes()) && target.contains(':') {
+            Err(ParseError::NotImplemented("CONNECT"))
+        } else {
+            Err(ParseError::BadRequest(
+                "CONNECT needs an authority-form target",
+            ))
+        };
+    }
+    if target.starts_with('/') {
+        let (path, query) = split_query(target);
+        return Ok(Target::Origin { path, query });
+    }
+    if target == "*" {
+        return if method == "OPTIONS" {
+            Ok(Target::Asterisk)
+        } else {
+            Err(ParseError::BadRequest("asterisk-form is only for OPTIONS"))
+        };
+    }
+    // absolute-form: scheme "://" authority path-abempty [ "?" query ]
+    let Some(colon) = target.find("://") else {
+        return Err(ParseError::BadRequest("malformed request-target"));
+    };
+    let scheme = &target[..colon];
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(ParseError::BadRequest(
+            "absolute-form with a scheme other than http",
+        ));
+    }
+    let rest = &target[colon + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if authority.is_empty() || !is_authority(authority.as_bytes()) {
+        return Err(ParseError::BadRequest("invalid authority in absolute-form"));
+    }
+    let after = &rest[authority_end..];
+    let (path, query) = if after.starts_with('/') {
+        split_query(after)
+    } else {
+        // Either empty or "?query": the path is empty, which means "/".
+        ("/", after.strip_prefix('?'))
+    };
+    Ok(Target::Absolute {
+        authority,
+        path,
+        query,
+    })
+}
+
+fn split_query(s: &str) -> (&str, Option<&str>) {
+    match s.find('?') {
+        Some(q) => (&s[..q], Some(&s[q + 1..])),
+        None => (s, None),
+    }
+}
+
+/// `host[:port]` with a reg-name, IPv4 or bracketed IP literal host; no userinfo.
+fn is_authority(a: &[u8]) -> bool {
+    if a.is_empty() || !a.iter().all(|&b| HOST[b as usize]) {
+        return false;
+    }
+    let (host, port) = if a[0] == b'[' {
+        let Some(close) = a.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &a[1..close];
+        if inside.is_empty() || inside.contains(&b'[') {
+            return false;
+        }
+        match &a[close + 1..] {
+            [] => (&a[..=close], None),
+            [b':', port @ ..] => (&a[..=close], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match a.iter().position(|&b| b == b':') {
+            Some(c) => (&a[..c], Some(&a[c + 1..])),
+            None => (a, None),
+        }
+    };
+    if host.is_empty() || (host[0] != b'[' && host.iter().any(|&b| matches!(b, b'[' | b']'))) {
+        return false;
+    }
+    match port {
+        None => true,
+        Some(p) => p.len() <= 5 && p.iter().all(u8::is_ascii_digit),
+    }
+}
+
+/// Content-Length: one or more digits, nothing else, fitting in a u64.
+pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, &'static str> {
+    if v.is_empty() {
+        return Err("empty Content-Length");
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return Err("Content-Length is not a number");
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or("Content-Length overflows")?;
+    }
+    Ok(n)
+}
+
+/// Elements of a comma-separated list, trimmed, empty ones skipped (RFC 9110 section 5.6.1).
+pub(crate) fn list_elements(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(trim_ows)
+        .filter(|e| !e.is_empty())
+}
+
+/// The coding name of a transfer-coding element (before any `;` parameter).
+pub(crate) fn coding_name(e: &[u8]) -> &[u8] {
+    let end = e.iter().position(|&b| b == b';').unwrap_or(e.len());
+    trim_ows(&e[..end])
+}
+
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// Validate the header field line `buf[start..end]` (without its CRLF): a token name, a colon
+/// right after it, then a value of visible bytes, obs-text, SP and HTAB only.
+pub(crate) fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<FieldPos, &'static str> {
+    let line = &buf[start..end];
+    if matches!(line[0], b' ' | b'\t') {
+        return Err("obs-fold line folding");
+    }
+    let name_len = line
+        .iter()
+        .position(|&b| !TOKEN[b as usize])
+        .unwrap_or(line.len());
+    match line.get(name_len) {
+        Some(b':') if name_len > 0 => {}
+        Some(b' ' | b'\t') if name_len > 0 => return Err("whitespace before colon"),
+        Some(b'\r') => return Err("bare CR in header"),
+        _ => return Err("invalid header name"),
+    }
+    let value = &line[name_len + 1..];
+    // Branch-free over the value so it vectorises; classify only on the error path.
+    let bad = value.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20 && b != b'\t') || b == 0x7f)
+    });
+    if bad {
+        return Err(if value.contains(&b'\r') {
+            "bare CR in header value"
+        } else if value.contains(&0) {
+            "NUL in header value"
+        } else {
+            "control byte in header value"
+        });
+    }
+    let mut v_start = start + name_len + 1;
+    let mut v_end = end;
+    while v_start < v_end && matches!(buf[v_start], b' ' | b'\t') {
+        v_start += 1;
+    }
+    while v_end > v_start && matches!(buf[v_end - 1], b' ' | b'\t') {
+        v_end -= 1;
+    }
+    Ok(FieldPos {
+        name: (start, start + name_len),
+        value: (v_start, v_end),
+    })
+}
+
+/// Why the line scanner stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineError {
+    /// An LF not preceded by CR.
+    BareLf,
+    /// No end of line within the head size limit.
+    TooLarge,
+}
+
+/// Finds CRLF-terminated lines in a growing buffer, remembering how far it has searched so that
+/// feeding a byte at a time stays linear.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LineScanner {
+    /// Start of the line being looked for; after the final empty line, the head's length.
+    pub(crate) line_start: usize,
+    /// Every byte before this has been searched for LF.
+    pub(crate) scanned: usize,
+}
+
+impl LineScanner {
+    /// The next complete line as `(start, end)` with `end` at its CR, or `None` if the buffer
+    /// holds no complete line yet. Lines must end within the first `max_head` bytes.
+    pub(crate) fn next_line(
+        &mut self,
+        buf: &[u8],
+        max_head: usize,
+    ) -> Result<Option<(usize, usize)>, LineError> {
+        let window = buf.len().min(max_head);
+        let from = self.scanned.max(self.line_start);
+        if from < window {
+            if let Some(i) = find_lf(&buf[from..window]) {
+                let lf = from + i;
+                if lf == self.line_start || buf[lf - 1] != b'\r' {
+                    return Err(LineError::BareLf);
+                }
+                let line = (self.line_start, lf - 1);
+                self.line_start = lf + 1;
+                self.scanned = lf + 1;
+                return Ok(Some(line));
+            }
+        }
+        self.scanned = window.max(self.scanned);
+        if buf.len() >= max_head {
+            return Err(LineError::TooLarge);
+        }
+        Ok(None)
+    }
+}
+
+/// Position of the first LF, eight bytes at a time (SWAR: a zero byte in `x ^ 0x0a..` marks
+/// an LF; the lowest flagged byte is always exact).
+pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = LO * b'\n' as u64;
+    let mut chunks = s.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ LF;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
+}
+
+/// tchar (RFC 9110 section 5.6.2).
+pub(crate) static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// Bytes allowed in a request-target: visible ASCII except `#` (no fragment on the wire).
+/// Percent-escapes are checked by whoever decodes the path.
+static TARGET: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0x21;
+    while i < 0x7f {
+        t[i] = i != b'#' as usize;
+        i += 1;
+    }
+    t
+};
+
+/// Bytes allowed in an authority (`host[:port]`): unreserved, sub-delims, `:`, `[`, `]`, `%`.
+static HOST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+            );
+        i += 1;
+    }
+    t
+};

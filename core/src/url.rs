@@ -47,9 +47,40 @@ impl Url {
     /// Parse an absolute `http://host[:port][/path][?query][#fragment]` URL. The scheme and host
     /// are case-insensitive (stored lower-case); IPv6 literals go in brackets; the default port is
     /// 80; an empty path becomes `/`. Bytes that may not appear in a URI are percent-encoded.
+    ///
+    /// Also: surrounding ASCII whitespace is ignored; userinfo (`user@host`) is refused as
+    /// [`UrlError::Malformed`] (Ricochet never needs it, and it is a classic way to disguise the
+    /// real host); an empty port (`http://host:/`) means 80; dot segments (`/a/../b`) are removed
+    /// as RFC 3986 section 5.2.2 does for an absolute reference, so `parse(s)` and
+    /// `any_base.join(s)` agree.
     pub fn parse(input: &str) -> Result<Url, UrlError> {
-        let _ = input;
-        todo!("core-app helper")
+        let input = input.trim_matches(|c: char| c.is_ascii_whitespace());
+        let parts = split_reference(input);
+        let scheme = match parts.scheme {
+            Some(s) => s,
+            None => return Err(UrlError::UnsupportedScheme(String::new())),
+        };
+        if scheme.eq_ignore_ascii_case("https") {
+            return Err(UrlError::HttpsNotSupported);
+        }
+        if !scheme.eq_ignore_ascii_case("http") {
+            return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
+        }
+        let authority = match parts.authority {
+            Some(a) => a,
+            None => return Err(UrlError::Malformed("expected // after http:")),
+        };
+        let (host, port) = parse_authority(authority)?;
+        let path = if parts.path.is_empty() {
+            "/".to_string()
+        } else {
+            remove_dot_segments(parts.path)
+        };
+        Ok(Url {
+            host,
+            port: port.unwrap_or(80),
+            path_and_query: build_path_and_query(&path, parts.query),
+        })
     }
 
     /// Host without brackets (`::1`, `127.0.0.1`, `example.com`).
@@ -67,21 +98,69 @@ impl Url {
         &self.path_and_query
     }
 
+    /// The path alone (no query), starting with `/`, percent-encoded.
+    pub fn path(&self) -> &str {
+        match self.path_and_query.find('?') {
+            Some(i) => &self.path_and_query[..i],
+            None => &self.path_and_query,
+        }
+    }
+
+    /// The query without `?`, if there is one.
+    pub fn query(&self) -> Option<&str> {
+        self.path_and_query
+            .find('?')
+            .map(|i| &self.path_and_query[i + 1..])
+    }
+
     /// The `Host` header value: host (bracketed if IPv6) plus `:port` unless it is 80.
     pub fn authority(&self) -> String {
-        todo!("core-app helper")
+        if self.port == 80 {
+            bracketed(&self.host)
+        } else {
+            self.socket_addr()
+        }
     }
 
     /// `host:port` for connecting, IPv6 bracketed: `[::1]:8080`.
     pub fn socket_addr(&self) -> String {
-        todo!("core-app helper")
+        format!("{}:{}", bracketed(&self.host), self.port)
     }
 
     /// Resolve a reference (a `Location` value, absolute or relative) against this URL, per
     /// RFC 3986 section 5 (dot segments removed).
+    ///
+    /// Handles every reference form: absolute (`http://h/x`, which goes through [`Url::parse`],
+    /// so `https:` is still an error), network-path (`//h/x`, keeps `http`), absolute-path
+    /// (`/x`), relative-path (`x`, `../x`), query-only (`?q`) and empty (the base without its
+    /// fragment). A fragment in the reference is dropped; bytes not allowed in a URI are
+    /// percent-encoded.
     pub fn join(&self, reference: &str) -> Result<Url, UrlError> {
-        let _ = reference;
-        todo!("core-app helper")
+        let reference = reference.trim_matches(|c: char| c.is_ascii_whitespace());
+        let parts = split_reference(reference);
+        if parts.scheme.is_some() {
+            return Url::parse(reference);
+        }
+        if parts.authority.is_some() {
+            return Url::parse(&format!("http:{reference}"));
+        }
+        let (path, query) = if parts.path.is_empty() {
+            (self.path().to_string(), parts.query.or(self.query()))
+        } else if parts.path.starts_with('/') {
+            (remove_dot_segments(parts.path), parts.query)
+        } else {
+            // Merge (RFC 3986 section 5.2.3): the base always has an authority and a path that
+            // starts with `/`, so everything up to its last `/` is kept.
+            let base = self.path();
+            let dir = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+            let merged = format!("{dir}{}", parts.path);
+            (remove_dot_segments(&merged), parts.query)
+        };
+        Ok(Url {
+            host: self.host.clone(),
+            port: self.port,
+            path_and_query: build_path_and_query(&path, query),
+        })
     }
 }
 
@@ -91,17 +170,295 @@ impl std::fmt::Display for Url {
     }
 }
 
+/// A reference split per RFC 3986 appendix B (fragment dropped).
+struct Reference<'a> {
+    scheme: Option<&'a str>,
+    authority: Option<&'a str>,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+fn split_reference(input: &str) -> Reference<'_> {
+    let input = match input.find('#') {
+        Some(i) => &input[..i],
+        None => input,
+    };
+    let mut rest = input;
+    let mut scheme = None;
+    if let Some(i) = rest.find([':', '/', '?']) {
+        if rest.as_bytes()[i] == b':' && is_scheme(&rest[..i]) {
+            scheme = Some(&rest[..i]);
+            rest = &rest[i + 1..];
+        }
+    }
+    let mut authority = None;
+    if let Some(after) = rest.strip_prefix("//") {
+        let end = after.find(['/', '?']).unwrap_or(after.len());
+        authority = Some(&after[..end]);
+        rest = &after[end..];
+    }
+    let (path, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    Reference {
+        scheme,
+        authority,
+        path,
+        query,
+    }
+}
+
+/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`
+fn is_scheme(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+fn build_path_and_query(path: &str, query: Option<&str>) -> String {
+    let mut out = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    encode_uri(path.as_bytes(), &mut out);
+    if let Some(q) = query {
+        out.push('?');
+        encode_uri(q.as_bytes(), &mut out);
+    }
+    // A `#` cannot reach here from a parsed reference (it starts the fragment), so the result
+    // always has exactly the path and query it was given.
+    out
+}
+
+/// Parse `host[:port]` (IPv6 in brackets). The host comes back lower-case without brackets, the
+/// port is `None` when absent or empty. Shared with the balancer's server list.
+pub(crate) fn parse_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
+    if authority.contains('@') {
+        return Err(UrlError::Malformed("userinfo (user@host) is not supported"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6
+            .find(']')
+            .ok_or(UrlError::Malformed("unclosed [ in IPv6 host"))?;
+        let host = &v6[..end];
+        if !is_ipv6(host) {
+            return Err(UrlError::Malformed("invalid IPv6 address"));
+        }
+        let after = &v6[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(UrlError::Malformed("unexpected text after IPv6 host")),
+        };
+        (host, port)
+    } else if authority.matches(':').count() > 1 {
+        return Err(UrlError::Malformed("an IPv6 host must be in brackets"));
+    } else {
+        match authority.find(':') {
+            Some(i) => (&authority[..i], Some(&authority[i + 1..])),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(UrlError::MissingHost);
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':'))
+    {
+        return Err(UrlError::Malformed("invalid character in host"));
+    }
+    let port = match port {
+        None | Some("") => None,
+        Some(p) => Some(parse_port(p)?),
+    };
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+fn parse_port(p: &str) -> Result<u16, UrlError> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UrlError::BadPort);
+    }
+    match p.parse::<u32>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err(UrlError::BadPort),
+    }
+}
+
+/// RFC 4291 section 2.2 text forms: eight groups of 1 to 4 hex digits, at most one `::`
+/// standing for one or more zero groups, optionally ending with a dotted IPv4 address (which
+/// counts as two groups). Zone identifiers are not accepted.
+fn is_ipv6(s: &str) -> bool {
+    fn groups(part: &str) -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let pieces: Vec<&str> = part.split(':').collect();
+        let mut count = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            if i == pieces.len() - 1 && piece.contains('.') {
+                if !is_ipv4(piece) {
+                    return None;
+                }
+                count += 2;
+            } else if (1..=4).contains(&piece.len()) && piece.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                count += 1;
+            } else {
+                return None;
+            }
+        }
+        Some(count)
+    }
+    match s.find("::") {
+        Some(i) => {
+            let (left, right) = (&s[..i], &s[i + 2..]);
+            if right.contains("::") || left.contains('.') {
+                return false;
+            }
+            matches!((groups(left), groups(right)), (Some(l), Some(r)) if l + r <= 7)
+        }
+        None => groups(s) == Some(8),
+    }
+}
+
+fn is_ipv4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            (1..=3).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
+/// RFC 3986 section 5.2.4, on a path that is empty or starts with `/` (or a relative path,
+/// whose leading `../` and `./` are dropped). The result of a path starting with `/` starts with
+/// `/`.
+pub(crate) fn remove_dot_segments(path: &str) -> String {
+    let mut input = path;
+    let mut output = String::with_capacity(path.len());
+    fn pop(output: &mut String) {
+        let cut = output.rfind('/').unwrap_or(0);
+        output.truncate(cut);
+    }
+    while !input.is_empty() {
+        if let Some(rest) = input.strip_prefix("../") {
+            input = rest;
+        } else if let Some(rest) = input.strip_prefix("./") {
+            input = rest;
+        } else if input.starts_with("/./") {
+            input = &input[2..];
+        } else if input == "/." {
+            input = "/";
+        } else if input.starts_with("/../") {
+            input = &input[3..];
+            pop(&mut output);
+        } else if input == "/.." {
+            input = "/";
+            pop(&mut output);
+        } else if input == "." || input == ".." {
+            input = "";
+        } else {
+            let start = usize::from(input.starts_with('/'));
+            let end = input[start..].find('/').map_or(input.len(), |i| i + start);
+            output.push_str(&input[..end]);
+            input = &input[end..];
+        }
+    }
+    output
+}
+
 /// Decode `%XX` escapes. A `%` not followed by two hex digits is an error.
 pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
-    let _ = input;
-    todo!("core-app helper")
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            match (input.get(i + 1), input.get(i + 2)) {
+                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    out.push(hex_value(h) << 4 | hex_value(l));
+                    i += 3;
+                }
+                _ => return Err(UrlError::Malformed("% not followed by two hex digits")),
+            }
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn hex_value(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+/// Whether `b` may appear as itself in a URI's path or query: unreserved, gen-delims and
+/// sub-delims (RFC 3986 section 2). `%` is handled separately.
+fn is_uri_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b':'
+                | b'/'
+                | b'?'
+                | b'#'
+                | b'['
+                | b']'
+                | b'@'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
 }
 
 /// Append `input` to `out`, percent-encoding every byte that may not appear in a URI's path or
 /// query (controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, DEL, non-ASCII) and
 /// every `%` that does not start a valid `%XX` escape. Valid escapes and reserved characters are
 /// kept, so an already-encoded path passes through unchanged.
+///
+/// The output is always printable ASCII without space, so it can go into a header or a
+/// request line as is. Encoding is idempotent: `encode(encode(x)) == encode(x)`.
 pub fn encode_uri(input: &[u8], out: &mut String) {
-    let _ = (input, out);
-    todo!("core-app helper")
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(input.len());
+    for (i, &b) in input.iter().enumerate() {
+        let keep = if b == b'%' {
+            matches!(
+                (input.get(i + 1), input.get(i + 2)),
+                (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()
+            )
+        } else {
+            is_uri_byte(b)
+        };
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
 }

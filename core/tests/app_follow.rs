@@ -1,0 +1,151 @@
+//! The download client's decisions: following redirects, stopping, naming the output file.
+
+use ricochet_core::follow::{output_name, FollowError, Follower, Next};
+use ricochet_core::url::{Url, UrlError};
+
+fn url(s: &str) -> Url {
+    Url::parse(s).unwrap()
+}
+
+#[test]
+fn follows_every_redirect_status_resolving_relative_locations() {
+    for status in [301, 302, 303, 307, 308] {
+        let mut f = Follower::new(url("http://a:8080/dir/page?x"), 10);
+        let next = f.handle_response(status, Some(b"../other?y=1")).unwrap();
+        assert_eq!(
+            next,
+            Next::Redirect(url("http://a:8080/other?y=1")),
+            "{status}"
+        );
+        assert_eq!(f.current(), &url("http://a:8080/other?y=1"));
+        assert_eq!(f.redirects(), 1);
+    }
+}
+
+#[test]
+fn absolute_and_network_path_locations() {
+    let mut f = Follower::new(url("http://balancer:12345/file.bin"), 10);
+    assert_eq!(
+        f.handle_response(301, Some(b"http://127.0.0.1:11111/file.bin"))
+            .unwrap(),
+        Next::Redirect(url("http://127.0.0.1:11111/file.bin"))
+    );
+    assert_eq!(
+        f.handle_response(302, Some(b"//[::1]:22222/x")).unwrap(),
+        Next::Redirect(url("http://[::1]:22222/x"))
+    );
+    assert_eq!(f.chain().len(), 3);
+}
+
+#[test]
+fn other_statuses_are_final() {
+    let mut f = Follower::new(url("http://a/"), 10);
+    for status in [200, 204, 206, 300, 304, 305, 404, 500] {
+        assert_eq!(
+            f.handle_response(status, Some(b"/elsewhere")),
+            Ok(Next::Done),
+            "{status}"
+        );
+    }
+    assert_eq!(f.current(), &url("http://a/"));
+}
+
+#[test]
+fn missing_or_bad_location() {
+    let mut f = Follower::new(url("http://a/"), 10);
+    assert_eq!(
+        f.handle_response(302, None),
+        Err(FollowError::MissingLocation(302))
+    );
+    assert_eq!(
+        f.handle_response(301, Some(b"https://a/")),
+        Err(FollowError::BadLocation(UrlError::HttpsNotSupported))
+    );
+    assert!(matches!(
+        f.handle_response(301, Some(b"ftp://a/")),
+        Err(FollowError::BadLocation(UrlError::UnsupportedScheme(_)))
+    ));
+    assert_eq!(
+        f.current(),
+        &url("http://a/"),
+        "errors leave the chain alone"
+    );
+    assert_eq!(
+        FollowError::MissingLocation(302).to_string(),
+        "302 redirect without a Location header"
+    );
+}
+
+#[test]
+fn a_location_with_raw_spaces_or_non_ascii_is_encoded() {
+    let mut f = Follower::new(url("http://a/"), 10);
+    assert_eq!(
+        f.handle_response(301, Some("/a b/é".as_bytes())).unwrap(),
+        Next::Redirect(url("http://a/a%20b/%C3%A9"))
+    );
+}
+
+#[test]
+fn stops_after_max_redirects() {
+    let mut f = Follower::new(url("http://a/0"), 3);
+    for i in 1..=3 {
+        let loc = format!("/{i}");
+        assert!(matches!(
+            f.handle_response(301, Some(loc.as_bytes())),
+            Ok(Next::Redirect(_))
+        ));
+    }
+    assert_eq!(
+        f.handle_response(301, Some(b"/4")),
+        Err(FollowError::TooManyRedirects(3))
+    );
+    let mut none = Follower::new(url("http://a/"), 0);
+    assert_eq!(
+        none.handle_response(307, Some(b"/x")),
+        Err(FollowError::TooManyRedirects(0))
+    );
+    assert_eq!(none.handle_response(200, None), Ok(Next::Done));
+}
+
+#[test]
+fn detects_loops() {
+    let mut f = Follower::new(url("http://a/x"), 10);
+    assert_eq!(
+        f.handle_response(301, Some(b"/x")),
+        Err(FollowError::Loop(url("http://a/x")))
+    );
+    let mut f = Follower::new(url("http://a/x"), 10);
+    f.handle_response(302, Some(b"http://b/y")).unwrap();
+    f.handle_response(302, Some(b"http://c/z")).unwrap();
+    let err = f.handle_response(302, Some(b"http://b/y")).unwrap_err();
+    assert_eq!(err, FollowError::Loop(url("http://b/y")));
+    assert_eq!(
+        err.to_string(),
+        "redirect loop: http://b/y was already requested"
+    );
+    // Same path on another port is not a loop.
+    let mut f = Follower::new(url("http://a/x"), 10);
+    assert!(f.handle_response(301, Some(b"http://a:81/x")).is_ok());
+}
+
+#[test]
+fn output_names() {
+    let cases = [
+        ("http://a/file.bin", "file.bin"),
+        ("http://a/dir/page.html?x=1", "page.html"),
+        ("http://a/", "index.html"),
+        ("http://a", "index.html"),
+        ("http://a/dir/", "index.html"),
+        ("http://a/hello%20world.txt", "hello world.txt"),
+        ("http://a/caf%C3%A9", "café"),
+        ("http://a/x%2F..%2Fetc%2Fpasswd", "x_.._etc_passwd"),
+        ("http://a/..%5C..%5Cevil", ".._.._evil"),
+        ("http://a/a%00b%0Ac", "a_b_c"),
+        ("http://a/%2e%2e", "index.html"),
+        ("http://a/%2e", "index.html"),
+        ("http://a/%ff.bin", "\u{fffd}.bin"),
+    ];
+    for (u, name) in cases {
+        assert_eq!(output_name(&url(u)), name, "{u}");
+    }
+}
