@@ -1,0 +1,82 @@
+//! Our client downloading from our server: every kind of file arrives byte for byte, under the
+//! right name, with the response head printed.
+
+use ricochet_tests::{client, server, www, TempDir};
+use std::fs;
+
+#[test]
+fn html_images_and_binaries_arrive_byte_for_byte() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("dl");
+    for name in [
+        "index.html",
+        "about.html",
+        "style.css",
+        "logo.png",
+        "photo.jpg",
+        "data.bin",
+        "probe.bin",
+    ] {
+        let out = dir.path().join(name);
+        let ran = client(
+            dir.path(),
+            &["-q", &format!("{}/{name}", srv.url), "-o", out.to_str().unwrap()],
+        );
+        assert_eq!(ran.code(), 0, "{name}: {ran:?}");
+        assert!(ran.stdout.starts_with("HTTP/1.1 200 OK\n"), "{name}: {}", ran.stdout);
+        let want = fs::read(www().join(name)).unwrap();
+        let got = fs::read(&out).unwrap();
+        assert!(got == want, "{name}: downloaded bytes differ from the original");
+    }
+    // Nothing but the downloads: no temporary file left behind.
+    assert_eq!(dir.entries().len(), 7, "{:?}", dir.entries());
+}
+
+#[test]
+fn prints_the_head_and_picks_the_name_from_the_url() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("names");
+    let ran = client(dir.path(), &["-q", &format!("{}/logo.png", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stdout.contains("Content-Type: image/png\n"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("Content-Length: 23695\n"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("Last-Modified: "), "{}", ran.stdout);
+    assert_eq!(
+        fs::read(dir.path().join("logo.png")).unwrap(),
+        fs::read(www().join("logo.png")).unwrap()
+    );
+
+    // A trailing slash saves the directory's index page as index.html.
+    let ran = client(dir.path(), &["-q", &format!("{}/docs/", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(
+        fs::read(dir.path().join("index.html")).unwrap(),
+        fs::read(www().join("docs/index.html")).unwrap()
+    );
+
+    // -o naming an existing directory saves inside it under the URL's name.
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/photo.jpg", srv.url), "-o", "sub"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(
+        fs::read(sub.join("photo.jpg")).unwrap(),
+        fs::read(www().join("photo.jpg")).unwrap()
+    );
+}
+
+#[test]
+fn a_404_saves_nothing_and_exits_5() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("404");
+    let ran = client(dir.path(), &["-q", &format!("{}/missing.html", srv.url)]);
+    assert_eq!(ran.code(), 5, "{ran:?}");
+    assert!(ran.stdout.starts_with("HTTP/1.1 404 Not Found\n"), "{}", ran.stdout);
+    // The error page is text, so it is shown.
+    assert!(ran.stdout.contains("404"), "{}", ran.stdout);
+    assert_eq!(ran.stderr.lines().count(), 1, "one line on stderr: {}", ran.stderr);
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
