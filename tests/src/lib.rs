@@ -59,9 +59,16 @@ pub fn bin(name: &str) -> PathBuf {
         let target = dir.parent().expect("profile dir has a parent");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "ricochet", "--bins", "--target-dir"])
-            .arg(target)
-            .current_dir(workspace());
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ricochet",
+            "--bins",
+            "--target-dir",
+        ])
+        .arg(target)
+        .current_dir(workspace());
         if dir.file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }
@@ -107,7 +114,8 @@ impl Spawned {
     /// Start `cmd` and wait (bounded by [`STARTUP`]) for a stdout line `listening on http://ADDR`.
     pub fn start(cmd: Command) -> Spawned {
         Spawned::start_with(cmd, |line| {
-            line.strip_prefix("listening on ").map(|s| s.trim().to_string())
+            line.strip_prefix("listening on ")
+                .map(|s| s.trim().to_string())
         })
     }
 
@@ -213,8 +221,16 @@ pub fn python(source: &str, args: &[&str]) -> Spawned {
 /// Start `python3 -m http.server` on a free loopback port serving `root`.
 pub fn python_http_server(root: &Path) -> Spawned {
     let mut cmd = Command::new("python3");
-    cmd.args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
-        .arg(root);
+    cmd.args([
+        "-u",
+        "-m",
+        "http.server",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+    ])
+    .arg(root);
     // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
     Spawned::start_with(cmd, |line| {
         let start = line.find("(http://")? + 1;
@@ -233,10 +249,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "ricochet-test-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("ricochet-test-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
@@ -251,7 +265,12 @@ impl TempDir {
     pub fn entries(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.path)
             .expect("read temp dir")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         names.sort();
         names
@@ -472,7 +491,10 @@ impl Drop for TestServer {
 
 /// A plain response with a body and Content-Length, closing the connection.
 pub fn response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -20,13 +20,25 @@ fn html_images_and_binaries_arrive_byte_for_byte() {
         let out = dir.path().join(name);
         let ran = client(
             dir.path(),
-            &["-q", &format!("{}/{name}", srv.url), "-o", out.to_str().unwrap()],
+            &[
+                "-q",
+                &format!("{}/{name}", srv.url),
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
         assert_eq!(ran.code(), 0, "{name}: {ran:?}");
-        assert!(ran.stdout.starts_with("HTTP/1.1 200 OK\n"), "{name}: {}", ran.stdout);
+        assert!(
+            ran.stdout.starts_with("HTTP/1.1 200 OK\n"),
+            "{name}: {}",
+            ran.stdout
+        );
         let want = fs::read(www().join(name)).unwrap();
         let got = fs::read(&out).unwrap();
-        assert!(got == want, "{name}: downloaded bytes differ from the original");
+        assert!(
+            got == want,
+            "{name}: downloaded bytes differ from the original"
+        );
     }
     // Nothing but the downloads: no temporary file left behind.
     assert_eq!(dir.entries().len(), 7, "{:?}", dir.entries());
@@ -38,8 +50,16 @@ fn prints_the_head_and_picks_the_name_from_the_url() {
     let dir = TempDir::new("names");
     let ran = client(dir.path(), &["-q", &format!("{}/logo.png", srv.url)]);
     assert_eq!(ran.code(), 0, "{ran:?}");
-    assert!(ran.stdout.contains("Content-Type: image/png\n"), "{}", ran.stdout);
-    assert!(ran.stdout.contains("Content-Length: 23695\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("Content-Type: image/png\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("Content-Length: 23695\n"),
+        "{}",
+        ran.stdout
+    );
     assert!(ran.stdout.contains("Last-Modified: "), "{}", ran.stdout);
     assert_eq!(
         fs::read(dir.path().join("logo.png")).unwrap(),
@@ -74,9 +94,18 @@ fn a_404_saves_nothing_and_exits_5() {
     let dir = TempDir::new("404");
     let ran = client(dir.path(), &["-q", &format!("{}/missing.html", srv.url)]);
     assert_eq!(ran.code(), 5, "{ran:?}");
-    assert!(ran.stdout.starts_with("HTTP/1.1 404 Not Found\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.starts_with("HTTP/1.1 404 Not Found\n"),
+        "{}",
+        ran.stdout
+    );
     // The error page is text, so it is shown.
     assert!(ran.stdout.contains("404"), "{}", ran.stdout);
-    assert_eq!(ran.stderr.lines().count(), 1, "one line on stderr: {}", ran.stderr);
+    assert_eq!(
+        ran.stderr.lines().count(),
+        1,
+        "one line on stderr: {}",
+        ran.stderr
+    );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }

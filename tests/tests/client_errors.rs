@@ -25,7 +25,8 @@ fn a_download_cut_mid_stream_leaves_no_file_and_exits_8() {
 fn a_chunked_body_cut_mid_chunk_leaves_no_file_and_exits_8() {
     let srv = TestServer::start(|_, _| {
         Reply::Bytes(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\nonly a few bytes".to_vec(),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\nonly a few bytes"
+                .to_vec(),
         )
     });
     let dir = TempDir::new("cutchunk");
@@ -48,7 +49,12 @@ fn an_existing_file_is_not_clobbered_by_a_failed_download() {
     std::fs::write(&out, "old contents").unwrap();
     let ran = client(
         dir.path(),
-        &["-q", &format!("{}/precious.txt", srv.url), "-o", "precious.txt"],
+        &[
+            "-q",
+            &format!("{}/precious.txt", srv.url),
+            "-o",
+            "precious.txt",
+        ],
     );
     assert_eq!(ran.code(), 8, "{ran:?}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "old contents");
@@ -69,13 +75,22 @@ fn a_refused_connection_exits_2() {
 #[test]
 fn bad_urls_and_bad_usage_exit_1() {
     let dir = TempDir::new("badurl");
-    for url in ["https://127.0.0.1/", "ftp://127.0.0.1/x", "no scheme here", "http://"] {
+    for url in [
+        "https://127.0.0.1/",
+        "ftp://127.0.0.1/x",
+        "no scheme here",
+        "http://",
+    ] {
         let ran = client(dir.path(), &["-q", url]);
         assert_eq!(ran.code(), 1, "{url}: {ran:?}");
         assert_eq!(ran.stderr.lines().count(), 1, "{url}: {}", ran.stderr);
     }
     let ran = client(dir.path(), &["https://example.com/"]);
-    assert!(ran.stderr.contains("https is not supported"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("https is not supported"),
+        "{}",
+        ran.stderr
+    );
     // No URL at all is a usage error.
     let ran = client(dir.path(), &[]);
     assert_eq!(ran.code(), 1, "{ran:?}");
@@ -96,7 +111,11 @@ fn help_lists_every_flag_and_exit_code() {
         "default 30s",
         "RICOCHET_LOG",
     ] {
-        assert!(ran.stdout.contains(needle), "--help lacks {needle}:\n{}", ran.stdout);
+        assert!(
+            ran.stdout.contains(needle),
+            "--help lacks {needle}:\n{}",
+            ran.stdout
+        );
     }
     for code in 1..=8 {
         assert!(
@@ -126,7 +145,10 @@ fn a_malformed_response_exits_4() {
 #[test]
 fn a_silent_server_times_out_with_exit_3() {
     let srv = TestServer::start(|_, _| {
-        Reply::Stall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec(), Duration::from_secs(10))
+        Reply::Stall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec(),
+            Duration::from_secs(10),
+        )
     });
     let dir = TempDir::new("timeout");
     let started = Instant::now();
@@ -135,7 +157,11 @@ fn a_silent_server_times_out_with_exit_3() {
         &["-q", "--timeout", "500ms", &format!("{}/slow.bin", srv.url)],
     );
     assert_eq!(ran.code(), 3, "{ran:?}");
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(ran.stderr.contains("timed out"), "{}", ran.stderr);
     assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
 }
@@ -152,7 +178,11 @@ fn a_non_2xx_text_body_is_printed_and_nothing_saved() {
     let dir = TempDir::new("503");
     let ran = client(dir.path(), &["-q", &format!("{}/x", srv.url)]);
     assert_eq!(ran.code(), 5, "{ran:?}");
-    assert!(ran.stdout.contains("503 Service Unavailable"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("503 Service Unavailable"),
+        "{}",
+        ran.stdout
+    );
     assert!(ran.stdout.contains("come back later"), "{}", ran.stdout);
     assert!(ran.stderr.contains("503"), "{}", ran.stderr);
     assert!(dir.entries().is_empty());

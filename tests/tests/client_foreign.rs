@@ -1,7 +1,9 @@
 //! Our client against servers that are not ours: `python3 -m http.server`, a Python server that
 //! answers chunked, and a close-delimited HTTP/1.0 response.
 
-use ricochet_tests::{client, python, python_http_server, require, www, Reply, TempDir, TestServer};
+use ricochet_tests::{
+    client, python, python_http_server, require, www, Reply, TempDir, TestServer,
+};
 use std::fs;
 
 #[test]
@@ -21,7 +23,10 @@ fn downloads_from_python_http_server() {
         );
     }
     // python's http.server redirects a directory without its slash: /docs -> /docs/.
-    let ran = client(dir.path(), &["-q", &format!("{}/docs", srv.url), "-o", "docs.html"]);
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/docs", srv.url), "-o", "docs.html"],
+    );
     assert_eq!(ran.code(), 0, "{ran:?}");
     assert!(ran.stdout.contains("redirected to "), "{}", ran.stdout);
     assert_eq!(
@@ -67,7 +72,11 @@ fn saves_a_chunked_body_from_a_python_server() {
     let dir = TempDir::new("chunked");
     let ran = client(dir.path(), &["-q", &format!("{}/numbers.txt", srv.url)]);
     assert_eq!(ran.code(), 0, "{ran:?}\nserver: {}", srv.output());
-    assert!(ran.stdout.contains("Transfer-Encoding: chunked"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("Transfer-Encoding: chunked"),
+        "{}",
+        ran.stdout
+    );
     let want: String = (0..n).map(|i| format!("{i}\n")).collect();
     let got = fs::read_to_string(dir.path().join("numbers.txt")).unwrap();
     assert_eq!(got.len(), want.len());
@@ -79,7 +88,8 @@ fn saves_a_chunked_body_from_a_python_server() {
 fn saves_a_close_delimited_body() {
     let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let reply = {
-        let mut bytes = b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        let mut bytes =
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
         bytes.extend_from_slice(&body);
         bytes
     };
@@ -87,5 +97,8 @@ fn saves_a_close_delimited_body() {
     let dir = TempDir::new("closedelim");
     let ran = client(dir.path(), &["-q", &format!("{}/blob", srv.url)]);
     assert_eq!(ran.code(), 0, "{ran:?}");
-    assert!(fs::read(dir.path().join("blob")).unwrap() == body, "close-delimited body differs");
+    assert!(
+        fs::read(dir.path().join("blob")).unwrap() == body,
+        "close-delimited body differs"
+    );
 }

@@ -54,12 +54,14 @@ fn follows_a_chain_of_relative_and_absolute_redirects() {
 fn a_redirect_to_our_server_downloads_the_file() {
     let files = server(&www(), &[]);
     let target = format!("{}/probe.bin", files.url);
-    let bouncer = TestServer::start(move |_, _| Reply::Bytes(redirect("301 Moved Permanently", &target)));
+    let bouncer =
+        TestServer::start(move |_, _| Reply::Bytes(redirect("301 Moved Permanently", &target)));
     let dir = TempDir::new("bounce");
     let ran = client(dir.path(), &["-q", &format!("{}/probe.bin", bouncer.url)]);
     assert_eq!(ran.code(), 0, "{ran:?}");
     assert!(
-        std::fs::read(dir.path().join("probe.bin")).unwrap() == std::fs::read(www().join("probe.bin")).unwrap(),
+        std::fs::read(dir.path().join("probe.bin")).unwrap()
+            == std::fs::read(www().join("probe.bin")).unwrap(),
         "probe.bin differs after a redirect"
     );
 }
@@ -78,7 +80,12 @@ fn a_redirect_loop_is_detected_and_exits_6() {
     assert_eq!(ran.code(), 6, "{ran:?}");
     assert!(ran.stderr.contains("loop"), "{}", ran.stderr);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
-    assert_eq!(ran.stdout.matches("redirected to").count(), 2, "{}", ran.stdout);
+    assert_eq!(
+        ran.stdout.matches("redirected to").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }
 
@@ -86,7 +93,10 @@ fn a_redirect_loop_is_detected_and_exits_6() {
 fn too_many_redirects_stop_at_the_limit_with_exit_6() {
     let srv = TestServer::start(|path, _| {
         let n: u32 = path.trim_start_matches("/hop/").parse().unwrap_or(0);
-        Reply::Bytes(redirect("307 Temporary Redirect", &format!("/hop/{}", n + 1)))
+        Reply::Bytes(redirect(
+            "307 Temporary Redirect",
+            &format!("/hop/{}", n + 1),
+        ))
     });
     let dir = TempDir::new("many");
     let ran = client(
@@ -94,7 +104,12 @@ fn too_many_redirects_stop_at_the_limit_with_exit_6() {
         &["-q", "--max-redirects", "3", &format!("{}/hop/0", srv.url)],
     );
     assert_eq!(ran.code(), 6, "{ran:?}");
-    assert_eq!(ran.stdout.matches("redirected to").count(), 3, "{}", ran.stdout);
+    assert_eq!(
+        ran.stdout.matches("redirected to").count(),
+        3,
+        "{}",
+        ran.stdout
+    );
     assert!(ran.stderr.contains("3 redirects"), "{}", ran.stderr);
     assert!(dir.entries().is_empty());
 }
