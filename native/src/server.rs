@@ -314,9 +314,7 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
     match meta {
         Some(m) => Ok((path, m)),
         None => {
-            let m = runtime::metadata(&path)
-                .await
-                .map_err(|e| io_status(&e))?;
+            let m = runtime::metadata(&path).await.map_err(|e| io_status(&e))?;
             Ok((path, m))
         }
     }

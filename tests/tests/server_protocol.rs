@@ -104,7 +104,8 @@ fn malformed_requests_get_their_status_and_a_closed_connection() {
         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "b".repeat(9000)
     );
-    let cases: Vec<(&[u8], u16)> = vec![
+    let cases: Vec<(&[u8], u16)> =
+        vec![
         (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         (b"GET / HTTP/1.1\r\n\r\n", 400),
         (
@@ -114,7 +115,7 @@ fn malformed_requests_get_their_status_and_a_closed_connection() {
         (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (long_target.as_bytes(), 414),
         (big_header.as_bytes(), 431),
-        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 501),
         (
             b"DELETE /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             405,
