@@ -93,6 +93,14 @@ struct Summary {
     keep_alive: bool,
 }
 
+impl Summary {
+    /// No request could be parsed: log `-` in its place.
+    fn unparsed(&mut self) {
+        self.method_and_target.clear();
+        self.method_and_target.push('-');
+    }
+}
+
 /// How a connection goes on after a response.
 enum After {
     KeepAlive,
@@ -125,7 +133,13 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
             } else {
                 config.idle_timeout
             };
-        let mut head_deadline: Option<Instant> = None;
+        // When the first byte of this request was seen: the start of its header timeout and of
+        // the duration logged.
+        let mut head_started: Option<Instant> = if conn.buffered().is_empty() {
+            None
+        } else {
+            Some(waiting_since)
+        };
         let (route, body, started) = loop {
             let parsed = parser.parse(conn.buffered());
             match parsed {
@@ -139,14 +153,13 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
                     let route = serve::route(&value);
                     let body = value.body;
                     conn.consume(consumed);
-                    break (route, body, head_deadline.unwrap_or(waiting_since));
+                    break (route, body, head_started.unwrap_or(waiting_since));
                 }
                 Ok(Parsed::Partial) => {}
                 Err(e) => {
                     log::debug!("{peer}: {e}");
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, e.status(), &summary, config, started).await;
                     return;
                 }
@@ -154,22 +167,22 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
             let deadline = if conn.buffered().is_empty() {
                 idle_deadline
             } else {
-                let begun = *head_deadline.get_or_insert_with(Instant::now);
+                let begun = *head_started.get_or_insert_with(Instant::now);
                 begun + config.header_timeout
             };
             match conn.fill(deadline).await {
-                Ok(_) => {}
+                Ok(_) => {
+                    head_started.get_or_insert_with(Instant::now);
+                }
                 Err(FillError::TimedOut) if !conn.buffered().is_empty() => {
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, 408, &summary, config, started).await;
                     return;
                 }
                 Err(FillError::BufferFull) => {
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, 431, &summary, config, started).await;
                     return;
                 }

@@ -262,3 +262,43 @@ fn logs_one_line_per_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_logged_duration_excludes_keep_alive_idle_time() {
+    let srv = server(&www(), &[]);
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    let css = file("style.css");
+    let mut buf = vec![0u8; 64 * 1024];
+    for (i, path) in ["/style.css", "/style.css?again"].iter().enumerate() {
+        if i == 1 {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(&css) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    let deadline = Instant::now() + T;
+    let line = loop {
+        if let Some(line) = srv.output().lines().find(|l| l.contains("?again\" 200")) {
+            break line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no log line:\n{}", srv.output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ms: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|d| d.strip_suffix("ms"))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {line}"));
+    assert!(
+        ms < 400.0,
+        "idle time counted in the request's duration: {line}"
+    );
+}
