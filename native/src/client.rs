@@ -371,6 +371,44 @@ pub fn part_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.part", std::process::id()))
 }
 
+/// Where a body goes.
+enum Destination {
+    /// The usual case: write `part`, then rename it over `target` (a regular file, or nothing
+    /// yet). A symlink given as the output is followed, so the link stays and its target is
+    /// replaced.
+    Replace {
+        /// The temporary file.
+        part: PathBuf,
+        /// The final name.
+        target: PathBuf,
+    },
+    /// An existing non-regular file (`/dev/null`, a FIFO, a terminal): written straight
+    /// through, never replaced by a rename.
+    Direct(PathBuf),
+}
+
+impl Destination {
+    fn of(path: &Path) -> Destination {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(path) {
+                Ok(real) if real != path => Destination::of(&real),
+                _ => Destination::replace(path),
+            },
+            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
+                Destination::Direct(path.to_path_buf())
+            }
+            _ => Destination::replace(path),
+        }
+    }
+
+    fn replace(path: &Path) -> Destination {
+        Destination::Replace {
+            part: part_path(path),
+            target: path.to_path_buf(),
+        }
+    }
+}
+
 /// Removes the temporary file unless the download completed.
 struct PartFile {
     path: PathBuf,
@@ -394,16 +432,28 @@ async fn save_body(
     path: &Path,
     options: &Options,
 ) -> Result<Saved, ClientError> {
-    let part = part_path(path);
     let file_error = |e: io::Error| ClientError::File(path.to_path_buf(), e);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&part)
-        .map_err(file_error)?;
-    let mut guard = PartFile {
-        path: part.clone(),
-        keep: false,
+    let destination = Destination::of(path);
+    let (file, mut guard) = match &destination {
+        Destination::Replace { part, .. } => {
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(part)
+                .map_err(file_error)?;
+            let guard = PartFile {
+                path: part.clone(),
+                keep: false,
+            };
+            (file, Some(guard))
+        }
+        Destination::Direct(device) => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(device)
+                .map_err(file_error)?;
+            (file, None)
+        }
     };
     let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
     let total = match head.body {
@@ -454,12 +504,21 @@ async fn save_body(
     let file = writer
         .into_inner()
         .map_err(|e| file_error(e.into_error()))?;
+    let Destination::Replace { part, target } = &destination else {
+        progress.finish();
+        return Ok(Saved {
+            path: path.to_path_buf(),
+            bytes: decoder.received(),
+        });
+    };
     file.sync_all().map_err(file_error)?;
     drop(file);
-    fs::rename(&part, path).map_err(file_error)?;
-    guard.keep = true;
+    fs::rename(part, target).map_err(file_error)?;
+    if let Some(guard) = guard.as_mut() {
+        guard.keep = true;
+    }
     // Make the rename itself durable; best effort (not every file system allows it).
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = target.parent() {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {

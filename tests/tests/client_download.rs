@@ -173,3 +173,61 @@ fn stderr_shows_a_progress_bar_only_on_a_terminal() {
         ran.stdout
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_device_or_fifo_output_is_written_through_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    if !ricochet_tests::require("mkfifo") {
+        return;
+    }
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path().join("pipe");
+    let made = ricochet_tests::run(
+        std::process::Command::new("mkfifo").arg(&fifo),
+        ricochet_tests::COMMAND,
+    );
+    assert_eq!(made.code(), 0, "{made:?}");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/data.bin", srv.url), "-o", "pipe"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(reader.join().unwrap() == fs::read(www().join("data.bin")).unwrap());
+    // Still a FIFO, and no temporary file beside it.
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(dir.entries(), vec!["pipe".to_string()]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_output_replaces_its_target_and_stays_a_link() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("link");
+    fs::create_dir(dir.path().join("real")).unwrap();
+    fs::write(dir.path().join("real/file.css"), "old").unwrap();
+    std::os::unix::fs::symlink("real/file.css", dir.path().join("link.css")).unwrap();
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/style.css", srv.url), "-o", "link.css"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let link = fs::symlink_metadata(dir.path().join("link.css")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("real/file.css")).unwrap(),
+        fs::read(www().join("style.css")).unwrap()
+    );
+    assert_eq!(
+        dir.entries(),
+        vec!["link.css".to_string(), "real".to_string()]
+    );
+}
