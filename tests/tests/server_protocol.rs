@@ -302,3 +302,20 @@ fn the_logged_duration_excludes_keep_alive_idle_time() {
         "idle time counted in the request's duration: {line}"
     );
 }
+
+#[test]
+fn an_oversized_request_body_is_answered_then_the_connection_closed() {
+    let srv = server(&www(), &[]);
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    // 100 MiB announced: the server must not read it all to stay in sync; it answers and closes.
+    stream
+        .write_all(b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
+        .unwrap();
+    stream.write_all(&[b'z'; 64 * 1024]).unwrap();
+    let started = Instant::now();
+    let got = read_until_close(&mut stream, T);
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(statuses(&got), vec![405], "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
