@@ -371,6 +371,60 @@ pub fn part_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.part", std::process::id()))
 }
 
+/// Bytes written between two background syncs.
+const SYNC_EVERY: u64 = 16 * 1024 * 1024;
+
+/// Syncs the temporary file to disk in the background while the download goes on, so the
+/// final fsync before the rename only has the tail left to write (for a 100 MiB file that
+/// final fsync otherwise costs as much as a third of the download's wall time).
+struct Flusher {
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    unsynced: u64,
+}
+
+impl Flusher {
+    /// `None` if the file cannot be shared with a thread; the final fsync still happens.
+    fn new(file: &fs::File) -> Option<Flusher> {
+        let file = file.try_clone().ok()?;
+        let (wake, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Flusher {
+            wake: Some(wake),
+            thread: Some(thread),
+            unsynced: 0,
+        })
+    }
+
+    /// `n` more bytes were handed to the file.
+    fn wrote(&mut self, n: usize) {
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            if let Some(wake) = &self.wake {
+                // Busy with the previous sync: this one folds into the next.
+                let _ = wake.try_send(());
+            }
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.wake = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Where a body goes.
 enum Destination {
     /// The usual case: write `part`, then rename it over `target` (a regular file, or nothing
@@ -455,6 +509,10 @@ async fn save_body(
             (file, None)
         }
     };
+    let mut flusher = match destination {
+        Destination::Replace { .. } => Flusher::new(&file),
+        Destination::Direct(_) => None,
+    };
     let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
     let total = match head.body {
         BodyKind::Length(n) => Some(n),
@@ -469,6 +527,9 @@ async fn save_body(
                 .map_err(|e| body_error(url, e))?;
             writer.write_all(step.data).map_err(file_error)?;
             progress.advance(step.data.len());
+            if let Some(flusher) = flusher.as_mut() {
+                flusher.wrote(step.data.len());
+            }
             if step.consumed == 0 {
                 break;
             }
@@ -511,6 +572,7 @@ async fn save_body(
             bytes: decoder.received(),
         });
     };
+    drop(flusher);
     file.sync_all().map_err(file_error)?;
     drop(file);
     fs::rename(part, target).map_err(file_error)?;
