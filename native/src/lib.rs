@@ -1,1 +1,21 @@
-//! Ricochet native shell.
+//! Ricochet's native shell: sockets, timers, files and the binaries, on top of the sans-IO
+//! `ricochet-core`. It reads bytes, feeds the core, and writes what the core produced; it makes
+//! no protocol decision of its own.
+//!
+//! Module map:
+//! - [`runtime`]: the only module that names the async runtime (async-std today).
+//! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
+//! - [`conn`]: a server-side connection with its receive buffer, read and written under deadlines.
+//! - [`server`]: the static file server's connection handling.
+//! - [`throttle`]: `--rate` and `--delay`.
+//! - [`client`]: the download client.
+//! - [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+
+pub mod accept;
+pub mod client;
+pub mod conn;
+pub mod duration;
+pub mod logging;
+pub mod runtime;
+pub mod server;
+pub mod throttle;

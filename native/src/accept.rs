@@ -1,0 +1,86 @@
+//! The accept loop every listening binary shares: a cap on open connections, and accept errors
+//! (EMFILE and friends) logged and backed off instead of ending the server.
+
+use crate::runtime::{self, TcpListener, TcpStream};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// First pause after a failed accept; doubles on each further failure up to [`MAX_BACKOFF`].
+pub const MIN_BACKOFF: Duration = Duration::from_millis(5);
+/// Longest pause after repeated accept failures.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A counting semaphore for connection slots: a token per free slot in a channel.
+struct Slots {
+    tx: mpsc::UnboundedSender<()>,
+    rx: mpsc::UnboundedReceiver<()>,
+}
+
+/// A held connection slot; dropping it frees the slot.
+pub struct Slot {
+    tx: mpsc::UnboundedSender<()>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The receiver lives as long as the accept loop; if it is gone nobody needs the slot.
+        let _ = self.tx.unbounded_send(());
+    }
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        let (tx, rx) = mpsc::unbounded();
+        for _ in 0..n {
+            tx.unbounded_send(()).expect("receiver is alive");
+        }
+        Slots { tx, rx }
+    }
+
+    async fn acquire(&mut self) -> Slot {
+        // `tx` is held by `self`, so the channel never ends and `next` never yields `None`.
+        let _ = self.rx.next().await;
+        Slot {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// Accept connections forever, running `handle(stream, peer)` as a task for each, with at most
+/// `max_connections` open at once (further clients wait in the kernel's backlog). Each stream
+/// has TCP_NODELAY set: responses are written in whole pieces, so Nagle only adds latency.
+pub async fn accept_loop<F, Fut>(listener: TcpListener, max_connections: usize, handle: F) -> !
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut slots = Slots::new(max_connections.max(1));
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let slot = slots.acquire().await;
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = MIN_BACKOFF;
+                if let Err(e) = stream.set_nodelay(true) {
+                    log::debug!("{peer}: cannot set TCP_NODELAY: {e}");
+                }
+                let task = handle(stream, peer);
+                runtime::spawn(async move {
+                    task.await;
+                    drop(slot);
+                });
+            }
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS, ECONNABORTED...: the listener itself is fine; wait a
+                // little so a full file table has a chance to drain, then try again.
+                log::warn!("accept failed: {e}; retrying in {backoff:?}");
+                drop(slot);
+                runtime::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `server`: Ricochet's static file server.
+//!
+//! Serves the files under `--root` over HTTP/1.1 (GET and HEAD, keep-alive, pipelining,
+//! If-Modified-Since), refusing anything that would leave the root. `--rate` and `--delay` slow
+//! it down on purpose so a local cluster can mimic slow and fast servers.
+//!
+//! Run it:
+//!
+//! ```sh
+//! cargo run -p ricochet --bin server -- --listen 127.0.0.1:8080 --root www
+//! curl -v http://127.0.0.1:8080/
+//! ```
+//!
+//! It prints `listening on http://ADDR` on stdout once bound (with `--listen 127.0.0.1:0` the
+//! port is picked by the system), then one log line per request. `RICOCHET_LOG` sets the log
+//! level (`off`, `error`, `warn`, `info`, `debug`, `trace`; default `info`).
+
+use argh::FromArgs;
+use ricochet::duration::parse_duration;
+use ricochet::server::{self, Config};
+use ricochet::throttle::Throttle;
+use ricochet::{logging, runtime};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Ricochet's static file server: GET and HEAD for the files under --root.
+/// Prints `listening on http://ADDR` on stdout when ready. Logs go to stdout; the environment
+/// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
+#[derive(FromArgs)]
+struct Args {
+    /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:8080)
+    #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
+    listen: String,
+
+    /// directory to serve (default . , the current directory)
+    #[argh(option, default = "PathBuf::from(\".\")")]
+    root: PathBuf,
+
+    /// send each response at most this many bytes per second (default: unlimited)
+    #[argh(option)]
+    rate: Option<u64>,
+
+    /// wait this many milliseconds before each response (default 0)
+    #[argh(option, default = "0")]
+    delay: u64,
+
+    /// most connections open at once; more wait to be accepted (default 1024)
+    #[argh(option, default = "1024")]
+    max_connections: usize,
+
+    /// time allowed to send a complete request head, e.g. 10s or 500ms; then 408 (default 10s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(10)",
+        from_str_fn(parse_duration)
+    )]
+    header_timeout: Duration,
+
+    /// how long a kept-alive connection may wait for its next request, and a write may stall,
+    /// e.g. 60s (default 60s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(60)",
+        from_str_fn(parse_duration)
+    )]
+    idle_timeout: Duration,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    logging::init();
+    let mut config = match Config::new(&args.root) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("server: cannot serve {}: {e}", args.root.display());
+            return ExitCode::from(1);
+        }
+    };
+    config.throttle = Throttle {
+        delay: Duration::from_millis(args.delay),
+        rate: args.rate,
+    };
+    config.max_connections = args.max_connections.max(1);
+    config.header_timeout = args.header_timeout;
+    config.idle_timeout = args.idle_timeout;
+
+    runtime::block_on(async move {
+        let listener = match runtime::bind(&args.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("server: cannot listen on {}: {e}", args.listen);
+                return ExitCode::from(2);
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(e) => {
+                eprintln!("server: cannot read the bound address: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", server::listening_line(addr));
+        let _ = stdout.flush();
+        drop(stdout);
+        log::info!("serving {}", config.root.display());
+        server::run(listener, config).await
+    })
+}

@@ -1,0 +1,163 @@
+//! A server-side connection: a socket plus the buffer of received bytes not yet consumed, read
+//! and written under deadlines. Shared by the file server and the balancer.
+//!
+//! The caller drives a core parser over [`Conn::buffered`], calls [`Conn::consume`] for what the
+//! parser used, and [`Conn::fill`] when it needs more bytes.
+
+use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
+use ricochet_core::body::{BodyDecoder, BodyError};
+use ricochet_core::BodyKind;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Why [`Conn::fill`] got no bytes.
+#[derive(Debug)]
+pub enum FillError {
+    /// The peer closed its side.
+    Closed,
+    /// The deadline passed first.
+    TimedOut,
+    /// The receive buffer is full (the head did not fit).
+    BufferFull,
+    /// A socket error.
+    Io(io::Error),
+}
+
+/// Why a request body could not be skipped.
+#[derive(Debug)]
+pub enum DiscardError {
+    /// The body is malformed (bad chunk framing): answer with its status and close.
+    Body(BodyError),
+    /// The body is larger than the caller allows: answer, then close instead of reading it.
+    TooLarge,
+    /// The peer closed, timed out or failed.
+    Fill(FillError),
+}
+
+/// A connection with its receive buffer.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    /// Wrap a stream with a receive buffer of `capacity` bytes (make it larger than the longest
+    /// head the parser accepts, so the parser reports an oversized head before the buffer fills).
+    pub fn new(stream: TcpStream, capacity: usize) -> Conn {
+        Conn {
+            stream,
+            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The socket, for writing and for its addresses.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Received bytes not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Drop `n` bytes from the front of [`Conn::buffered`].
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Read more bytes, waiting at most until `deadline`. Returns how many arrived (never 0).
+    pub async fn fill(&mut self, deadline: Instant) -> Result<usize, FillError> {
+        if self.end == self.buf.len() {
+            if self.start == 0 {
+                return Err(FillError::BufferFull);
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let read = runtime::timeout(left, self.stream.read(&mut self.buf[self.end..]));
+        match read.await {
+            None => Err(FillError::TimedOut),
+            Some(Ok(0)) => Err(FillError::Closed),
+            Some(Ok(n)) => {
+                self.end += n;
+                Ok(n)
+            }
+            Some(Err(e)) => Err(FillError::Io(e)),
+        }
+    }
+
+    /// Read and throw away a request body framed as `kind`, so the next pipelined request
+    /// starts where it should. At most `limit` body bytes are read; each read waits at most
+    /// until `deadline`.
+    pub async fn discard_body(
+        &mut self,
+        kind: BodyKind,
+        limit: u64,
+        deadline: Instant,
+    ) -> Result<(), DiscardError> {
+        match kind {
+            BodyKind::None => return Ok(()),
+            BodyKind::Length(n) if n > limit => return Err(DiscardError::TooLarge),
+            _ => {}
+        }
+        let mut decoder = BodyDecoder::new(kind);
+        loop {
+            while !decoder.is_done() && !self.buffered().is_empty() {
+                let step = decoder
+                    .decode(self.buffered())
+                    .map_err(DiscardError::Body)?;
+                if step.consumed == 0 {
+                    break;
+                }
+                self.consume(step.consumed);
+            }
+            if decoder.is_done() {
+                return Ok(());
+            }
+            if decoder.received() > limit {
+                return Err(DiscardError::TooLarge);
+            }
+            self.fill(deadline).await.map_err(DiscardError::Fill)?;
+        }
+    }
+
+    /// Write all of `bytes`, giving up (with `TimedOut`) if the peer does not take them within
+    /// `timeout`.
+    pub async fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+        match runtime::timeout(timeout, self.stream.write_all(bytes)).await {
+            Some(result) => result,
+            None => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer stopped reading",
+            )),
+        }
+    }
+
+    /// Close after a final response: stop sending, then read and discard what the peer still
+    /// sends for a short while, so the kernel does not answer unread data with a reset that could
+    /// destroy the response before the peer reads it.
+    pub async fn close_gracefully(mut self, linger: Duration) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + linger;
+        let mut drained = 0usize;
+        while drained < 256 * 1024 {
+            self.start = 0;
+            self.end = 0;
+            match self.fill(deadline).await {
+                Ok(n) => drained += n,
+                Err(_) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,444 @@
+//! The static file server's connection handling: read request heads, let the core decide, send
+//! what it decided, stream files in bounded pieces.
+//!
+//! Per connection: keep-alive and pipelining with one [`RequestParser`]; a header-read timeout
+//! (408) and an idle keep-alive timeout (quiet close); request bodies skipped with the core's
+//! [`BodyDecoder`](ricochet_core::body::BodyDecoder) so the next request starts in the right
+//! place. Per request, one log line: peer, method, target, status, bytes sent, duration.
+
+use crate::accept;
+use crate::conn::{Conn, DiscardError, FillError};
+use crate::runtime::{self, File, TcpListener, TcpStream};
+use crate::throttle::Throttle;
+use ricochet_core::request::{Limits, RequestParser};
+use ricochet_core::serve::{self, FileRequest};
+use ricochet_core::{BodyKind, Parsed};
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Files up to this size go out with their head in a single write.
+const SMALL_FILE: u64 = 64 * 1024;
+/// Piece size for streaming larger files: the most file data a connection holds at once.
+const CHUNK: usize = 256 * 1024;
+/// Largest request body skipped to keep a connection alive; a larger one closes it.
+const MAX_DISCARD: u64 = 1024 * 1024;
+/// How long to read and drop a client's leftovers after a final error response.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Server settings, from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory served, canonical (see [`Config::new`]).
+    pub root: PathBuf,
+    /// Slow-down for simulated slow servers.
+    pub throttle: Throttle,
+    /// Longest time from a request's first byte to the end of its head (then 408).
+    pub header_timeout: Duration,
+    /// Longest wait for the next request on a kept-alive connection (then a quiet close); also
+    /// the longest a write may stall.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Request-head limits for the parser.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Settings with defaults for `root`, which must be an existing directory; it is made
+    /// canonical so the containment check compares like with like.
+    pub fn new(root: &std::path::Path) -> io::Result<Config> {
+        let root = std::fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Config {
+            root,
+            throttle: Throttle::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            limits: Limits::default(),
+        })
+    }
+}
+
+/// The address line a listening binary prints, e.g. `listening on http://127.0.0.1:8080`
+/// (`http://[::1]:8080` for IPv6).
+pub fn listening_line(addr: SocketAddr) -> String {
+    format!("listening on http://{addr}")
+}
+
+/// Serve files from `listener` forever.
+pub async fn run(listener: TcpListener, config: Config) -> ! {
+    let config = Arc::new(config);
+    let max = config.max_connections;
+    accept::accept_loop(listener, max, move |stream, peer| {
+        let config = Arc::clone(&config);
+        async move { handle_connection(stream, peer, &config).await }
+    })
+    .await
+}
+
+/// What is kept of a request once its head has been consumed (the head borrows the receive
+/// buffer, which the body and the next request reuse).
+struct Summary {
+    method_and_target: String,
+    head_only: bool,
+    keep_alive: bool,
+}
+
+impl Summary {
+    /// No request could be parsed: log `-` in its place.
+    fn unparsed(&mut self) {
+        self.method_and_target.clear();
+        self.method_and_target.push('-');
+    }
+}
+
+/// How a connection goes on after a response.
+enum After {
+    KeepAlive,
+    Close,
+    /// Close after sending a final error (read the peer's leftovers first).
+    Linger,
+}
+
+/// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
+pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Config) {
+    let capacity = config.limits.max_head + 1024;
+    let mut conn = Conn::new(stream, capacity);
+    let mut parser = RequestParser::new(config.limits);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut summary = Summary {
+        method_and_target: String::with_capacity(128),
+        head_only: false,
+        keep_alive: false,
+    };
+    let mut first = true;
+    loop {
+        // Wait for a complete head. A fresh connection gets the header timeout to send anything;
+        // a kept-alive one the idle timeout; once a head has begun, the header timeout runs from
+        // its first byte.
+        let waiting_since = Instant::now();
+        let idle_deadline = waiting_since
+            + if first {
+                config.header_timeout
+            } else {
+                config.idle_timeout
+            };
+        // When the first byte of this request was seen: the start of its header timeout and of
+        // the duration logged.
+        let mut head_started: Option<Instant> = if conn.buffered().is_empty() {
+            None
+        } else {
+            Some(waiting_since)
+        };
+        let (route, body, started) = loop {
+            let parsed = parser.parse(conn.buffered());
+            match parsed {
+                Ok(Parsed::Complete { value, consumed }) => {
+                    summary.method_and_target.clear();
+                    summary.method_and_target.push_str(value.method);
+                    summary.method_and_target.push(' ');
+                    summary.method_and_target.push_str(value.raw_target);
+                    summary.head_only = value.method == "HEAD";
+                    summary.keep_alive = value.keep_alive;
+                    let route = serve::route(&value);
+                    let body = value.body;
+                    conn.consume(consumed);
+                    break (route, body, head_started.unwrap_or(waiting_since));
+                }
+                Ok(Parsed::Partial) => {}
+                Err(e) => {
+                    log::debug!("{peer}: {e}");
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
+                    send_final_error(conn, peer, e.status(), &summary, config, started).await;
+                    return;
+                }
+            }
+            let deadline = if conn.buffered().is_empty() {
+                idle_deadline
+            } else {
+                let begun = *head_started.get_or_insert_with(Instant::now);
+                begun + config.header_timeout
+            };
+            match conn.fill(deadline).await {
+                Ok(_) => {
+                    head_started.get_or_insert_with(Instant::now);
+                }
+                Err(FillError::TimedOut) if !conn.buffered().is_empty() => {
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
+                    send_final_error(conn, peer, 408, &summary, config, started).await;
+                    return;
+                }
+                Err(FillError::BufferFull) => {
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
+                    send_final_error(conn, peer, 431, &summary, config, started).await;
+                    return;
+                }
+                Err(FillError::Io(e)) => {
+                    log::debug!("{peer}: read failed: {e}");
+                    return;
+                }
+                Err(FillError::Closed | FillError::TimedOut) => return,
+            }
+        };
+        first = false;
+
+        // Skip the request body so a pipelined request after it parses from its first byte.
+        let mut after_body = After::KeepAlive;
+        if body != BodyKind::None {
+            let deadline = Instant::now() + config.idle_timeout;
+            match conn.discard_body(body, MAX_DISCARD, deadline).await {
+                Ok(()) => {}
+                Err(DiscardError::Body(e)) => {
+                    log::debug!("{peer}: {e}");
+                    send_final_error(conn, peer, e.status(), &summary, config, started).await;
+                    return;
+                }
+                Err(DiscardError::TooLarge) => after_body = After::Linger,
+                Err(DiscardError::Fill(_)) => return,
+            }
+        }
+
+        let result = match route {
+            Ok(mut request) => {
+                if !matches!(after_body, After::KeepAlive) {
+                    request.keep_alive = false;
+                }
+                send_file(&mut conn, &request, config, &mut out, &mut chunk).await
+            }
+            Err(status) => {
+                let keep_alive = summary.keep_alive && matches!(after_body, After::KeepAlive);
+                send_error(&mut conn, status, keep_alive, summary.head_only, config).await
+            }
+        };
+        let (status, sent, after) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                log::debug!("{peer}: {}: write failed: {e}", summary.method_and_target);
+                return;
+            }
+        };
+        log_request(peer, &summary.method_and_target, status, sent, started);
+        match (after, after_body) {
+            (After::KeepAlive, After::KeepAlive) => {}
+            (_, After::Linger) | (After::Linger, _) => {
+                conn.close_gracefully(LINGER).await;
+                return;
+            }
+            (After::Close, _) | (_, After::Close) => return,
+        }
+    }
+}
+
+fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started: Instant) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
+}
+
+/// Send an error that ends the connection (malformed head, timeout, bad body), log it, close.
+async fn send_final_error(
+    mut conn: Conn,
+    peer: SocketAddr,
+    status: u16,
+    summary: &Summary,
+    config: &Config,
+    started: Instant,
+) {
+    match send_error(&mut conn, status, false, false, config).await {
+        Ok((status, sent, _)) => {
+            log_request(peer, &summary.method_and_target, status, sent, started);
+            conn.close_gracefully(LINGER).await;
+        }
+        Err(e) => log::debug!("{peer}: write failed: {e}"),
+    }
+}
+
+/// Send the core's error page for `status`. Returns the status, bytes sent and what next.
+async fn send_error(
+    conn: &mut Conn,
+    status: u16,
+    keep_alive: bool,
+    head_only: bool,
+    config: &Config,
+) -> io::Result<(u16, u64, After)> {
+    let bytes = serve::error_response(status, keep_alive, head_only, SystemTime::now());
+    let mut pace = config.throttle.start().await;
+    pace.write_all(conn, &bytes, config.idle_timeout).await?;
+    let after = if keep_alive {
+        After::KeepAlive
+    } else {
+        After::Close
+    };
+    Ok((status, pace.sent(), after))
+}
+
+/// Why a file could not be served, as a status.
+fn io_status(e: &io::Error) -> u16 {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
+        io::ErrorKind::PermissionDenied => 403,
+        _ => 500,
+    }
+}
+
+/// Find and check the path `relative` (from the core's router) names under the root, with
+/// its metadata (symlinks followed). `Err` is the status to answer.
+///
+/// The root is canonical and `relative` has no `.`, `..` or empty segments, so a path whose
+/// components are none of them symlinks lies inside the root: one `lstat` per component proves
+/// it. Only when a component is a symlink is the path canonicalized and checked with the core's
+/// [`serve::is_inside`] (a symlink leading out of the root is refused with 403).
+async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), u16> {
+    let mut path = config.root.clone();
+    let mut meta = None;
+    for segment in relative.split('/').filter(|s| !s.is_empty()) {
+        path.push(segment);
+        let m = runtime::symlink_metadata(&path)
+            .await
+            .map_err(|e| io_status(&e))?;
+        if m.file_type().is_symlink() {
+            let full = config.root.join(relative);
+            let canonical = runtime::canonicalize(&full)
+                .await
+                .map_err(|e| io_status(&e))?;
+            if !serve::is_inside(&config.root, &canonical) {
+                log::warn!("refusing {relative}: it resolves outside the root");
+                return Err(403);
+            }
+            let m = runtime::metadata(&canonical)
+                .await
+                .map_err(|e| io_status(&e))?;
+            return Ok((canonical, m));
+        }
+        meta = Some(m);
+    }
+    match meta {
+        Some(m) => Ok((path, m)),
+        None => {
+            let m = runtime::metadata(&path).await.map_err(|e| io_status(&e))?;
+            Ok((path, m))
+        }
+    }
+}
+
+/// Find, check and open the file a request names (a directory's index page for a
+/// directory), with its metadata. `Err` is the status to answer.
+async fn open_file(
+    config: &Config,
+    request: &FileRequest,
+) -> Result<(File, std::fs::Metadata), u16> {
+    let (mut path, mut meta) = if request.relative.is_empty() {
+        resolve(config, &serve::index_of("")).await?
+    } else {
+        resolve(config, &request.relative).await?
+    };
+    if meta.is_dir() {
+        (path, meta) = resolve(config, &serve::index_of(&request.relative)).await?;
+    }
+    if !meta.is_file() {
+        // A directory without index.html, a FIFO, a device: nothing to serve.
+        return Err(404);
+    }
+    let file = File::open(&path).await.map_err(|e| io_status(&e))?;
+    Ok((file, meta))
+}
+
+/// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
+async fn send_file(
+    conn: &mut Conn,
+    request: &FileRequest,
+    config: &Config,
+    out: &mut Vec<u8>,
+    chunk: &mut Vec<u8>,
+) -> io::Result<(u16, u64, After)> {
+    let (mut file, meta) = match open_file(config, request).await {
+        Ok(opened) => opened,
+        Err(status) => {
+            return send_error(conn, status, request.keep_alive, request.head_only, config).await
+        }
+    };
+    let len = meta.len();
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let (head, has_body) = serve::file_response(request, len, modified, SystemTime::now());
+    out.clear();
+    if head.write(out).is_err() {
+        return send_error(conn, 500, false, request.head_only, config).await;
+    }
+    let status = head.status;
+    let after = if request.keep_alive {
+        After::KeepAlive
+    } else {
+        After::Close
+    };
+    let mut pace = config.throttle.start().await;
+    if !has_body {
+        pace.write_all(conn, out, config.idle_timeout).await?;
+        return Ok((status, pace.sent(), after));
+    }
+    if len <= SMALL_FILE {
+        // Head and body in one write.
+        let head_len = out.len();
+        out.resize(head_len + len as usize, 0);
+        let complete = read_full(&mut file, &mut out[head_len..]).await?;
+        if complete < len as usize {
+            // The file shrank under us: what was announced cannot be sent.
+            pace.write_all(conn, &out[..head_len + complete], config.idle_timeout)
+                .await?;
+            log::warn!("{} shrank while being sent", request.relative);
+            return Ok((status, pace.sent(), After::Close));
+        }
+        pace.write_all(conn, out, config.idle_timeout).await?;
+        return Ok((status, pace.sent(), after));
+    }
+    // Larger files: head plus the first piece in one write, then piece by piece.
+    if chunk.is_empty() {
+        chunk.resize(CHUNK, 0);
+    }
+    let mut remaining = len;
+    let mut offset = 0;
+    if out.len() <= CHUNK / 2 {
+        chunk[..out.len()].copy_from_slice(out);
+        offset = out.len();
+    } else {
+        pace.write_all(conn, out, config.idle_timeout).await?;
+    }
+    while remaining > 0 {
+        let want = (CHUNK - offset).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let got = read_full(&mut file, &mut chunk[offset..offset + want]).await?;
+        pace.write_all(conn, &chunk[..offset + got], config.idle_timeout)
+            .await?;
+        offset = 0;
+        if got < want {
+            log::warn!("{} shrank while being sent", request.relative);
+            return Ok((status, pace.sent(), After::Close));
+        }
+        remaining -= got as u64;
+    }
+    Ok((status, pace.sent(), after))
+}
+
+/// Read until `buf` is full or the file ends; returns how much was read.
+async fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

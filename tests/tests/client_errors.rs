@@ -1,0 +1,189 @@
+//! Our client when things go wrong: each failure is one line on stderr, a distinct exit code,
+//! and never a file under the final name or a temporary file left behind.
+
+use ricochet_tests::{client, closed_port, response, Reply, TempDir, TestServer};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_download_cut_mid_stream_leaves_no_file_and_exits_8() {
+    let srv = TestServer::start(|_, _| {
+        let mut bytes =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nContent-Type: application/octet-stream\r\n\r\n"
+                .to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 1000));
+        Reply::Bytes(bytes)
+    });
+    let dir = TempDir::new("cut");
+    let ran = client(dir.path(), &["-q", &format!("{}/big.bin", srv.url)]);
+    assert_eq!(ran.code(), 8, "{ran:?}");
+    assert!(ran.stderr.contains("1000 of 1000000"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
+}
+
+#[test]
+fn a_chunked_body_cut_mid_chunk_leaves_no_file_and_exits_8() {
+    let srv = TestServer::start(|_, _| {
+        Reply::Bytes(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\nonly a few bytes"
+                .to_vec(),
+        )
+    });
+    let dir = TempDir::new("cutchunk");
+    let out = dir.path().join("out.bin");
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/x", srv.url), "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(ran.code(), 8, "{ran:?}");
+    assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
+}
+
+#[test]
+fn an_existing_file_is_not_clobbered_by_a_failed_download() {
+    let srv = TestServer::start(|_, _| {
+        Reply::Bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort".to_vec())
+    });
+    let dir = TempDir::new("keep");
+    let out = dir.path().join("precious.txt");
+    std::fs::write(&out, "old contents").unwrap();
+    let ran = client(
+        dir.path(),
+        &[
+            "-q",
+            &format!("{}/precious.txt", srv.url),
+            "-o",
+            "precious.txt",
+        ],
+    );
+    assert_eq!(ran.code(), 8, "{ran:?}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old contents");
+    assert_eq!(dir.entries(), vec!["precious.txt".to_string()]);
+}
+
+#[test]
+fn a_refused_connection_exits_2() {
+    let addr = closed_port();
+    let dir = TempDir::new("refused");
+    let ran = client(dir.path(), &["-q", &format!("http://{addr}/x")]);
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(ran.stderr.contains("cannot connect"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn bad_urls_and_bad_usage_exit_1() {
+    let dir = TempDir::new("badurl");
+    for url in [
+        "https://127.0.0.1/",
+        "ftp://127.0.0.1/x",
+        "no scheme here",
+        "http://",
+    ] {
+        let ran = client(dir.path(), &["-q", url]);
+        assert_eq!(ran.code(), 1, "{url}: {ran:?}");
+        assert_eq!(ran.stderr.lines().count(), 1, "{url}: {}", ran.stderr);
+    }
+    let ran = client(dir.path(), &["https://example.com/"]);
+    assert!(
+        ran.stderr.contains("https is not supported"),
+        "{}",
+        ran.stderr
+    );
+    // No URL at all is a usage error.
+    let ran = client(dir.path(), &[]);
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn help_lists_every_flag_and_exit_code() {
+    let dir = TempDir::new("help");
+    let ran = client(dir.path(), &["--help"]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    for needle in [
+        "--output",
+        "--max-redirects",
+        "--quiet",
+        "--timeout",
+        "default 10",
+        "default 30s",
+        "RICOCHET_LOG",
+    ] {
+        assert!(
+            ran.stdout.contains(needle),
+            "--help lacks {needle}:\n{}",
+            ran.stdout
+        );
+    }
+    for code in 1..=8 {
+        assert!(
+            ran.stdout.contains(&format!("\n  {code} ")),
+            "--help lacks exit code {code}:\n{}",
+            ran.stdout
+        );
+    }
+}
+
+#[test]
+fn a_malformed_response_exits_4() {
+    let srv = TestServer::start(|_, _| Reply::Bytes(b"SPDY/3 banana\r\n\r\n".to_vec()));
+    let dir = TempDir::new("garbage");
+    let ran = client(dir.path(), &["-q", &format!("{}/x", srv.url)]);
+    assert_eq!(ran.code(), 4, "{ran:?}");
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert!(dir.entries().is_empty());
+
+    // A server that closes without answering is a protocol failure too.
+    let srv = TestServer::start(|_, _| Reply::Bytes(Vec::new()));
+    let ran = client(dir.path(), &["-q", &format!("{}/x", srv.url)]);
+    assert_eq!(ran.code(), 4, "{ran:?}");
+    assert!(ran.stderr.contains("without answering"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_silent_server_times_out_with_exit_3() {
+    let srv = TestServer::start(|_, _| {
+        Reply::Stall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_vec(),
+            Duration::from_secs(10),
+        )
+    });
+    let dir = TempDir::new("timeout");
+    let started = Instant::now();
+    let ran = client(
+        dir.path(),
+        &["-q", "--timeout", "500ms", &format!("{}/slow.bin", srv.url)],
+    );
+    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(ran.stderr.contains("timed out"), "{}", ran.stderr);
+    assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
+}
+
+#[test]
+fn a_non_2xx_text_body_is_printed_and_nothing_saved() {
+    let srv = TestServer::start(|_, _| {
+        Reply::Bytes(response(
+            "503 Service Unavailable",
+            &[("Content-Type", "text/plain")],
+            b"come back later",
+        ))
+    });
+    let dir = TempDir::new("503");
+    let ran = client(dir.path(), &["-q", &format!("{}/x", srv.url)]);
+    assert_eq!(ran.code(), 5, "{ran:?}");
+    assert!(
+        ran.stdout.contains("503 Service Unavailable"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("come back later"), "{}", ran.stdout);
+    assert!(ran.stderr.contains("503"), "{}", ran.stderr);
+    assert!(dir.entries().is_empty());
+}

@@ -1,0 +1,125 @@
+//! Our client following redirects: relative and absolute Locations, every redirect status, and
+//! the ways a chain can go wrong (loops, too many, no Location).
+
+use ricochet_tests::{client, redirect, response, server, www, Reply, TempDir, TestServer};
+
+#[test]
+fn follows_a_chain_of_relative_and_absolute_redirects() {
+    let srv = TestServer::start(|path, base| {
+        Reply::Bytes(match path {
+            "/start" => redirect("301 Moved Permanently", "/dir/two"),
+            "/dir/two" => redirect("302 Found", &format!("{base}/dir/three")),
+            "/dir/three" => redirect("303 See Other", "four"),
+            "/dir/four" => redirect("307 Temporary Redirect", "../final.txt?v=1"),
+            "/final.txt?v=1" => redirect("308 Permanent Redirect", "/final.txt"),
+            "/final.txt" => response("200 OK", &[("Content-Type", "text/plain")], b"arrived\n"),
+            _ => response("404 Not Found", &[], b""),
+        })
+    });
+    let dir = TempDir::new("chain");
+    let ran = client(dir.path(), &["-q", &format!("{}/start", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let hops: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("redirected to "))
+        .collect();
+    assert_eq!(
+        hops,
+        vec![
+            format!("redirected to {}/dir/two", srv.url),
+            format!("redirected to {}/dir/three", srv.url),
+            format!("redirected to {}/dir/four", srv.url),
+            format!("redirected to {}/final.txt?v=1", srv.url),
+            format!("redirected to {}/final.txt", srv.url),
+        ]
+    );
+    // Each redirect's head is printed too.
+    for status in ["301", "302", "303", "307", "308", "200"] {
+        assert!(
+            ran.stdout.contains(&format!("HTTP/1.1 {status} ")),
+            "{status} missing:\n{}",
+            ran.stdout
+        );
+    }
+    // Saved under the final URL's name.
+    assert_eq!(dir.entries(), vec!["final.txt".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("final.txt")).unwrap(),
+        "arrived\n"
+    );
+}
+
+#[test]
+fn a_redirect_to_our_server_downloads_the_file() {
+    let files = server(&www(), &[]);
+    let target = format!("{}/probe.bin", files.url);
+    let bouncer =
+        TestServer::start(move |_, _| Reply::Bytes(redirect("301 Moved Permanently", &target)));
+    let dir = TempDir::new("bounce");
+    let ran = client(dir.path(), &["-q", &format!("{}/probe.bin", bouncer.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        std::fs::read(dir.path().join("probe.bin")).unwrap()
+            == std::fs::read(www().join("probe.bin")).unwrap(),
+        "probe.bin differs after a redirect"
+    );
+}
+
+#[test]
+fn a_redirect_loop_is_detected_and_exits_6() {
+    let srv = TestServer::start(|path, _| {
+        Reply::Bytes(match path {
+            "/a" => redirect("302 Found", "/b"),
+            "/b" => redirect("302 Found", "/c"),
+            _ => redirect("302 Found", "/a"),
+        })
+    });
+    let dir = TempDir::new("loop");
+    let ran = client(dir.path(), &["-q", &format!("{}/a", srv.url)]);
+    assert_eq!(ran.code(), 6, "{ran:?}");
+    assert!(ran.stderr.contains("loop"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert_eq!(
+        ran.stdout.matches("redirected to").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn too_many_redirects_stop_at_the_limit_with_exit_6() {
+    let srv = TestServer::start(|path, _| {
+        let n: u32 = path.trim_start_matches("/hop/").parse().unwrap_or(0);
+        Reply::Bytes(redirect(
+            "307 Temporary Redirect",
+            &format!("/hop/{}", n + 1),
+        ))
+    });
+    let dir = TempDir::new("many");
+    let ran = client(
+        dir.path(),
+        &["-q", "--max-redirects", "3", &format!("{}/hop/0", srv.url)],
+    );
+    assert_eq!(ran.code(), 6, "{ran:?}");
+    assert_eq!(
+        ran.stdout.matches("redirected to").count(),
+        3,
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stderr.contains("3 redirects"), "{}", ran.stderr);
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn a_redirect_without_location_exits_6() {
+    let srv = TestServer::start(|_, _| Reply::Bytes(response("302 Found", &[], b"")));
+    let dir = TempDir::new("noloc");
+    let ran = client(dir.path(), &["-q", &format!("{}/x", srv.url)]);
+    assert_eq!(ran.code(), 6, "{ran:?}");
+    assert!(ran.stderr.contains("Location"), "{}", ran.stderr);
+    assert!(dir.entries().is_empty());
+}
