@@ -187,6 +187,12 @@ impl Spawned {
         self.output.lock().unwrap().clone()
     }
 
+    /// The log messages the process wrote so far, one per line, decoded from the ndjson records
+    /// the binaries write when stderr is not a terminal (other output lines are left out).
+    pub fn log_messages(&self) -> String {
+        log_messages(&self.output())
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -513,4 +519,48 @@ pub fn redirect(status: &str, location: &str) -> Vec<u8> {
 pub fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("local_addr")
+}
+
+/// The `msg` field of every ndjson log record in `output`, unescaped, one per line. Lines that
+/// are not log records (`listening on ...`) are skipped.
+pub fn log_messages(output: &str) -> String {
+    let mut messages = String::new();
+    for line in output.lines() {
+        let Some(start) = line.find("\"msg\":\"") else {
+            continue;
+        };
+        let mut chars = line[start + 7..].chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => messages.push('\n'),
+                    Some('t') => messages.push('\t'),
+                    Some('r') => messages.push('\r'),
+                    Some('u') => {
+                        let hex: String = chars.by_ref().take(4).collect();
+                        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                        {
+                            messages.push(c);
+                        }
+                    }
+                    Some(other) => messages.push(other),
+                    None => break,
+                },
+                c => messages.push(c),
+            }
+        }
+        messages.push('\n');
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_messages_decode_ndjson_records() {
+        let output = "listening on http://127.0.0.1:1\n\
+            {\"time\":1,\"level\":\"info\",\"target\":\"t\",\"msg\":\"a \\\"GET /\\\" 200\\u0041\"}\n";
+        assert_eq!(super::log_messages(output), "a \"GET /\" 200A\n");
+    }
 }

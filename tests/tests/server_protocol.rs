@@ -236,7 +236,7 @@ fn logs_one_line_per_request() {
     let size = file("style.css").len();
     let deadline = Instant::now() + T;
     loop {
-        let log = srv.output();
+        let log = srv.log_messages();
         let hits: Vec<&str> = log
             .lines()
             .filter(|l| l.contains("\" 200 ") || l.contains("\" 404 "))
@@ -285,7 +285,11 @@ fn the_logged_duration_excludes_keep_alive_idle_time() {
     }
     let deadline = Instant::now() + T;
     let line = loop {
-        if let Some(line) = srv.output().lines().find(|l| l.contains("?again\" 200")) {
+        if let Some(line) = srv
+            .log_messages()
+            .lines()
+            .find(|l| l.contains("?again\" 200"))
+        {
             break line.to_string();
         }
         assert!(Instant::now() < deadline, "no log line:\n{}", srv.output());
