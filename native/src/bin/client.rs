@@ -69,6 +69,11 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     timeout: Duration,
+
+    /// fsync the file (and its directory) before renaming it into place, so a power cut right
+    /// after a successful exit cannot leave a short file (default off, like curl and wget)
+    #[argh(switch)]
+    fsync: bool,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         max_redirects: args.max_redirects,
         quiet: args.quiet,
         timeout: args.timeout,
+        fsync: args.fsync,
     };
     match client::run(&options) {
         Ok(saved) => {
