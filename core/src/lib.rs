@@ -18,9 +18,12 @@
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
 //! - [`probe`]: when to probe which server, and how to judge a probe.
+//! - [`balancer`]: the pool driven by the probe schedule, publishing rankings (the balancer's
+//!   whole probing logic, so its shell only downloads and times).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod balancer;
 pub mod body;
 pub mod follow;
 pub mod pool;

@@ -1,1 +1,287 @@
-//! redirect: see issue 4 (balancer core); designed by the core-app helper.
+//! The balancer's answers, as complete response bytes: the redirect to a picked server, 503
+//! when no server is live, 405/501 for other methods, and error pages for malformed requests.
+//!
+//! [`Redirect::answer`] decides the whole answer to a parsed request; the shell writes the
+//! bytes and closes the connection when [`Answer::keep_alive`] is false. For a request that did
+//! not parse, [`answer_parse_error`]; for a header-read timeout, [`answer_status`] with 408.
+//!
+//! The redirect's target host always comes from the [`Ranking`] (the pool), never from the
+//! request: neither `Host` nor an absolute-form target can steer it, so the balancer is no open
+//! redirect. The request's path and query are carried over with every byte that may not appear
+//! in a URI percent-encoded ([`crate::url::encode_uri`], plus `#`), so CR, LF or spaces can
+//! never split or inject a header.
+
+use crate::pool::Ranking;
+use crate::request::{ParseError, Request};
+use crate::write::ResponseHead;
+use std::fmt;
+use std::time::SystemTime;
+
+/// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
+pub const DEFAULT_RETRY_AFTER: u32 = 60;
+
+/// How the balancer redirects: which status, and what a 503 announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirect {
+    status: u16,
+    retry_after: u32,
+}
+
+/// A redirect status that is not 301, 302, 303, 307 or 308.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotARedirect(pub u16);
+
+impl fmt::Display for NotARedirect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is not a redirect status: use 301, 302, 303, 307 or 308",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NotARedirect {}
+
+impl Default for Redirect {
+    /// 301 Moved Permanently, Retry-After [`DEFAULT_RETRY_AFTER`].
+    fn default() -> Self {
+        Redirect {
+            status: 301,
+            retry_after: DEFAULT_RETRY_AFTER,
+        }
+    }
+}
+
+/// What the balancer answered, for the shell (close or not) and its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The status written.
+    pub status: u16,
+    /// Whether the connection may carry another request. When false the response says
+    /// `Connection: close` and the shell must close after writing it.
+    pub keep_alive: bool,
+    /// The pool index of the server redirected to, if it was a redirect.
+    pub server: Option<usize>,
+}
+
+impl Redirect {
+    /// Redirect with `status`: 301, 302, 303, 307 or 308; anything else is refused.
+    pub fn new(status: u16) -> Result<Redirect, NotARedirect> {
+        if crate::status::is_redirect(status) {
+            Ok(Redirect {
+                status,
+                ..Redirect::default()
+            })
+        } else {
+            Err(NotARedirect(status))
+        }
+    }
+
+    /// Announce `seconds` in the `Retry-After` of a 503.
+    pub fn with_retry_after(self, seconds: u32) -> Redirect {
+        Redirect {
+            retry_after: seconds,
+            ..self
+        }
+    }
+
+    /// The redirect status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The 503's `Retry-After`, in seconds.
+    pub fn retry_after(&self) -> u32 {
+        self.retry_after
+    }
+
+    /// Decide and write the complete answer to `request` into `out`:
+    /// - GET or HEAD: a redirect to a server picked from `ranking` with `rng`, or 503 (with
+    ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
+    /// - POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT: 405 with `Allow: GET, HEAD`;
+    /// - any other method: 501.
+    ///
+    /// The connection stays open if the request allows it ([`Request::keep_alive`]) and carried
+    /// no body; a request with a body is answered and the connection closed, so the shell never
+    /// has to skip a body.
+    pub fn answer<R: rand::Rng + ?Sized>(
+        &self,
+        request: &Request<'_>,
+        ranking: &Ranking,
+        rng: &mut R,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Answer {
+        let keep_alive = request.keep_alive && !crate::serve::has_body(request.body);
+        let head_only = match request.method {
+            "GET" => false,
+            "HEAD" => true,
+            method => {
+                let status = if crate::serve::is_known_method(method) {
+                    405
+                } else {
+                    501
+                };
+                return answer_status(status, keep_alive, false, now, out);
+            }
+        };
+        match ranking.pick(rng) {
+            Some(row) => {
+                self.write(
+                    row.server.base_url(),
+                    request.path(),
+                    request.query(),
+                    head_only,
+                    keep_alive,
+                    now,
+                    out,
+                );
+                Answer {
+                    status: self.status,
+                    keep_alive,
+                    server: Some(row.index),
+                }
+            }
+            None => {
+                write_unavailable(self.retry_after, head_only, keep_alive, now, out);
+                Answer {
+                    status: 503,
+                    keep_alive,
+                    server: None,
+                }
+            }
+        }
+    }
+
+    /// Write a complete redirect to `base_url` (`http://host:port`, from the pool) + `path` +
+    /// `?query`: status line, `Location` (see [`location`]), `Cache-Control: no-store` (a
+    /// browser caches a 301 forever otherwise and would stop coming back through the
+    /// balancer), `Content-Type`, `Content-Length`, `Date`, `Connection`, then a small HTML
+    /// body with the escaped link unless `head_only`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write(
+        &self,
+        base_url: &str,
+        path: &str,
+        query: Option<&str>,
+        head_only: bool,
+        keep_alive: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        let location = location(base_url, path, query);
+        let reason = crate::status::reason_phrase(self.status);
+        let body = format!(
+            "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
+             <h1>{reason}</h1>\n<p>The document has moved <a href=\"{href}\">here</a>.</p>\n\
+             </body>\n</html>\n",
+            status = self.status,
+            href = html_escape(&location),
+        );
+        let head = ResponseHead::new(self.status)
+            .header("Location", location)
+            .header("Cache-Control", "no-store")
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Content-Length", body.len().to_string())
+            .header("Date", crate::write::http_date(now))
+            .header("Connection", crate::serve::connection_value(keep_alive));
+        // The Location is encoded (printable ASCII only), the rest is fixed text and digits:
+        // writing cannot fail.
+        let written = head.write(out);
+        debug_assert!(written.is_ok());
+        if !head_only {
+            out.extend_from_slice(body.as_bytes());
+        }
+    }
+}
+
+/// The absolute `Location` for a redirect: `base_url` + `path` (a `/` is added in front if it
+/// lacks one) + `?query` if there is one, with every byte that may not appear in a URI
+/// percent-encoded ([`crate::url::encode_uri`]), and `#` too, since the request's path and
+/// query cannot contain a fragment. Already-encoded escapes are kept as they are, so the
+/// server gets exactly the path the client asked for.
+pub fn location(base_url: &str, path: &str, query: Option<&str>) -> String {
+    let mut out =
+        String::with_capacity(base_url.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    out.push_str(base_url);
+    if !path.starts_with('/') {
+        out.push('/');
+    }
+    encode_component(path, &mut out);
+    if let Some(query) = query {
+        out.push('?');
+        encode_component(query, &mut out);
+    }
+    out
+}
+
+fn encode_component(input: &str, out: &mut String) {
+    let start = out.len();
+    crate::url::encode_uri(input.as_bytes(), out);
+    if out[start..].contains('#') {
+        let encoded = out[start..].replace('#', "%23");
+        out.truncate(start);
+        out.push_str(&encoded);
+    }
+}
+
+/// Escape `&`, `<`, `>`, `"` and `'` for use in HTML text or a quoted attribute.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Write `503 Service Unavailable` with `Retry-After: retry_after` and an HTML body (unless
+/// `head_only`): the answer when no server is live.
+pub fn write_unavailable(
+    retry_after: u32,
+    head_only: bool,
+    keep_alive: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) {
+    crate::serve::write_error(
+        503,
+        keep_alive,
+        head_only,
+        now,
+        &[("Retry-After", retry_after.to_string())],
+        out,
+    );
+}
+
+/// Write an error page for `status` (the same pages as the file server,
+/// [`crate::serve::error_response`]; 405 carries `Allow: GET, HEAD`). Use it for 408 on a
+/// header-read timeout. 400, 408, 413, 414, 431 and 505 always close the connection.
+pub fn answer_status(
+    status: u16,
+    keep_alive: bool,
+    head_only: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let keep_alive = crate::serve::write_error(status, keep_alive, head_only, now, &[], out);
+    Answer {
+        status,
+        keep_alive,
+        server: None,
+    }
+}
+
+/// Write the answer to a request head that failed to parse: the status the parser hints
+/// ([`ParseError::status`]) with its error page. The connection always closes: the parser
+/// stays failed.
+pub fn answer_parse_error(error: &ParseError, now: SystemTime, out: &mut Vec<u8>) -> Answer {
+    answer_status(error.status(), false, false, now, out)
+}

@@ -236,6 +236,7 @@ fn forces_close(status: u16) -> bool {
 }
 
 /// Write a complete error response with `extra` headers (e.g. `Retry-After`) into `out`.
+/// Returns whether the connection stays open (see [`error_response`]).
 pub(crate) fn write_error(
     status: u16,
     keep_alive: bool,
@@ -243,7 +244,7 @@ pub(crate) fn write_error(
     now: SystemTime,
     extra: &[(&'static str, String)],
     out: &mut Vec<u8>,
-) {
+) -> bool {
     let reason = match crate::status::reason_phrase(status) {
         "" => "Error",
         r => r,
@@ -271,6 +272,7 @@ pub(crate) fn write_error(
     if !head_only {
         out.extend_from_slice(body.as_bytes());
     }
+    keep_alive
 }
 
 /// A complete error response (head and a small HTML body, like a classic error page) for
