@@ -164,3 +164,39 @@ fn throughput_policy_and_307_redirects() {
         "fast {to_fast}, slow {to_slow}"
     );
 }
+
+#[test]
+fn servers_from_a_config_file_and_arguments_ipv6_included() {
+    let mut cmd = Command::new(bin("server"));
+    cmd.args(["--listen", "[::1]:0", "--root"])
+        .arg(www())
+        .env("RICOCHET_LOG", "warn");
+    let v6 = Spawned::start(cmd);
+    let v4 = server(&www(), &[]);
+    let dir = TempDir::new("config-ok");
+    let path = dir.path().join("servers.txt");
+    let v6_entry = v6.url.trim_start_matches("http://").to_string();
+    fs::write(&path, format!("# the v6 one\n\n  {v6_entry}   # ::1\n")).unwrap();
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .arg(v4.addr.to_string())
+        .env("RICOCHET_LOG", "warn");
+    let balancer = Spawned::start(cmd);
+    let mut request = String::new();
+    for _ in 0..99 {
+        request.push_str("GET /about.html HTTP/1.1\r\nHost: b\r\n\r\n");
+    }
+    request.push_str("GET /about.html HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    let got = raw_exchange(balancer.addr, request.as_bytes(), Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&got);
+    let to_v6 = text
+        .matches(&format!("Location: http://{v6_entry}/about.html\r\n"))
+        .count();
+    let to_v4 = text
+        .matches(&format!("Location: http://{}/about.html\r\n", v4.addr))
+        .count();
+    assert_eq!(to_v6 + to_v4, 100, "{text}");
+    // Unthrottled servers time about the same, but each gets a share of at least 1/3.
+    assert!(to_v6 > 10 && to_v4 > 10, "v6 {to_v6}, v4 {to_v4}");
+}
