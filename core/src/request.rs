@@ -376,13 +376,23 @@ impl RequestParser {
             Version::Http11 => !facts.close,
             Version::Http10 => facts.keep_alive && !facts.close,
         };
-        let method = ascii_str(&buf[line.method.0..line.method.1])?;
-        let raw_target = ascii_str(&buf[line.target.0..line.target.1])?;
+        let head_len = self.scan.line_start;
+        // One UTF-8 check for the whole head (it is ASCII unless a value has obs-text), then
+        // every name is a cheap sub-slice; otherwise check the names one by one.
+        let head = std::str::from_utf8(&buf[..head_len]).ok();
+        let text = |(from, to): (usize, usize)| match head {
+            Some(h) => h
+                .get(from..to)
+                .ok_or(ParseError::BadRequest("non-ASCII byte")),
+            None => ascii_str(&buf[from..to]),
+        };
+        let method = text(line.method)?;
+        let raw_target = text(line.target)?;
         let target = parse_target(method, raw_target)?;
         let mut headers = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
             headers.push(Header {
-                name: ascii_str(&buf[field.name.0..field.name.1])?,
+                name: text(field.name)?,
                 value: &buf[field.value.0..field.value.1],
             });
         }
@@ -396,7 +406,7 @@ impl RequestParser {
                 body,
                 keep_alive,
             },
-            consumed: self.scan.line_start,
+            consumed: head_len,
         })
     }
 }
@@ -420,43 +430,50 @@ fn parse_request_line(
     limits: &Limits,
 ) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
-    let Some(sp1) = line.iter().position(|&b| b == b' ') else {
-        return Err(ParseError::BadRequest(bad_line_reason(line)));
-    };
-    let rest = &line[sp1 + 1..];
-    let Some(sp2) = rest.iter().position(|&b| b == b' ') else {
-        return Err(ParseError::BadRequest(bad_line_reason(line)));
-    };
-    let method = &line[..sp1];
-    let target = &rest[..sp2];
-    let version = parse_version(&rest[sp2 + 1..]).map_err(|e| match e {
+    // One pass per part: each table loop stops at the byte after its part, which must be SP.
+    let m = line
+        .iter()
+        .position(|&b| !TOKEN[b as usize])
+        .unwrap_or(line.len());
+    if m == 0 || line.get(m) != Some(&b' ') {
+        return Err(ParseError::BadRequest(
+            if m > 0 && line.len() > m && line[m] != b'\r' {
+                "method is not a token"
+            } else {
+                bad_line_reason(line)
+            },
+        ));
+    }
+    let rest = &line[m + 1..];
+    let t = rest
+        .iter()
+        .position(|&b| !TARGET[b as usize])
+        .unwrap_or(rest.len());
+    let target = &rest[..t];
+    if t > limits.max_target {
+        return Err(ParseError::TargetTooLong);
+    }
+    match rest.get(t) {
+        Some(b' ') if t > 0 => {}
+        Some(b' ') => return Err(ParseError::BadRequest("empty request-target")),
+        Some(b'#') => return Err(ParseError::BadRequest("fragment in request-target")),
+        Some(b'\r') | None => return Err(ParseError::BadRequest(bad_line_reason(line))),
+        Some(_) => return Err(ParseError::BadRequest("invalid byte in request-target")),
+    }
+    let version = parse_version(&rest[t + 1..]).map_err(|e| match e {
         ParseError::BadRequest(_) => ParseError::BadRequest(bad_line_reason(line)),
         e => e,
     })?;
-    if method.is_empty() || !method.iter().all(|&b| TOKEN[b as usize]) {
-        return Err(ParseError::BadRequest("method is not a token"));
+    let method = &line[..m];
+    if target[0] != b'/' || method == b"CONNECT" {
+        // Only non-origin forms can be refused for their form; check them now so errors come
+        // early. Both parts are ASCII here.
+        parse_target(ascii_str(method)?, ascii_str(target)?)?;
     }
-    if target.is_empty() {
-        return Err(ParseError::BadRequest("empty request-target"));
-    }
-    if target.len() > limits.max_target {
-        return Err(ParseError::TargetTooLong);
-    }
-    if let Some(&bad) = target.iter().find(|&&b| !TARGET[b as usize]) {
-        return Err(ParseError::BadRequest(if bad == b'#' {
-            "fragment in request-target"
-        } else {
-            "invalid byte in request-target"
-        }));
-    }
-    // Both are ASCII now; check the target's form once here so errors come early.
-    let method_str = ascii_str(method)?;
-    parse_target(method_str, ascii_str(target)?)?;
-    let method_start = start;
-    let target_start = start + sp1 + 1;
+    let target_start = start + m + 1;
     Ok(RequestLine {
-        method: (method_start, method_start + sp1),
-        target: (target_start, target_start + target.len()),
+        method: (start, start + m),
+        target: (target_start, target_start + t),
         version,
     })
 }
@@ -711,23 +728,17 @@ impl LineScanner {
     }
 }
 
-/// Position of the first LF, eight bytes at a time (SWAR: a zero byte in `x ^ 0x0a..` marks
-/// an LF; the lowest flagged byte is always exact).
+/// Position of the first LF. Blocks of 16 bytes are tested with a branch-free OR of
+/// comparisons (which the compiler turns into one SIMD compare), so the byte loop only runs in
+/// the block that holds the LF.
 pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LF: u64 = LO * b'\n' as u64;
-    let mut chunks = s.chunks_exact(8);
+    let mut chunks = s.chunks_exact(16);
     let mut offset = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ LF;
-        let found = x.wrapping_sub(LO) & !x & HI;
-        if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        if chunk.iter().fold(false, |found, &b| found | (b == b'\n')) {
+            return chunk.iter().position(|&b| b == b'\n').map(|i| offset + i);
         }
-        offset += 8;
+        offset += 16;
     }
     chunks
         .remainder()
@@ -809,3 +820,37 @@ static HOST: [bool; 256] = {
     }
     t
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_lf_at_every_position_and_length() {
+        for len in 0..70 {
+            let mut v = vec![b'a'; len];
+            assert_eq!(find_lf(&v), None);
+            for pos in 0..len {
+                v[pos] = b'\n';
+                assert_eq!(find_lf(&v), Some(pos), "len {len} pos {pos}");
+                // A later LF does not hide the first.
+                if pos + 1 < len {
+                    v[len - 1] = b'\n';
+                    assert_eq!(find_lf(&v), Some(pos));
+                    v[len - 1] = b'a';
+                }
+                v[pos] = b'a';
+            }
+        }
+    }
+
+    #[test]
+    fn tables_match_the_grammar() {
+        let tchar = b"!#$%&'*+-.^_`|~";
+        for b in 0..=255u8 {
+            let token = b.is_ascii_alphanumeric() || tchar.contains(&b);
+            assert_eq!(TOKEN[b as usize], token, "{b:#x}");
+            assert_eq!(TARGET[b as usize], (0x21..0x7f).contains(&b) && b != b'#');
+        }
+    }
+}

@@ -29,7 +29,10 @@ fn complete(msg: &[u8]) -> (Request<'_>, usize) {
 fn error(msg: &[u8]) -> ParseError {
     match RequestParser::default().parse(msg) {
         Err(e) => e,
-        other => panic!("expected an error for {:?}, got {other:?}", String::from_utf8_lossy(msg)),
+        other => panic!(
+            "expected an error for {:?}, got {other:?}",
+            String::from_utf8_lossy(msg)
+        ),
     }
 }
 
@@ -77,7 +80,11 @@ fn parses_a_browser_request() {
 fn every_prefix_is_partial() {
     for n in 0..BROWSER.len() {
         let mut p = RequestParser::default();
-        assert_eq!(p.parse(&BROWSER[..n]), Ok(Parsed::Partial), "prefix of {n} bytes");
+        assert_eq!(
+            p.parse(&BROWSER[..n]),
+            Ok(Parsed::Partial),
+            "prefix of {n} bytes"
+        );
     }
 }
 
@@ -111,7 +118,10 @@ HEAD /c HTTP/1.0\r\nConnection: close\r\n\r\n";
     let mut seen = Vec::new();
     while !buf.is_empty() {
         let Ok(Parsed::Complete { value, consumed }) = p.parse(buf) else {
-            panic!("expected a complete head at {:?}", String::from_utf8_lossy(buf));
+            panic!(
+                "expected a complete head at {:?}",
+                String::from_utf8_lossy(buf)
+            );
         };
         let body_len = match value.body {
             BodyKind::Length(n) => n as usize,
@@ -137,7 +147,9 @@ fn pipelined_byte_at_a_time() {
     let mut p = RequestParser::default();
     let (first, consumed) = byte_at_a_time(&mut p, stream).unwrap().unwrap();
     assert_eq!(first.path(), "/1");
-    let (second, consumed2) = byte_at_a_time(&mut p, &stream[consumed..]).unwrap().unwrap();
+    let (second, consumed2) = byte_at_a_time(&mut p, &stream[consumed..])
+        .unwrap()
+        .unwrap();
     assert_eq!(second.path(), "/2");
     assert_eq!(consumed + consumed2, stream.len());
 }
@@ -180,21 +192,62 @@ fn target_forms() {
 fn framing_and_keep_alive() {
     let cases: &[(&[u8], BodyKind, bool)] = &[
         (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", BodyKind::None, true),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", BodyKind::None, false),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", BodyKind::None, false),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            BodyKind::None,
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n",
+            BodyKind::None,
+            false,
+        ),
         (b"GET / HTTP/1.0\r\n\r\n", BodyKind::None, false),
-        (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", BodyKind::None, true),
-        (b"GET / HTTP/1.0\r\nConnection: foo,keep-alive\r\n\r\n", BodyKind::None, true),
-        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", BodyKind::None, false),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyKind::Length(0), true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n", BodyKind::Length(12), true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", BodyKind::Chunked, true),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,Chunked \r\n\r\n", BodyKind::Chunked, true),
+        (
+            b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            BodyKind::None,
+            true,
+        ),
+        (
+            b"GET / HTTP/1.0\r\nConnection: foo,keep-alive\r\n\r\n",
+            BodyKind::None,
+            true,
+        ),
+        (
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+            BodyKind::None,
+            false,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            BodyKind::Length(0),
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n",
+            BodyKind::Length(12),
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            BodyKind::Chunked,
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,Chunked \r\n\r\n",
+            BodyKind::Chunked,
+            true,
+        ),
     ];
     for (msg, body, keep_alive) in cases {
         let (req, _) = complete(msg);
         assert_eq!(req.body, *body, "{}", String::from_utf8_lossy(msg));
-        assert_eq!(req.keep_alive, *keep_alive, "{}", String::from_utf8_lossy(msg));
+        assert_eq!(
+            req.keep_alive,
+            *keep_alive,
+            "{}",
+            String::from_utf8_lossy(msg)
+        );
     }
 }
 
@@ -276,12 +329,22 @@ fn error_table() {
         assert_eq!(all.status(), *status, "{what}: {all}");
         assert!(!all.to_string().is_empty());
         let mut p = RequestParser::default();
-        assert_eq!(byte_at_a_time(&mut p, msg), Some(Err(all)), "{what} byte at a time");
+        assert_eq!(
+            byte_at_a_time(&mut p, msg),
+            Some(Err(all)),
+            "{what} byte at a time"
+        );
         // After an error the parser stays failed, even on a valid request.
         assert_eq!(p.parse(BROWSER), Err(all), "{what} stays failed");
     }
-    assert!(matches!(error(b"GET / HTTP/3.0\r\n\r\n"), VersionNotSupported));
-    assert!(matches!(error(b"CONNECT a:1 HTTP/1.1\r\n\r\n"), NotImplemented(_)));
+    assert!(matches!(
+        error(b"GET / HTTP/3.0\r\n\r\n"),
+        VersionNotSupported
+    ));
+    assert!(matches!(
+        error(b"CONNECT a:1 HTTP/1.1\r\n\r\n"),
+        NotImplemented(_)
+    ));
 }
 
 #[test]
@@ -297,7 +360,10 @@ fn head_size_limit_is_exact() {
     exact.extend_from_slice(b"\r\n\r\n");
     assert_eq!(exact.len(), 64);
     let mut p = RequestParser::new(limits);
-    assert!(matches!(p.parse(&exact), Ok(Parsed::Complete { consumed: 64, .. })));
+    assert!(matches!(
+        p.parse(&exact),
+        Ok(Parsed::Complete { consumed: 64, .. })
+    ));
 
     let mut over = base.to_vec();
     over.extend(std::iter::repeat_n(b'v', fill + 1));
@@ -305,7 +371,10 @@ fn head_size_limit_is_exact() {
     let mut p = RequestParser::new(limits);
     assert_eq!(p.parse(&over), Err(ParseError::HeadTooLarge));
     let mut p = RequestParser::new(limits);
-    assert_eq!(byte_at_a_time(&mut p, &over), Some(Err(ParseError::HeadTooLarge)));
+    assert_eq!(
+        byte_at_a_time(&mut p, &over),
+        Some(Err(ParseError::HeadTooLarge))
+    );
 }
 
 #[test]

@@ -104,6 +104,11 @@ pub async fn metadata(path: &Path) -> io::Result<std::fs::Metadata> {
     std::fs::metadata(path)
 }
 
+/// Metadata of a path itself: a symlink is reported as a symlink, not followed.
+pub async fn symlink_metadata(path: &Path) -> io::Result<std::fs::Metadata> {
+    std::fs::symlink_metadata(path)
+}
+
 /// The canonical absolute path, symlinks resolved.
 pub async fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     std::fs::canonicalize(path)

@@ -93,6 +93,14 @@ struct Summary {
     keep_alive: bool,
 }
 
+impl Summary {
+    /// No request could be parsed: log `-` in its place.
+    fn unparsed(&mut self) {
+        self.method_and_target.clear();
+        self.method_and_target.push('-');
+    }
+}
+
 /// How a connection goes on after a response.
 enum After {
     KeepAlive,
@@ -125,7 +133,13 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
             } else {
                 config.idle_timeout
             };
-        let mut head_deadline: Option<Instant> = None;
+        // When the first byte of this request was seen: the start of its header timeout and of
+        // the duration logged.
+        let mut head_started: Option<Instant> = if conn.buffered().is_empty() {
+            None
+        } else {
+            Some(waiting_since)
+        };
         let (route, body, started) = loop {
             let parsed = parser.parse(conn.buffered());
             match parsed {
@@ -139,14 +153,13 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
                     let route = serve::route(&value);
                     let body = value.body;
                     conn.consume(consumed);
-                    break (route, body, head_deadline.unwrap_or(waiting_since));
+                    break (route, body, head_started.unwrap_or(waiting_since));
                 }
                 Ok(Parsed::Partial) => {}
                 Err(e) => {
                     log::debug!("{peer}: {e}");
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, e.status(), &summary, config, started).await;
                     return;
                 }
@@ -154,22 +167,22 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
             let deadline = if conn.buffered().is_empty() {
                 idle_deadline
             } else {
-                let begun = *head_deadline.get_or_insert_with(Instant::now);
+                let begun = *head_started.get_or_insert_with(Instant::now);
                 begun + config.header_timeout
             };
             match conn.fill(deadline).await {
-                Ok(_) => {}
+                Ok(_) => {
+                    head_started.get_or_insert_with(Instant::now);
+                }
                 Err(FillError::TimedOut) if !conn.buffered().is_empty() => {
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, 408, &summary, config, started).await;
                     return;
                 }
                 Err(FillError::BufferFull) => {
-                    let started = head_deadline.unwrap_or(waiting_since);
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push('-');
+                    let started = head_started.unwrap_or(waiting_since);
+                    summary.unparsed();
                     send_final_error(conn, peer, 431, &summary, config, started).await;
                     return;
                 }
@@ -280,25 +293,66 @@ fn io_status(e: &io::Error) -> u16 {
     }
 }
 
-/// Find, check and open the file a request names. `Err` is the status to answer.
-async fn open_file(config: &Config, request: &FileRequest) -> Result<File, u16> {
-    let mut path = config.root.join(&request.relative);
-    let meta = runtime::metadata(&path).await.map_err(|e| io_status(&e))?;
+/// Find and check the path `relative` (from the core's router) names under the root, with
+/// its metadata (symlinks followed). `Err` is the status to answer.
+///
+/// The root is canonical and `relative` has no `.`, `..` or empty segments, so a path whose
+/// components are none of them symlinks lies inside the root: one `lstat` per component proves
+/// it. Only when a component is a symlink is the path canonicalized and checked with the core's
+/// [`serve::is_inside`] (a symlink leading out of the root is refused with 403).
+async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), u16> {
+    let mut path = config.root.clone();
+    let mut meta = None;
+    for segment in relative.split('/').filter(|s| !s.is_empty()) {
+        path.push(segment);
+        let m = runtime::symlink_metadata(&path)
+            .await
+            .map_err(|e| io_status(&e))?;
+        if m.file_type().is_symlink() {
+            let full = config.root.join(relative);
+            let canonical = runtime::canonicalize(&full)
+                .await
+                .map_err(|e| io_status(&e))?;
+            if !serve::is_inside(&config.root, &canonical) {
+                log::warn!("refusing {relative}: it resolves outside the root");
+                return Err(403);
+            }
+            let m = runtime::metadata(&canonical)
+                .await
+                .map_err(|e| io_status(&e))?;
+            return Ok((canonical, m));
+        }
+        meta = Some(m);
+    }
+    match meta {
+        Some(m) => Ok((path, m)),
+        None => {
+            let m = runtime::metadata(&path).await.map_err(|e| io_status(&e))?;
+            Ok((path, m))
+        }
+    }
+}
+
+/// Find, check and open the file a request names (a directory's index page for a
+/// directory), with its metadata. `Err` is the status to answer.
+async fn open_file(
+    config: &Config,
+    request: &FileRequest,
+) -> Result<(File, std::fs::Metadata), u16> {
+    let (mut path, mut meta) = if request.relative.is_empty() {
+        resolve(config, &serve::index_of("")).await?
+    } else {
+        resolve(config, &request.relative).await?
+    };
     if meta.is_dir() {
-        path = config.root.join(serve::index_of(&request.relative));
+        (path, meta) = resolve(config, &serve::index_of(&request.relative)).await?;
     }
-    let canonical = runtime::canonicalize(&path)
-        .await
-        .map_err(|e| io_status(&e))?;
-    if !serve::is_inside(&config.root, &canonical) {
-        log::warn!(
-            "refusing {}: it resolves outside the root",
-            request.relative
-        );
-        return Err(403);
+    if !meta.is_file() {
+        // A directory without index.html, a FIFO, a device: nothing to serve.
+        return Err(404);
     }
-    let file = File::open(&canonical).await.map_err(|e| io_status(&e))?;
-    Ok(file)
+    let file = File::open(&path).await.map_err(|e| io_status(&e))?;
+    Ok((file, meta))
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
@@ -309,18 +363,10 @@ async fn send_file(
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
 ) -> io::Result<(u16, u64, After)> {
-    let mut file = match open_file(config, request).await {
-        Ok(file) => file,
+    let (mut file, meta) = match open_file(config, request).await {
+        Ok(opened) => opened,
         Err(status) => {
             return send_error(conn, status, request.keep_alive, request.head_only, config).await
-        }
-    };
-    let meta = match file.metadata().await {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return send_error(conn, 404, request.keep_alive, request.head_only, config).await,
-        Err(e) => {
-            let status = io_status(&e);
-            return send_error(conn, status, request.keep_alive, request.head_only, config).await;
         }
     };
     let len = meta.len();

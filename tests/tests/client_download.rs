@@ -109,3 +109,125 @@ fn a_404_saves_nothing_and_exits_5() {
     );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }
+
+#[test]
+fn works_over_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback here");
+        return;
+    }
+    let mut cmd = std::process::Command::new(ricochet_tests::bin("server"));
+    cmd.args(["--listen", "[::1]:0", "--root"]).arg(www());
+    let srv = ricochet_tests::Spawned::start(cmd);
+    assert!(srv.url.starts_with("http://[::1]:"), "{}", srv.url);
+    let dir = TempDir::new("v6");
+    let ran = client(dir.path(), &["-q", &format!("{}/data.bin", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        fs::read(dir.path().join("data.bin")).unwrap() == fs::read(www().join("data.bin")).unwrap()
+    );
+}
+
+#[test]
+fn stderr_shows_a_progress_bar_only_on_a_terminal() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("progress");
+    let url = format!("{}/probe.bin", srv.url);
+
+    // Not a terminal: stderr is just the closing summary.
+    let ran = client(dir.path(), &[&url, "-o", "plain.bin"]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(ran.stderr, "saved 262144 bytes to plain.bin\n");
+
+    // On a terminal (util-linux `script` provides one), the bar is drawn; -q silences it.
+    if !ricochet_tests::require("script") {
+        return;
+    }
+    let client_bin = ricochet_tests::bin("client");
+    let on_tty = |extra: &str| {
+        let line = format!("{} {extra} {url} -o tty.bin", client_bin.display());
+        ricochet_tests::run(
+            std::process::Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .current_dir(dir.path()),
+            ricochet_tests::COMMAND,
+        )
+    };
+    let ran = on_tty("");
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains("256.00 KiB/256.00 KiB"),
+        "no progress bar: {:?}",
+        ran.stdout
+    );
+    let ran = on_tty("-q");
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        !ran.stdout.contains("KiB/"),
+        "progress bar despite -q: {:?}",
+        ran.stdout
+    );
+    assert!(
+        !ran.stdout.contains("saved "),
+        "summary despite -q: {:?}",
+        ran.stdout
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_or_fifo_output_is_written_through_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    if !ricochet_tests::require("mkfifo") {
+        return;
+    }
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path().join("pipe");
+    let made = ricochet_tests::run(
+        std::process::Command::new("mkfifo").arg(&fifo),
+        ricochet_tests::COMMAND,
+    );
+    assert_eq!(made.code(), 0, "{made:?}");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/data.bin", srv.url), "-o", "pipe"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(reader.join().unwrap() == fs::read(www().join("data.bin")).unwrap());
+    // Still a FIFO, and no temporary file beside it.
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(dir.entries(), vec!["pipe".to_string()]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_output_replaces_its_target_and_stays_a_link() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("link");
+    fs::create_dir(dir.path().join("real")).unwrap();
+    fs::write(dir.path().join("real/file.css"), "old").unwrap();
+    std::os::unix::fs::symlink("real/file.css", dir.path().join("link.css")).unwrap();
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/style.css", srv.url), "-o", "link.css"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let link = fs::symlink_metadata(dir.path().join("link.css")).unwrap();
+    assert!(
+        link.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("real/file.css")).unwrap(),
+        fs::read(www().join("style.css")).unwrap()
+    );
+    assert_eq!(
+        dir.entries(),
+        vec!["link.css".to_string(), "real".to_string()]
+    );
+}

@@ -102,3 +102,33 @@ fn saves_a_close_delimited_body() {
         "close-delimited body differs"
     );
 }
+
+#[test]
+fn skips_interim_1xx_responses_and_saves_empty_bodies() {
+    let srv = TestServer::start(|path, _| {
+        Reply::Bytes(match path {
+            "/interim" => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal".to_vec(),
+            _ => b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        })
+    });
+    let dir = TempDir::new("interim");
+    let ran = client(dir.path(), &["-q", &format!("{}/interim", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains("HTTP/1.1 103 Early Hints"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("interim")).unwrap(),
+        "final"
+    );
+
+    let ran = client(dir.path(), &["-q", &format!("{}/empty.txt", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(fs::read(dir.path().join("empty.txt")).unwrap(), b"");
+    assert_eq!(
+        dir.entries(),
+        vec!["empty.txt".to_string(), "interim".to_string()]
+    );
+}

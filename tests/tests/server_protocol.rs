@@ -104,7 +104,8 @@ fn malformed_requests_get_their_status_and_a_closed_connection() {
         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "b".repeat(9000)
     );
-    let cases: Vec<(&[u8], u16)> = vec![
+    let cases: Vec<(&[u8], u16)> =
+        vec![
         (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         (b"GET / HTTP/1.1\r\n\r\n", 400),
         (
@@ -114,7 +115,7 @@ fn malformed_requests_get_their_status_and_a_closed_connection() {
         (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (long_target.as_bytes(), 414),
         (big_header.as_bytes(), 431),
-        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 501),
         (
             b"DELETE /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             405,
@@ -260,4 +261,61 @@ fn logs_one_line_per_request() {
         assert!(Instant::now() < deadline, "log lines missing:\n{log}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn the_logged_duration_excludes_keep_alive_idle_time() {
+    let srv = server(&www(), &[]);
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    let css = file("style.css");
+    let mut buf = vec![0u8; 64 * 1024];
+    for (i, path) in ["/style.css", "/style.css?again"].iter().enumerate() {
+        if i == 1 {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(&css) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    let deadline = Instant::now() + T;
+    let line = loop {
+        if let Some(line) = srv.output().lines().find(|l| l.contains("?again\" 200")) {
+            break line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no log line:\n{}", srv.output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ms: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|d| d.strip_suffix("ms"))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {line}"));
+    assert!(
+        ms < 400.0,
+        "idle time counted in the request's duration: {line}"
+    );
+}
+
+#[test]
+fn an_oversized_request_body_is_answered_then_the_connection_closed() {
+    let srv = server(&www(), &[]);
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    // 100 MiB announced: the server must not read it all to stay in sync; it answers and closes.
+    stream
+        .write_all(b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
+        .unwrap();
+    stream.write_all(&[b'z'; 64 * 1024]).unwrap();
+    let started = Instant::now();
+    let got = read_until_close(&mut stream, T);
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(statuses(&got), vec![405], "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
