@@ -161,7 +161,7 @@ fn a_server_killed_between_probes_is_removed_and_gets_no_more_redirects() {
     setup.kill(0);
     wait_for_output(
         &setup.balancer,
-        &format!("removed {fastest}"),
+        &format!("removed {fastest}:"),
         Duration::from_secs(5),
     );
     // The removal is logged just before the new ranking is published.
@@ -182,7 +182,7 @@ fn with_every_server_gone_the_balancer_answers_503() {
     for name in setup.names.clone() {
         wait_for_output(
             &setup.balancer,
-            &format!("removed {name}"),
+            &format!("removed {name}:"),
             Duration::from_secs(5),
         );
     }
