@@ -442,3 +442,53 @@ async fn final_error(mut conn: Conn, peer: SocketAddr, status: u16, config: &Con
         conn.close_gracefully(LINGER).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ricochet_core::pool::Pool;
+
+    fn ranking_of(n: usize) -> Ranking {
+        let servers: Vec<ServerAddr> = (0..n)
+            .map(|i| ServerAddr::parse(&format!("127.0.0.1:{}", 8000 + i)).unwrap())
+            .collect();
+        let mut pool = Pool::new(servers);
+        for i in 0..n {
+            pool.record(
+                i,
+                Measurement {
+                    elapsed: Duration::from_millis(10 * (i as u64 + 1)),
+                    bytes: 1000,
+                },
+            );
+        }
+        pool.ranking(Policy::Rank)
+    }
+
+    #[test]
+    fn connections_see_a_new_ranking_at_their_next_request() {
+        let published = Published::new(ranking_of(3));
+        let mut view = published.view();
+        assert_eq!(view.refresh(&published).len(), 3);
+        published.publish(ranking_of(2));
+        assert_eq!(view.refresh(&published).len(), 2);
+        published.publish(Ranking::empty(Policy::Rank));
+        assert!(view.refresh(&published).is_empty());
+        // A view taken later starts from the latest ranking.
+        assert!(published.view().ranking.is_empty());
+    }
+
+    #[test]
+    fn a_prober_needs_servers_and_a_probe_path_starting_with_a_slash() {
+        assert!(matches!(
+            Prober::new(&Config::new(Vec::new())),
+            Err(StartError::NoServers)
+        ));
+        let mut config = Config::new(vec![ServerAddr::parse("127.0.0.1:1").unwrap()]);
+        config.probe.path = "probe.bin".into();
+        assert!(matches!(
+            Prober::new(&config),
+            Err(StartError::BadProbePath(_))
+        ));
+    }
+}

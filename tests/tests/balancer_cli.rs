@@ -200,3 +200,53 @@ fn servers_from_a_config_file_and_arguments_ipv6_included() {
     // Unthrottled servers time about the same, but each gets a share of at least 1/3.
     assert!(to_v6 > 10 && to_v4 > 10, "v6 {to_v6}, v4 {to_v4}");
 }
+
+#[test]
+fn probe_verdicts_chunked_passes_short_body_and_stall_are_removed() {
+    use ricochet_tests::{Reply, TestServer};
+    let chunked = TestServer::start(|_, _| {
+        Reply::Bytes(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+              5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                .to_vec(),
+        )
+    });
+    let short = TestServer::start(|_, _| {
+        Reply::Bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b".to_vec())
+    });
+    let stall = TestServer::start(|_, _| {
+        Reply::Stall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec(),
+            Duration::from_secs(5),
+        )
+    });
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args(["--listen", "127.0.0.1:0", "--probe-timeout", "500ms"])
+        .arg(chunked.addr.to_string())
+        .arg(short.addr.to_string())
+        .arg(stall.addr.to_string())
+        .env("RICOCHET_LOG", "info");
+    let balancer = Spawned::start(cmd);
+    let output = balancer.output();
+    assert!(
+        output.contains(&format!(
+            "removed {}: received 10 bytes, Content-Length announced 1000",
+            short.addr
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("removed {}: probe timed out", stall.addr)),
+        "{output}"
+    );
+    let got = raw_exchange(
+        balancer.addr,
+        b"GET /x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains(&format!("Location: http://{}/x\r\n", chunked.addr)),
+        "{text}"
+    );
+}
