@@ -69,8 +69,10 @@ pub enum Event {
 /// A [`Pool`] kept up to date by a [`ProbeSchedule`]. See the module docs for the loop.
 ///
 /// Rankings are published ([`Event::Ranking`]) once the first round is complete and then:
-/// whenever a round ends (no probe left in flight) after new results came in, and immediately
-/// whenever a server is removed, so a dead server stops getting redirects at once.
+/// whenever a round ends (no probe left in flight, or every live server has reported since the
+/// last ranking, for probes that overlap when they last longer than the interval) after new
+/// results came in, and immediately whenever a server is removed, so a dead server stops
+/// getting redirects at once.
 #[derive(Debug, Clone)]
 pub struct Balancer {
     pool: Pool,
@@ -80,6 +82,8 @@ pub struct Balancer {
     events: VecDeque<Event>,
     /// Results came in since the last published ranking.
     dirty: bool,
+    /// Which servers reported a result since the last published ranking.
+    reported: Vec<bool>,
 }
 
 impl Balancer {
@@ -99,6 +103,7 @@ impl Balancer {
             .map(|s| Url::parse(&format!("{}{}", s.base_url(), config.path)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Balancer {
+            reported: vec![false; servers.len()],
             schedule: ProbeSchedule::new(servers.len(), config.interval, config.timeout, now),
             pool: Pool::new(servers),
             policy,
@@ -131,6 +136,9 @@ impl Balancer {
         match self.schedule.handle_result(index, now, result) {
             Some(Ok(measurement)) => {
                 self.pool.record(index, measurement);
+                if let Some(r) = self.reported.get_mut(index) {
+                    *r = true;
+                }
                 self.dirty = true;
                 self.publish(false);
             }
@@ -165,11 +173,18 @@ impl Balancer {
     }
 
     fn publish(&mut self, now_anyway: bool) {
+        let all_reported = || {
+            self.reported
+                .iter()
+                .enumerate()
+                .all(|(i, &r)| r || self.schedule.is_removed(i))
+        };
         if self.dirty
             && self.schedule.first_round_complete()
-            && (now_anyway || self.schedule.in_flight() == 0)
+            && (now_anyway || self.schedule.in_flight() == 0 || all_reported())
         {
             self.dirty = false;
+            self.reported.iter_mut().for_each(|r| *r = false);
             self.events.push_back(Event::Ranking(self.ranking()));
         }
     }

@@ -100,10 +100,13 @@ enum Slot {
     /// Not running; the next probe is due at `due`. `probed`: at least one result came in.
     Waiting { due: Instant, probed: bool },
     /// Running since `started`; fails at `deadline`; the following probe is due at `next_due`.
+    /// `probed`: an earlier result came in (so the first round is over for this server even
+    /// while it is probed again, which matters when a probe lasts longer than the interval).
     InFlight {
         started: Instant,
         deadline: Instant,
         next_due: Instant,
+        probed: bool,
     },
     /// Failed once: never probed again.
     Removed,
@@ -157,7 +160,7 @@ impl ProbeSchedule {
             .slots
             .iter()
             .position(|s| matches!(s, Slot::Waiting { due, .. } if *due <= now))?;
-        let Slot::Waiting { due, .. } = self.slots[index] else {
+        let Slot::Waiting { due, probed } = self.slots[index] else {
             return None;
         };
         let mut next_due = due + self.interval;
@@ -168,6 +171,7 @@ impl ProbeSchedule {
             started: now,
             deadline: now + self.timeout,
             next_due,
+            probed,
         };
         Some(index)
     }
@@ -255,10 +259,14 @@ impl ProbeSchedule {
 
     fn update_first_round(&mut self) {
         if !self.first_round_complete {
-            self.first_round_complete = self
-                .slots
-                .iter()
-                .all(|s| matches!(s, Slot::Removed | Slot::Waiting { probed: true, .. }));
+            self.first_round_complete = self.slots.iter().all(|s| {
+                matches!(
+                    s,
+                    Slot::Removed
+                        | Slot::Waiting { probed: true, .. }
+                        | Slot::InFlight { probed: true, .. }
+                )
+            });
         }
     }
 

@@ -319,3 +319,44 @@ fn balancer_rejects_a_bad_probe_path() {
     let job = b.poll_probe(Instant::now()).unwrap();
     assert_eq!(job.url.path_and_query(), "/a%20b?x=%C3%A9");
 }
+
+/// A slow server whose probe lasts longer than the interval is probed again as soon as its
+/// result is in, so the servers are never all idle at once. The first round must still end,
+/// and later rankings must still be published (once every live server has reported), or the
+/// balancer would never start with `--probe-interval 500ms` and a 0.5 s probe.
+#[test]
+fn balancer_publishes_when_probes_overlap() {
+    let t0 = Instant::now();
+    let config = ProbeConfig {
+        path: "/probe.bin".into(),
+        interval: Duration::from_millis(500),
+        timeout: Duration::from_secs(10),
+    };
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let mut b = Balancer::new(servers(2), &config, Policy::Rank, t0).unwrap();
+    assert_eq!(std::iter::from_fn(|| b.poll_probe(t0)).count(), 2);
+    // The fast server reports at 60 ms and is due again at 500 ms, before the slow one (520 ms).
+    b.handle_probe_result(0, ms(60), ok(60));
+    assert_eq!(b.poll_probe(ms(500)).map(|j| j.index), Some(0));
+    b.handle_probe_result(1, ms(520), ok(520));
+    assert!(b.first_round_complete(), "both servers have reported once");
+    let ev = events(&mut b);
+    assert!(
+        matches!(&ev[..], [Event::Ranking(r)] if r.len() == 2),
+        "{ev:?}"
+    );
+    // The slow one starts again at once; the fast one reports: both reported since the last
+    // ranking? Only the fast one, so no new ranking yet.
+    assert_eq!(b.poll_probe(ms(520)).map(|j| j.index), Some(1));
+    b.handle_probe_result(0, ms(560), ok(60));
+    assert!(events(&mut b).is_empty());
+    // Then the fast one is probed again while the slow one reports: a new ranking, although a
+    // probe is still in flight.
+    assert_eq!(b.poll_probe(ms(1000)).map(|j| j.index), Some(0));
+    b.handle_probe_result(1, ms(1040), ok(520));
+    let ev = events(&mut b);
+    assert!(
+        matches!(&ev[..], [Event::Ranking(r)] if r.len() == 2),
+        "{ev:?}"
+    );
+}

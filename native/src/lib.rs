@@ -9,13 +9,19 @@
 //! - [`server`]: the static file server's connection handling.
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`client`]: the download client.
+//! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
+//!   download.
+//! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
 pub mod accept;
+pub mod balancer;
 pub mod client;
+pub mod cluster;
 pub mod conn;
 pub mod duration;
 pub mod logging;
+pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod throttle;

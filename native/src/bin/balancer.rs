@@ -1,0 +1,228 @@
+//! `balancer`: Ricochet's load balancer, which works purely by HTTP redirection.
+//!
+//! It times the download of a probe file from every server, ranks the servers (fastest gets the
+//! most weight) and answers every GET or HEAD with a redirect (301 by default) to a server
+//! picked at random by weight. It re-probes in the background every interval; a server that
+//! fails a probe is removed for good. With no server left it answers 503.
+//!
+//! Run it (in front of servers started with `server --listen 127.0.0.1:8081 --root www` ...):
+//!
+//! ```sh
+//! cargo run -p ricochet --bin balancer -- --listen 127.0.0.1:12345 127.0.0.1:8081 127.0.0.1:8082
+//! cargo run -p ricochet --bin client -- http://127.0.0.1:12345/index.html
+//! ```
+//!
+//! It prints `listening on http://ADDR` on stdout once the first probe round is done (clients
+//! connecting earlier wait in the listen backlog). `RICOCHET_LOG` sets the log level (`off`,
+//! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
+
+use argh::FromArgs;
+use ricochet::balancer::{self, Config, StartError};
+use ricochet::duration::parse_duration;
+use ricochet::server::listening_line;
+use ricochet::{logging, runtime};
+use ricochet_core::balancer::ProbeConfig;
+use ricochet_core::pool::{Policy, ServerList, ServerListError};
+use ricochet_core::redirect::Redirect;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
+/// at random with more weight for the servers that downloaded the probe file faster. Prints
+/// `listening on http://ADDR` on stdout after the first probe round. Logs go to stdout; the
+/// environment variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace;
+/// default info).
+#[derive(FromArgs)]
+#[argh(
+    error_code(1, "usage error (bad flag or value)"),
+    error_code(2, "cannot listen on the --listen address"),
+    error_code(
+        3,
+        "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
+    ),
+    error_code(4, "no server passed the first probe")
+)]
+struct Args {
+    /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:12345)
+    #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
+    listen: String,
+
+    /// file listing servers, one host:port per line; blank lines and # comments allowed
+    /// (default: none, servers from the arguments only)
+    #[argh(option)]
+    config: Option<PathBuf>,
+
+    /// path (and query) downloaded from every server to time it (default /probe.bin)
+    #[argh(option, default = "String::from(\"/probe.bin\")")]
+    probe_path: String,
+
+    /// time between two probes of a server, e.g. 300s, 5m, 500ms (default 300s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(300)",
+        from_str_fn(parse_duration)
+    )]
+    probe_interval: Duration,
+
+    /// longest a probe may take before its server is removed, e.g. 10s (default 10s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(10)",
+        from_str_fn(parse_duration)
+    )]
+    probe_timeout: Duration,
+
+    /// how servers are weighted: rank (slowest 1 ... fastest N) or throughput (by measured
+    /// bytes per second, with a floor) (default rank)
+    #[argh(option, default = "Policy::Rank")]
+    policy: Policy,
+
+    /// redirect status: 301, 302, 303, 307 or 308 (default 301)
+    #[argh(option, default = "Redirect::default()", from_str_fn(parse_redirect))]
+    redirect: Redirect,
+
+    /// seconds announced in the Retry-After of a 503 when no server is left (default 60)
+    #[argh(option, default = "60")]
+    retry_after: u32,
+
+    /// most client connections open at once; more wait to be accepted (default 4096)
+    #[argh(option, default = "4096")]
+    max_connections: usize,
+
+    /// time allowed to send a complete request head, e.g. 10s; then 408 (default 10s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(10)",
+        from_str_fn(parse_duration)
+    )]
+    header_timeout: Duration,
+
+    /// how long a kept-alive connection may wait for its next request, and a write may stall
+    /// (default 60s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(60)",
+        from_str_fn(parse_duration)
+    )]
+    idle_timeout: Duration,
+
+    /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
+    #[argh(positional)]
+    servers: Vec<String>,
+}
+
+fn parse_redirect(value: &str) -> Result<Redirect, String> {
+    let status: u16 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a status code"))?;
+    Redirect::new(status).map_err(|e| e.to_string())
+}
+
+/// Why the server list could not be read.
+enum ListError {
+    Entry(ServerListError),
+    File(String),
+}
+
+fn read_config(path: &Path, list: &mut ServerList) -> Result<(), ListError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ListError::File(format!("cannot read {}: {e}", path.display())))?;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line =
+            line.map_err(|e| ListError::File(format!("{}: line {}: {e}", path.display(), i + 1)))?;
+        list.add_config_line(i + 1, &line)
+            .map_err(ListError::Entry)?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    logging::init();
+
+    // Servers: the config file's first, then the arguments (the order only matters for ties).
+    let mut list = ServerList::new();
+    if let Some(path) = &args.config {
+        match read_config(path, &mut list) {
+            Ok(()) => {}
+            Err(ListError::Entry(e)) => {
+                eprintln!("balancer: {}: {e}", path.display());
+                return ExitCode::from(3);
+            }
+            Err(ListError::File(e)) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    for server in &args.servers {
+        if let Err(e) = list.add_argument(server) {
+            eprintln!("balancer: {e}");
+            return ExitCode::from(3);
+        }
+    }
+    if list.is_empty() {
+        eprintln!("balancer: no server given: pass host:port arguments or --config FILE");
+        return ExitCode::from(3);
+    }
+
+    let mut config = Config::new(list.into_servers());
+    config.probe = ProbeConfig {
+        path: args.probe_path.clone(),
+        interval: args.probe_interval,
+        timeout: args.probe_timeout,
+    };
+    config.policy = args.policy;
+    config.redirect = args.redirect.with_retry_after(args.retry_after);
+    config.max_connections = args.max_connections.max(1);
+    config.header_timeout = args.header_timeout;
+    config.idle_timeout = args.idle_timeout;
+
+    runtime::block_on(async move {
+        // Bind first: a busy port is reported at once, and clients arriving during the first
+        // probe round wait in the backlog instead of being refused.
+        let listener = match runtime::bind(&args.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("balancer: cannot listen on {}: {e}", args.listen);
+                return ExitCode::from(2);
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(e) => {
+                eprintln!("balancer: cannot read the bound address: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        log::info!(
+            "probing {} servers for {} (timeout {:?})",
+            config.servers.len(),
+            config.probe.path,
+            config.probe.timeout
+        );
+        let prober = match balancer::start(&config).await {
+            Ok(prober) => prober,
+            Err(e @ StartError::BadProbePath(_)) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(1);
+            }
+            Err(e @ StartError::NoServers) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(3);
+            }
+            Err(e @ StartError::NoServerPassed) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(4);
+            }
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", listening_line(addr));
+        let _ = stdout.flush();
+        drop(stdout);
+        balancer::serve(listener, prober, config).await
+    })
+}

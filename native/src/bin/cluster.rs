@@ -1,0 +1,83 @@
+//! `cluster`: the demo. Three file servers on 127.0.0.1:11111, 22222 and 33333 serving `www/`
+//! at clearly different simulated speeds (the 256 KiB probe file takes about 0.1 s, 0.3 s and
+//! 0.8 s), and the balancer on 127.0.0.1:12345 in front of them, all in one process.
+//!
+//! Run it from the repository root (this is what `just run-cluster` does):
+//!
+//! ```sh
+//! cargo run --release -p ricochet --bin cluster
+//! cargo run --release -p ricochet --bin client -- http://127.0.0.1:12345/index.html
+//! ```
+//!
+//! It prints the ranking, `listening on http://ADDR` and an example client command, then runs
+//! until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
+
+use argh::FromArgs;
+use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
+use ricochet::duration::parse_duration;
+use ricochet::{balancer, logging, runtime};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Start three throttled file servers and a balancer in front of them, in one process, and run
+/// until Ctrl-C. Prints the ranking, `listening on http://ADDR` (the balancer) and an example
+/// client command on stdout. The environment variable RICOCHET_LOG sets the log level (off,
+/// error, warn, info, debug, trace; default info).
+#[derive(FromArgs)]
+#[argh(
+    error_code(1, "usage error"),
+    error_code(2, "cannot listen on one of the ports"),
+    error_code(3, "the root is not a directory, or the probe file is missing from it"),
+    error_code(4, "no server passed the first probe")
+)]
+struct Args {
+    /// directory the servers serve (default: www/ in the current directory or a parent, else
+    /// the workspace's www/)
+    #[argh(option)]
+    root: Option<PathBuf>,
+
+    /// the balancer's address; port 0 picks a free port (default 127.0.0.1:12345)
+    #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
+    listen: String,
+
+    /// ports of the three servers on 127.0.0.1, fastest first, each as its own flag; 0 picks a
+    /// free port (default 11111 22222 33333)
+    #[argh(option)]
+    server_port: Vec<u16>,
+
+    /// time between two probes of a server (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    probe_interval: Duration,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    logging::init();
+    let ports = if args.server_port.is_empty() {
+        SERVER_PORTS.to_vec()
+    } else if args.server_port.len() == SERVER_PORTS.len() {
+        args.server_port
+    } else {
+        eprintln!(
+            "cluster: give --server-port {} times (or not at all)",
+            SERVER_PORTS.len()
+        );
+        return ExitCode::from(1);
+    };
+    let mut balancer_config = balancer::Config::new(Vec::new());
+    balancer_config.probe.interval = args.probe_interval;
+    let config = Config {
+        root: args.root.unwrap_or_else(cluster::default_root),
+        listen: args.listen,
+        servers: ports.into_iter().zip(RATES).collect(),
+        balancer: balancer_config,
+    };
+    let error = runtime::block_on(cluster::run(config));
+    eprintln!("cluster: {error}");
+    ExitCode::from(error.exit_code())
+}

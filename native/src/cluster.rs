@@ -1,0 +1,179 @@
+//! The demo cluster: three file servers at clearly different simulated speeds and a balancer in
+//! front of them, all in one process, built from the library's own [`crate::server`] and
+//! [`crate::balancer`].
+
+use crate::balancer::{self, StartError};
+use crate::runtime::{self, TcpListener};
+use crate::server::{self, listening_line};
+use crate::throttle::Throttle;
+use ricochet_core::pool::{ServerAddr, ServerAddrError};
+use std::fmt;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default servers' ports, fastest first.
+pub const SERVER_PORTS: [u16; 3] = [11111, 22222, 33333];
+
+/// The default send rates in bytes per second, fastest first: the 256 KiB probe file takes
+/// about 0.1 s, 0.3 s and 0.8 s.
+pub const RATES: [u64; 3] = [2_600_000, 870_000, 330_000];
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory the servers serve; must hold the probe file.
+    pub root: PathBuf,
+    /// The balancer's address.
+    pub listen: String,
+    /// One server per entry: its port on 127.0.0.1 (0 picks a free one) and its send rate.
+    pub servers: Vec<(u16, u64)>,
+    /// The balancer's settings (its server list is filled in from the bound servers).
+    pub balancer: balancer::Config,
+}
+
+/// Why the cluster could not start.
+#[derive(Debug)]
+pub enum ClusterError {
+    /// The root is not a servable directory.
+    Root(PathBuf, io::Error),
+    /// The probe file is missing under the root.
+    ProbeFile(PathBuf),
+    /// A socket could not be bound.
+    Listen(String, io::Error),
+    /// A bound address did not make a server entry.
+    Address(SocketAddr, ServerAddrError),
+    /// The balancer could not start.
+    Balancer(StartError),
+}
+
+impl ClusterError {
+    /// The process exit code for this error (see the `cluster` binary's `--help`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClusterError::Listen(..) | ClusterError::Address(..) => 2,
+            ClusterError::Root(..) | ClusterError::ProbeFile(..) => 3,
+            ClusterError::Balancer(_) => 4,
+        }
+    }
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::Root(root, e) => write!(f, "cannot serve {}: {e}", root.display()),
+            ClusterError::ProbeFile(path) => write!(
+                f,
+                "{} is missing: generate it with `python3 www/generate.py`",
+                path.display()
+            ),
+            ClusterError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ClusterError::Address(addr, e) => write!(f, "bad server address {addr}: {e}"),
+            ClusterError::Balancer(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+/// The sample site to serve when no root is given: `www/` in the current directory or one of
+/// its parents, else the workspace's own `www/` (where this crate was built from).
+pub fn default_root() -> PathBuf {
+    if let Ok(mut dir) = std::env::current_dir() {
+        loop {
+            let candidate = dir.join("www");
+            if candidate.join("index.html").is_file() {
+                return candidate;
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("www")
+}
+
+async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ClusterError> {
+    let listener = runtime::bind(addr)
+        .await
+        .map_err(|e| ClusterError::Listen(addr.to_string(), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ClusterError::Listen(addr.to_string(), e))?;
+    Ok((listener, bound))
+}
+
+fn say(args: fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.flush();
+}
+
+/// Start the servers, probe them, print the ranking and how to try it, then serve forever.
+/// Returns only on a start-up failure.
+pub async fn run(config: Config) -> ClusterError {
+    match start(config).await {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+enum Never {}
+
+async fn start(config: Config) -> Result<Never, ClusterError> {
+    let server_config = server::Config::new(&config.root)
+        .map_err(|e| ClusterError::Root(config.root.clone(), e))?;
+    let probe_file = server_config
+        .root
+        .join(config.balancer.probe.path.trim_start_matches('/'));
+    if !probe_file.is_file() {
+        return Err(ClusterError::ProbeFile(probe_file));
+    }
+    // Bind everything first, so a busy port is reported before anything starts.
+    let (balancer_listener, balancer_addr) = bind(&config.listen).await?;
+    let mut servers = Vec::new();
+    for &(port, rate) in &config.servers {
+        let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
+        let entry =
+            ServerAddr::parse(&addr.to_string()).map_err(|e| ClusterError::Address(addr, e))?;
+        let mut this = server_config.clone();
+        this.throttle = Throttle {
+            delay: Duration::ZERO,
+            rate: Some(rate),
+        };
+        say(format_args!(
+            "server {} serving {} at {} kB/s\n",
+            listening_line(addr).trim_start_matches("listening on "),
+            server_config.root.display(),
+            rate / 1000
+        ));
+        runtime::spawn(async move {
+            server::run(listener, this).await;
+        });
+        servers.push(entry);
+    }
+    let mut balancer_config = config.balancer;
+    balancer_config.servers = servers;
+    say(format_args!(
+        "probing {} servers for {} ...\n",
+        balancer_config.servers.len(),
+        balancer_config.probe.path
+    ));
+    let prober = balancer::start(&balancer_config)
+        .await
+        .map_err(ClusterError::Balancer)?;
+    let ranking = prober.published().current();
+    say(format_args!("{ranking}\n"));
+    say(format_args!(
+        "balancer: probing every {:?}, redirecting with {}\n{}\n",
+        balancer_config.probe.interval,
+        balancer_config.redirect.status(),
+        listening_line(balancer_addr),
+    ));
+    say(format_args!(
+        "try: cargo run --release -p ricochet --bin client -- http://{balancer_addr}/index.html\n\
+         stop with Ctrl-C\n"
+    ));
+    balancer::serve(balancer_listener, prober, balancer_config).await
+}

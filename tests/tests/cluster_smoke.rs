@@ -1,0 +1,62 @@
+//! The demo cluster (on free ports instead of 11111/22222/33333/12345): it ranks its three
+//! servers fastest first, prints how to try it, and a download through it arrives intact.
+
+use ricochet_tests::{bin, client, www, Spawned, TempDir};
+use std::fs;
+use std::process::Command;
+
+#[test]
+fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
+    let mut cmd = Command::new(bin("cluster"));
+    cmd.args(["--listen", "127.0.0.1:0", "--root"])
+        .arg(www())
+        .args([
+            "--server-port",
+            "0",
+            "--server-port",
+            "0",
+            "--server-port",
+            "0",
+        ])
+        .env("RICOCHET_LOG", "info");
+    let cluster = Spawned::start(cmd);
+    let output = cluster.output();
+
+    // The servers, in the order they were started (fastest first)...
+    let servers: Vec<String> = output
+        .lines()
+        .filter_map(|l| l.strip_prefix("server http://"))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(servers.len(), 3, "{output}");
+    // ... appear in the printed ranking in that order, with ranks 3, 2, 1.
+    let rows: Vec<&str> = servers
+        .iter()
+        .map(|s| {
+            output
+                .lines()
+                .find(|l| l.starts_with(s.as_str()))
+                .unwrap_or_else(|| panic!("{s} missing from the table:\n{output}"))
+        })
+        .collect();
+    for (row, rank) in rows.iter().zip(["3", "2", "1"]) {
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(columns[columns.len() - 3], rank, "{row}\n{output}");
+    }
+    assert!(
+        output.contains(&format!(
+            "cargo run --release -p ricochet --bin client -- {}/index.html",
+            cluster.url
+        )),
+        "{output}"
+    );
+
+    let dir = TempDir::new("cluster");
+    let ran = client(dir.path(), &["-q", &format!("{}/index.html", cluster.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stdout.starts_with("HTTP/1.1 301 "), "{}", ran.stdout);
+    assert!(
+        fs::read(dir.path().join("index.html")).unwrap()
+            == fs::read(www().join("index.html")).unwrap()
+    );
+}
