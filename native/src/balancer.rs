@@ -231,7 +231,7 @@ impl Prober {
         }
     }
 
-    /// Log and publish what the core produced.
+    /// Log and publish what the core produced. A new ranking is logged after it is published.
     fn handle_events(&mut self) {
         while let Some(event) = self.balancer.poll_event() {
             match event {
@@ -239,8 +239,10 @@ impl Prober {
                     server, failure, ..
                 } => log::warn!("removed {server}: {failure}; it gets no more redirects"),
                 Event::Ranking(ranking) => {
-                    log::info!("new ranking:\n{ranking}");
+                    // Logged once live, so whoever reads the log line can rely on it.
+                    let table = ranking.to_string();
                     self.published.publish(ranking);
+                    log::info!("new ranking:\n{table}");
                 }
             }
         }

@@ -187,6 +187,25 @@ impl Spawned {
         self.output.lock().unwrap().clone()
     }
 
+    /// Wait, at most `limit`, until the output contains `needle`; panic with the output if it
+    /// never does. Logs go to stderr and `listening on` to stdout, read by separate threads, so
+    /// a log line written before `listening on` may still be on its way when [`Spawned::start`]
+    /// returns.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let output = self.output();
+            if output.contains(needle) {
+                return output;
+            }
+            assert!(
+                Instant::now() < end,
+                "no `{needle}` within {limit:?}; output:\n{output}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The log messages the process wrote so far, one per line, decoded from the ndjson records
     /// the binaries write when stderr is not a terminal (other output lines are left out).
     pub fn log_messages(&self) -> String {

@@ -51,7 +51,11 @@ fn balancer(extra: &[&str], servers: &[String]) -> Spawned {
         .args(extra)
         .args(servers)
         .env("RICOCHET_LOG", "info");
-    Spawned::start(cmd)
+    let spawned = Spawned::start(cmd);
+    // The first ranking is logged (on stderr) before `listening on` (on stdout); wait until the
+    // harness has read it too.
+    spawned.wait_for("new ranking", Duration::from_secs(5));
+    spawned
 }
 
 /// `n` pipelined GETs on one connection (the last one closing it); the raw responses.
@@ -85,15 +89,7 @@ fn location_hosts(responses: &str) -> HashMap<String, usize> {
 
 /// Wait (bounded) until the balancer's output contains `needle`.
 fn wait_for_output(spawned: &Spawned, needle: &str, limit: Duration) {
-    let end = Instant::now() + limit;
-    while !spawned.output().contains(needle) {
-        assert!(
-            Instant::now() < end,
-            "no `{needle}` within {limit:?}; output:\n{}",
-            spawned.output()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    spawned.wait_for(needle, limit);
 }
 
 #[test]
@@ -159,13 +155,15 @@ fn a_server_killed_between_probes_is_removed_and_gets_no_more_redirects() {
     assert!(before.get(&fastest).copied().unwrap_or(0) > 0, "{before:?}");
 
     setup.kill(0);
-    wait_for_output(
-        &setup.balancer,
-        &format!("removed {fastest}:"),
-        Duration::from_secs(5),
-    );
-    // The removal is logged just before the new ranking is published.
-    thread::sleep(Duration::from_millis(100));
+    let removal = format!("removed {fastest}:");
+    let output = setup.balancer.wait_for(&removal, Duration::from_secs(5));
+    // The ranking without it is logged once it is live.
+    let after_removal = output.find(&removal).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while !setup.balancer.output()[after_removal..].contains("new ranking") {
+        assert!(Instant::now() < end, "{}", setup.balancer.output());
+        thread::sleep(Duration::from_millis(20));
+    }
     let after = location_hosts(&pipelined(&setup.balancer, 200, "/"));
     assert_eq!(after.get(&fastest), None, "{after:?}");
     assert_eq!(after.values().sum::<usize>(), 200, "{after:?}");

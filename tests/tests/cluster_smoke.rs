@@ -20,7 +20,7 @@ fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
         ])
         .env("RICOCHET_LOG", "info");
     let cluster = Spawned::start(cmd);
-    let output = cluster.output();
+    let output = cluster.wait_for("stop with Ctrl-C", std::time::Duration::from_secs(5));
 
     // The servers, in the order they were started (fastest first)...
     let servers: Vec<String> = output

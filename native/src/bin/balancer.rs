@@ -31,7 +31,7 @@ use std::time::Duration;
 
 /// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
 /// at random with more weight for the servers that downloaded the probe file faster. Prints
-/// `listening on http://ADDR` on stdout after the first probe round. Logs go to stdout; the
+/// `listening on http://ADDR` on stdout after the first probe round. Logs go to stderr; the
 /// environment variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace;
 /// default info).
 #[derive(FromArgs)]
