@@ -157,6 +157,8 @@ pub struct RequestParser {
     line: Option<RequestLine>,
     /// Offsets of the header fields validated so far (reused between requests).
     fields: Vec<FieldPos>,
+    /// How far the header line being read has been validated, to resume there.
+    field_scan: FieldScan,
     /// What the fields said about framing and persistence, accumulated line by line.
     facts: RequestFacts,
 }
@@ -195,6 +197,7 @@ impl RequestParser {
             scan: LineScanner::default(),
             line: None,
             fields: Vec::with_capacity(16),
+            field_scan: FieldScan::default(),
             facts: RequestFacts::default(),
         }
     }
@@ -208,7 +211,7 @@ impl RequestParser {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        if buf.len() < self.scan.scanned {
+        if buf.len() < self.scan.scanned.max(self.field_scan.pos) {
             // The caller broke the contract (passed less than before): start over rather than
             // index out of bounds.
             self.reset();
@@ -227,38 +230,59 @@ impl RequestParser {
         self.scan = LineScanner::default();
         self.line = None;
         self.fields.clear();
+        self.field_scan = FieldScan::default();
         self.facts = RequestFacts::default();
     }
 
     fn advance<'b>(&mut self, buf: &'b [u8]) -> Result<Option<Parsed<Request<'b>>>, ParseError> {
-        loop {
+        // The request line: found by its LF, then validated as a whole.
+        let line = loop {
+            if let Some(line) = self.line {
+                break line;
+            }
             let (start, end) = match self.scan.next_line(buf, self.limits.max_head) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(None),
-                Err(LineError::BareLf) => {
-                    return Err(ParseError::BadRequest("bare LF line ending"))
-                }
+                Err(LineError::BareLf) => return Err(ParseError::BadRequest(BARE_LF)),
                 Err(LineError::TooLarge) => return Err(self.too_large(buf)),
             };
-            let Some(line) = self.line else {
-                if start == end {
-                    // RFC 9112 section 2.2: ignore empty lines before the request line.
-                    continue;
-                }
-                self.line = Some(parse_request_line(buf, start, end, &self.limits)?);
-                continue;
-            };
             if start == end {
-                let request = self.finish(buf, line)?;
-                self.reset();
-                return Ok(Some(request));
+                // RFC 9112 section 2.2: ignore empty lines before the request line.
+                continue;
             }
-            if self.fields.len() >= self.limits.max_headers {
-                return Err(ParseError::HeadTooLarge);
+            self.line = Some(parse_request_line(buf, start, end, &self.limits)?);
+        };
+        // The header section: each line validated in the same pass that finds its end, resuming
+        // where the previous call stopped, so every byte is examined once.
+        let window = &buf[..buf.len().min(self.limits.max_head)];
+        loop {
+            let start = self.scan.line_start;
+            let scanned = scan_field_line(window, start, &mut self.field_scan)
+                .map_err(ParseError::BadRequest)?;
+            match scanned {
+                FieldLine::Incomplete => {
+                    if buf.len() >= self.limits.max_head {
+                        return Err(ParseError::HeadTooLarge);
+                    }
+                    return Ok(None);
+                }
+                FieldLine::End(head_len) => {
+                    self.scan.line_start = head_len;
+                    let request = self.finish(buf, line)?;
+                    self.reset();
+                    return Ok(Some(request));
+                }
+                FieldLine::Field(field, next) => {
+                    if self.fields.len() >= self.limits.max_headers {
+                        return Err(ParseError::HeadTooLarge);
+                    }
+                    self.field_semantics(buf, field, line.version)?;
+                    self.fields.push(field);
+                    self.scan.line_start = next;
+                    self.scan.scanned = next;
+                    self.field_scan = FieldScan::default();
+                }
             }
-            let field = parse_field(buf, start, end).map_err(ParseError::BadRequest)?;
-            self.field_semantics(buf, field, line.version)?;
-            self.fields.push(field);
         }
     }
 
@@ -445,10 +469,7 @@ fn parse_request_line(
         ));
     }
     let rest = &line[m + 1..];
-    let t = rest
-        .iter()
-        .position(|&b| !TARGET[b as usize])
-        .unwrap_or(rest.len());
+    let t = find_non_target(rest);
     let target = &rest[..t];
     if t > limits.max_target {
         return Err(ParseError::TargetTooLong);
@@ -554,7 +575,7 @@ fn parse_target<'a>(method: &str, target: &'a str) -> Result<Target<'a>, ParseEr
 }
 
 fn split_query(s: &str) -> (&str, Option<&str>) {
-    match s.find('?') {
+    match s.bytes().position(|b| b == b'?') {
         Some(q) => (&s[..q], Some(&s[q + 1..])),
         None => (s, None),
     }
@@ -632,6 +653,175 @@ pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
         v = rest;
     }
     v
+}
+
+const BARE_LF: &str = "bare LF line ending";
+
+/// Where the scan of a header line stopped, so a later call with more bytes resumes there.
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldScan {
+    /// Offset of the colon once the name has been read (0: still in the name).
+    colon: usize,
+    /// Next byte to examine (0: the line's first byte).
+    pos: usize,
+}
+
+/// One line of the header section, as found by [`scan_field_line`].
+enum FieldLine {
+    /// The line is not complete in the buffer yet.
+    Incomplete,
+    /// The empty line that ends the head; the head's length.
+    End(usize),
+    /// A valid field, and where the next line starts.
+    Field(FieldPos, usize),
+}
+
+/// Validate the header line starting at `start` and find its end in one pass: a token name, a
+/// colon right after it, a value of visible bytes, obs-text, SP and HTAB, then CRLF. The value
+/// is searched eight bytes at a time for the first control byte, which must be the CR of the
+/// CRLF (or an HTAB). Errors depend only on the bytes, never on how they arrived.
+fn scan_field_line(
+    buf: &[u8],
+    start: usize,
+    state: &mut FieldScan,
+) -> Result<FieldLine, &'static str> {
+    let mut pos = state.pos.max(start);
+    if state.colon == 0 {
+        if pos == start {
+            let Some(&first) = buf.get(start) else {
+                return Ok(FieldLine::Incomplete);
+            };
+            match first {
+                b'\r' => {
+                    return match buf.get(start + 1) {
+                        None => Ok(FieldLine::Incomplete),
+                        Some(b'\n') => Ok(FieldLine::End(start + 2)),
+                        Some(_) => Err("bare CR in header"),
+                    }
+                }
+                b'\n' => return Err(BARE_LF),
+                b' ' | b'\t' => return Err("obs-fold line folding"),
+                _ => {}
+            }
+        }
+        pos += buf[pos..]
+            .iter()
+            .position(|&b| !TOKEN[b as usize])
+            .unwrap_or(buf.len() - pos);
+        let Some(&b) = buf.get(pos) else {
+            state.pos = pos;
+            return Ok(FieldLine::Incomplete);
+        };
+        match b {
+            b':' if pos > start => state.colon = pos,
+            b' ' | b'\t' if pos > start => return Err("whitespace before colon"),
+            b'\r' => {
+                return match buf.get(pos + 1) {
+                    None => {
+                        state.pos = pos;
+                        Ok(FieldLine::Incomplete)
+                    }
+                    Some(b'\n') => Err("invalid header name"),
+                    Some(_) => Err("bare CR in header"),
+                }
+            }
+            b'\n' => return Err(BARE_LF),
+            _ => return Err("invalid header name"),
+        }
+        pos += 1;
+    }
+    loop {
+        let Some(i) = find_control(&buf[pos..]) else {
+            state.pos = buf.len();
+            return Ok(FieldLine::Incomplete);
+        };
+        let at = pos + i;
+        match buf[at] {
+            b'\t' => pos = at + 1,
+            b'\r' => match buf.get(at + 1) {
+                None => {
+                    state.pos = at;
+                    return Ok(FieldLine::Incomplete);
+                }
+                Some(b'\n') => {
+                    let (mut v_start, mut v_end) = (state.colon + 1, at);
+                    while v_start < v_end && matches!(buf[v_start], b' ' | b'\t') {
+                        v_start += 1;
+                    }
+                    while v_end > v_start && matches!(buf[v_end - 1], b' ' | b'\t') {
+                        v_end -= 1;
+                    }
+                    let field = FieldPos {
+                        name: (start, state.colon),
+                        value: (v_start, v_end),
+                    };
+                    return Ok(FieldLine::Field(field, at + 2));
+                }
+                Some(_) => return Err("bare CR in header value"),
+            },
+            b'\n' => return Err(BARE_LF),
+            0 => return Err("NUL in header value"),
+            _ => return Err("control byte in header value"),
+        }
+    }
+}
+
+/// Position of the first byte that may not appear in a request-target ([`TARGET`]), or the
+/// length. Eight bytes at a time: a word is skipped when none of its bytes is below 0x21, 0x23
+/// (`#`), 0x7F or above (the same SWAR tests as [`find_control`]); the word that has one is
+/// searched with the table.
+fn find_non_target(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGHS;
+        let hash = w ^ (ONES * b'#' as u64);
+        let hash = hash.wrapping_sub(ONES) & !hash & HIGHS;
+        let del = w ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del & HIGHS;
+        if below | hash | del | (w & HIGHS) != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    s[offset..]
+        .iter()
+        .position(|&b| !TARGET[b as usize])
+        .map_or(s.len(), |i| offset + i)
+}
+
+/// Position of the first byte below 0x20 or equal to 0x7F (a control byte: CR, LF, HTAB, NUL
+/// ...). Eight bytes at a time with the classic SWAR tests: `(w - 0x20..) & !w & 0x80..` flags
+/// bytes below 0x20, the same on `w ^ 0x7F..` with 0x01 flags DEL; the lowest flag is always
+/// exact (a borrow only travels upwards), which is the only one used.
+fn find_control(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let d = w ^ (ONES * 0x7f);
+        let del = d.wrapping_sub(ONES) & !d & HIGHS;
+        let flags = below_space | del;
+        if flags != 0 {
+            return Some(offset + (flags.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f)
+        .map(|i| offset + i)
 }
 
 /// Validate the header field line `buf[start..end]` (without its CRLF): a token name, a colon
@@ -840,6 +1030,26 @@ mod tests {
                     v[len - 1] = b'a';
                 }
                 v[pos] = b'a';
+            }
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_scans_agree_with_the_tables_for_every_byte_and_position() {
+        // Every byte value at every position of buffers that straddle the 8-byte words, with
+        // a filler that both scans skip (and obs-text before it, which only one of them skips).
+        for filler in [b'a', 0x80] {
+            for len in 0..20 {
+                for pos in 0..len {
+                    for byte in 0..=255u8 {
+                        let mut v = vec![filler; len];
+                        v[pos] = byte;
+                        let control = v.iter().position(|&b| b < 0x20 || b == 0x7f);
+                        assert_eq!(find_control(&v), control, "{v:?}");
+                        let target = v.iter().position(|&b| !TARGET[b as usize]);
+                        assert_eq!(find_non_target(&v), target.unwrap_or(len), "{v:?}");
+                    }
+                }
             }
         }
     }
