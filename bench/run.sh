@@ -31,6 +31,11 @@ bin=${CARGO_TARGET_DIR:-$top/target}/release
 dir=$(mktemp -d /tmp/ricochet-bench.XXXXXX)
 pids=()
 cleanup() {
+  local rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "bench failed (exit $rc); logs:" >&2
+    tail -n 5 "$dir"/*.log >&2 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
@@ -38,6 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$dir/files" "$dir/nginx-tmp" bench/out
+chmod 755 "$dir" # nginx's workers run as nobody
 head -c 1024 /dev/urandom >"$dir/files/1k.bin"
 head -c $((100 * 1024 * 1024)) /dev/urandom >"$dir/files/100m.bin"
 cp www/probe.bin "$dir/files/probe.bin" 2>/dev/null || head -c $((256 * 1024)) /dev/urandom >"$dir/files/probe.bin"
@@ -68,6 +74,9 @@ wrk_run() {
   local out
   out=$(wrk -t1 -c64 -d"${secs}s" --latency "$@")
   echo "$out" >>"$dir/wrk.log"
+  if echo "$out" | grep -q 'Non-2xx or 3xx'; then
+    echo "wrk got error responses from $*:" >&2; echo "$out" >&2; return 1
+  fi
   local rps p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
@@ -77,7 +86,7 @@ wrk_run() {
 curl_best() {
   local best=999999 t
   for _ in $(seq "$runs"); do
-    t=$(curl -s -o /dev/null -w '%{time_total}' "$1")
+    t=$(curl -sf -o /dev/null -w '%{time_total}' "$1") || { echo "curl failed on $1" >&2; return 1; }
     best=$(python3 -c "print(min($best, $t))")
   done
   echo "$best"
@@ -117,8 +126,8 @@ rows=()
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-58s ours %-12s theirs %-12s ratio %s\n' "$1" "$2" "$3" "$4"; }
 
 echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s"
-read -r s_rps _ < <(wrk_run "http://127.0.0.1:$ours/1k.bin")
-read -r n_rps _ < <(wrk_run "http://127.0.0.1:$nginx_static/1k.bin")
+res=$(wrk_run "http://127.0.0.1:$ours/1k.bin"); read -r s_rps _ <<<"$res"
+res=$(wrk_run "http://127.0.0.1:$nginx_static/1k.bin"); read -r n_rps _ <<<"$res"
 row "server vs nginx: 1 KiB requests/s (higher is better)" "$s_rps" "$n_rps" "$(ratio "$s_rps" "$n_rps")"
 
 echo "== server vs nginx: 100 MiB download with curl, best of $runs"
@@ -127,8 +136,8 @@ n_t=$(curl_best "http://127.0.0.1:$nginx_static/100m.bin")
 row "server vs nginx: 100 MiB download seconds (lower is better)" "$s_t" "$n_t" "$(ratio "$s_t" "$n_t")"
 
 echo "== client vs curl: 100 MiB from nginx to a file, best of $runs"
-read -r c_t c_rss < <(timed "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$nginx_static/100m.bin")
-read -r u_t u_rss < <(timed curl -s -o "$dir/curl.out" "http://127.0.0.1:$nginx_static/100m.bin")
+res=$(timed "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$nginx_static/100m.bin"); read -r c_t c_rss <<<"$res"
+res=$(timed curl -s -o "$dir/curl.out" "http://127.0.0.1:$nginx_static/100m.bin"); read -r u_t u_rss <<<"$res"
 cmp -s "$dir/client.out" "$dir/files/100m.bin" || { echo "client's download differs from the file" >&2; exit 1; }
 row "client vs curl: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t" "$(ratio "$c_t" "$u_t")"
 row "client vs curl: peak RSS KiB (lower is better)" "$c_rss" "$u_rss" "$(ratio "$c_rss" "$u_rss")"
@@ -137,9 +146,9 @@ for mode in keep-alive close; do
   hdr=()
   [ "$mode" = close ] && hdr=(-H "Connection: close")
   echo "== balancer vs nginx vs HAProxy: redirects, wrk -t1 -c64 $mode, ${secs}s"
-  read -r b_rps b_p99 < <(wrk_run "${hdr[@]}" "http://127.0.0.1:$bal/index.html")
-  read -r n_rps n_p99 < <(wrk_run "${hdr[@]}" "http://127.0.0.1:$nginx_redirect/index.html")
-  read -r h_rps h_p99 < <(wrk_run "${hdr[@]}" "http://127.0.0.1:$haproxy_redirect/index.html")
+  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$bal/index.html"); read -r b_rps b_p99 <<<"$res"
+  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$nginx_redirect/index.html"); read -r n_rps n_p99 <<<"$res"
+  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$haproxy_redirect/index.html"); read -r h_rps h_p99 <<<"$res"
   row "balancer vs nginx: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps" "$(ratio "$b_rps" "$n_rps")"
   row "balancer vs HAProxy: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps" "$(ratio "$b_rps" "$h_rps")"
   row "balancer vs nginx: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99" "$(ratio "$b_p99" "$n_p99")"

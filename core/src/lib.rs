@@ -24,6 +24,11 @@
 #![deny(missing_docs)]
 
 pub mod balancer;
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 pub mod body;
 pub mod follow;
 pub mod pool;

@@ -1,5 +1,5 @@
 //! Our server under resource pressure and its command line: accept errors (EMFILE) are logged
-//! and survived, `--help` documents every flag, a bad root is refused.
+//! and survived, `--help` documents every flag, a bad root or a busy address is refused.
 
 use ricochet_tests::{bin, raw_exchange, require, run, status_of, www, Spawned, COMMAND};
 use std::net::TcpStream;
@@ -87,12 +87,31 @@ fn a_root_that_is_not_a_directory_is_refused_at_startup() {
             .arg(www().join("index.html")),
         COMMAND,
     );
-    assert_ne!(ran.code(), 0, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(ran.stderr.contains("not a directory"), "{}", ran.stderr);
     let ran = run(
         Command::new(bin("server")).args(["--listen", "127.0.0.1:0", "--root", "/no/such/dir"]),
         COMMAND,
     );
-    assert_ne!(ran.code(), 0, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(ran.stderr.contains("/no/such/dir"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_busy_listen_address_exits_2_with_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let ran = run(
+        Command::new(bin("server"))
+            .args(["--listen", &addr, "--root"])
+            .arg(www()),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 2, "{ran:?}");
+    assert!(
+        ran.stderr.starts_with(&format!("server: cannot listen on {addr}: ")),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stdout.contains("listening on"), "{}", ran.stdout);
 }

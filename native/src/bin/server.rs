@@ -26,9 +26,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Ricochet's static file server: GET and HEAD for the files under --root.
-/// Prints `listening on http://ADDR` on stdout when ready. Logs go to stdout; the environment
+/// Prints `listening on http://ADDR` on stdout when ready. Logs go to stderr; the environment
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
 #[derive(FromArgs)]
+#[argh(
+    error_code(1, "usage error, or --root is not a readable directory"),
+    error_code(2, "cannot listen on the --listen address")
+)]
 struct Args {
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:8080)
     #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
