@@ -109,7 +109,8 @@ fn a_busy_listen_address_exits_2_with_one_clear_line() {
     );
     assert_eq!(ran.code(), 2, "{ran:?}");
     assert!(
-        ran.stderr.starts_with(&format!("server: cannot listen on {addr}: ")),
+        ran.stderr
+            .starts_with(&format!("server: cannot listen on {addr}: ")),
         "{}",
         ran.stderr
     );
