@@ -2,7 +2,10 @@
 # Whole-system benchmarks for `just bench`: Ricochet's server, client and balancer against nginx,
 # curl and HAProxy, on this machine, in the same run, over loopback only.
 #
-#   bash bench/run.sh            # BENCH_SECONDS=10 per wrk run by default
+#   bash bench/run.sh            # BENCH_SECONDS=10 per wrk run, BENCH_RUNS=3 rounds by default
+#
+# Throughput figures are the median of BENCH_RUNS rounds in which every side runs in turn, so
+# that drift on a shared machine hits every side alike.
 #
 # Prints a Markdown table (also saved to bench/out/results.md) with the ratio ours/theirs.
 # Ricochet's binaries run with RICOCHET_LOG=warn because nginx runs with access_log off.
@@ -82,6 +85,28 @@ wrk_run() {
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
   echo "${rps:-0} ${p99:-0}"
 }
+# Round-robin wrk over several targets, $runs rounds (so drift on a shared machine hits every
+# side alike); prints one line per target, in order: "median_rps median_p99_ms".
+# Usage: wrk_rr [wrk options] -- URL...
+wrk_rr() {
+  local opts=() urls=() r i
+  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  urls=("$@")
+  declare -A rps p99
+  for r in $(seq "$runs"); do
+    for i in "${!urls[@]}"; do
+      local res
+      res=$(wrk_run "${opts[@]}" "${urls[$i]}") || return 1
+      rps[$i]+="${res% *} "
+      p99[$i]+="${res#* } "
+    done
+  done
+  for i in "${!urls[@]}"; do
+    echo "$(median ${rps[$i]}) $(median ${p99[$i]})"
+  done
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 # best wall time (s) of $runs curl downloads to /dev/null
 curl_best() {
   local best=999999 t
@@ -125,9 +150,9 @@ wait_port "$nginx_static"; wait_port "$nginx_redirect"; wait_port "$haproxy_redi
 rows=()
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-58s ours %-12s theirs %-12s ratio %s\n' "$1" "$2" "$3" "$4"; }
 
-echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s"
-res=$(wrk_run "http://127.0.0.1:$ours/1k.bin"); read -r s_rps _ <<<"$res"
-res=$(wrk_run "http://127.0.0.1:$nginx_static/1k.bin"); read -r n_rps _ <<<"$res"
+echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
+res=$(wrk_rr -- "http://127.0.0.1:$ours/1k.bin" "http://127.0.0.1:$nginx_static/1k.bin")
+{ read -r s_rps _; read -r n_rps _; } <<<"$res"
 row "server vs nginx: 1 KiB requests/s (higher is better)" "$s_rps" "$n_rps" "$(ratio "$s_rps" "$n_rps")"
 
 echo "== server vs nginx: 100 MiB download with curl, best of $runs"
@@ -145,10 +170,10 @@ row "client vs curl: peak RSS KiB (lower is better)" "$c_rss" "$u_rss" "$(ratio 
 for mode in keep-alive close; do
   hdr=()
   [ "$mode" = close ] && hdr=(-H "Connection: close")
-  echo "== balancer vs nginx vs HAProxy: redirects, wrk -t1 -c64 $mode, ${secs}s"
-  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$bal/index.html"); read -r b_rps b_p99 <<<"$res"
-  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$nginx_redirect/index.html"); read -r n_rps n_p99 <<<"$res"
-  res=$(wrk_run "${hdr[@]}" "http://127.0.0.1:$haproxy_redirect/index.html"); read -r h_rps h_p99 <<<"$res"
+  echo "== balancer vs nginx vs HAProxy: redirects, wrk -t1 -c64 $mode, ${secs}s, median of $runs rounds"
+  res=$(wrk_rr "${hdr[@]}" -- "http://127.0.0.1:$bal/index.html" \
+    "http://127.0.0.1:$nginx_redirect/index.html" "http://127.0.0.1:$haproxy_redirect/index.html")
+  { read -r b_rps b_p99; read -r n_rps n_p99; read -r h_rps h_p99; } <<<"$res"
   row "balancer vs nginx: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps" "$(ratio "$b_rps" "$n_rps")"
   row "balancer vs HAProxy: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps" "$(ratio "$b_rps" "$h_rps")"
   row "balancer vs nginx: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99" "$(ratio "$b_p99" "$n_p99")"
@@ -157,7 +182,7 @@ done
 
 {
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)."
-  echo "nginx $(nginx -v 2>&1 | sed 's#.*/##'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(curl --version | head -1 | awk '{print $1, $2}'), wrk -t1 -c64 -d${secs}s."
+  echo "nginx $(nginx -v 2>&1 | sed 's#.*/##'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(curl --version | head -1 | awk '{print $1, $2}'), wrk -t1 -c64 -d${secs}s, median of $runs rounds taken in turn."
   echo
   echo "| measure | Ricochet | peer | ratio |"
   echo "|---|---|---|---|"
