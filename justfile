@@ -15,9 +15,10 @@ test: test-native test-wasm
 test-native:
     cargo test --workspace
 
-# core's test suite on wasm32-wasip1, run by Wasmtime (`pip install wasmtime`).
+# core's test suite on wasm32-wasip1, run by Wasmtime (installs the target and `pip install wasmtime` if missing).
 test-wasm:
     rustup target add wasm32-wasip1
+    python3 -c 'import wasmtime' 2>/dev/null || python3 -m pip install --quiet 'wasmtime>=30'
     CARGO_TARGET_WASM32_WASIP1_RUNNER="python3 {{justfile_directory()}}/.ci/wasi-run.py" cargo test -p ricochet-core --target wasm32-wasip1
 
 # Formatting and lints, as CI runs them.
