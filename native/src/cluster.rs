@@ -3,8 +3,9 @@
 //! [`crate::balancer`].
 
 use crate::balancer::{self, StartError};
+use crate::listen::{self, listening_line};
 use crate::runtime::{self, TcpListener};
-use crate::server::{self, listening_line};
+use crate::server;
 use crate::throttle::Throttle;
 use ricochet_core::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
@@ -95,13 +96,9 @@ pub fn default_root() -> PathBuf {
 }
 
 async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ClusterError> {
-    let listener = runtime::bind(addr)
+    listen::bind(addr)
         .await
-        .map_err(|e| ClusterError::Listen(addr.to_string(), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| ClusterError::Listen(addr.to_string(), e))?;
-    Ok((listener, bound))
+        .map_err(|e| ClusterError::Listen(addr.to_string(), e))
 }
 
 fn say(args: fmt::Arguments<'_>) {

@@ -12,7 +12,7 @@
 //! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
 //!   download.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
-//! - [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
 pub mod accept;
 pub mod balancer;
@@ -20,6 +20,7 @@ pub mod client;
 pub mod cluster;
 pub mod conn;
 pub mod duration;
+pub mod listen;
 pub mod logging;
 pub mod probe;
 pub mod runtime;

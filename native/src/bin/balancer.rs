@@ -19,12 +19,11 @@
 use argh::FromArgs;
 use ricochet::balancer::{self, Config, StartError};
 use ricochet::duration::parse_duration;
-use ricochet::server::listening_line;
-use ricochet::{logging, runtime};
+use ricochet::{listen, logging, runtime};
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::{Policy, ServerList, ServerListError};
 use ricochet_core::redirect::Redirect;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -184,17 +183,10 @@ fn main() -> ExitCode {
     runtime::block_on(async move {
         // Bind first: a busy port is reported at once, and clients arriving during the first
         // probe round wait in the backlog instead of being refused.
-        let listener = match runtime::bind(&args.listen).await {
-            Ok(listener) => listener,
+        let (listener, addr) = match listen::bind(&args.listen).await {
+            Ok(bound) => bound,
             Err(e) => {
                 eprintln!("balancer: cannot listen on {}: {e}", args.listen);
-                return ExitCode::from(2);
-            }
-        };
-        let addr = match listener.local_addr() {
-            Ok(addr) => addr,
-            Err(e) => {
-                eprintln!("balancer: cannot read the bound address: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -219,10 +211,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(4);
             }
         };
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", listening_line(addr));
-        let _ = stdout.flush();
-        drop(stdout);
+        listen::announce(addr);
         balancer::serve(listener, prober, config).await
     })
 }

@@ -19,8 +19,7 @@ use argh::FromArgs;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
-use ricochet::{logging, runtime};
-use std::io::Write;
+use ricochet::{listen, logging, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -91,24 +90,14 @@ fn main() -> ExitCode {
     config.idle_timeout = args.idle_timeout;
 
     runtime::block_on(async move {
-        let listener = match runtime::bind(&args.listen).await {
-            Ok(listener) => listener,
+        let (listener, addr) = match listen::bind(&args.listen).await {
+            Ok(bound) => bound,
             Err(e) => {
                 eprintln!("server: cannot listen on {}: {e}", args.listen);
                 return ExitCode::from(2);
             }
         };
-        let addr = match listener.local_addr() {
-            Ok(addr) => addr,
-            Err(e) => {
-                eprintln!("server: cannot read the bound address: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", server::listening_line(addr));
-        let _ = stdout.flush();
-        drop(stdout);
+        listen::announce(addr);
         log::info!("serving {}", config.root.display());
         server::run(listener, config).await
     })
