@@ -13,7 +13,6 @@
 
 use crate::pool::Ranking;
 use crate::request::{ParseError, Request};
-use crate::write::ResponseHead;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -171,28 +170,77 @@ impl Redirect {
         out: &mut Vec<u8>,
     ) {
         let location = location(base_url, path, query);
-        let reason = crate::status::reason_phrase(self.status);
-        let body = format!(
-            "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
-             <h1>{reason}</h1>\n<p>The document has moved <a href=\"{href}\">here</a>.</p>\n\
-             </body>\n</html>\n",
-            status = self.status,
-            href = html_escape(&location),
+        let reason = crate::status::reason_phrase(self.status).as_bytes();
+        const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
+        const BODY_2: &[u8] = b"</title></head>\n<body>\n<h1>";
+        const BODY_3: &[u8] = b"</h1>\n<p>The document has moved <a href=\"";
+        const BODY_4: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
+        let href_len: usize = location.bytes().map(escaped_len).sum();
+        let body_len = BODY_1.len()
+            + 4
+            + reason.len()
+            + BODY_2.len()
+            + reason.len()
+            + BODY_3.len()
+            + href_len
+            + BODY_4.len();
+        // Written in one pass, straight into `out`: the same bytes `ResponseHead::write` gives
+        // for Location, Cache-Control, Content-Type, Content-Length, Date and Connection. The
+        // Location is encoded (printable ASCII only), the rest is fixed text and digits.
+        out.reserve(240 + location.len() + body_len);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        crate::write::push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason);
+        out.extend_from_slice(b"\r\nLocation: ");
+        out.extend_from_slice(location.as_bytes());
+        out.extend_from_slice(
+            b"\r\nCache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
+              Content-Length: ",
         );
-        let head = ResponseHead::new(self.status)
-            .header("Location", location)
-            .header("Cache-Control", "no-store")
-            .header("Content-Type", "text/html; charset=utf-8")
-            .header("Content-Length", body.len().to_string())
-            .header("Date", crate::write::http_date(now))
-            .header("Connection", crate::serve::connection_value(keep_alive));
-        // The Location is encoded (printable ASCII only), the rest is fixed text and digits:
-        // writing cannot fail.
-        let written = head.write(out);
-        debug_assert!(written.is_ok());
+        crate::write::push_decimal(out, body_len as u64);
+        out.extend_from_slice(b"\r\nDate: ");
+        crate::write::push_http_date(out, now);
+        out.extend_from_slice(b"\r\nConnection: ");
+        out.extend_from_slice(crate::serve::connection_value(keep_alive).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
         if !head_only {
-            out.extend_from_slice(body.as_bytes());
+            let before = out.len();
+            out.extend_from_slice(BODY_1);
+            crate::write::push_decimal(out, u64::from(self.status));
+            out.push(b' ');
+            out.extend_from_slice(reason);
+            out.extend_from_slice(BODY_2);
+            out.extend_from_slice(reason);
+            out.extend_from_slice(BODY_3);
+            for b in location.bytes() {
+                push_escaped(out, b);
+            }
+            out.extend_from_slice(BODY_4);
+            debug_assert_eq!(out.len() - before, body_len);
         }
+    }
+}
+
+/// Length of byte `b` once HTML-escaped by [`html_escape`].
+fn escaped_len(b: u8) -> usize {
+    match b {
+        b'&' | b'\'' => 5,
+        b'<' | b'>' => 4,
+        b'"' => 6,
+        _ => 1,
+    }
+}
+
+/// Append byte `b` HTML-escaped as [`html_escape`] does (ASCII bytes; others pass through).
+fn push_escaped(out: &mut Vec<u8>, b: u8) {
+    match b {
+        b'&' => out.extend_from_slice(b"&amp;"),
+        b'<' => out.extend_from_slice(b"&lt;"),
+        b'>' => out.extend_from_slice(b"&gt;"),
+        b'"' => out.extend_from_slice(b"&quot;"),
+        b'\'' => out.extend_from_slice(b"&#39;"),
+        b => out.push(b),
     }
 }
 
@@ -284,4 +332,89 @@ pub fn answer_status(
 /// stays failed.
 pub fn answer_parse_error(error: &ParseError, now: SystemTime, out: &mut Vec<u8>) -> Answer {
     answer_status(error.status(), false, false, now, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::ResponseHead;
+
+    /// The answer as it was built before the one-pass writer: through `ResponseHead`.
+    fn reference(
+        redirect: &Redirect,
+        base_url: &str,
+        path: &str,
+        query: Option<&str>,
+        head_only: bool,
+        keep_alive: bool,
+        now: SystemTime,
+    ) -> Vec<u8> {
+        let location = location(base_url, path, query);
+        let reason = crate::status::reason_phrase(redirect.status);
+        let body = format!(
+            "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
+             <h1>{reason}</h1>\n<p>The document has moved <a href=\"{href}\">here</a>.</p>\n\
+             </body>\n</html>\n",
+            status = redirect.status,
+            href = html_escape(&location),
+        );
+        let head = ResponseHead::new(redirect.status)
+            .header("Location", location)
+            .header("Cache-Control", "no-store")
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Content-Length", body.len().to_string())
+            .header("Date", crate::write::http_date(now))
+            .header("Connection", crate::serve::connection_value(keep_alive));
+        let mut out = Vec::new();
+        head.write(&mut out).unwrap();
+        if !head_only {
+            out.extend_from_slice(body.as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn one_pass_writer_gives_the_same_bytes_as_a_response_head() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000);
+        let cases = [
+            ("/a.bin", None),
+            ("/", Some("x=1&y='2'")),
+            ("/d\"q<>&#", Some("a b#c")),
+            ("nolead", Some("")),
+            ("/%41%zz/\u{e9}", None),
+        ];
+        for status in [301, 302, 303, 307, 308] {
+            let redirect = Redirect::new(status).unwrap();
+            for (path, query) in cases {
+                for head_only in [false, true] {
+                    for keep_alive in [false, true] {
+                        let mut out = b"previous".to_vec();
+                        redirect.write(
+                            "http://127.0.0.1:8080",
+                            path,
+                            query,
+                            head_only,
+                            keep_alive,
+                            now,
+                            &mut out,
+                        );
+                        let mut expected = b"previous".to_vec();
+                        expected.extend(reference(
+                            &redirect,
+                            "http://127.0.0.1:8080",
+                            path,
+                            query,
+                            head_only,
+                            keep_alive,
+                            now,
+                        ));
+                        assert_eq!(
+                            String::from_utf8_lossy(&out),
+                            String::from_utf8_lossy(&expected)
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -201,12 +201,15 @@ pub fn file_response(
             .header("Connection", connection);
         return (head, false);
     }
-    let head = ResponseHead::new(200)
-        .header("Date", date)
-        .header("Content-Type", content_type(&request.relative))
-        .header("Content-Length", len.to_string())
-        .header("Last-Modified", last_modified)
-        .header("Connection", connection);
+    let head = ResponseHead {
+        status: 200,
+        headers: Vec::with_capacity(5),
+    }
+    .header("Date", date)
+    .header("Content-Type", content_type(&request.relative))
+    .header("Content-Length", len.to_string())
+    .header("Last-Modified", last_modified)
+    .header("Connection", connection);
     (head, !request.head_only)
 }
 

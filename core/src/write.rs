@@ -111,6 +111,14 @@ const MONTHS: [&str; 12] = [
 /// Format `t` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. Times before 1970 format
 /// as the epoch.
 pub fn http_date(t: SystemTime) -> String {
+    let mut out = Vec::with_capacity(29);
+    push_http_date(&mut out, t);
+    // Only ASCII is ever written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Append [`http_date`]`(t)` to `out` without an intermediate `String`.
+pub fn push_http_date(out: &mut Vec<u8>, t: SystemTime) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(i64::MAX as u64) as i64);
@@ -119,16 +127,51 @@ pub fn http_date(t: SystemTime) -> String {
     let (year, month, day) = civil_from_days(days);
     // 1970-01-01 was a Thursday.
     let weekday = (days + 4).rem_euclid(7) as usize;
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[weekday],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    if !(0..=9999).contains(&year) {
+        // Far-future years need more than four digits: the rare, slow path.
+        let text = format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+            DAYS[weekday],
+            day,
+            MONTHS[(month - 1) as usize],
+            year,
+            of_day / 3600,
+            of_day / 60 % 60,
+            of_day % 60
+        );
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let two = |n: i64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let (d, h, mi, se) = (
+        two(i64::from(day)),
+        two(of_day / 3600),
+        two(of_day / 60 % 60),
+        two(of_day % 60),
+    );
+    let (y1, y2) = (two(year / 100), two(year % 100));
+    let wd = DAYS[weekday].as_bytes();
+    let mo = MONTHS[(month - 1) as usize].as_bytes();
+    out.extend_from_slice(&[
+        wd[0], wd[1], wd[2], b',', b' ', d[0], d[1], b' ', mo[0], mo[1], mo[2], b' ', y1[0], y1[1],
+        y2[0], y2[1], b' ', h[0], h[1], b':', mi[0], mi[1], b':', se[0], se[1], b' ', b'G', b'M',
+        b'T',
+    ]);
+}
+
+/// Append the decimal digits of `n`.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Year, month (1..=12) and day (1..=31) of a day count since 1970-01-01, proleptic Gregorian
@@ -288,6 +331,32 @@ mod tests {
             assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn fast_date_matches_formatted_date() {
+        for secs in (0..300_000_000_000u64).step_by(7_777_777_777) {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            let days = (secs / 86_400) as i64;
+            let of_day = secs % 86_400;
+            let (y, m, d) = civil_from_days(days);
+            let expected = format!(
+                "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+                DAYS[(days + 4).rem_euclid(7) as usize],
+                d,
+                MONTHS[(m - 1) as usize],
+                y,
+                of_day / 3600,
+                of_day / 60 % 60,
+                of_day % 60
+            );
+            assert_eq!(http_date(t), expected);
+        }
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        out.push(b' ');
+        push_decimal(&mut out, u64::MAX);
+        assert_eq!(out, b"0 18446744073709551615");
     }
 
     #[test]

@@ -52,7 +52,24 @@ impl Slots {
 /// Accept connections forever, running `handle(stream, peer)` as a task for each, with at most
 /// `max_connections` open at once (further clients wait in the kernel's backlog). Each stream
 /// has TCP_NODELAY set: responses are written in whole pieces, so Nagle only adds latency.
+///
+/// The loop itself runs as a task on the executor's worker threads, not on the thread awaiting
+/// this function: a connection task spawned from a worker starts on that worker's own queue,
+/// with no cross-thread wake-up per accepted connection.
 pub async fn accept_loop<F, Fut>(listener: TcpListener, max_connections: usize, handle: F) -> !
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    runtime::spawn(async move {
+        run_loop(listener, max_connections, handle).await;
+    });
+    loop {
+        futures::future::pending::<()>().await;
+    }
+}
+
+async fn run_loop<F, Fut>(listener: TcpListener, max_connections: usize, handle: F) -> !
 where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

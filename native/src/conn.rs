@@ -10,6 +10,9 @@ use ricochet_core::BodyKind;
 use std::io;
 use std::time::{Duration, Instant};
 
+/// Receive buffer allocated for a new connection; it grows up to the capacity asked for.
+const INITIAL_BUFFER: usize = 2048;
+
 /// Why [`Conn::fill`] got no bytes.
 #[derive(Debug)]
 pub enum FillError {
@@ -38,7 +41,10 @@ pub enum DiscardError {
 #[derive(Debug)]
 pub struct Conn {
     stream: TcpStream,
-    buf: Box<[u8]>,
+    /// Zeroed bytes in use; grows up to `capacity` only when a head does not fit (most heads
+    /// fit in the first [`INITIAL_BUFFER`] bytes, so a connection zeroes no more than that).
+    buf: Vec<u8>,
+    capacity: usize,
     start: usize,
     end: usize,
 }
@@ -49,7 +55,8 @@ impl Conn {
     pub fn new(stream: TcpStream, capacity: usize) -> Conn {
         Conn {
             stream,
-            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            buf: vec![0; capacity.clamp(1, INITIAL_BUFFER)],
+            capacity: capacity.max(1),
             start: 0,
             end: 0,
         }
@@ -77,12 +84,16 @@ impl Conn {
     /// Read more bytes, waiting at most until `deadline`. Returns how many arrived (never 0).
     pub async fn fill(&mut self, deadline: Instant) -> Result<usize, FillError> {
         if self.end == self.buf.len() {
-            if self.start == 0 {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < self.capacity {
+                let grown = (self.buf.len() * 2).min(self.capacity);
+                self.buf.resize(grown, 0);
+            } else {
                 return Err(FillError::BufferFull);
             }
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         let read = runtime::timeout(left, self.stream.read(&mut self.buf[self.end..]));
@@ -159,5 +170,41 @@ impl Conn {
                 Err(_) => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A head longer than the initial buffer is received whole (the buffer grows), and one that
+    /// fills the whole capacity gives `BufferFull`.
+    #[test]
+    fn buffer_grows_to_its_capacity_then_reports_full() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let sent: Vec<u8> = (0..6000u32).map(|i| b'a' + (i % 26) as u8).collect();
+            let to_send = sent.clone();
+            runtime::spawn(async move {
+                let mut client = runtime::connect(addr).await.unwrap();
+                client.write_all(&to_send).await.unwrap();
+                runtime::sleep(Duration::from_secs(5)).await;
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = Conn::new(stream, 5000);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let outcome = loop {
+                match conn.fill(deadline).await {
+                    Ok(_) => continue,
+                    Err(e) => break e,
+                }
+            };
+            assert!(matches!(outcome, FillError::BufferFull), "{outcome:?}");
+            assert_eq!(conn.buffered(), &sent[..5000]);
+            conn.consume(4000);
+            conn.fill(deadline).await.unwrap();
+            assert_eq!(conn.buffered(), &sent[4000..]);
+        });
     }
 }

@@ -243,6 +243,9 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
 }
 
 fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started: Instant) {
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
 }
