@@ -23,6 +23,9 @@ pub struct FileRequest {
     pub if_modified_since: Option<SystemTime>,
     /// Whether the connection stays open after the response.
     pub keep_alive: bool,
+    /// Whether the request's path ended with `/`. A directory requested without it is
+    /// redirected to the path with it ([`directory_redirect`]).
+    pub trailing_slash: bool,
 }
 
 /// Map a request to a file, or to the error status to answer with (400 for malformed paths,
@@ -57,6 +60,7 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, u16> {
         head_only,
         if_modified_since,
         keep_alive: request.keep_alive && !has_body(request.body),
+        trailing_slash: request.path().ends_with('/'),
     })
 }
 
@@ -228,6 +232,7 @@ fn explanation(status: u16) -> &'static str {
         501 => "The server does not support the method or feature the request needs.",
         503 => "No server is available to handle this request right now. Please try again later.",
         505 => "The server only speaks HTTP/1.0 and HTTP/1.1.",
+        301 => "This is a directory: its address ends with a slash.",
         _ => "The server cannot handle this request.",
     }
 }
@@ -276,6 +281,45 @@ pub(crate) fn write_error(
         out.extend_from_slice(body.as_bytes());
     }
     keep_alive
+}
+
+/// The answer for a directory requested without its trailing slash (`/docs`): `301` to the
+/// same path with the slash (`/docs/`), as nginx and Apache answer, so that the index page's
+/// relative links resolve inside the directory. The `Location` is an absolute path (RFC 9110
+/// allows a relative reference) built from the decoded path, every byte that is not safe in a
+/// path segment percent-encoded; the query is not carried over.
+pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
+    let mut location = String::with_capacity(request.relative.len() + 2);
+    for segment in request.relative.split('/') {
+        location.push('/');
+        encode_segment(segment, &mut location);
+    }
+    location.push('/');
+    let mut out = Vec::with_capacity(512);
+    write_error(
+        301,
+        request.keep_alive,
+        request.head_only,
+        now,
+        &[("Location", location)],
+        &mut out,
+    );
+    out
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters, sub-delims, `:` and `@`
+/// (what a path segment may hold as it is); `%`, `?`, `#` and `/` are encoded.
+fn encode_segment(segment: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in segment.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
 }
 
 /// A complete error response (head and a small HTML body, like a classic error page) for

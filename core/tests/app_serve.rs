@@ -3,7 +3,8 @@
 
 use ricochet_core::request::{Request, Target};
 use ricochet_core::serve::{
-    content_type, error_response, file_response, index_of, is_inside, route, FileRequest,
+    content_type, directory_redirect, error_response, file_response, index_of, is_inside, route,
+    FileRequest,
 };
 use ricochet_core::{BodyKind, Header, Version};
 use std::path::Path;
@@ -327,4 +328,32 @@ fn error_page_connection_and_head() {
         let (head, _) = split(&error_response(status, true, false, at(0)));
         assert!(head.contains("Connection: close\r\n"), "{status}: {head}");
     }
+}
+
+#[test]
+fn a_directory_without_its_slash_is_redirected_to_it() {
+    assert!(!get("/docs").unwrap().trailing_slash);
+    assert!(get("/docs/").unwrap().trailing_slash);
+    let (head, body) = split(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
+    assert!(
+        head.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nLocation: /docs/\r\n"), "{head}");
+    assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+    assert_eq!(content_length(&head), body.len());
+    // The decoded name is encoded again, '%', '?' and '#' included, so the Location names the
+    // same directory and nothing else.
+    let odd = get("/a%20b/100%25%3F%23").unwrap();
+    assert_eq!(odd.relative, "a b/100%?#");
+    let (head, _) = split(&directory_redirect(&odd, at(0)));
+    assert!(
+        head.contains("\r\nLocation: /a%20b/100%25%3F%23/\r\n"),
+        "{head}"
+    );
+    // HEAD: the same head, no body.
+    let mut head_request = get("/docs").unwrap();
+    head_request.head_only = true;
+    let (_, body) = split(&directory_redirect(&head_request, at(0)));
+    assert_eq!(body, "");
 }

@@ -68,12 +68,6 @@ impl Config {
     }
 }
 
-/// The address line a listening binary prints, e.g. `listening on http://127.0.0.1:8080`
-/// (`http://[::1]:8080` for IPv6).
-pub fn listening_line(addr: SocketAddr) -> String {
-    format!("listening on http://{addr}")
-}
-
 /// Serve files from `listener` forever.
 pub async fn run(listener: TcpListener, config: Config) -> ! {
     let config = Arc::new(config);
@@ -277,8 +271,19 @@ async fn send_error(
     config: &Config,
 ) -> io::Result<(u16, u64, After)> {
     let bytes = serve::error_response(status, keep_alive, head_only, SystemTime::now());
+    send_bytes(conn, &bytes, status, keep_alive, config).await
+}
+
+/// Send a complete response the core produced; the status, bytes sent and what comes next.
+async fn send_bytes(
+    conn: &mut Conn,
+    bytes: &[u8],
+    status: u16,
+    keep_alive: bool,
+    config: &Config,
+) -> io::Result<(u16, u64, After)> {
     let mut pace = config.throttle.start().await;
-    pace.write_all(conn, &bytes, config.idle_timeout).await?;
+    pace.write_all(conn, bytes, config.idle_timeout).await?;
     let after = if keep_alive {
         After::KeepAlive
     } else {
@@ -348,6 +353,10 @@ async fn open_file(
         resolve(config, &request.relative).await?
     };
     if meta.is_dir() {
+        if !request.relative.is_empty() && !request.trailing_slash {
+            // The core answers with a redirect to the path with its slash.
+            return Err(301);
+        }
         (path, meta) = resolve(config, &serve::index_of(&request.relative)).await?;
     }
     if !meta.is_file() {
@@ -368,6 +377,10 @@ async fn send_file(
 ) -> io::Result<(u16, u64, After)> {
     let (mut file, meta) = match open_file(config, request).await {
         Ok(opened) => opened,
+        Err(301) => {
+            let bytes = serve::directory_redirect(request, SystemTime::now());
+            return send_bytes(conn, &bytes, 301, request.keep_alive, config).await;
+        }
         Err(status) => {
             return send_error(conn, status, request.keep_alive, request.head_only, config).await
         }

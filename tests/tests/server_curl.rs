@@ -228,3 +228,29 @@ fn wget_downloads_and_reports_404() {
     );
     assert_eq!(ran.code(), 8, "{ran:?}");
 }
+
+#[test]
+fn a_directory_without_its_slash_redirects_and_curl_follows_to_its_index() {
+    if !require("curl") {
+        return;
+    }
+    let srv = server(&www(), &[]);
+    let ran = curl(&["-sS", "-I", &format!("{}/docs", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("\r\nLocation: /docs/\r\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = curl(&["-sS", "-f", "-L", &format!("{}/docs", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        fs::read_to_string(www().join("docs/index.html")).unwrap()
+    );
+}
