@@ -114,6 +114,25 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// What to do when the path a request names is a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Directory {
+    /// Serve this relative path, the directory's index page, instead.
+    Index(String),
+    /// Answer [`directory_redirect`]: the path lacks its trailing slash.
+    AddSlash,
+}
+
+/// The request named a directory: serve its index page, or first redirect to the path with its
+/// trailing slash (the root always has it).
+pub fn directory(request: &FileRequest) -> Directory {
+    if request.relative.is_empty() || request.trailing_slash {
+        Directory::Index(index_of(&request.relative))
+    } else {
+        Directory::AddSlash
+    }
+}
+
 /// The relative path of a directory's index file.
 pub fn index_of(dir: &str) -> String {
     if dir.is_empty() {

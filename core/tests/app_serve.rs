@@ -3,8 +3,8 @@
 
 use ricochet_core::request::{Request, Target};
 use ricochet_core::serve::{
-    content_type, directory_redirect, error_response, file_response, index_of, is_inside, route,
-    FileRequest,
+    content_type, directory, directory_redirect, error_response, file_response, index_of,
+    is_inside, route, Directory, FileRequest,
 };
 use ricochet_core::{BodyKind, Header, Version};
 use std::path::Path;
@@ -332,8 +332,15 @@ fn error_page_connection_and_head() {
 
 #[test]
 fn a_directory_without_its_slash_is_redirected_to_it() {
-    assert!(!get("/docs").unwrap().trailing_slash);
-    assert!(get("/docs/").unwrap().trailing_slash);
+    assert_eq!(directory(&get("/docs").unwrap()), Directory::AddSlash);
+    assert_eq!(
+        directory(&get("/docs/").unwrap()),
+        Directory::Index("docs/index.html".into())
+    );
+    assert_eq!(
+        directory(&get("/").unwrap()),
+        Directory::Index("index.html".into())
+    );
     let (head, body) = split(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
     assert!(
         head.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),

@@ -11,7 +11,7 @@ use crate::conn::{Conn, DiscardError, FillError};
 use crate::runtime::{self, File, TcpListener, TcpStream};
 use crate::throttle::Throttle;
 use ricochet_core::request::{Limits, RequestParser};
-use ricochet_core::serve::{self, FileRequest};
+use ricochet_core::serve::{self, Directory, FileRequest};
 use ricochet_core::{BodyKind, Parsed};
 use std::io;
 use std::net::SocketAddr;
@@ -353,11 +353,11 @@ async fn open_file(
         resolve(config, &request.relative).await?
     };
     if meta.is_dir() {
-        if !request.relative.is_empty() && !request.trailing_slash {
-            // The core answers with a redirect to the path with its slash.
-            return Err(301);
+        match serve::directory(request) {
+            Directory::Index(index) => (path, meta) = resolve(config, &index).await?,
+            // Answered with serve::directory_redirect by the caller.
+            Directory::AddSlash => return Err(301),
         }
-        (path, meta) = resolve(config, &serve::index_of(&request.relative)).await?;
     }
     if !meta.is_file() {
         // A directory without index.html, a FIFO, a device: nothing to serve.
