@@ -39,7 +39,9 @@ cleanup() {
     echo "bench failed (exit $rc); logs:" >&2
     tail -n 5 "$dir"/*.log >&2 2>/dev/null || true
   fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Processes started inside $(...) record their PID in $dir/pids (a subshell cannot add to
+  # the array).
+  for p in "${pids[@]}" $(cat "$dir/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -60,7 +62,7 @@ start_ricochet() { # start_ricochet NAME ARGS...; prints the bound port
   local name=$1; shift
   RICOCHET_LOG=warn "$bin/$name" "$@" >"$dir/$name.$$.$RANDOM.log" 2>&1 &
   local pid=$! log
-  pids+=("$pid")
+  echo "$pid" >>"$dir/pids"
   log=$(ls -t "$dir"/"$name".*.log | head -1)
   for _ in $(seq 100); do
     if grep -q 'listening on' "$log"; then
