@@ -216,6 +216,11 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 /// RFC 9110's "no more than 50 years in the future" rule). The weekday name must be valid but is
 /// not checked against the date.
 pub fn parse_http_date(value: &[u8]) -> Option<SystemTime> {
+    // Every form is ASCII; checking that first also makes every byte offset below a char
+    // boundary (a header value may carry obs-text, e.g. UTF-8 `é`).
+    if !value.is_ascii() {
+        return None;
+    }
     let s = std::str::from_utf8(value).ok()?;
     let (year, month, day, time) = if let Some(rest) = strip_day(s, &DAYS, ", ") {
         // IMF-fixdate: "06 Nov 1994 08:49:37 GMT"

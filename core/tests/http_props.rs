@@ -90,6 +90,26 @@ fn splits() -> impl Strategy<Value = Vec<usize>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
+    /// A date header is peer input too: arbitrary bytes, and valid dates with one byte
+    /// replaced (by a multi-byte UTF-8 character, say), never panic the date parser.
+    #[test]
+    fn http_dates_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..40),
+        at in 0usize..29,
+        with in prop_oneof![Just("\u{e9}"), Just("\u{20ac}"), Just("x")],
+    ) {
+        let _ = ricochet_core::write::parse_http_date(&bytes);
+        for valid in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                      "Sun Nov  6 08:49:37 1994"] {
+            let mut mutated = valid.to_string();
+            // Same byte length, so the length checks pass and the offsets are exercised.
+            if at + with.len() <= mutated.len() {
+                mutated.replace_range(at..at + with.len(), with);
+            }
+            let _ = ricochet_core::write::parse_http_date(mutated.as_bytes());
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..300), head in any::<bool>()) {
         let _ = RequestParser::default().parse(&input);

@@ -323,3 +323,22 @@ fn an_oversized_request_body_is_answered_then_the_connection_closed() {
     assert!(text.contains("Connection: close"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_non_ascii_if_modified_since_is_ignored_not_fatal() {
+    let srv = server(&www(), &[]);
+    // 'é' (2 bytes) where "7 " stood: the right length for an IMF-fixdate, with a character
+    // boundary off the expected offsets.
+    let got = raw_exchange(
+        srv.addr,
+        b"GET /style.css HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:3\xC3\xA9GMT\r\nConnection: close\r\n\r\n",
+        T,
+    );
+    assert_eq!(
+        status_of(&got),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(got.ends_with(&file("style.css")));
+}
