@@ -448,14 +448,17 @@ enum Destination {
 
 impl Destination {
     fn of(path: &Path) -> Destination {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => match fs::canonicalize(path) {
-                Ok(real) if real != path => Destination::of(&real),
+        // `metadata` follows symlinks: `/dev/stdout` into a pipe is a FIFO, written through,
+        // never renamed over (its resolution may not even be a path).
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_file() => match fs::symlink_metadata(path) {
+                Ok(link) if link.file_type().is_symlink() => match fs::canonicalize(path) {
+                    Ok(real) => Destination::replace(&real),
+                    Err(_) => Destination::Direct(path.to_path_buf()),
+                },
                 _ => Destination::replace(path),
             },
-            Ok(meta) if !meta.is_file() && !meta.is_dir() => {
-                Destination::Direct(path.to_path_buf())
-            }
+            Ok(meta) if !meta.is_dir() => Destination::Direct(path.to_path_buf()),
             _ => Destination::replace(path),
         }
     }

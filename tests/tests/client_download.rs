@@ -204,6 +204,26 @@ fn a_device_or_fifo_output_is_written_through_not_replaced() {
     assert_eq!(dir.entries(), vec!["pipe".to_string()]);
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_link_to_a_pipe_like_dev_stdout_is_written_through() {
+    // Like `-o /dev/stdout`: a symlink to /proc/self/fd/1, which is the client's stdout pipe
+    // here. It must be written through, never renamed over.
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", dir.path().join("out")).unwrap();
+    let ran = client(
+        dir.path(),
+        &["-q", &format!("{}/style.css", srv.url), "-o", "out"],
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let css = fs::read_to_string(www().join("style.css")).unwrap();
+    assert!(ran.stdout.ends_with(&css), "{}", ran.stdout);
+    let link = fs::symlink_metadata(dir.path().join("out")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(dir.entries(), vec!["out".to_string()]);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_symlink_output_replaces_its_target_and_stays_a_link() {
