@@ -200,6 +200,9 @@ impl Received {
 
 async fn download(options: &Options) -> Result<Saved, ClientError> {
     let url = Url::parse(&options.url).map_err(|e| ClientError::BadUrl(options.url.clone(), e))?;
+    // The default file name comes from the URL the user gave, never from a redirect target: a
+    // server must not choose which local file is written (wget's CVE-2010-2252).
+    let named_after = url.clone();
     let mut follower = Follower::new(url, options.max_redirects);
     let mut received = Received {
         buf: vec![0; READ_BUF].into_boxed_slice(),
@@ -241,7 +244,7 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
             }
             return Err(ClientError::Status(head.status, head.reason));
         }
-        let path = output_path(options.output.as_deref(), &url);
+        let path = output_path(options.output.as_deref(), &named_after);
         return save_body(&mut stream, &mut received, &head, &url, &path, options).await;
     }
 }

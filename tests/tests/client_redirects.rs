@@ -42,10 +42,11 @@ fn follows_a_chain_of_relative_and_absolute_redirects() {
             ran.stdout
         );
     }
-    // Saved under the final URL's name.
-    assert_eq!(dir.entries(), vec!["final.txt".to_string()]);
+    // Saved under the name of the URL given, not the final one: a server does not choose the
+    // local file name (a redirect to `/.bashrc` must not write `./.bashrc`).
+    assert_eq!(dir.entries(), vec!["start".to_string()]);
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("final.txt")).unwrap(),
+        std::fs::read_to_string(dir.path().join("start")).unwrap(),
         "arrived\n"
     );
 }

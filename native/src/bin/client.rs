@@ -49,8 +49,9 @@ struct Args {
     #[argh(positional)]
     url: String,
 
-    /// save the body here; an existing directory saves inside it (default: the URL's last path
-    /// segment in the current directory, index.html for a trailing slash)
+    /// save the body here; an existing directory saves inside it (default: the given URL's last
+    /// path segment, never a redirect target's, in the current directory; index.html for a
+    /// trailing slash)
     #[argh(option, short = 'o')]
     output: Option<PathBuf>,
 
