@@ -261,6 +261,12 @@ impl Prober {
             self.balancer
                 .handle_probe_result(outcome.index, outcome.finished, outcome.result);
         }
+        // Hand in every result already queued before judging deadlines: a probe that finished
+        // in time must not be taken for a timeout because another result was read first.
+        while let Ok(outcome) = self.rx.try_recv() {
+            self.balancer
+                .handle_probe_result(outcome.index, outcome.finished, outcome.result);
+        }
         self.balancer.handle_timeout(Instant::now());
         self.start_due();
         self.handle_events();

@@ -143,16 +143,25 @@ impl Conn {
         }
     }
 
-    /// Write all of `bytes`, giving up (with `TimedOut`) if the peer does not take them within
-    /// `timeout`.
-    pub async fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> io::Result<()> {
-        match runtime::timeout(timeout, self.stream.write_all(bytes)).await {
-            Some(result) => result,
-            None => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "peer stopped reading",
-            )),
+    /// Write all of `bytes`, giving up (with `TimedOut`) if the peer takes nothing for
+    /// `timeout`. The limit is on time without progress, like nginx's `send_timeout`, so a slow
+    /// but steady reader is never cut off in the middle of a large file.
+    pub async fn write_all(&mut self, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match runtime::timeout(timeout, self.stream.write(bytes)).await {
+                Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Some(Ok(n)) => bytes = &bytes[n..],
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "peer stopped reading",
+                    ))
+                }
+            }
         }
+        Ok(())
     }
 
     /// Close after a final response: stop sending, then read and discard what the peer still

@@ -231,6 +231,12 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
                 conn.close_gracefully(LINGER).await;
                 return;
             }
+            // Bytes the peer pipelined after a `Connection: close` request would be answered
+            // by the kernel with a reset that can destroy this response: drain them first.
+            (After::Close, _) | (_, After::Close) if !conn.buffered().is_empty() => {
+                conn.close_gracefully(LINGER).await;
+                return;
+            }
             (After::Close, _) | (_, After::Close) => return,
         }
     }
