@@ -311,7 +311,7 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
     let mut location = String::with_capacity(request.relative.len() + 2);
     for segment in request.relative.split('/') {
         location.push('/');
-        encode_segment(segment, &mut location);
+        crate::url::encode_path_segment(segment.as_bytes(), &mut location);
     }
     location.push('/');
     let mut out = Vec::with_capacity(512);
@@ -324,21 +324,6 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
         &mut out,
     );
     out
-}
-
-/// Percent-encode everything but RFC 3986's unreserved characters, sub-delims, `:` and `@`
-/// (what a path segment may hold as it is); `%`, `?`, `#` and `/` are encoded.
-fn encode_segment(segment: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in segment.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
 }
 
 /// A complete error response (head and a small HTML body, like a classic error page) for

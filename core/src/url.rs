@@ -404,22 +404,15 @@ fn hex_value(b: u8) -> u8 {
     }
 }
 
-/// Whether `b` may appear as itself in a URI's path or query: unreserved, gen-delims and
-/// sub-delims (RFC 3986 section 2). `%` is handled separately.
-fn is_uri_byte(b: u8) -> bool {
+/// RFC 3986's unreserved characters and sub-delims: what every URI component may hold as
+/// itself.
+pub(crate) const fn is_unreserved_or_sub_delim(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
             b'-' | b'.'
                 | b'_'
                 | b'~'
-                | b':'
-                | b'/'
-                | b'?'
-                | b'#'
-                | b'['
-                | b']'
-                | b'@'
                 | b'!'
                 | b'$'
                 | b'&'
@@ -434,6 +427,33 @@ fn is_uri_byte(b: u8) -> bool {
         )
 }
 
+/// Whether `b` may appear as itself in a URI's path or query: unreserved, gen-delims and
+/// sub-delims (RFC 3986 section 2). `%` is handled separately.
+fn is_uri_byte(b: u8) -> bool {
+    is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'/' | b'?' | b'#' | b'[' | b']' | b'@')
+}
+
+/// Append `%XX` for `b`.
+fn push_escape(b: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 15)] as char);
+}
+
+/// Append one path segment (`input`, decoded) to `out`, percent-encoding every byte but the
+/// unreserved characters, sub-delims, `:` and `@`: `%`, `/`, `?` and `#` included, so the
+/// segment reads back as exactly `input`.
+pub fn encode_path_segment(input: &[u8], out: &mut String) {
+    for &b in input {
+        if is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'@') {
+            out.push(b as char);
+        } else {
+            push_escape(b, out);
+        }
+    }
+}
+
 /// Append `input` to `out`, percent-encoding every byte that may not appear in a URI's path or
 /// query (controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, DEL, non-ASCII) and
 /// every `%` that does not start a valid `%XX` escape. Valid escapes and reserved characters are
@@ -442,7 +462,6 @@ fn is_uri_byte(b: u8) -> bool {
 /// The output is always printable ASCII without space, so it can go into a header or a
 /// request line as is. Encoding is idempotent: `encode(encode(x)) == encode(x)`.
 pub fn encode_uri(input: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.reserve(input.len());
     for (i, &b) in input.iter().enumerate() {
         let keep = if b == b'%' {
@@ -456,9 +475,7 @@ pub fn encode_uri(input: &[u8], out: &mut String) {
         if keep {
             out.push(b as char);
         } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
+            push_escape(b, out);
         }
     }
 }
