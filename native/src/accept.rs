@@ -50,8 +50,8 @@ impl Slots {
 }
 
 /// Accept connections forever, running `handle(stream, peer)` as a task for each, with at most
-/// `max_connections` open at once (further clients wait in the kernel's backlog). Each stream
-/// has TCP_NODELAY set: responses are written in whole pieces, so Nagle only adds latency.
+/// `max_connections` open at once (further clients wait in the kernel's backlog). TCP_NODELAY
+/// is left to [`Conn`](crate::conn::Conn), which sets it from a connection's second write on.
 ///
 /// The loop itself runs as a task on the executor's worker threads, not on the thread awaiting
 /// this function: a connection task spawned from a worker starts on that worker's own queue,
@@ -81,9 +81,6 @@ where
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                if let Err(e) = stream.set_nodelay(true) {
-                    log::debug!("{peer}: cannot set TCP_NODELAY: {e}");
-                }
                 let task = handle(stream, peer);
                 runtime::spawn(async move {
                     task.await;

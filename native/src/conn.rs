@@ -4,7 +4,7 @@
 //! The caller drives a core parser over [`Conn::buffered`], calls [`Conn::consume`] for what the
 //! parser used, and [`Conn::fill`] when it needs more bytes.
 
-use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
+use crate::runtime::{self, AsyncWriteExt, TcpStream};
 use ricochet_core::body::{BodyDecoder, BodyError};
 use ricochet_core::BodyKind;
 use std::io;
@@ -47,6 +47,10 @@ pub struct Conn {
     capacity: usize,
     start: usize,
     end: usize,
+    /// Something was written already: TCP_NODELAY goes on before the next write.
+    wrote: bool,
+    /// TCP_NODELAY is on.
+    nodelay: bool,
 }
 
 impl Conn {
@@ -59,6 +63,8 @@ impl Conn {
             capacity: capacity.max(1),
             start: 0,
             end: 0,
+            wrote: false,
+            nodelay: false,
         }
     }
 
@@ -96,7 +102,7 @@ impl Conn {
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let read = runtime::timeout(left, self.stream.read(&mut self.buf[self.end..]));
+        let read = runtime::timeout(left, self.stream.read_some(&mut self.buf[self.end..]));
         match read.await {
             None => Err(FillError::TimedOut),
             Some(Ok(0)) => Err(FillError::Closed),
@@ -146,7 +152,19 @@ impl Conn {
     /// Write all of `bytes`, giving up (with `TimedOut`) if the peer takes nothing for
     /// `timeout`. The limit is on time without progress, like nginx's `send_timeout`, so a slow
     /// but steady reader is never cut off in the middle of a large file.
+    ///
+    /// The first write on a connection goes out with Nagle's algorithm on, which cannot delay it
+    /// (nothing is in flight yet); TCP_NODELAY is set before any later write, which Nagle
+    /// would hold back until the peer acknowledges the earlier one. A connection that gets a
+    /// single response (`Connection: close`) thus makes no `setsockopt` call.
     pub async fn write_all(&mut self, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
+        if self.wrote && !self.nodelay {
+            if let Err(e) = self.stream.set_nodelay(true) {
+                log::debug!("cannot set TCP_NODELAY: {e}");
+            }
+            self.nodelay = true;
+        }
+        self.wrote = true;
         while !bytes.is_empty() {
             match runtime::timeout(timeout, self.stream.write(bytes)).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
@@ -214,6 +232,60 @@ mod tests {
             conn.consume(4000);
             conn.fill(deadline).await.unwrap();
             assert_eq!(conn.buffered(), &sent[4000..]);
+        });
+    }
+
+    /// A connection's first write goes out with Nagle on (nothing is in flight, so it cannot be
+    /// held back); from the second write on, TCP_NODELAY is set, so a kept-alive connection's
+    /// next response is not held until the peer acknowledges the previous one.
+    #[test]
+    fn nodelay_goes_on_from_the_second_write() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            runtime::spawn(async move {
+                let _client = runtime::connect(addr).await.unwrap();
+                runtime::sleep(Duration::from_secs(5)).await;
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = Conn::new(stream, 4096);
+            let timeout = Duration::from_secs(5);
+            assert!(!conn.stream().nodelay().unwrap());
+            conn.write_all(b"first", timeout).await.unwrap();
+            assert!(!conn.stream().nodelay().unwrap());
+            conn.write_all(b"second", timeout).await.unwrap();
+            assert!(conn.stream().nodelay().unwrap());
+        });
+    }
+
+    /// After a read that emptied the socket, the next fill waits for readiness instead of
+    /// reading at once: bytes that arrive later, in several pieces and after the peer closes,
+    /// are all received, then the close is seen.
+    #[test]
+    fn fill_waits_for_bytes_that_arrive_later() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            runtime::spawn(async move {
+                let mut client = runtime::connect(addr).await.unwrap();
+                for piece in [&b"GET / HTTP/1.1\r\n"[..], b"Host: x\r\n", b"\r\n"] {
+                    runtime::sleep(Duration::from_millis(30)).await;
+                    client.write_all(piece).await.unwrap();
+                }
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut conn = Conn::new(stream, 4096);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut fills = 0;
+            let outcome = loop {
+                match conn.fill(deadline).await {
+                    Ok(_) => fills += 1,
+                    Err(e) => break e,
+                }
+            };
+            assert!(matches!(outcome, FillError::Closed), "{outcome:?}");
+            assert_eq!(conn.buffered(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(fills, 3, "one fill per piece sent");
         });
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::accept;
 use crate::conn::{Conn, DiscardError, FillError};
-use crate::runtime::{self, File, TcpListener, TcpStream};
+use crate::runtime::{self, Dir, File, TcpListener, TcpStream};
 use crate::throttle::Throttle;
 use ricochet_core::request::{Limits, RequestParser};
 use ricochet_core::serve::{self, Directory, FileRequest};
@@ -33,6 +33,8 @@ const LINGER: Duration = Duration::from_secs(1);
 pub struct Config {
     /// Directory served, canonical (see [`Config::new`]).
     pub root: PathBuf,
+    /// The root, opened once: files are opened beneath it.
+    pub root_dir: Arc<Dir>,
     /// Slow-down for simulated slow servers.
     pub throttle: Throttle,
     /// Longest time from a request's first byte to the end of its head (then 408).
@@ -57,8 +59,10 @@ impl Config {
                 format!("{} is not a directory", root.display()),
             ));
         }
+        let root_dir = Arc::new(Dir::open(&root)?);
         Ok(Config {
             root,
+            root_dir,
             throttle: Throttle::default(),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -353,24 +357,50 @@ async fn open_file(
     config: &Config,
     request: &FileRequest,
 ) -> Result<(File, std::fs::Metadata), u16> {
-    let (mut path, mut meta) = if request.relative.is_empty() {
-        resolve(config, &serve::index_of("")).await?
+    let (mut file, mut meta) = if request.relative.is_empty() {
+        open_checked(config, &serve::index_of("")).await?
     } else {
-        resolve(config, &request.relative).await?
+        open_checked(config, &request.relative).await?
     };
     if meta.is_dir() {
         match serve::directory(request) {
-            Directory::Index(index) => (path, meta) = resolve(config, &index).await?,
+            Directory::Index(index) => (file, meta) = open_checked(config, &index).await?,
             // Answered with serve::directory_redirect by the caller.
             Directory::AddSlash => return Err(301),
         }
     }
-    if !meta.is_file() {
+    match file {
+        Some(file) if meta.is_file() => Ok((file, meta)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
-        return Err(404);
+        _ => Err(404),
+    }
+}
+
+/// Open `relative` under the root, with its metadata (symlinks followed). The file is `None`
+/// when it is not a regular file (a directory, a FIFO...). `Err` is the status to answer.
+///
+/// Usually one `openat2` call that both opens the file and proves it lies beneath the root,
+/// then an `fstat`; when that call cannot decide (an absolute symlink on the way, or no
+/// `openat2` in the kernel), the path is checked component by component by [`resolve`].
+async fn open_checked(
+    config: &Config,
+    relative: &str,
+) -> Result<(Option<File>, std::fs::Metadata), u16> {
+    if let Some(file) = config
+        .root_dir
+        .open_beneath(relative)
+        .await
+        .map_err(|e| io_status(&e))?
+    {
+        let meta = file.metadata().await.map_err(|e| io_status(&e))?;
+        return Ok((Some(file), meta));
+    }
+    let (path, meta) = resolve(config, relative).await?;
+    if !meta.is_file() {
+        return Ok((None, meta));
     }
     let file = File::open(&path).await.map_err(|e| io_status(&e))?;
-    Ok((file, meta))
+    Ok((Some(file), meta))
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.

@@ -19,6 +19,11 @@ fn site() -> TempDir {
         symlink(dir.path().join("secret.txt"), root.join("leak.txt")).unwrap();
         symlink(dir.path(), root.join("up")).unwrap();
         symlink(root.join("sub/page.txt"), root.join("alias.txt")).unwrap();
+        // Relative links: the server's one-call open (openat2 beneath the root) decides these
+        // itself, where absolute ones go through the component-by-component check.
+        symlink("../secret.txt", root.join("rel-leak.txt")).unwrap();
+        symlink("../../secret.txt", root.join("sub/rel-up.txt")).unwrap();
+        symlink("sub/page.txt", root.join("rel-alias.txt")).unwrap();
     }
     dir
 }
@@ -81,7 +86,12 @@ fn dot_dot_in_every_spelling_is_refused() {
 fn symlinks_leading_out_of_the_root_are_refused() {
     let dir = site();
     let srv = server(&dir.path().join("root"), &[]);
-    for target in ["/leak.txt", "/up/secret.txt"] {
+    for target in [
+        "/leak.txt",
+        "/up/secret.txt",
+        "/rel-leak.txt",
+        "/sub/rel-up.txt",
+    ] {
         let (status, text) = get(srv.addr, target);
         assert_eq!(status, Some(403), "{target}: {text}");
         assert!(!text.contains(SECRET), "{target} leaked the secret");
@@ -89,9 +99,30 @@ fn symlinks_leading_out_of_the_root_are_refused() {
     // Symlinks that stay inside the root are fine, even through a detour outside it.
     let (status, text) = get(srv.addr, "/up/root/index.html");
     assert_eq!(status, Some(200), "{text}");
-    let (status, text) = get(srv.addr, "/alias.txt");
-    assert_eq!(status, Some(200), "{text}");
-    assert!(text.ends_with("inside sub"));
+    for target in ["/alias.txt", "/rel-alias.txt"] {
+        let (status, text) = get(srv.addr, target);
+        assert_eq!(status, Some(200), "{target}: {text}");
+        assert!(text.ends_with("inside sub"), "{target}: {text}");
+    }
+}
+
+/// A FIFO under the root is not a file to serve: 404, at once (opening it must not wait for a
+/// writer), and the server goes on answering.
+#[cfg(unix)]
+#[test]
+fn a_fifo_under_the_root_is_not_served_and_does_not_hang_the_server() {
+    let dir = site();
+    let root = dir.path().join("root");
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe"))
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let srv = server(&root, &[]);
+    let (status, text) = get(srv.addr, "/pipe");
+    assert_eq!(status, Some(404), "{text}");
+    let (status, _) = get(srv.addr, "/index.html");
+    assert_eq!(status, Some(200));
 }
 
 #[test]

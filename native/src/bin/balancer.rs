@@ -44,6 +44,12 @@ use std::time::Duration;
     error_code(4, "no server passed the first probe")
 )]
 struct Args {
+    /// executor threads running connections (default 1): async-std drives every socket from
+    /// one reactor, and for small responses one thread answers fastest; more help when large
+    /// responses keep a core busy
+    #[argh(option, default = "1")]
+    threads: usize,
+
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:12345)
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
@@ -140,6 +146,7 @@ fn read_config(path: &Path, list: &mut ServerList) -> Result<(), ListError> {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    runtime::set_threads(args.threads);
     logging::init();
 
     // Servers: the config file's first, then the arguments (the order only matters for ties).

@@ -32,6 +32,12 @@ use std::time::Duration;
     error_code(4, "no server passed the first probe")
 )]
 struct Args {
+    /// executor threads running connections (default 1): async-std drives every socket from
+    /// one reactor, and for small responses one thread answers fastest; more help when large
+    /// responses keep a core busy
+    #[argh(option, default = "1")]
+    threads: usize,
+
     /// directory the servers serve (default: www/ in the current directory or a parent, else
     /// the workspace's www/)
     #[argh(option)]
@@ -57,6 +63,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    runtime::set_threads(args.threads);
     logging::init();
     let ports = if args.server_port.is_empty() {
         SERVER_PORTS.to_vec()

@@ -33,6 +33,12 @@ use std::time::Duration;
     error_code(2, "cannot listen on the --listen address")
 )]
 struct Args {
+    /// executor threads running connections (default 1): async-std drives every socket from
+    /// one reactor, and for small responses one thread answers fastest; more help when large
+    /// responses keep a core busy
+    #[argh(option, default = "1")]
+    threads: usize,
+
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:8080)
     #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
     listen: String,
@@ -73,6 +79,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
+    runtime::set_threads(args.threads);
     logging::init();
     let mut config = match Config::new(&args.root) {
         Ok(config) => config,
