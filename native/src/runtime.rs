@@ -41,39 +41,82 @@ impl TcpListener {
 
     /// Wait for the next connection.
     ///
-    /// One `accept4` per connection, the socket made non-blocking in that call: after a
-    /// connection the next call tries `accept4` again at once (more may be queued), and after an
-    /// empty `accept4` it waits for readiness rather than trying again first.
+    /// After a connection the next call tries `accept` again at once (more may be queued);
+    /// after an empty one it waits for readiness rather than trying again first. On Linux the
+    /// listener defers accepts until the client's first bytes arrive (see [`bind`]), so an
+    /// accepted stream is read at once; elsewhere it waits for readiness first.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        use rustix::net::SocketFlags;
         use std::sync::atomic::Ordering::Relaxed;
         loop {
             if self.drained.load(Relaxed) {
                 std::future::poll_fn(|cx| self.inner.poll_readable(cx)).await?;
             }
-            let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
-            match rustix::net::acceptfrom_with(self.inner.get_ref(), flags) {
-                Ok((fd, peer)) => {
+            match accept_nonblocking(self.inner.get_ref()) {
+                Ok((stream, peer)) => {
                     self.drained.store(false, Relaxed);
-                    let peer = peer
-                        .and_then(|p| SocketAddr::try_from(p).ok())
-                        .ok_or_else(|| io::Error::other("accepted a peer with no IP address"))?;
-                    let inner = Async::new_nonblocking(std::net::TcpStream::from(fd))?;
-                    // A client sends its request after the handshake completes, which is
-                    // usually after this accept: wait for it instead of reading at once.
-                    return Ok((
-                        TcpStream {
-                            inner,
-                            drained: true,
-                        },
-                        peer,
-                    ));
+                    let inner = Async::new_nonblocking(stream)?;
+                    let drained = !cfg!(target_os = "linux");
+                    return Ok((TcpStream { inner, drained }, peer));
                 }
-                Err(e) if e == rustix::io::Errno::AGAIN => self.drained.store(true, Relaxed),
-                Err(e) if e == rustix::io::Errno::INTR => {}
-                Err(e) => return Err(e.into()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained.store(true, Relaxed)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Accept one connection as a non-blocking socket: `accept4(SOCK_NONBLOCK)` where there is one,
+/// saving the `ioctl` a separate switch to non-blocking mode costs per connection.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    use rustix::net::SocketFlags;
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = rustix::net::acceptfrom_with(listener, flags)?;
+    let peer = peer
+        .and_then(|p| SocketAddr::try_from(p).ok())
+        .ok_or_else(|| io::Error::other("accepted a peer with no IP address"))?;
+    Ok((std::net::TcpStream::from(fd), peer))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept()?;
+    stream.set_nonblocking(true)?;
+    Ok((stream, peer))
+}
+
+/// Ask the kernel to hand over connections only once the client's first bytes have arrived
+/// (Linux's `TCP_DEFER_ACCEPT`, which Apache sets by default and nginx offers as `deferred`).
+/// An HTTP client always speaks first, so a connection is accepted with its request already
+/// readable: no readiness round trip per connection, and a connection that never sends
+/// anything costs no descriptor until the period (1 s, as SYN-ACK retransmissions count it)
+/// has passed; it is accepted then, and the header timeout applies as usual.
+#[cfg(target_os = "linux")]
+fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let seconds: libc::c_int = 1;
+    // SAFETY: setsockopt reads `optlen` bytes from `optval`, which points to a live c_int of
+    // that size; the descriptor is the listener's own, open for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&seconds as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -231,10 +274,15 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
     for a in resolve(addr).await? {
         match Async::<std::net::TcpListener>::bind(a) {
             Ok(inner) => {
+                #[cfg(target_os = "linux")]
+                if let Err(e) = defer_accept(inner.get_ref()) {
+                    // Only a cost: accepted streams that are not readable yet wait for it.
+                    log::debug!("cannot set TCP_DEFER_ACCEPT: {e}");
+                }
                 return Ok(TcpListener {
                     inner,
                     drained: false.into(),
-                })
+                });
             }
             Err(e) => last = Some(e),
         }
@@ -316,6 +364,7 @@ impl Dir {
     /// `Ok(None)` when this call cannot decide and the caller must check the path another way:
     /// the path crosses an absolute symlink (refused by `RESOLVE_BENEATH` even when it points
     /// back inside), or the kernel has no `openat2` (before Linux 5.6, or filtered by seccomp).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub async fn open_beneath(&self, relative: &str) -> io::Result<Option<File>> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
         let opened = rustix::fs::openat2(
@@ -338,6 +387,12 @@ impl Dir {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Without `openat2` the caller always checks the path itself.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub async fn open_beneath(&self, _relative: &str) -> io::Result<Option<File>> {
+        Ok(None)
     }
 }
 

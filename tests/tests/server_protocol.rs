@@ -342,3 +342,26 @@ fn a_non_ascii_if_modified_since_is_ignored_not_fatal() {
     );
     assert!(got.ends_with(&file("style.css")));
 }
+
+/// A client that connects and never sends a byte is not kept forever: the connection is
+/// closed quietly, within the header timeout plus the kernel's deferred-accept period (the
+/// listener only hands over connections once their first bytes arrive, or after about 1 s).
+#[test]
+fn a_connection_that_sends_nothing_is_closed_quietly() {
+    let srv = server(&www(), &["--header-timeout", "500ms"]);
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    let got = read_until_close(&mut stream, Duration::from_secs(10));
+    let took = started.elapsed();
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(5),
+        "closed after {took:?}"
+    );
+    // The server is still there for the next client.
+    let mut stream = TcpStream::connect(srv.addr).unwrap();
+    stream
+        .write_all(b"GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_eq!(statuses(&read_until_close(&mut stream, T)), vec![200]);
+}
