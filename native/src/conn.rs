@@ -51,6 +51,8 @@ pub struct Conn {
     wrote: bool,
     /// TCP_NODELAY is on.
     nodelay: bool,
+    /// The timer behind every wait's deadline.
+    timer: runtime::Deadline,
 }
 
 impl Conn {
@@ -65,6 +67,7 @@ impl Conn {
             end: 0,
             wrote: false,
             nodelay: false,
+            timer: runtime::Deadline::default(),
         }
     }
 
@@ -101,9 +104,8 @@ impl Conn {
                 return Err(FillError::BufferFull);
             }
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let read = runtime::timeout(left, self.stream.read_some(&mut self.buf[self.end..]));
-        match read.await {
+        let read = self.stream.read_some(&mut self.buf[self.end..]);
+        match self.timer.run(deadline, read).await {
             None => Err(FillError::TimedOut),
             Some(Ok(0)) => Err(FillError::Closed),
             Some(Ok(n)) => {
@@ -166,7 +168,8 @@ impl Conn {
         }
         self.wrote = true;
         while !bytes.is_empty() {
-            match runtime::timeout(timeout, self.stream.write(bytes)).await {
+            let write = self.stream.write(bytes);
+            match self.timer.run(Instant::now() + timeout, write).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(n)) => bytes = &bytes[n..],
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}

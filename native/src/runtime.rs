@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use futures::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -256,6 +256,60 @@ where
     drop(async_std::task::spawn(future));
 }
 
+/// A connection's deadlines, on one reactor timer that is moved only when a wait must end
+/// sooner than it is set for.
+///
+/// [`timeout`] registers a fresh timer for every wait that blocks and removes it again, once per
+/// request on a kept-alive connection. Here the timer stays armed across waits: a later deadline
+/// leaves it where it is (when it fires early, the clock is read and it is re-armed for the real
+/// deadline), so a busy connection whose idle deadline keeps moving out touches the timer about
+/// once per timeout period instead of twice per request.
+#[derive(Debug)]
+pub struct Deadline {
+    timer: async_io::Timer,
+    /// When the timer is set to fire, if it is armed.
+    armed: Option<Instant>,
+}
+
+impl Default for Deadline {
+    fn default() -> Deadline {
+        Deadline {
+            timer: async_io::Timer::never(),
+            armed: None,
+        }
+    }
+}
+
+impl Deadline {
+    /// Run `future` until it completes (`Some`) or `deadline` passes first (`None`; the future
+    /// is dropped).
+    pub async fn run<F: Future>(&mut self, deadline: Instant, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            loop {
+                if self.armed.is_none_or(|at| at > deadline) {
+                    self.timer.set_at(deadline);
+                    self.armed = Some(deadline);
+                }
+                match Pin::new(&mut self.timer).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => {
+                        // Fired: for this deadline, or for an earlier one it was left at.
+                        self.armed = None;
+                        if Instant::now() >= deadline {
+                            return Poll::Ready(None);
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
 /// Wait for `duration`.
 pub async fn sleep(duration: Duration) {
     async_std::task::sleep(duration).await
@@ -409,4 +463,47 @@ pub async fn symlink_metadata(path: &Path) -> io::Result<std::fs::Metadata> {
 /// The canonical absolute path, symlinks resolved.
 pub async fn canonicalize(path: &Path) -> io::Result<PathBuf> {
     std::fs::canonicalize(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deadline ends a wait at that deadline, whether the timer was left armed for an
+    /// earlier one (it fires early and is re-armed) or for a later one (it is moved sooner),
+    /// and a future that completes first is not cut short.
+    #[test]
+    fn deadlines_end_waits_at_the_right_time_whatever_the_timer_was_left_at() {
+        block_on(async {
+            let ms = Duration::from_millis;
+            let never = futures::future::pending::<()>;
+            let mut deadline = Deadline::default();
+
+            let start = Instant::now();
+            assert_eq!(deadline.run(start + ms(50), never()).await, None);
+            assert!(start.elapsed() >= ms(50));
+
+            // Armed at start + 300 ms by this completed wait; the timer stays armed.
+            let start = Instant::now();
+            let done = deadline.run(start + ms(300), sleep(ms(10))).await;
+            assert_eq!(done, Some(()));
+            assert!(start.elapsed() < ms(300));
+
+            // A later deadline: the timer fires at the old one first, then at this one.
+            assert_eq!(deadline.run(start + ms(500), never()).await, None);
+            let took = start.elapsed();
+            assert!(took >= ms(500), "ended after {took:?}, before its deadline");
+
+            // An earlier deadline than the armed one (armed at +2 s by this completed wait).
+            let start = Instant::now();
+            let done = deadline.run(start + ms(2000), sleep(ms(10))).await;
+            assert_eq!(done, Some(()));
+            assert_eq!(deadline.run(start + ms(60), never()).await, None);
+            let took = start.elapsed();
+            assert!(
+                took >= ms(60) && took < ms(1500),
+                "ended after {took:?}, not at its 60 ms deadline"
+            );
+        });
+    }
 }
