@@ -2,7 +2,7 @@
 # Whole-system benchmarks for `just bench`: Ricochet's server, client and balancer against nginx,
 # curl and HAProxy, on this machine, in the same run, over loopback only.
 #
-#   bash bench/run.sh            # BENCH_SECONDS=10 per wrk run, BENCH_RUNS=3 rounds by default
+#   bash bench/run.sh            # BENCH_SECONDS=10 per wrk run, BENCH_RUNS=5 rounds by default
 #
 # Throughput figures are the median of BENCH_RUNS rounds in which every side runs in turn, so
 # that drift on a shared machine hits every side alike.
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 secs=${BENCH_SECONDS:-10}
-runs=${BENCH_RUNS:-3}
+runs=${BENCH_RUNS:-5}
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

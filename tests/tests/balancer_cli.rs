@@ -110,6 +110,8 @@ fn usage_errors_exit_1_and_help_documents_flags_and_exit_codes() {
         "(default rank)",
         "--redirect",
         "(default 301)",
+        "--threads",
+        "(default 1)",
         "RICOCHET_LOG",
         "3 bad server list",
         "4 no server passed",

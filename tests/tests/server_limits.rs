@@ -69,6 +69,8 @@ fn help_documents_every_flag_with_its_default() {
         "default 10s",
         "--idle-timeout",
         "default 60s",
+        "--threads",
+        "default 1",
         "RICOCHET_LOG",
     ] {
         assert!(
