@@ -474,10 +474,13 @@ impl Destination {
     }
 }
 
-/// Removes the temporary file unless the download completed.
+/// Removes the temporary file unless the download completed, including when a signal (Ctrl-C)
+/// ends the process.
 struct PartFile {
     path: PathBuf,
     keep: bool,
+    #[cfg(unix)]
+    _on_signal: crate::interrupt::RemoveOnSignal,
 }
 
 impl Drop for PartFile {
@@ -501,6 +504,9 @@ async fn save_body(
     let destination = Destination::of(path);
     let (file, mut guard) = match &destination {
         Destination::Replace { part, .. } => {
+            // Registered before the file exists, so no signal can leave it behind.
+            #[cfg(unix)]
+            let on_signal = crate::interrupt::remove_on_signal(part);
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -509,6 +515,8 @@ async fn save_body(
             let guard = PartFile {
                 path: part.clone(),
                 keep: false,
+                #[cfg(unix)]
+                _on_signal: on_signal,
             };
             (file, Some(guard))
         }

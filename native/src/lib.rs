@@ -20,6 +20,8 @@ pub mod client;
 pub mod cluster;
 pub mod conn;
 pub mod duration;
+#[cfg(unix)]
+pub mod interrupt;
 pub mod listen;
 pub mod logging;
 pub mod probe;

@@ -187,3 +187,60 @@ fn a_non_2xx_text_body_is_printed_and_nothing_saved() {
     assert!(ran.stderr.contains("503"), "{}", ran.stderr);
     assert!(dir.entries().is_empty());
 }
+
+/// Ctrl-C (SIGINT) or `kill` (SIGTERM) in the middle of a download: the hidden temporary file
+/// is removed too, nothing is left under any name, and the process still ends by that signal
+/// (so a shell sees an interrupted command, not a success or an ordinary failure).
+#[cfg(unix)]
+#[test]
+fn an_interrupted_download_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let site = TempDir::new("interrupt-site");
+    std::fs::write(site.path().join("big.bin"), vec![7u8; 1 << 20]).unwrap();
+    // 20 kB/s: the 1 MiB download would take nearly a minute.
+    let srv = ricochet_tests::server(site.path(), &["--rate", "20000"]);
+    for (signal, number) in [("INT", 2), ("TERM", 15)] {
+        let dir = TempDir::new("interrupt");
+        let mut child = Command::new(ricochet_tests::bin("client"))
+            .args(["-q", &format!("{}/big.bin", srv.url)])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let names = || -> Vec<String> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !names().iter().any(|n| n.ends_with(".part")) {
+            assert!(Instant::now() < deadline, "no temporary file appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client did not stop on SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: {status:?}");
+        assert_eq!(
+            names(),
+            Vec::<String>::new(),
+            "left behind after SIG{signal}"
+        );
+    }
+}
