@@ -133,6 +133,8 @@ ratio() { python3 -c "a,b=float('$1'),float('$2'); print(f'{a/b:.2f}' if b else 
 
 echo "== starting servers"
 ours=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
+# nginx runs `worker_processes auto`, one per core: the like-for-like server runs as many workers.
+ours_n=$(start_ricochet server --workers "$(nproc)" --listen 127.0.0.1:0 --root "$dir/files")
 b1=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
 b2=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
 b3=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
@@ -153,9 +155,12 @@ rows=()
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-58s ours %-12s theirs %-12s ratio %s\n' "$1" "$2" "$3" "$4"; }
 
 echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
-res=$(wrk_rr -- "http://127.0.0.1:$ours/1k.bin" "http://127.0.0.1:$nginx_static/1k.bin")
-{ read -r s_rps _; read -r n_rps _; } <<<"$res"
-row "server vs nginx: 1 KiB requests/s (higher is better)" "$s_rps" "$n_rps" "$(ratio "$s_rps" "$n_rps")"
+res=$(wrk_rr -- "http://127.0.0.1:$ours_n/1k.bin" "http://127.0.0.1:$ours/1k.bin" "http://127.0.0.1:$nginx_static/1k.bin")
+{ read -r sn_rps sn_p99; read -r s_rps s_p99; read -r n_rps n_p99; } <<<"$res"
+row "server --workers $(nproc) vs nginx (workers auto = $(nproc)): 1 KiB requests/s (higher is better)" "$sn_rps" "$n_rps" "$(ratio "$sn_rps" "$n_rps")"
+row "server, 1 worker (default) vs nginx: 1 KiB requests/s (higher is better)" "$s_rps" "$n_rps" "$(ratio "$s_rps" "$n_rps")"
+row "server --workers $(nproc) vs nginx: p99 ms (lower is better)" "$sn_p99" "$n_p99" "$(ratio "$sn_p99" "$n_p99")"
+row "server, 1 worker vs nginx: p99 ms (lower is better)" "$s_p99" "$n_p99" "$(ratio "$s_p99" "$n_p99")"
 
 echo "== server vs nginx: 100 MiB download with curl, best of $runs"
 s_t=$(curl_best "http://127.0.0.1:$ours/100m.bin")

@@ -28,3 +28,4 @@ pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod throttle;
+pub mod workers;

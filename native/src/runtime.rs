@@ -34,6 +34,14 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
+    /// Register a listener bound with [`bind_std`] (or by std) with the reactor.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Async::new(listener)?,
+            drained: false.into(),
+        })
+    }
+
     /// The address the socket is bound to (the real port when bound to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
@@ -326,22 +334,39 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Outp
 pub async fn bind(addr: &str) -> io::Result<TcpListener> {
     let mut last = None;
     for a in resolve(addr).await? {
-        match Async::<std::net::TcpListener>::bind(a) {
-            Ok(inner) => {
-                #[cfg(target_os = "linux")]
-                if let Err(e) = defer_accept(inner.get_ref()) {
-                    // Only a cost: accepted streams that are not readable yet wait for it.
-                    log::debug!("cannot set TCP_DEFER_ACCEPT: {e}");
-                }
-                return Ok(TcpListener {
-                    inner,
-                    drained: false.into(),
-                });
-            }
+        match bind_std(a, false) {
+            Ok(listener) => return TcpListener::from_std(listener),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| io::ErrorKind::AddrNotAvailable.into()))
+}
+
+/// Bind a listening socket without touching the runtime (so it can be done before `fork`),
+/// with `SO_REUSEADDR`, on Linux `TCP_DEFER_ACCEPT` (see [`TcpListener::accept`]), and with
+/// `reuse_port`, `SO_REUSEPORT`: several processes then bind the same address, each with its
+/// own queue, and the kernel spreads new connections over them.
+pub fn bind_std(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    if reuse_port {
+        sockopt::set_socket_reuseport(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, 1024)?;
+    let listener = std::net::TcpListener::from(fd);
+    #[cfg(target_os = "linux")]
+    if let Err(e) = defer_accept(&listener) {
+        // Only a cost: accepted streams that are not readable yet wait for it.
+        log::debug!("cannot set TCP_DEFER_ACCEPT: {e}");
+    }
+    Ok(listener)
 }
 
 /// Resolve `host:port` (IPv6 literals bracketed) to socket addresses. A name that does not

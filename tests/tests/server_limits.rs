@@ -71,6 +71,7 @@ fn help_documents_every_flag_with_its_default() {
         "default 60s",
         "--threads",
         "default 1",
+        "--workers",
         "RICOCHET_LOG",
     ] {
         assert!(

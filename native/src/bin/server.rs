@@ -19,7 +19,7 @@ use argh::FromArgs;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
-use ricochet::{listen, logging, runtime};
+use ricochet::{listen, logging, runtime, workers};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +38,11 @@ struct Args {
     /// responses keep a core busy
     #[argh(option, default = "1")]
     threads: usize,
+
+    /// worker processes (default 1): each has its own event loop and its own SO_REUSEPORT
+    /// socket on the same address, like nginx's worker_processes (Linux only)
+    #[argh(option, default = "1")]
+    workers: usize,
 
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:8080)
     #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
@@ -96,16 +101,72 @@ fn main() -> ExitCode {
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
 
-    runtime::block_on(async move {
-        let (listener, addr) = match listen::bind(&args.listen).await {
-            Ok(bound) => bound,
+    // Bound and forked before the runtime starts: a forked child must not inherit its threads
+    // or its reactor.
+    let workers = args.workers.max(1);
+    let first = match bind_first(&args.listen, workers > 1) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("server: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
+    let addr = match first.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("server: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
+    let worker = match workers::fork(workers - 1) {
+        Ok(worker) => worker,
+        Err(e) => {
+            eprintln!("server: cannot start {workers} workers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listener = if worker == 0 {
+        first
+    } else {
+        drop(first);
+        match runtime::bind_std(addr, true) {
+            Ok(listener) => listener,
             Err(e) => {
-                eprintln!("server: cannot listen on {}: {e}", args.listen);
+                eprintln!("server: worker {worker} cannot listen on {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+
+    runtime::block_on(async move {
+        let listener = match runtime::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("server: cannot listen on {addr}: {e}");
                 return ExitCode::from(2);
             }
         };
-        listen::announce(addr);
-        log::info!("serving {}", config.root.display());
+        if worker == 0 {
+            listen::announce(addr);
+            log::info!("serving {}", config.root.display());
+            if workers > 1 {
+                log::info!("{workers} worker processes");
+            }
+        }
         server::run(listener, config).await
     })
+}
+
+/// Bind the first of the addresses `listen` resolves to that binds (name resolution here is
+/// the blocking kind: the runtime has not started).
+fn bind_first(listen: &str, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for addr in listen.to_socket_addrs()? {
+        match runtime::bind_std(addr, reuse_port) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
 }
