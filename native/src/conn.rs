@@ -59,6 +59,9 @@ impl Conn {
     /// Wrap a stream with a receive buffer of `capacity` bytes (make it larger than the longest
     /// head the parser accepts, so the parser reports an oversized head before the buffer fills).
     pub fn new(stream: TcpStream, capacity: usize) -> Conn {
+        // Linux's Nagle (Minshall's variant) never holds back a first write; classic Nagle
+        // elsewhere may hold its tail, so there TCP_NODELAY goes on from the start.
+        let nodelay = !cfg!(target_os = "linux") && stream.set_nodelay(true).is_ok();
         Conn {
             stream,
             buf: vec![0; capacity.clamp(1, INITIAL_BUFFER)],
@@ -66,7 +69,7 @@ impl Conn {
             start: 0,
             end: 0,
             wrote: false,
-            nodelay: false,
+            nodelay,
             timer: runtime::Deadline::default(),
         }
     }
@@ -155,10 +158,11 @@ impl Conn {
     /// `timeout`. The limit is on time without progress, like nginx's `send_timeout`, so a slow
     /// but steady reader is never cut off in the middle of a large file.
     ///
-    /// The first write on a connection goes out with Nagle's algorithm on, which cannot delay it
-    /// (nothing is in flight yet); TCP_NODELAY is set before any later write, which Nagle
-    /// would hold back until the peer acknowledges the earlier one. A connection that gets a
-    /// single response (`Connection: close`) thus makes no `setsockopt` call.
+    /// On Linux the first write on a connection goes out with Nagle's algorithm on, which cannot
+    /// delay it (nothing is in flight yet); TCP_NODELAY is set before any later write, which
+    /// Nagle would hold back until the peer acknowledges the earlier one. A connection answered
+    /// with one write (`Connection: close`, a redirect or a small file) thus makes no
+    /// `setsockopt` call.
     pub async fn write_all(&mut self, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
         if self.wrote && !self.nodelay {
             if let Err(e) = self.stream.set_nodelay(true) {
@@ -241,6 +245,7 @@ mod tests {
     /// A connection's first write goes out with Nagle on (nothing is in flight, so it cannot be
     /// held back); from the second write on, TCP_NODELAY is set, so a kept-alive connection's
     /// next response is not held until the peer acknowledges the previous one.
+    #[cfg(target_os = "linux")]
     #[test]
     fn nodelay_goes_on_from_the_second_write() {
         runtime::block_on(async {
@@ -272,7 +277,7 @@ mod tests {
             runtime::spawn(async move {
                 let mut client = runtime::connect(addr).await.unwrap();
                 for piece in [&b"GET / HTTP/1.1\r\n"[..], b"Host: x\r\n", b"\r\n"] {
-                    runtime::sleep(Duration::from_millis(30)).await;
+                    runtime::sleep(Duration::from_millis(100)).await;
                     client.write_all(piece).await.unwrap();
                 }
             });
@@ -288,7 +293,11 @@ mod tests {
             };
             assert!(matches!(outcome, FillError::Closed), "{outcome:?}");
             assert_eq!(conn.buffered(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-            assert_eq!(fills, 3, "one fill per piece sent");
+            // Pieces 100 ms apart arrive in separate reads, unless the machine stalls that long.
+            assert!(
+                fills >= 2,
+                "the pieces sent later were waited for: {fills} fills"
+            );
         });
     }
 }

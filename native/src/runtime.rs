@@ -244,10 +244,16 @@ impl futures::io::AsyncWrite for &TcpStream {
     }
 }
 
-/// Set how many executor threads run spawned tasks (at least 1). Call it first thing in
-/// `main`: async-std starts its pool on first use, reading `ASYNC_STD_THREAD_COUNT`.
-pub fn set_threads(n: usize) {
-    std::env::set_var("ASYNC_STD_THREAD_COUNT", n.max(1).to_string());
+/// Set how many executor threads run spawned tasks (at least 1): `n` if given, else what
+/// `ASYNC_STD_THREAD_COUNT` already says, else 1. Call it first thing in `main`: async-std
+/// starts its pool on first use, reading that variable.
+pub fn set_threads(n: Option<usize>) {
+    const VAR: &str = "ASYNC_STD_THREAD_COUNT";
+    match n {
+        Some(n) => std::env::set_var(VAR, n.max(1).to_string()),
+        None if std::env::var_os(VAR).is_some() => {}
+        None => std::env::set_var(VAR, "1"),
+    }
 }
 
 /// Run a future to completion on the current thread (the executor's worker threads run spawned
@@ -344,29 +350,41 @@ pub async fn bind(addr: &str) -> io::Result<TcpListener> {
 
 /// Bind a listening socket without touching the runtime (so it can be done before `fork`),
 /// with `SO_REUSEADDR`, on Linux `TCP_DEFER_ACCEPT` (see [`TcpListener::accept`]), and with
-/// `reuse_port`, `SO_REUSEPORT`: several processes then bind the same address, each with its
-/// own queue, and the kernel spreads new connections over them.
+/// `reuse_port` (Linux only), `SO_REUSEPORT`: several processes then bind the same address,
+/// each with its own queue, and the kernel spreads new connections over them.
 pub fn bind_std(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
-    use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
-    let family = if addr.is_ipv4() {
-        AddressFamily::INET
-    } else {
-        AddressFamily::INET6
-    };
-    let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
-    sockopt::set_socket_reuseaddr(&fd, true)?;
-    if reuse_port {
-        sockopt::set_socket_reuseport(&fd, true)?;
-    }
-    rustix::net::bind(&fd, &addr)?;
-    rustix::net::listen(&fd, 1024)?;
-    let listener = std::net::TcpListener::from(fd);
     #[cfg(target_os = "linux")]
-    if let Err(e) = defer_accept(&listener) {
-        // Only a cost: accepted streams that are not readable yet wait for it.
-        log::debug!("cannot set TCP_DEFER_ACCEPT: {e}");
+    {
+        use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+        let family = if addr.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let fd = rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+        sockopt::set_socket_reuseaddr(&fd, true)?;
+        if reuse_port {
+            sockopt::set_socket_reuseport(&fd, true)?;
+        }
+        rustix::net::bind(&fd, &addr)?;
+        rustix::net::listen(&fd, 1024)?;
+        let listener = std::net::TcpListener::from(fd);
+        if let Err(e) = defer_accept(&listener) {
+            // Only a cost: accepted streams that are not readable yet wait for it.
+            log::debug!("cannot set TCP_DEFER_ACCEPT: {e}");
+        }
+        Ok(listener)
     }
-    Ok(listener)
+    #[cfg(not(target_os = "linux"))]
+    {
+        if reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "SO_REUSEPORT spreading needs Linux",
+            ));
+        }
+        std::net::TcpListener::bind(addr)
+    }
 }
 
 /// Resolve `host:port` (IPv6 literals bracketed) to socket addresses. A name that does not
@@ -422,45 +440,129 @@ impl File {
 }
 
 /// A directory opened once, for opening files beneath it (the server's root).
+///
+/// It follows its path: at most once a second, a request checks that the path still names the
+/// directory held open (same device and inode) and reopens it if not, so replacing the whole
+/// root (`mv new-site www`) takes effect as it would for a server that opens by path.
 #[derive(Debug)]
 pub struct Dir {
-    inner: std::fs::File,
+    path: PathBuf,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fd: std::sync::RwLock<std::os::fd::OwnedFd>,
+    /// Seconds (on `clock`) when the path was last checked.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    checked: std::sync::atomic::AtomicU64,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    clock: Instant,
 }
 
+/// Set once `openat2` has failed with ENOSYS or EPERM (a kernel before 5.6, or a seccomp
+/// filter): from then on every path goes straight to the caller's own check.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Dir {
-    /// Open the directory at `path`.
+    /// Open the directory at `path` (`O_PATH`: search permission is all it needs).
     pub fn open(path: &Path) -> io::Result<Dir> {
-        Ok(Dir {
-            inner: std::fs::File::open(path)?,
-        })
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            Ok(Dir {
+                path: path.to_path_buf(),
+                fd: std::sync::RwLock::new(Self::open_fd(path)?),
+                checked: 0.into(),
+                clock: Instant::now(),
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            if !std::fs::metadata(path)?.is_dir() {
+                return Err(io::ErrorKind::NotADirectory.into());
+            }
+            Ok(Dir {
+                path: path.to_path_buf(),
+            })
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn open_fd(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(rustix::fs::open(path, flags, Mode::empty())?)
+    }
+
+    /// Reopen the directory if its path now names another one (checked at most once a second).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn follow_path(&self) {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.clock.elapsed().as_secs() + 1;
+        if self.checked.swap(now, Relaxed) == now {
+            return;
+        }
+        let Ok(named) = std::fs::metadata(&self.path) else {
+            return;
+        };
+        let held = {
+            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
+            rustix::fs::fstat(&*fd)
+        };
+        let same = held.is_ok_and(|st| st.st_dev == named.dev() && st.st_ino == named.ino());
+        if !same {
+            if let Ok(fd) = Self::open_fd(&self.path) {
+                log::info!(
+                    "{} was replaced; serving the new directory",
+                    self.path.display()
+                );
+                *self.fd.write().unwrap_or_else(|e| e.into_inner()) = fd;
+            }
+        }
     }
 
     /// Open `relative` for reading in one `openat2` call with `RESOLVE_BENEATH`: the kernel
     /// walks the path from this directory and fails with `EXDEV` if any step, a symlink
-    /// included, would leave it. Non-blocking, so a FIFO is opened (and then refused by its
-    /// metadata) instead of hanging the thread.
+    /// included, would leave it. `O_NONBLOCK | O_NOCTTY`, as nginx opens files: a FIFO or a
+    /// device is opened without waiting (then refused by its metadata) instead of hanging the
+    /// thread.
     ///
     /// `Ok(None)` when this call cannot decide and the caller must check the path another way:
     /// the path crosses an absolute symlink (refused by `RESOLVE_BENEATH` even when it points
-    /// back inside), or the kernel has no `openat2` (before Linux 5.6, or filtered by seccomp).
+    /// back inside: `EXDEV`), permission is refused (`EACCES`: a directory may be searchable
+    /// but not readable, and the caller's check says which), a socket (`ENXIO`), a rename
+    /// racing a `..` step (`EAGAIN`), or no `openat2` at all (`ENOSYS`/`EPERM`: before Linux
+    /// 5.6, or a seccomp filter; remembered).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub async fn open_beneath(&self, relative: &str) -> io::Result<Option<File>> {
         use rustix::fs::{Mode, OFlags, ResolveFlags};
-        let opened = rustix::fs::openat2(
-            &self.inner,
-            relative,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        );
+        use rustix::io::Errno;
+        use std::sync::atomic::Ordering::Relaxed;
+        if NO_OPENAT2.load(Relaxed) {
+            return Ok(None);
+        }
+        self.follow_path();
+        let opened = {
+            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
+            rustix::fs::openat2(
+                &*fd,
+                relative,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
         match opened {
             Ok(fd) => Ok(Some(File {
                 inner: std::fs::File::from(fd),
             })),
+            Err(e) if e == Errno::NOSYS || e == Errno::PERM => {
+                NO_OPENAT2.store(true, Relaxed);
+                Ok(None)
+            }
             Err(e)
-                if e == rustix::io::Errno::XDEV
-                    || e == rustix::io::Errno::NOSYS
-                    || e == rustix::io::Errno::PERM =>
+                if e == Errno::XDEV
+                    || e == Errno::ACCESS
+                    || e == Errno::NXIO
+                    || e == Errno::AGAIN =>
             {
                 Ok(None)
             }
@@ -530,5 +632,66 @@ mod tests {
                 "ended after {took:?}, not at its 60 ms deadline"
             );
         });
+    }
+
+    /// `Dir::open_beneath` decides in one call what it can (files and relative links inside,
+    /// missing files) and hands back what it cannot (links out of the root, absolute links) to
+    /// the caller's own check; a root replaced by another directory is followed.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn open_beneath_decides_what_it_can_and_follows_a_replaced_root() {
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("ricochet-dir-{}", std::process::id()));
+        let root = base.join("root");
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("file.txt"), "inside").unwrap();
+        std::fs::write(base.join("outside.txt"), "outside").unwrap();
+        symlink("file.txt", root.join("rel-in")).unwrap();
+        symlink("../outside.txt", root.join("rel-out")).unwrap();
+        symlink(root.join("file.txt"), root.join("abs-in")).unwrap();
+        let dir = Dir::open(&root).unwrap();
+        let read = |relative: &str| -> io::Result<Option<String>> {
+            block_on(async {
+                match dir.open_beneath(relative).await? {
+                    Some(mut file) => {
+                        let mut buf = vec![0; 64];
+                        let n = file.read(&mut buf).await?;
+                        Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned()))
+                    }
+                    None => Ok(None),
+                }
+            })
+        };
+        assert_eq!(read("file.txt").unwrap().as_deref(), Some("inside"));
+        assert_eq!(read("rel-in").unwrap().as_deref(), Some("inside"));
+        assert_eq!(
+            read("rel-out").unwrap(),
+            None,
+            "a link out of the root is not opened"
+        );
+        assert_eq!(
+            read("abs-in").unwrap(),
+            None,
+            "absolute links go to the caller's check"
+        );
+        let missing = read("missing.txt").unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        let sub = block_on(dir.open_beneath("sub")).unwrap().unwrap();
+        assert!(block_on(sub.metadata()).unwrap().is_dir());
+
+        // Replace the whole root; within about a second the new one is served.
+        std::fs::rename(&root, base.join("old-root")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("file.txt"), "replaced").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while read("file.txt").unwrap().as_deref() != Some("replaced") {
+            assert!(
+                Instant::now() < deadline,
+                "the replaced root was not followed"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -8,7 +8,9 @@
 //! need nothing from each other.
 //!
 //! A worker dies with the process that started it (`PR_SET_PDEATHSIG`), so stopping the server
-//! the usual way (Ctrl-C, `kill`) stops all of it.
+//! the usual way (Ctrl-C, `kill`) stops all of it; and the first process ends the server when
+//! any worker ends ([`stop_with_any_worker`]). Limits such as `--max-connections` apply to each
+//! process.
 
 use std::io;
 
@@ -45,9 +47,39 @@ pub fn fork(extra: usize) -> io::Result<usize> {
     Ok(0)
 }
 
+/// In the first process: end the whole server (exit status 3) as soon as any worker ends, so a
+/// crashed or failed worker is never a silent loss of capacity (the other workers follow by
+/// `PR_SET_PDEATHSIG`; a supervisor such as systemd restarts the server). Runs on a thread of
+/// its own, started after the fork.
+#[cfg(target_os = "linux")]
+pub fn stop_with_any_worker() {
+    let watcher = std::thread::Builder::new()
+        .name("workers".into())
+        .spawn(|| loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: waitpid writes the status through a valid pointer to a c_int.
+            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if pid > 0 {
+                log::error!(
+                    "worker process {pid} ended (wait status {status}); stopping the server"
+                );
+                std::process::exit(3);
+            }
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        });
+    if let Err(e) = watcher {
+        log::warn!("cannot watch the worker processes: {e}");
+    }
+}
+
 /// Worker processes need Linux (`SO_REUSEPORT` spreading, `PR_SET_PDEATHSIG`).
 #[cfg(not(target_os = "linux"))]
-pub fn fork(_extra: usize) -> io::Result<usize> {
+pub fn fork(extra: usize) -> io::Result<usize> {
+    if extra == 0 {
+        return Ok(0);
+    }
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "--workers above 1 needs Linux",

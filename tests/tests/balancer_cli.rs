@@ -111,7 +111,7 @@ fn usage_errors_exit_1_and_help_documents_flags_and_exit_codes() {
         "--redirect",
         "(default 301)",
         "--threads",
-        "(default 1)",
+        "(default 1, or",
         "RICOCHET_LOG",
         "3 bad server list",
         "4 no server passed",

@@ -3,7 +3,9 @@
 
 #![cfg(target_os = "linux")]
 
-use ricochet_tests::{raw_exchange, server, status_of, www};
+use ricochet_tests::{server, status_of, www};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// The PIDs of the processes whose parent is `pid`.
@@ -28,13 +30,40 @@ fn children(pid: u32) -> Vec<u32> {
     found
 }
 
-/// Bytes a process has written (sockets included), from /proc/PID/io.
-fn written(pid: u32) -> u64 {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("wchar: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+/// The socket inodes of the established TCP connections whose local port is `port`
+/// (/proc/net/tcp, IPv4).
+fn established_on(port: u16) -> Vec<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit_once(':')?.1;
+            let state = *fields.get(3)?;
+            (u16::from_str_radix(local_port, 16).ok()? == port && state == "01")
+                .then(|| fields.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// How many of `inodes` are open in process `pid`.
+fn holds(pid: u32, inodes: &[u64]) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse::<u64>()
+                .ok()
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
 }
 
 #[test]
@@ -47,27 +76,37 @@ fn workers_share_the_address_and_stop_with_the_server() {
         "expected 2 worker processes besides the first"
     );
     workers.push(srv.pid());
-    let before: Vec<u64> = workers.iter().map(|&p| written(p)).collect();
-
+    // 60 kept-alive connections, each answered once and left open: every connection is then
+    // held by exactly one process, and SO_REUSEPORT spreads them by their addresses, so every
+    // one of the three holds some (all missing one by chance: about 1 in 10^10).
     let expected = std::fs::read(www().join("style.css")).unwrap();
+    let mut open = Vec::new();
     for _ in 0..60 {
-        let got = raw_exchange(
-            srv.addr,
-            b"GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(10),
-        );
+        let mut stream = TcpStream::connect(srv.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(&expected) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
         assert_eq!(status_of(&got), Some(200));
-        assert!(got.ends_with(&expected), "body differs");
+        open.push(stream);
     }
-    // SO_REUSEPORT spreads connections by their addresses: with 60 of them, every one of the
-    // three processes serves some (all missing one by chance: about 1 in 10^10).
-    for (pid, before) in workers.iter().zip(before) {
-        let after = written(*pid);
-        assert!(
-            after > before + expected.len() as u64,
-            "worker {pid} served nothing ({before} -> {after} bytes written)"
-        );
-    }
+    let inodes = established_on(srv.addr.port());
+    let held: Vec<usize> = workers.iter().map(|&pid| holds(pid, &inodes)).collect();
+    assert_eq!(held.iter().sum::<usize>(), 60, "connections held: {held:?}");
+    assert!(
+        held.iter().all(|&n| n > 0),
+        "a worker got no connection: {held:?}"
+    );
+    drop(open);
 
     // Stopping the first process stops them all.
     let killed = std::process::Command::new("kill")

@@ -44,11 +44,11 @@ use std::time::Duration;
     error_code(4, "no server passed the first probe")
 )]
 struct Args {
-    /// executor threads running connections (default 1): async-std drives every socket from
-    /// one reactor, and for small responses one thread answers fastest; more help when large
-    /// responses keep a core busy
-    #[argh(option, default = "1")]
-    threads: usize,
+    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
+    /// async-std drives every socket from one reactor, and for small responses one thread
+    /// answers fastest; more help when large responses keep a core busy
+    #[argh(option)]
+    threads: Option<usize>,
 
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:12345)
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]

@@ -32,11 +32,11 @@ use std::time::Duration;
     error_code(4, "no server passed the first probe")
 )]
 struct Args {
-    /// executor threads running connections (default 1): async-std drives every socket from
-    /// one reactor, and for small responses one thread answers fastest; more help when large
-    /// responses keep a core busy
-    #[argh(option, default = "1")]
-    threads: usize,
+    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
+    /// async-std drives every socket from one reactor, and for small responses one thread
+    /// answers fastest; more help when large responses keep a core busy
+    #[argh(option)]
+    threads: Option<usize>,
 
     /// directory the servers serve (default: www/ in the current directory or a parent, else
     /// the workspace's www/)

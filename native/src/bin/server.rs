@@ -30,17 +30,19 @@ use std::time::Duration;
 #[derive(FromArgs)]
 #[argh(
     error_code(1, "usage error, or --root is not a readable directory"),
-    error_code(2, "cannot listen on the --listen address")
+    error_code(2, "cannot listen on the --listen address"),
+    error_code(3, "a worker process ended (with --workers above 1)")
 )]
 struct Args {
-    /// executor threads running connections (default 1): async-std drives every socket from
-    /// one reactor, and for small responses one thread answers fastest; more help when large
-    /// responses keep a core busy
-    #[argh(option, default = "1")]
-    threads: usize,
+    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
+    /// async-std drives every socket from one reactor, and for small responses one thread
+    /// answers fastest; more help when large responses keep a core busy
+    #[argh(option)]
+    threads: Option<usize>,
 
     /// worker processes (default 1): each has its own event loop and its own SO_REUSEPORT
-    /// socket on the same address, like nginx's worker_processes (Linux only)
+    /// socket on the same address, like nginx's worker_processes; --max-connections applies
+    /// to each (Linux only)
     #[argh(option, default = "1")]
     workers: usize,
 
@@ -125,6 +127,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    #[cfg(target_os = "linux")]
+    if worker == 0 && workers > 1 {
+        workers::stop_with_any_worker();
+    }
     let listener = if worker == 0 {
         first
     } else {
