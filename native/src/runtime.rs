@@ -575,6 +575,46 @@ impl Dir {
     pub async fn open_beneath(&self, _relative: &str) -> io::Result<Option<File>> {
         Ok(None)
     }
+
+    /// Open `relative`, a path the caller has already checked (no symlink left in it), with
+    /// `RESOLVE_BENEATH` again, so that a symlink swapped in since the check cannot lead out
+    /// of the directory: that case fails with `PermissionDenied`. `None` when there is no
+    /// `openat2`; the caller then opens by path, as it must.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub async fn reopen_beneath(&self, relative: &str) -> Option<io::Result<File>> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        use rustix::io::Errno;
+        if NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let opened = {
+            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
+            rustix::fs::openat2(
+                &*fd,
+                relative,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        Some(match opened {
+            Ok(fd) => Ok(File {
+                inner: std::fs::File::from(fd),
+            }),
+            Err(e) if e == Errno::NOSYS || e == Errno::PERM => return None,
+            Err(e) if e == Errno::XDEV => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the path changed to lead out of the root",
+            )),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    /// Without `openat2` the caller opens by path.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub async fn reopen_beneath(&self, _relative: &str) -> Option<io::Result<File>> {
+        None
+    }
 }
 
 /// Metadata of a path, following symlinks.
@@ -679,6 +719,14 @@ mod tests {
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
         let sub = block_on(dir.open_beneath("sub")).unwrap().unwrap();
         assert!(block_on(sub.metadata()).unwrap().is_dir());
+
+        // A path checked by the caller is opened beneath the root again: a link that leads out
+        // (as if swapped in after the check) is refused, not followed.
+        assert!(block_on(dir.reopen_beneath("file.txt")).unwrap().is_ok());
+        let out = block_on(dir.reopen_beneath("rel-out"))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(out.kind(), io::ErrorKind::PermissionDenied);
 
         // Replace the whole root; within about a second the new one is served.
         std::fs::rename(&root, base.join("old-root")).unwrap();

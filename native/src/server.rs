@@ -399,7 +399,24 @@ async fn open_checked(
     if !meta.is_file() {
         return Ok((None, meta));
     }
-    let file = File::open(&path).await.map_err(|e| io_status(&e))?;
+    // The checked path has no symlink left in it: open it beneath the root again, so a link
+    // swapped in since the check cannot lead out (where openat2 exists).
+    let checked = path
+        .strip_prefix(&config.root)
+        .ok()
+        .and_then(|p| p.to_str());
+    let reopened = match checked {
+        Some(rel) if !rel.is_empty() => config.root_dir.reopen_beneath(rel).await,
+        _ => None,
+    };
+    let file = match reopened {
+        Some(opened) => opened.map_err(|e| io_status(&e))?,
+        None => File::open(&path).await.map_err(|e| io_status(&e))?,
+    };
+    let meta = file.metadata().await.map_err(|e| io_status(&e))?;
+    if !meta.is_file() {
+        return Ok((None, meta));
+    }
     Ok((Some(file), meta))
 }
 
