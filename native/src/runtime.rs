@@ -188,61 +188,41 @@ impl TcpStream {
     }
 }
 
-impl futures::io::AsyncRead for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_read(cx, buf)
-    }
+/// `AsyncRead`/`AsyncWrite` for `TcpStream` and `&TcpStream`, both through async-io's
+/// implementations for `&Async<std::net::TcpStream>`.
+macro_rules! io_through_async {
+    ($($t:ty),*) => {$(
+        impl futures::io::AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut &self.inner).poll_read(cx, buf)
+            }
+        }
+
+        impl futures::io::AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut &self.inner).poll_write(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut &self.inner).poll_flush(cx)
+            }
+
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut &self.inner).poll_close(cx)
+            }
+        }
+    )*};
 }
 
-impl futures::io::AsyncRead for &TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_read(cx, buf)
-    }
-}
-
-impl futures::io::AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.inner).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.inner).poll_close(cx)
-    }
-}
-
-impl futures::io::AsyncWrite for &TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.inner).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.inner).poll_close(cx)
-    }
-}
+io_through_async!(TcpStream, &TcpStream);
 
 /// Set how many executor threads run spawned tasks (at least 1): `n` if given, else what
 /// `ASYNC_STD_THREAD_COUNT` already says, else 1. Call it first thing in `main`: async-std
@@ -338,10 +318,17 @@ pub async fn timeout<F: Future>(duration: Duration, future: F) -> Option<F::Outp
 /// Bind a listening socket (`127.0.0.1:0` picks a free port): the first of the addresses
 /// `addr` resolves to that binds.
 pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    TcpListener::from_std(bind_first_std(addr, false)?)
+}
+
+/// [`bind_std`] on the first of the addresses `addr` (`host:port`) resolves to that binds.
+/// The name is resolved the blocking way: this is for start-up, before the runtime may run.
+pub fn bind_first_std(addr: &str, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
     let mut last = None;
-    for a in resolve(addr).await? {
-        match bind_std(a, false) {
-            Ok(listener) => return TcpListener::from_std(listener),
+    for a in addr.to_socket_addrs()? {
+        match bind_std(a, reuse_port) {
+            Ok(listener) => return Ok(listener),
             Err(e) => last = Some(e),
         }
     }
@@ -519,6 +506,38 @@ impl Dir {
         }
     }
 
+    /// `openat2(relative, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` for reading, with
+    /// `O_NONBLOCK | O_NOCTTY`. `None` when the kernel has no `openat2` (`ENOSYS`, or `EPERM`
+    /// from a seccomp filter), which is remembered.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn openat2(&self, relative: &str) -> Option<rustix::io::Result<File>> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        use rustix::io::Errno;
+        use std::sync::atomic::Ordering::Relaxed;
+        if NO_OPENAT2.load(Relaxed) {
+            return None;
+        }
+        let opened = {
+            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
+            rustix::fs::openat2(
+                &*fd,
+                relative,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        match opened {
+            Err(e) if e == Errno::NOSYS || e == Errno::PERM => {
+                NO_OPENAT2.store(true, Relaxed);
+                None
+            }
+            opened => Some(opened.map(|fd| File {
+                inner: std::fs::File::from(fd),
+            })),
+        }
+    }
+
     /// Open `relative` for reading in one `openat2` call with `RESOLVE_BENEATH`: the kernel
     /// walks the path from this directory and fails with `EXDEV` if any step, a symlink
     /// included, would leave it. `O_NONBLOCK | O_NOCTTY`, as nginx opens files: a FIFO or a
@@ -533,32 +552,12 @@ impl Dir {
     /// 5.6, or a seccomp filter; remembered).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub async fn open_beneath(&self, relative: &str) -> io::Result<Option<File>> {
-        use rustix::fs::{Mode, OFlags, ResolveFlags};
         use rustix::io::Errno;
-        use std::sync::atomic::Ordering::Relaxed;
-        if NO_OPENAT2.load(Relaxed) {
-            return Ok(None);
-        }
         self.follow_path();
-        let opened = {
-            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
-            rustix::fs::openat2(
-                &*fd,
-                relative,
-                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
-                Mode::empty(),
-                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-            )
-        };
-        match opened {
-            Ok(fd) => Ok(Some(File {
-                inner: std::fs::File::from(fd),
-            })),
-            Err(e) if e == Errno::NOSYS || e == Errno::PERM => {
-                NO_OPENAT2.store(true, Relaxed);
-                Ok(None)
-            }
-            Err(e)
+        match self.openat2(relative) {
+            None => Ok(None),
+            Some(Ok(file)) => Ok(Some(file)),
+            Some(Err(e))
                 if e == Errno::XDEV
                     || e == Errno::ACCESS
                     || e == Errno::NXIO
@@ -566,7 +565,7 @@ impl Dir {
             {
                 Ok(None)
             }
-            Err(e) => Err(e.into()),
+            Some(Err(e)) => Err(e.into()),
         }
     }
 
@@ -582,32 +581,16 @@ impl Dir {
     /// `openat2`; the caller then opens by path, as it must.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub async fn reopen_beneath(&self, relative: &str) -> Option<io::Result<File>> {
-        use rustix::fs::{Mode, OFlags, ResolveFlags};
-        use rustix::io::Errno;
-        if NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
-            return None;
-        }
-        let opened = {
-            let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
-            rustix::fs::openat2(
-                &*fd,
-                relative,
-                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
-                Mode::empty(),
-                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-            )
-        };
-        Some(match opened {
-            Ok(fd) => Ok(File {
-                inner: std::fs::File::from(fd),
-            }),
-            Err(e) if e == Errno::NOSYS || e == Errno::PERM => return None,
-            Err(e) if e == Errno::XDEV => Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "the path changed to lead out of the root",
-            )),
-            Err(e) => Err(e.into()),
-        })
+        Some(self.openat2(relative)?.map_err(|e| {
+            if e == rustix::io::Errno::XDEV {
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "the path changed to lead out of the root",
+                )
+            } else {
+                e.into()
+            }
+        }))
     }
 
     /// Without `openat2` the caller opens by path.

@@ -106,15 +106,10 @@ fn main() -> ExitCode {
     // Bound and forked before the runtime starts: a forked child must not inherit its threads
     // or its reactor.
     let workers = args.workers.max(1);
-    let first = match bind_first(&args.listen, workers > 1) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("server: cannot listen on {}: {e}", args.listen);
-            return ExitCode::from(2);
-        }
-    };
-    let addr = match first.local_addr() {
-        Ok(addr) => addr,
+    let bound = runtime::bind_first_std(&args.listen, workers > 1)
+        .and_then(|listener| Ok((listener.local_addr()?, listener)));
+    let (addr, first) = match bound {
+        Ok(bound) => bound,
         Err(e) => {
             eprintln!("server: cannot listen on {}: {e}", args.listen);
             return ExitCode::from(2);
@@ -161,18 +156,4 @@ fn main() -> ExitCode {
         }
         server::run(listener, config).await
     })
-}
-
-/// Bind the first of the addresses `listen` resolves to that binds (name resolution here is
-/// the blocking kind: the runtime has not started).
-fn bind_first(listen: &str, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
-    use std::net::ToSocketAddrs;
-    let mut last = None;
-    for addr in listen.to_socket_addrs()? {
-        match runtime::bind_std(addr, reuse_port) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
 }
