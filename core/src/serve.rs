@@ -2,7 +2,8 @@
 //! decision (which file, which status, which headers, which body) is made here.
 //!
 //! Flow per request: [`route`] the parsed request to a safe relative path or an error status;
-//! the shell opens `root/relative` (for a directory, [`index_of`] it and try again), checks the
+//! the shell opens `root/relative` (for a directory, serves the request [`directory`] gives for its
+//! index page instead), checks the
 //! opened file's canonical path is inside the root with [`is_inside`], stats it, and calls
 //! [`file_response`]; for any error it calls [`error_response`].
 
@@ -117,8 +118,9 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 /// What to do when the path a request names is a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Directory {
-    /// Serve this relative path, the directory's index page, instead.
-    Index(String),
+    /// Serve this request, for the directory's index page, instead: its `relative` is the index
+    /// file's, so [`file_response`] types the page by the index's name, not the directory's.
+    Index(FileRequest),
     /// Answer [`directory_redirect`]: the path lacks its trailing slash.
     AddSlash,
 }
@@ -127,7 +129,10 @@ pub enum Directory {
 /// trailing slash (the root always has it).
 pub fn directory(request: &FileRequest) -> Directory {
     if request.relative.is_empty() || request.trailing_slash {
-        Directory::Index(index_of(&request.relative))
+        Directory::Index(FileRequest {
+            relative: index_of(&request.relative),
+            ..request.clone()
+        })
     } else {
         Directory::AddSlash
     }
@@ -201,8 +206,8 @@ pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
 /// `If-Modified-Since` is not older than `modified` (compared at one-second resolution).
 /// The returned bool says whether the file's bytes follow the head.
 ///
-/// Content-Type comes from `request.relative`: for a directory, pass the request with
-/// `relative` set to [`index_of`] the directory.
+/// Content-Type comes from `request.relative`: for a directory, pass the request
+/// [`directory`] gives for its index page.
 /// The 304 carries Date, Last-Modified and Connection only. A HEAD gets the same head as a GET
 /// (with the file's Content-Length) and `false`.
 pub fn file_response(

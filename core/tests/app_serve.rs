@@ -333,14 +333,12 @@ fn error_page_connection_and_head() {
 #[test]
 fn a_directory_without_its_slash_is_redirected_to_it() {
     assert_eq!(directory(&get("/docs").unwrap()), Directory::AddSlash);
-    assert_eq!(
-        directory(&get("/docs/").unwrap()),
-        Directory::Index("docs/index.html".into())
-    );
-    assert_eq!(
-        directory(&get("/").unwrap()),
-        Directory::Index("index.html".into())
-    );
+    let index = |path: &str| match directory(&get(path).unwrap()) {
+        Directory::Index(index) => index,
+        Directory::AddSlash => panic!("{path}: AddSlash"),
+    };
+    assert_eq!(index("/docs/").relative, "docs/index.html");
+    assert_eq!(index("/").relative, "index.html");
     let (head, body) = split(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
     assert!(
         head.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),
@@ -363,4 +361,50 @@ fn a_directory_without_its_slash_is_redirected_to_it() {
     head_request.head_only = true;
     let (_, body) = split(&directory_redirect(&head_request, at(0)));
     assert_eq!(body, "");
+}
+
+/// URL paths (`/`, `/docs/`, ...) of every directory of the sample site holding an `index.html`.
+fn sample_site_directories_with_an_index() -> Vec<String> {
+    // No `..`: on WASI the path must lie under the preopened www/ as written.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("www");
+    let mut found = Vec::new();
+    let mut pending = vec![(root, "/".to_string())];
+    while let Some((dir, url)) = pending.pop() {
+        if dir.join("index.html").is_file() {
+            found.push(url.clone());
+        }
+        for entry in std::fs::read_dir(&dir).expect("read www (on WASI: preopened by the runner)") {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                let name = entry.file_name().into_string().unwrap();
+                pending.push((entry.path(), format!("{url}{name}/")));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_directory_index_is_typed_by_the_index_page_not_the_directory() {
+    let dirs = sample_site_directories_with_an_index();
+    assert!(dirs.len() >= 2, "www/ has / and /docs/: {dirs:?}");
+    for path in dirs {
+        for method in ["GET", "HEAD"] {
+            let request = route(&request(method, &path, Vec::new())).unwrap();
+            let Directory::Index(index) = directory(&request) else {
+                panic!("{path}: a directory with its slash is served its index");
+            };
+            assert_eq!(index.relative, index_of(&request.relative), "{path}");
+            assert_eq!(index.head_only, request.head_only, "{path}");
+            let (head, _) = file_response(&index, 10, at(MODIFIED), at(MODIFIED));
+            let t = head_text(&head);
+            assert!(
+                t.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
+                "{method} {path}: {t}"
+            );
+        }
+    }
 }

@@ -352,27 +352,40 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
 }
 
 /// Find, check and open the file a request names (a directory's index page for a
-/// directory), with its metadata. `Err` is the status to answer.
+/// directory), with its metadata and, for a directory, the request for its index page (the
+/// one to answer: its name gives the Content-Type). `Err` is the status to answer.
 async fn open_file(
     config: &Config,
     request: &FileRequest,
-) -> Result<(File, std::fs::Metadata), u16> {
-    let (mut file, mut meta) = if request.relative.is_empty() {
-        open_checked(config, &serve::index_of("")).await?
+) -> Result<(File, std::fs::Metadata, Option<FileRequest>), u16> {
+    // The root is always a directory: straight to its index page.
+    let (file, meta, index) = if request.relative.is_empty() {
+        let index = index_request(request)?;
+        let (file, meta) = open_checked(config, &index.relative).await?;
+        (file, meta, Some(index))
     } else {
-        open_checked(config, &request.relative).await?
-    };
-    if meta.is_dir() {
-        match serve::directory(request) {
-            Directory::Index(index) => (file, meta) = open_checked(config, &index).await?,
-            // Answered with serve::directory_redirect by the caller.
-            Directory::AddSlash => return Err(301),
+        let (file, meta) = open_checked(config, &request.relative).await?;
+        if meta.is_dir() {
+            let index = index_request(request)?;
+            let (file, meta) = open_checked(config, &index.relative).await?;
+            (file, meta, Some(index))
+        } else {
+            (file, meta, None)
         }
-    }
+    };
     match file {
-        Some(file) if meta.is_file() => Ok((file, meta)),
+        Some(file) if meta.is_file() => Ok((file, meta, index)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
         _ => Err(404),
+    }
+}
+
+/// The request for a directory's index page, or 301 (answered with
+/// [`serve::directory_redirect`] by the caller) when the path lacks its trailing slash.
+fn index_request(request: &FileRequest) -> Result<FileRequest, u16> {
+    match serve::directory(request) {
+        Directory::Index(index) => Ok(index),
+        Directory::AddSlash => Err(301),
     }
 }
 
@@ -428,7 +441,7 @@ async fn send_file(
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
 ) -> io::Result<(u16, u64, After)> {
-    let (mut file, meta) = match open_file(config, request).await {
+    let (mut file, meta, index) = match open_file(config, request).await {
         Ok(opened) => opened,
         Err(301) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
@@ -438,6 +451,7 @@ async fn send_file(
             return send_error(conn, status, request.keep_alive, request.head_only, config).await
         }
     };
+    let request = index.as_ref().unwrap_or(request);
     let len = meta.len();
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let (head, has_body) = serve::file_response(request, len, modified, SystemTime::now());
