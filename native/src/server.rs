@@ -452,9 +452,17 @@ async fn send_file(
         }
     };
     let request = index.as_ref().unwrap_or(request);
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let (head, has_body) = serve::file_response(request, len, modified, SystemTime::now());
+    let file_meta = serve::FileMeta {
+        len: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        inode: inode(&meta),
+    };
+    let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
+        serve::FileResponse::File { head, body } => (head, body),
+        serve::FileResponse::Refused { status, bytes } => {
+            return send_bytes(conn, &bytes, status, request.keep_alive, config).await;
+        }
+    };
     out.clear();
     if head.write(out).is_err() {
         return send_error(conn, 500, false, request.head_only, config).await;
@@ -466,10 +474,14 @@ async fn send_file(
         After::Close
     };
     let mut pace = config.throttle.start().await;
-    if !has_body {
+    let Some(body) = body else {
         pace.write_all(conn, out, config.idle_timeout).await?;
         return Ok((status, pace.sent(), after));
+    };
+    if body.start > 0 {
+        file.seek_to(body.start).await?;
     }
+    let len = body.len;
     if len <= SMALL_FILE {
         // Head and body in one write.
         let head_len = out.len();
@@ -510,6 +522,14 @@ async fn send_file(
         remaining -= got as u64;
     }
     Ok((status, pace.sent(), after))
+}
+
+/// The file's inode number, part of its ETag (0 where there is none).
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    return std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    return 0;
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.
