@@ -2,10 +2,10 @@
 //! decision (which file, which status, which headers, which body) is made here.
 //!
 //! Flow per request: [`route`] the parsed request to a safe relative path or an error status;
-//! the shell opens `root/relative` (for a directory, serves the request [`directory`] gives for its
-//! index page instead), checks the
-//! opened file's canonical path is inside the root with [`is_inside`], stats it, and calls
-//! [`file_response`]; for any error it calls [`error_response`].
+//! the shell opens `root/relative` (for a directory, it answers the request [`directory`] gives
+//! for its index page instead), checks the opened file's canonical path is inside the root with
+//! [`is_inside`], stats it, and calls [`file_response`] (which decides 200, 206, 304, 412 or
+//! 416 and which bytes of the file follow); for any error it calls [`error_response`].
 
 use crate::conditional::{EntityTag, Outcome, Preconditions};
 use crate::range::{ByteRange, RangeDecision, RangeHeader};

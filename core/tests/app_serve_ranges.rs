@@ -18,18 +18,12 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// The sample file: 1000 bytes, modified at MODIFIED + 0.5 s, inode 42.
-const FILE: FileMeta = FileMeta {
-    len: 1000,
-    modified: SystemTime::UNIX_EPOCH,
-    inode: 42,
-};
-
+/// A file of `len` bytes, modified at MODIFIED + 0.5 s, inode 42.
 fn file(len: u64) -> FileMeta {
     FileMeta {
         len,
         modified: at(MODIFIED) + Duration::from_millis(500),
-        ..FILE
+        inode: 42,
     }
 }
 
@@ -712,4 +706,28 @@ fn preconditions_evaluate_in_rfc_order() {
         Outcome::Proceed,
         "If-None-Match present: If-Modified-Since is not evaluated"
     );
+}
+
+proptest::proptest! {
+    /// Whatever the field says, a 206 never names a byte outside the file, nor an empty range.
+    #[test]
+    fn a_partial_range_lies_inside_the_file(
+        value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        first in 0u64..3000,
+        span in 0u64..3000,
+        len in 0u64..2000,
+    ) {
+        for value in [value, format!("bytes={first}-{}", first + span).into_bytes()] {
+            if let RangeDecision::Partial(r) = decide(&parse_range(&value), len) {
+                proptest::prop_assert!(r.len > 0 && r.start + r.len <= len, "{r:?} of {len}");
+            }
+        }
+        let decision = decide(&parse_range(format!("bytes={first}-{}", first + span).as_bytes()), len);
+        let expected = if first < len {
+            RangeDecision::Partial(ByteRange { start: first, len: (first + span).min(len - 1) - first + 1 })
+        } else {
+            RangeDecision::Unsatisfiable
+        };
+        proptest::prop_assert_eq!(decision, expected);
+    }
 }

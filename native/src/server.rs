@@ -527,9 +527,13 @@ async fn send_file(
 /// The file's inode number, part of its ETag (0 where there is none).
 fn inode(meta: &std::fs::Metadata) -> u64 {
     #[cfg(unix)]
-    return std::os::unix::fs::MetadataExt::ino(meta);
+    let ino = std::os::unix::fs::MetadataExt::ino(meta);
     #[cfg(not(unix))]
-    return 0;
+    let ino = {
+        let _ = meta;
+        0
+    };
+    ino
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.
