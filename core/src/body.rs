@@ -265,7 +265,7 @@ impl BodyDecoder {
                 },
                 Chunk::TrailerStart { total } => match b {
                     b'\r' => Chunk::EndLf,
-                    _ if crate::request::TOKEN[b as usize] => Chunk::TrailerName {
+                    _ if crate::grammar::TOKEN[b as usize] => Chunk::TrailerName {
                         total: trailer_total(total)?,
                         line: 1,
                     },
@@ -275,7 +275,7 @@ impl BodyDecoder {
                     let (total, line) = (trailer_total(total)?, count(line)?);
                     match b {
                         b':' => Chunk::TrailerValue { total, line },
-                        _ if crate::request::TOKEN[b as usize] => {
+                        _ if crate::grammar::TOKEN[b as usize] => {
                             Chunk::TrailerName { total, line }
                         }
                         _ => return Err(BodyError::BadChunk("malformed trailer field name")),

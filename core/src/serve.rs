@@ -54,7 +54,7 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, u16> {
     let relative = safe_relative_path(request.path())?;
     let if_modified_since = request
         .header("If-Modified-Since")
-        .and_then(crate::write::parse_http_date);
+        .and_then(crate::date::parse_http_date);
     Ok(FileRequest {
         relative,
         head_only,
@@ -211,8 +211,8 @@ pub fn file_response(
     modified: SystemTime,
     now: SystemTime,
 ) -> (ResponseHead, bool) {
-    let date = crate::write::http_date(now);
-    let last_modified = crate::write::http_date(modified);
+    let date = crate::date::http_date(now);
+    let last_modified = crate::date::http_date(modified);
     let connection = connection_value(request.keep_alive);
     let not_modified = request
         .if_modified_since
@@ -283,7 +283,7 @@ pub(crate) fn write_error(
     );
     let keep_alive = keep_alive && !forces_close(status);
     let mut head = ResponseHead::new(status)
-        .header("Date", crate::write::http_date(now))
+        .header("Date", crate::date::http_date(now))
         .header("Content-Type", "text/html; charset=utf-8")
         .header("Content-Length", body.len().to_string());
     if status == 405 {

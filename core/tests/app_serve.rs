@@ -173,7 +173,7 @@ fn index_and_inside() {
     assert!(!is_inside(Path::new("/srv/www"), Path::new("/etc/passwd")));
 }
 
-// The following need write::http_date / parse_http_date / ResponseHead::write (core-http).
+// The following need date::http_date / parse_http_date / ResponseHead::write (core-http).
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()

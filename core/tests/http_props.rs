@@ -98,7 +98,7 @@ proptest! {
         at in 0usize..29,
         with in prop_oneof![Just("\u{e9}"), Just("\u{20ac}"), Just("x")],
     ) {
-        let _ = ricochet_core::write::parse_http_date(&bytes);
+        let _ = ricochet_core::date::parse_http_date(&bytes);
         for valid in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
                       "Sun Nov  6 08:49:37 1994"] {
             let mut mutated = valid.to_string();
@@ -106,7 +106,7 @@ proptest! {
             if at + with.len() <= mutated.len() {
                 mutated.replace_range(at..at + with.len(), with);
             }
-            let _ = ricochet_core::write::parse_http_date(mutated.as_bytes());
+            let _ = ricochet_core::date::parse_http_date(mutated.as_bytes());
         }
     }
 

@@ -1,9 +1,8 @@
 //! Head writers and HTTP dates.
 
+use ricochet_core::date::{http_date, parse_http_date};
 use ricochet_core::response::ResponseParser;
-use ricochet_core::write::{
-    http_date, parse_http_date, write_request_head, ResponseHead, WriteError,
-};
+use ricochet_core::write::{write_request_head, ResponseHead, WriteError};
 use ricochet_core::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
