@@ -17,23 +17,29 @@ use crate::{BodyKind, Header, Parsed, Version};
 /// Limits on what a request head may contain, each mapped to the status a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest head (request line + headers + final CRLF), in bytes. Over it: 431.
+    /// Longest request line (method, target and version, without its CRLF), in bytes; RFC 9112
+    /// section 3 recommends at least 8,000. Over it: 414 when the target is what runs long, 400
+    /// otherwise (a long method, a long version).
+    pub max_request_line: usize,
+    /// Largest head (empty lines before it, request line, header fields, final CRLF), in bytes.
+    /// Over it in the header fields: 431.
     pub max_head: usize,
     /// Most header fields. Over it: 431.
     pub max_headers: usize,
-    /// Longest request-target. Over it: 414.
-    pub max_target: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_head: 8 * 1024,
+            max_request_line: 8 * 1024,
+            max_head: 16 * 1024,
             max_headers: 100,
-            max_target: 4 * 1024,
         }
     }
 }
+
+/// Empty lines (CRLF) skipped before a request line (RFC 9112 section 2.2); one more is 400.
+pub const MAX_EMPTY_LINES: usize = 4;
 
 /// The request-target, in one of RFC 9112's four forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +86,10 @@ pub struct Request<'a> {
     /// Whether the connection may carry another request after this one: HTTP/1.1 unless
     /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     pub keep_alive: bool,
+    /// Whether an HTTP/1.1 client sent `Expect: 100-continue` and waits for `100 Continue`
+    /// before its body (see [`Request::sends_continue`]). Any other expectation is refused by
+    /// the parser with 417; HTTP/1.0's is ignored (RFC 9110 section 10.1.1).
+    pub expect_continue: bool,
 }
 
 impl<'a> Request<'a> {
@@ -103,6 +113,13 @@ impl<'a> Request<'a> {
             Target::Asterisk | Target::Authority(_) => None,
         }
     }
+
+    /// Whether to write `100 Continue` before reading the body: only when the client asked for
+    /// it, a body follows, and the server `will_read_body`. A server that refuses the request
+    /// sends its final status at once instead (and closes, or reads and discards the body).
+    pub fn sends_continue(&self, will_read_body: bool) -> bool {
+        self.expect_continue && will_read_body && self.body != BodyKind::None
+    }
 }
 
 /// Why a request head was rejected. Each variant knows the status a server should answer with
@@ -111,15 +128,18 @@ impl<'a> Request<'a> {
 pub enum ParseError {
     /// Malformed syntax: 400. The string says what was wrong, for logs and error pages.
     BadRequest(&'static str),
-    /// The head is larger than [`Limits::max_head`] or has more than [`Limits::max_headers`]
-    /// fields: 431.
+    /// The header fields take the head past [`Limits::max_head`], or there are more than
+    /// [`Limits::max_headers`] of them: 431.
     HeadTooLarge,
-    /// The request-target is longer than [`Limits::max_target`]: 414.
+    /// The request line is longer than [`Limits::max_request_line`] because of its target: 414.
     TargetTooLong,
     /// A version other than HTTP/1.0 or HTTP/1.1: 505.
     VersionNotSupported,
-    /// A method/target combination the server does not do (CONNECT's authority form): 501.
+    /// A method/target combination the server does not do (CONNECT's authority form), or a
+    /// transfer coding other than chunked before the final chunked: 501.
     NotImplemented(&'static str),
+    /// An `Expect` other than `100-continue`: 417.
+    ExpectationFailed,
 }
 
 impl ParseError {
@@ -131,6 +151,7 @@ impl ParseError {
             ParseError::TargetTooLong => 414,
             ParseError::VersionNotSupported => 505,
             ParseError::NotImplemented(_) => 501,
+            ParseError::ExpectationFailed => 417,
         }
     }
 }
@@ -143,6 +164,7 @@ impl std::fmt::Display for ParseError {
             ParseError::TargetTooLong => f.write_str("request-target too long"),
             ParseError::VersionNotSupported => f.write_str("HTTP version not supported"),
             ParseError::NotImplemented(why) => write!(f, "not implemented: {why}"),
+            ParseError::ExpectationFailed => f.write_str("expectation other than 100-continue"),
         }
     }
 }
@@ -180,9 +202,15 @@ struct RequestFacts {
     hosts: u32,
     content_length: Option<u64>,
     transfer_encoding: bool,
+    /// `chunked` was among the codings.
     chunked: bool,
+    /// The last coding so far was `chunked` (it must be the final one).
+    chunked_last: bool,
+    /// A coding other than chunked was among them (501 if chunked is final).
+    other_coding: bool,
     close: bool,
     keep_alive: bool,
+    expect_continue: bool,
 }
 
 impl RequestParser {
@@ -237,17 +265,27 @@ impl RequestParser {
             if let Some(line) = self.line {
                 break line;
             }
-            let (start, end) = match self.scan.next_line(buf, self.limits.max_head) {
+            let line_end = self.scan.line_start + self.limits.max_request_line + 2;
+            let limit = line_end.min(self.limits.max_head);
+            let (start, end) = match self.scan.next_line(buf, limit) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(None),
                 Err(LineError::BareLf) => return Err(ParseError::BadRequest(BARE_LF)),
-                Err(LineError::TooLarge) => return Err(self.too_large(buf)),
+                Err(LineError::TooLarge) => {
+                    return Err(line_too_long(buf, self.scan.line_start, limit))
+                }
             };
             if start == end {
-                // RFC 9112 section 2.2: ignore empty lines before the request line.
+                // RFC 9112 section 2.2: ignore empty lines before the request line, a few. Each
+                // is two bytes, so the count is the offset over two.
+                if start / 2 >= MAX_EMPTY_LINES {
+                    return Err(ParseError::BadRequest(
+                        "too many empty lines before the request",
+                    ));
+                }
                 continue;
             }
-            self.line = Some(parse_request_line(buf, start, end, &self.limits)?);
+            self.line = Some(parse_request_line(buf, start, end)?);
         };
         // The header section: each line validated in the same pass that finds its end, resuming
         // where the previous call stopped, so every byte is examined once.
@@ -283,25 +321,6 @@ impl RequestParser {
         }
     }
 
-    /// The head did not fit in `max_head`. If the request line itself is still incomplete and
-    /// its target is already over the target limit, 414 says more than 431.
-    fn too_large(&self, buf: &[u8]) -> ParseError {
-        if self.line.is_none() {
-            let window = &buf[..buf.len().min(self.limits.max_head)];
-            let first = window.iter().position(|&b| !matches!(b, b'\r' | b'\n'));
-            if let Some(first) = first {
-                let rest = &window[first..];
-                if let Some(sp) = rest.iter().position(|&b| b == b' ') {
-                    let target = &rest[sp + 1..];
-                    if !target.contains(&b' ') && target.len() > self.limits.max_target {
-                        return ParseError::TargetTooLong;
-                    }
-                }
-            }
-        }
-        ParseError::HeadTooLarge
-    }
-
     fn field_semantics(
         &mut self,
         buf: &[u8],
@@ -315,6 +334,10 @@ impl RequestParser {
                 self.facts.hosts += 1;
                 if self.facts.hosts > 1 {
                     return Err(ParseError::BadRequest("more than one Host header"));
+                }
+                if value.is_empty() {
+                    // RFC 9110 section 7.2: an http URI's authority is never empty.
+                    return Err(ParseError::BadRequest("empty Host header"));
                 }
                 if !value.iter().all(|&b| HOST[b as usize]) {
                     return Err(ParseError::BadRequest("invalid Host header"));
@@ -336,15 +359,17 @@ impl RequestParser {
                     ));
                 }
                 self.facts.transfer_encoding = true;
+                // Lines combine into one list; whether chunked is final is decided at the end
+                // of the head.
                 for coding in list_elements(value) {
                     let name = coding_name(coding);
                     if !name.eq_ignore_ascii_case(b"chunked") {
                         if name.is_empty() || !name.iter().all(|&b| TOKEN[b as usize]) {
                             return Err(ParseError::BadRequest("malformed Transfer-Encoding"));
                         }
-                        return Err(ParseError::NotImplemented(
-                            "transfer coding other than chunked",
-                        ));
+                        self.facts.other_coding = true;
+                        self.facts.chunked_last = false;
+                        continue;
                     }
                     if self.facts.chunked || name.len() != coding.len() {
                         return Err(ParseError::BadRequest(
@@ -352,6 +377,15 @@ impl RequestParser {
                         ));
                     }
                     self.facts.chunked = true;
+                    self.facts.chunked_last = true;
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                for expectation in list_elements(value) {
+                    if !expectation.eq_ignore_ascii_case(b"100-continue") {
+                        return Err(ParseError::ExpectationFailed);
+                    }
+                    self.facts.expect_continue = version == Version::Http11;
                 }
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
@@ -383,8 +417,19 @@ impl RequestParser {
                     "both Transfer-Encoding and Content-Length",
                 ));
             }
-            if !facts.chunked {
+            if !facts.chunked && !facts.other_coding {
                 return Err(ParseError::BadRequest("empty Transfer-Encoding"));
+            }
+            if !facts.chunked_last {
+                // RFC 9112 section 6.3: the length cannot be determined.
+                return Err(ParseError::BadRequest(
+                    "Transfer-Encoding does not end with chunked",
+                ));
+            }
+            if facts.other_coding {
+                return Err(ParseError::NotImplemented(
+                    "transfer coding other than chunked",
+                ));
             }
             BodyKind::Chunked
         } else {
@@ -426,6 +471,7 @@ impl RequestParser {
                 headers,
                 body,
                 keep_alive,
+                expect_continue: facts.expect_continue,
             },
             consumed: head_len,
         })
@@ -444,12 +490,27 @@ fn ascii_str(bytes: &[u8]) -> Result<&str, ParseError> {
     std::str::from_utf8(bytes).map_err(|_| ParseError::BadRequest("non-ASCII byte"))
 }
 
-fn parse_request_line(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    limits: &Limits,
-) -> Result<RequestLine, ParseError> {
+/// The request line starting at `start` has no end before `limit`. 414 when the target is what
+/// runs long: a token method followed by a target longer than it and, if the target has ended,
+/// no more than a version and its CR. 400 otherwise (a long method, version or garbage).
+fn line_too_long(buf: &[u8], start: usize, limit: usize) -> ParseError {
+    let line = buf.get(start..limit.min(buf.len())).unwrap_or_default();
+    let m = line
+        .iter()
+        .position(|&b| !TOKEN[b as usize])
+        .unwrap_or(line.len());
+    if m > 0 && line.get(m) == Some(&b' ') {
+        let rest = &line[m + 1..];
+        let t = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let after = rest.len() - t;
+        if t > m && after <= " HTTP/1.1\r".len() {
+            return ParseError::TargetTooLong;
+        }
+    }
+    ParseError::BadRequest("request line too long")
+}
+
+fn parse_request_line(buf: &[u8], start: usize, end: usize) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
     // One pass per part: each table loop stops at the byte after its part, which must be SP.
     let m = line
@@ -468,9 +529,6 @@ fn parse_request_line(
     let rest = &line[m + 1..];
     let t = find_non_target(rest);
     let target = &rest[..t];
-    if t > limits.max_target {
-        return Err(ParseError::TargetTooLong);
-    }
     match rest.get(t) {
         Some(b' ') if t > 0 => {}
         Some(b' ') => return Err(ParseError::BadRequest("empty request-target")),

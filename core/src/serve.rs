@@ -246,6 +246,7 @@ fn explanation(status: u16) -> &'static str {
         408 => "The server timed out waiting for the request.",
         413 => "The request body is too large.",
         414 => "The requested URL is too long for this server.",
+        417 => "The server cannot meet the request's Expect header.",
         431 => "The request header fields are too large.",
         500 => "The server encountered an internal error.",
         501 => "The server does not support the method or feature the request needs.",

@@ -23,6 +23,7 @@ fn request<'a>(method: &'a str, path: &'a str, headers: Vec<Header<'a>>) -> Requ
         headers,
         body: BodyKind::None,
         keep_alive: true,
+        expect_continue: false,
     }
 }
 
