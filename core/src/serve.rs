@@ -34,12 +34,12 @@ pub struct FileRequest {
 ///
 /// The path (never the query, never the absolute-form authority) is checked before and after
 /// percent-decoding:
-/// - 403: a backslash (raw or `%5C`), an encoded slash (`%2F`), NUL or any other control byte,
+/// - 403: a backslash (raw or `%5C`), an encoded slash (`%2F`), a control byte other than those below,
 ///   a `..` segment (raw or encoded as `%2e%2e`), a `.` segment, or an empty segment other than
 ///   a trailing one (`//etc/passwd`, `/a//b`). Browsers and curl normalise `.`, `..` and never
 ///   produce these, so refusing them outright is simpler to trust than normalising them;
-/// - 400: an invalid `%` escape, a path that is not UTF-8 once decoded, or one not starting
-///   with `/`.
+/// - 400: an invalid `%` escape, a NUL, CR or LF once decoded, a path that is not UTF-8 once
+///   decoded, or one not starting with `/`.
 ///
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's, except that a request carrying a body closes
@@ -90,6 +90,10 @@ pub fn safe_relative_path(path: &str) -> Result<String, u16> {
         return Err(403);
     }
     let decoded = crate::url::percent_decode(raw).map_err(|_| 400u16)?;
+    // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
+    if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        return Err(400);
+    }
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
         return Err(403);
     }
