@@ -262,8 +262,9 @@ fn explanation(status: u16) -> &'static str {
 }
 
 /// Statuses after which the connection cannot carry another request: the head was not fully
-/// understood, so where the next request starts is unknown.
-fn forces_close(status: u16) -> bool {
+/// understood, so where the next request starts is unknown. [`error_response`] says
+/// `Connection: close` for them; the shell must then close.
+pub fn forces_close(status: u16) -> bool {
     matches!(status, 400 | 408 | 413 | 414 | 431 | 505)
 }
 
