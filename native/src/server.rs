@@ -109,7 +109,7 @@ enum After {
 
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
 pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Config) {
-    let capacity = config.limits.max_head + 1024;
+    let capacity = config.limits.max_head.saturating_add(1024);
     let mut conn = Conn::new(stream, capacity);
     let mut parser = RequestParser::new(config.limits);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
