@@ -11,6 +11,8 @@
 //! - [`request`]: incremental, strict request-head parser (server side).
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
+//! - [`exchange`]: reading one response on the client side (1xx, body, end), for the client and
+//!   the prober.
 //! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
@@ -30,6 +32,7 @@ pub mod balancer;
 struct ReadmeDoctests;
 
 pub mod body;
+pub mod exchange;
 pub mod follow;
 pub mod pool;
 pub mod probe;

@@ -1,8 +1,8 @@
 //! `client`: Ricochet's download client.
 //!
-//! GETs an `http://` URL, prints each response's status line and headers to stdout, follows
-//! redirects (saying so), and saves a 2xx body through a temporary file renamed only once the
-//! body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
+//! GETs an `http://` URL, prints each response's status line and headers (and the text body
+//! of a redirect or an error) to stdout, follows redirects (saying so), and saves a 2xx body
+//! through a temporary file renamed only once the body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
 //! lists them).
 //!
 //! Run it:
