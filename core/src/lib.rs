@@ -17,6 +17,7 @@
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
+//! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
 //! - [`probe`]: when to probe which server, and how to judge a probe.
@@ -39,6 +40,7 @@ pub mod probe;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod resume;
 pub mod serve;
 pub mod status;
 pub mod url;

@@ -9,7 +9,7 @@ use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::exchange::{Event, ReadError, ResponseReader};
 use ricochet_core::url::Url;
-use ricochet_core::write::write_request_head;
+use ricochet_core::write::write_request_head_with;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,15 +60,16 @@ pub async fn connect(url: &Url, timeout: Duration) -> Result<TcpStream, ConnectE
     Err(last)
 }
 
-/// Send `GET url` (with `Connection: close`: one request per connection), bounded by `timeout`.
-/// `Ok(None)` on timeout.
+/// Send `GET url` with `fields` added (with `Connection: close`: one request per connection),
+/// bounded by `timeout`. `Ok(None)` on timeout.
 pub async fn send_get<S: AsyncWrite + Unpin>(
     stream: &mut S,
     url: &Url,
+    fields: &[(&str, &[u8])],
     timeout: Duration,
 ) -> io::Result<Option<()>> {
     let mut request = Vec::with_capacity(256);
-    write_request_head(&mut request, "GET", url, USER_AGENT, false);
+    write_request_head_with(&mut request, "GET", url, USER_AGENT, false, fields);
     runtime::timeout(timeout, stream.write_all(&request))
         .await
         .transpose()

@@ -39,7 +39,7 @@ async fn download(
         Err(exchange::ConnectError::Timeout) => return Err(ProbeFailure::Timeout),
         Err(e) => return Err(ProbeFailure::Connect(e.to_string())),
     };
-    match exchange::send_get(&mut stream, url, left()).await {
+    match exchange::send_get(&mut stream, url, &[], left()).await {
         Ok(Some(())) => {}
         Ok(None) => return Err(ProbeFailure::Timeout),
         Err(e) => return Err(ProbeFailure::Transfer(format!("sending the request: {e}"))),

@@ -75,6 +75,19 @@ struct Args {
     /// after a successful exit cannot leave a short file (default off, like curl and wget)
     #[argh(switch)]
     fsync: bool,
+
+    /// continue: resume from the partial file (.NAME.part, with its note .NAME.part.meta) an
+    /// earlier --continue run left, asking only for the rest (Range, with If-Range so a changed
+    /// file is fetched whole, never spliced); an existing complete file is left as it is; on
+    /// failure the partial file stays for the next run
+    #[argh(switch, short = 'c')]
+    r#continue: bool,
+
+    /// retry this many times (default 0) when the connection fails, is cut or times out, or
+    /// the answer is 408, 429, 500, 502, 503 or 504, pausing 0.5s, 1s, 2s... (at most 8s);
+    /// a cut download is resumed from the URL given (through the balancer again)
+    #[argh(option, default = "0")]
+    retry: u32,
 }
 
 fn main() -> ExitCode {
@@ -87,11 +100,28 @@ fn main() -> ExitCode {
         quiet: args.quiet,
         timeout: args.timeout,
         fsync: args.fsync,
+        resume: args.r#continue,
+        retries: args.retry,
     };
     match client::run(&options) {
         Ok(saved) => {
             if !options.quiet {
-                eprintln!("saved {} bytes to {}", saved.bytes, saved.path.display());
+                if saved.already_complete {
+                    eprintln!(
+                        "{} is already complete ({} bytes)",
+                        saved.path.display(),
+                        saved.bytes
+                    );
+                } else if saved.resumed_from > 0 {
+                    eprintln!(
+                        "saved {} bytes to {} (resumed at byte {})",
+                        saved.bytes,
+                        saved.path.display(),
+                        saved.resumed_from
+                    );
+                } else {
+                    eprintln!("saved {} bytes to {}", saved.bytes, saved.path.display());
+                }
             }
             ExitCode::SUCCESS
         }
