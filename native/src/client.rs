@@ -143,7 +143,7 @@ impl std::fmt::Display for ClientError {
             ClientError::Redirect(e) => write!(f, "{e}"),
             ClientError::File(path, e) => write!(f, "cannot save {}: {e}", path.display()),
             ClientError::Truncated(url, e) => {
-                write!(f, "download from {url} incomplete: {e}; nothing saved")
+                write!(f, "download from {url} incomplete: {e}")
             }
         }
     }

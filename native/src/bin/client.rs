@@ -41,7 +41,7 @@ use std::time::Duration;
     error_code(7, "local file error while saving"),
     error_code(
         8,
-        "download cut short: fewer body bytes than announced (nothing saved)"
+        "download cut short: fewer body bytes than announced (nothing saved; with -c the partial file stays for the next run)"
     )
 )]
 struct Args {
@@ -126,7 +126,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("client: {e}");
+            if options.resume || !matches!(e, client::ClientError::Truncated(..)) {
+                eprintln!("client: {e}");
+            } else {
+                eprintln!("client: {e}; nothing saved");
+            }
             ExitCode::from(e.exit_code())
         }
     }
