@@ -15,7 +15,10 @@
 //!   the prober.
 //! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
+//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
+//!   file request is answered).
+//! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
+//! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
 //! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
 //! - [`redirect`]: the balancer's redirect responses.
@@ -33,10 +36,12 @@ pub mod balancer;
 struct ReadmeDoctests;
 
 pub mod body;
+pub mod conditional;
 pub mod exchange;
 pub mod follow;
 pub mod pool;
 pub mod probe;
+pub mod range;
 pub mod redirect;
 pub mod request;
 pub mod response;
