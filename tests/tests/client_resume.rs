@@ -3,8 +3,12 @@
 //! server, nginx) and without (python's http.server: it starts over). Never a splice of two
 //! versions, never a partial file left without `--continue`.
 
-use ricochet_tests::{client, python, python_http_server, require, TempDir};
+use ricochet_tests::{bin, client, python, python_http_server, require, server, Spawned, TempDir};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// A file server with single open ranges (`bytes=N-`), a strong ETag and If-Range, that can
 /// misbehave on purpose. Arguments: the file; the number of GETs to cut (each sends the head
@@ -280,4 +284,191 @@ fn resumes_against_nginx() {
         "not byte-exact"
     );
     assert_eq!(dir.entries(), vec!["big.bin".to_string()]);
+}
+
+/// A partial file and its note, as an earlier `--continue` run against our server leaves them:
+/// the next run gets a 206 for the rest.
+#[test]
+fn resumes_a_partial_file_against_our_server() {
+    let site = TempDir::new("resume-ours-site");
+    let bytes = sample(site.path());
+    let srv = server(site.path(), &[]);
+    let url = format!("{}/big.bin", srv.url);
+    let dir = TempDir::new("resume-ours");
+    let ran = client(dir.path(), &["-q", &url]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let etag = ran
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ETag: "))
+        .expect("our server sends an ETag")
+        .to_string();
+    std::fs::remove_file(dir.path().join("big.bin")).unwrap();
+    std::fs::write(dir.path().join(".big.bin.part"), &bytes[..123_457]).unwrap();
+    std::fs::write(
+        dir.path().join(".big.bin.part.meta"),
+        format!("ricochet-partial 1\nurl {url}\netag {etag}\n"),
+    )
+    .unwrap();
+    let ran = client(dir.path(), &["-c", &url]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains("Content-Range: bytes 123457-1048575/1048576"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        std::fs::read(dir.path().join("big.bin")).unwrap() == bytes,
+        "not byte-exact"
+    );
+    assert_eq!(dir.entries(), vec!["big.bin".to_string()]);
+    let ran = client(dir.path(), &["-c", &url]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stdout.contains("416 "), "{}", ran.stdout);
+    assert!(ran.stderr.contains("already complete"), "{}", ran.stderr);
+}
+
+/// Three throttled servers sharing one directory behind a balancer probing often; the client
+/// downloads through the balancer with `--retry 3`. Once some of the body has arrived, the
+/// server it was sent to is killed and `between` runs; returns the client's run and the
+/// output directory.
+fn download_with_a_server_killed(
+    site: &Path,
+    between: impl FnOnce(),
+) -> (ricochet_tests::Ran, TempDir) {
+    let mut servers: Vec<Option<Spawned>> = (0..3)
+        .map(|_| Some(server(site, &["--rate", "4000000"])))
+        .collect();
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--probe-interval",
+        "200ms",
+        "--probe-timeout",
+        "2s",
+    ])
+    .args(servers.iter().map(|s| s.as_ref().unwrap().addr.to_string()))
+    .env("RICOCHET_LOG", "info");
+    let balancer = Spawned::start(cmd);
+    let dir = TempDir::new("resume-killed");
+    let mut child = Command::new(bin("client"))
+        .args(["--retry", "3", &format!("{}/big.bin", balancer.url)])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the client");
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(to) = line.strip_prefix("redirected to ") {
+                let _ = tx.send(to.to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut all);
+        all
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the client was redirected");
+    // Wait (bounded) until a good part of the body is on disk, then kill that server.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0);
+        if held >= 1 << 20 {
+            break;
+        }
+        assert!(Instant::now() < until, "the download did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let victim = servers
+        .iter()
+        .position(|s| s.as_ref().is_some_and(|s| first.starts_with(&s.url)))
+        .expect("redirected to one of the servers");
+    drop(servers[victim].take());
+    between();
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            panic!("the client did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let ran = ricochet_tests::Ran {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (ran, dir)
+}
+
+/// 8 MiB: two seconds at the servers' rate, so there is time to kill one mid-body.
+fn big_sample(dir: &Path) -> Vec<u8> {
+    let bytes: Vec<u8> = (0..8u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &bytes).unwrap();
+    std::fs::write(dir.join("probe.bin"), vec![b'p'; 10_000]).unwrap();
+    bytes
+}
+
+#[test]
+fn a_server_killed_mid_download_behind_the_balancer_is_resumed_on_another() {
+    let site = TempDir::new("resume-killed-site");
+    let bytes = big_sample(site.path());
+    let (ran, dir) = download_with_a_server_killed(site.path(), || {});
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stderr.contains("retry 1 of 3"), "{}", ran.stderr);
+    assert!(ran.stdout.contains("206 Partial Content"), "{}", ran.stdout);
+    assert!(ran.stderr.contains("resumed at byte"), "{}", ran.stderr);
+    assert!(
+        std::fs::read(dir.path().join("big.bin")).unwrap() == bytes,
+        "not byte-exact"
+    );
+    assert_eq!(dir.entries(), vec!["big.bin".to_string()]);
+}
+
+#[test]
+fn a_file_rewritten_while_its_server_died_is_downloaded_whole_from_another() {
+    let site = TempDir::new("resume-rewritten-site");
+    big_sample(site.path());
+    let second: Vec<u8> = (0..(8u32 << 20) + 5).map(|i| (i % 241) as u8).collect();
+    let root = site.path().to_path_buf();
+    let new = second.clone();
+    let (ran, dir) = download_with_a_server_killed(site.path(), move || {
+        // A new version, by rename: a new inode, so a new ETag on every server.
+        std::fs::write(root.join(".big.bin.new"), &new).unwrap();
+        std::fs::rename(root.join(".big.bin.new"), root.join("big.bin")).unwrap();
+    });
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stderr.contains("retry 1 of 3"), "{}", ran.stderr);
+    assert!(
+        !ran.stdout.contains("206 Partial Content"),
+        "{}",
+        ran.stdout
+    );
+    let got = std::fs::read(dir.path().join("big.bin")).unwrap();
+    assert_eq!(got.len(), second.len());
+    assert!(got == second, "not the new version whole");
 }
