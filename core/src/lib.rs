@@ -9,11 +9,15 @@
 //!
 //! Module map:
 //! - [`request`]: incremental, strict request-head parser (server side).
+//! - [`connection`]: one server-side connection as a state machine (requests, bodies skipped,
+//!   keep-alive, deadlines, drain, closing), shared by the file server and the balancer.
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
 //! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
+//! - [`status`]: status codes as a type, with their reason phrases.
+//! - [`error_page`]: error pages and the GET/HEAD method policy, for server and balancer.
+//! - [`serve`]: the static file server's decisions (path mapping, content types, 304).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
@@ -30,6 +34,8 @@ pub mod balancer;
 struct ReadmeDoctests;
 
 pub mod body;
+pub mod connection;
+pub mod error_page;
 pub mod follow;
 pub mod pool;
 pub mod probe;
