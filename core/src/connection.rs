@@ -113,17 +113,15 @@ enum State {
         keep_alive: bool,
         since: Instant,
     },
-    /// The request is being answered; `since` is the last write progress.
+    /// The request is being answered.
     Respond {
         keep_alive: bool,
         /// Unread bytes of the request (a body too large to skip) remain.
         linger: bool,
-        since: Instant,
     },
     /// A final error is being answered.
     Fail {
         status: Status,
-        since: Instant,
     },
     /// The answer is done and the connection ends; `linger` if unread bytes are known to follow.
     Closing {
@@ -145,6 +143,10 @@ pub struct ServerConnection {
     /// Answers completed so far.
     served: u64,
     draining: bool,
+    /// When the first byte of the last request handed out arrived.
+    request_started: Option<Instant>,
+    /// A write is under way: when it last made progress.
+    writing: Option<Instant>,
     /// The peer closed its sending side: no request can follow the current answer.
     peer_closed: bool,
 }
@@ -161,6 +163,8 @@ impl ServerConnection {
             },
             served: 0,
             draining: false,
+            writing: None,
+            request_started: None,
             peer_closed: false,
         }
     }
@@ -184,6 +188,7 @@ impl ServerConnection {
                         _ => true,
                     };
                     let keep_alive = value.keep_alive && fits && !self.draining;
+                    self.request_started = Some(started.unwrap_or(now));
                     self.state = if fits {
                         State::Body {
                             decoder: BodyDecoder::new(value.body),
@@ -194,7 +199,6 @@ impl ServerConnection {
                         State::Respond {
                             keep_alive: false,
                             linger: true,
-                            since: now,
                         }
                     };
                     event(
@@ -207,14 +211,14 @@ impl ServerConnection {
                 }
                 Ok(Parsed::Partial) => {
                     if buf.len() >= self.config.limits.max_head + 1024 {
-                        return event(0, self.fail(Status::HEADER_FIELDS_TOO_LARGE, now));
+                        return event(0, self.fail(Status::HEADER_FIELDS_TOO_LARGE));
                     }
                     if !buf.is_empty() && started.is_none() {
                         *started = Some(now);
                     }
                     event(0, Event::NeedData)
                 }
-                Err(e) => event(0, self.fail(Status::from_code(e.status()), now)),
+                Err(e) => event(0, self.fail(Status::from_code(e.status()))),
             },
             State::Body {
                 decoder,
@@ -229,9 +233,7 @@ impl ServerConnection {
                     match decoder.decode(&buf[used..]) {
                         Ok(step) if step.consumed == 0 => break,
                         Ok(step) => used += step.consumed,
-                        Err(e) => {
-                            return event(used, self.fail(Status::from_code(e.status()), now))
-                        }
+                        Err(e) => return event(used, self.fail(Status::from_code(e.status()))),
                     }
                 }
                 let (keep_alive, linger) = if decoder.is_done() {
@@ -244,11 +246,7 @@ impl ServerConnection {
                     }
                     return event(used, Event::NeedData);
                 };
-                self.state = State::Respond {
-                    keep_alive,
-                    linger,
-                    since: now,
-                };
+                self.state = State::Respond { keep_alive, linger };
                 event(used, Event::Respond { keep_alive })
             }
             State::Respond { keep_alive, .. } => event(
@@ -257,7 +255,7 @@ impl ServerConnection {
                     keep_alive: *keep_alive,
                 },
             ),
-            State::Fail { status, .. } => event(0, Event::Error(*status)),
+            State::Fail { status } => event(0, Event::Error(*status)),
             State::Closing { linger } => {
                 if *linger || !buf.is_empty() {
                     self.state = State::Linger {
@@ -284,8 +282,8 @@ impl ServerConnection {
     }
 
     /// Enter the final error state: answer `status`, then close.
-    fn fail(&mut self, status: Status, now: Instant) -> Event<'static> {
-        self.state = State::Fail { status, since: now };
+    fn fail(&mut self, status: Status) -> Event<'static> {
+        self.state = State::Fail { status };
         Event::Error(status)
     }
 
@@ -321,12 +319,15 @@ impl ServerConnection {
         }
     }
 
-    /// Bytes of the answer were written at `now`, or a write begins: the write timeout counts
-    /// from here.
+    /// A write begins, or bytes of it were taken, at `now`: the write timeout counts from
+    /// here until [`ServerConnection::handle_write_done`].
     pub fn handle_write_progress(&mut self, now: Instant) {
-        if let State::Respond { since, .. } | State::Fail { since, .. } = &mut self.state {
-            *since = now;
-        }
+        self.writing = Some(now);
+    }
+
+    /// Everything written so far was taken: no write deadline runs.
+    pub fn handle_write_done(&mut self) {
+        self.writing = None;
     }
 
     /// The peer closed its sending side (a read returned end of stream). An answer under way
@@ -341,6 +342,9 @@ impl ServerConnection {
     /// When to call [`ServerConnection::handle_timeout`]; `None` when no deadline runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let config = &self.config;
+        if let Some(progress) = self.writing {
+            return Some(progress + config.write_timeout);
+        }
         match &self.state {
             State::Head {
                 started: Some(started),
@@ -349,11 +353,10 @@ impl ServerConnection {
             State::Head { since, .. } if self.served == 0 => Some(*since + config.header_timeout),
             State::Head { since, .. } => Some(*since + config.idle_timeout),
             State::Body { since, .. } => Some(*since + config.idle_timeout),
-            State::Respond { since, .. } | State::Fail { since, .. } => {
-                Some(*since + config.write_timeout)
-            }
             State::Linger { until, .. } => Some(*until),
-            State::Closing { .. } | State::Closed => None,
+            State::Respond { .. } | State::Fail { .. } | State::Closing { .. } | State::Closed => {
+                None
+            }
         }
     }
 
@@ -365,12 +368,15 @@ impl ServerConnection {
             Some(deadline) if now >= deadline => {}
             _ => return,
         }
+        if self.writing.take().is_some() {
+            self.state = State::Closed;
+            return;
+        }
         self.state = match self.state {
             State::Head {
                 started: Some(_), ..
             } => State::Fail {
                 status: Status::REQUEST_TIMEOUT,
-                since: now,
             },
             _ => State::Closed,
         };
@@ -400,6 +406,11 @@ impl ServerConnection {
     /// closes it at once and loses nothing.
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::Head { started: None, .. })
+    }
+
+    /// When the first byte of the last request handed out arrived (for logging its duration).
+    pub fn request_started(&self) -> Option<Instant> {
+        self.request_started
     }
 
     /// Answers completed on this connection.
