@@ -96,6 +96,7 @@ impl<S: ByteStream> Conn<S> {
     }
 
     /// The stream.
+    #[cfg(test)]
     pub fn stream(&self) -> &S {
         &self.stream
     }

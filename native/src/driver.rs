@@ -269,3 +269,143 @@ async fn flush<S: ByteStream>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accept;
+    use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
+    use std::time::Duration;
+
+    const BODY: &[u8] = b"0123456789";
+
+    /// Answers every request with [`BODY`], written in pieces 100 ms apart.
+    struct Slow;
+
+    impl Service for Slow {
+        type Pending = ();
+
+        fn request(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) {}
+
+        async fn respond<S: ByteStream>(
+            &mut self,
+            _: (),
+            keep_alive: bool,
+            responder: &mut Responder<'_, S>,
+        ) -> io::Result<bool> {
+            let connection = if keep_alive { "keep-alive" } else { "close" };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                BODY.len()
+            );
+            responder.write_all(head.as_bytes()).await?;
+            for piece in BODY.chunks(5) {
+                runtime::sleep(Duration::from_millis(100)).await;
+                responder.write_all(piece).await?;
+            }
+            Ok(keep_alive)
+        }
+
+        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+    }
+
+    /// Read until `ends_with` is seen; then whether the peer closed right after.
+    async fn read_response(stream: &mut runtime::TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(BODY) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    async fn closed(stream: &mut runtime::TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            runtime::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
+            Some(Ok(0) | Err(_))
+        )
+    }
+
+    #[test]
+    fn shutdown_finishes_answers_in_flight_closes_idle_connections_and_stops_accepting() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (trigger, shutdown) = Shutdown::new();
+            let stop = shutdown.clone();
+            let (done_tx, done_rx) = oneshot::channel();
+            runtime::spawn(async move {
+                accept::accept_loop(listener, 16, shutdown, move |stream, _| {
+                    let stop = stop.clone();
+                    async move {
+                        let config = ConnectionConfig::default();
+                        run(stream, config, &mut Slow, &stop).await;
+                    }
+                })
+                .await;
+                let _ = done_tx.send(());
+            });
+            let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+            // An idle kept-alive connection.
+            let mut idle = runtime::connect(addr).await.unwrap();
+            idle.write_all(request).await.unwrap();
+            read_response(&mut idle).await;
+            // A connection whose answer is in flight when the stop comes.
+            let mut busy = runtime::connect(addr).await.unwrap();
+            busy.write_all(request).await.unwrap();
+            let mut first = [0u8; 16];
+            let n = busy.read(&mut first).await.unwrap();
+            assert!(n > 0);
+            trigger.trigger();
+
+            assert!(closed(&mut idle).await, "the idle connection is closed");
+            let rest = read_response(&mut busy).await;
+            let mut whole = first[..n].to_vec();
+            whole.extend_from_slice(&rest);
+            assert!(whole.starts_with(b"HTTP/1.1 200 OK\r\n"));
+            assert!(whole.ends_with(BODY), "the answer in flight completes");
+            assert!(closed(&mut busy).await, "then its connection closes");
+            let finished = runtime::timeout(Duration::from_secs(5), done_rx).await;
+            assert!(
+                finished.is_some(),
+                "the accept loop returns once all have closed"
+            );
+            assert!(runtime::connect(addr).await.is_err(), "no longer accepting");
+        });
+    }
+
+    #[test]
+    fn a_pipelined_request_after_an_error_is_never_answered() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            runtime::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                run(
+                    stream,
+                    ConnectionConfig::default(),
+                    &mut Slow,
+                    &Shutdown::never(),
+                )
+                .await;
+            });
+            let mut client = runtime::connect(addr).await.unwrap();
+            client
+                .write_all(b"GET / HTTP/9.9\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let read = client.read_to_end(&mut got);
+            runtime::timeout(Duration::from_secs(5), read)
+                .await
+                .unwrap()
+                .unwrap();
+            let text = String::from_utf8_lossy(&got);
+            assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
+            assert!(!text.contains("200 OK"), "{text}");
+        });
+    }
+}
