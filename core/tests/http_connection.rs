@@ -483,3 +483,28 @@ fn end_of_stream_closes_unless_an_answer_is_under_way() {
         "no next request after the peer closed"
     );
 }
+
+proptest::proptest! {
+    /// However the bytes of pipelined requests (with bodies) are split between reads, the driver
+    /// sees the same events as when they arrive at once.
+    #[test]
+    fn any_split_gives_the_same_events(cuts in proptest::collection::vec(0usize..400, 0..12)) {
+        let input: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+            POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+            PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n\
+            \r\nHEAD /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n\
+            GET /e HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut whole = Driver::default();
+        whole.feed(input);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % input.len()).collect();
+        cuts.sort_unstable();
+        let mut split = Driver::default();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([input.len()]) {
+            split.feed(&input[from..cut.max(from)]);
+            from = cut.max(from);
+        }
+        proptest::prop_assert_eq!(&whole.seen, &split.seen);
+        proptest::prop_assert_eq!(whole.seen.len(), 10);
+    }
+}

@@ -54,12 +54,18 @@ pub trait Service: Send {
 pub struct Responder<'a, S> {
     conn: &'a mut Conn<S>,
     machine: &'a mut ServerConnection,
+    /// Answers batched before this one: they go out first.
+    batched: &'a mut Vec<u8>,
     sent: u64,
 }
 
 impl<S: ByteStream> Responder<'_, S> {
     /// Write all of `bytes`; fails if the peer takes nothing for the write timeout.
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.batched.is_empty() {
+            self.conn.write_all(self.batched, self.machine).await?;
+            self.batched.clear();
+        }
         self.conn.write_all(bytes, self.machine).await?;
         self.sent += bytes.len() as u64;
         Ok(())
@@ -167,6 +173,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 let mut responder = Responder {
                     conn: &mut conn,
                     machine: &mut machine,
+                    batched: &mut out,
                     sent: 0,
                 };
                 let more = match service.respond(request, keep_alive, &mut responder).await {
@@ -176,10 +183,10 @@ pub async fn run<S: ByteStream, A: Service>(
                         return;
                     }
                 };
-                mark = out.len();
                 if responder.sent > 0 {
                     now = Instant::now();
                 }
+                mark = out.len();
                 machine.handle_response_done(now, more);
                 // A stop that came while answering: no further request starts.
                 if stop.as_ref().is_some_and(|s| s.peek().is_some()) {
