@@ -207,11 +207,6 @@ impl Prober {
         &self.published
     }
 
-    /// Every server has had its first probe judged.
-    pub fn first_round_complete(&self) -> bool {
-        self.balancer.first_round_complete()
-    }
-
     /// Start every probe the core says is due.
     fn start_due(&mut self) {
         let now = Instant::now();
