@@ -17,7 +17,10 @@
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`status`]: status codes as a type, with their reason phrases.
 //! - [`error_page`]: error pages and the GET/HEAD method policy, for server and balancer.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, 304).
+//! - [`serve`]: the static file server's decisions (path mapping, content types, what a file
+//!   request is answered).
+//! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
+//! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
@@ -34,11 +37,13 @@ pub mod balancer;
 struct ReadmeDoctests;
 
 pub mod body;
+pub mod conditional;
 pub mod connection;
 pub mod error_page;
 pub mod follow;
 pub mod pool;
 pub mod probe;
+pub mod range;
 pub mod redirect;
 pub mod request;
 pub mod response;

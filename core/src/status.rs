@@ -22,6 +22,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
@@ -63,10 +64,14 @@ impl Status {
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
     /// 408 Request Timeout
     pub const REQUEST_TIMEOUT: Status = Status(408);
+    /// 412 Precondition Failed
+    pub const PRECONDITION_FAILED: Status = Status(412);
     /// 413 Content Too Large
     pub const CONTENT_TOO_LARGE: Status = Status(413);
     /// 414 URI Too Long
     pub const URI_TOO_LONG: Status = Status(414);
+    /// 416 Range Not Satisfiable
+    pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
     /// 431 Request Header Fields Too Large
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status(431);
     /// 500 Internal Server Error

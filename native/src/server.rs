@@ -266,29 +266,41 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
     }
 }
 
-/// What a request names, once found and checked.
+/// What a request names, once found and checked. Returned once per request and taken apart
+/// at once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Opened {
-    /// A regular file (a directory's index page for a directory), with its metadata.
-    File(File, std::fs::Metadata),
+    /// A regular file with its metadata and, for a directory, the request for its index page
+    /// (the one to answer: its name gives the Content-Type).
+    File(File, std::fs::Metadata, Option<FileRequest>),
     /// A directory named without its trailing slash: answer [`serve::directory_redirect`].
     AddSlash,
 }
 
-/// Find, check and open the file a request names. `Err` is the status to answer.
+/// Find, check and open the file a request names (a directory's index page for a
+/// directory). `Err` is the status to answer.
 async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Status> {
-    let (mut file, mut meta) = if request.relative.is_empty() {
-        open_checked(config, &serve::index_of("")).await?
+    // The root is always a directory: straight to its index page.
+    let (file, meta, index) = if request.relative.is_empty() {
+        let Directory::Index(index) = serve::directory(request) else {
+            return Ok(Opened::AddSlash);
+        };
+        let (file, meta) = open_checked(config, &index.relative).await?;
+        (file, meta, Some(index))
     } else {
-        open_checked(config, &request.relative).await?
-    };
-    if meta.is_dir() {
-        match serve::directory(request) {
-            Directory::Index(index) => (file, meta) = open_checked(config, &index).await?,
-            Directory::AddSlash => return Ok(Opened::AddSlash),
+        let (file, meta) = open_checked(config, &request.relative).await?;
+        if meta.is_dir() {
+            let Directory::Index(index) = serve::directory(request) else {
+                return Ok(Opened::AddSlash);
+            };
+            let (file, meta) = open_checked(config, &index.relative).await?;
+            (file, meta, Some(index))
+        } else {
+            (file, meta, None)
         }
-    }
+    };
     match file {
-        Some(file) if meta.is_file() => Ok(Opened::File(file, meta)),
+        Some(file) if meta.is_file() => Ok(Opened::File(file, meta, index)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
         _ => Err(Status::NOT_FOUND),
     }
@@ -347,8 +359,8 @@ async fn send_file<S: ByteStream>(
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
 ) -> io::Result<(u16, bool)> {
-    let (mut file, meta) = match open_file(config, request).await {
-        Ok(Opened::File(file, meta)) => (file, meta),
+    let (mut file, meta, index) = match open_file(config, request).await {
+        Ok(Opened::File(file, meta, index)) => (file, meta, index),
         Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
             send_bytes(responder, &bytes, config).await?;
@@ -359,9 +371,19 @@ async fn send_file<S: ByteStream>(
             return send_error(responder, status, keep_alive, head_only, config).await;
         }
     };
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let (head, has_body) = serve::file_response(request, len, modified, SystemTime::now());
+    let request = index.as_ref().unwrap_or(request);
+    let file_meta = serve::FileMeta {
+        len: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        inode: inode(&meta),
+    };
+    let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
+        serve::FileResponse::File { head, body } => (head, body),
+        serve::FileResponse::Refused { status, bytes } => {
+            send_bytes(responder, &bytes, config).await?;
+            return Ok((status, request.keep_alive));
+        }
+    };
     out.clear();
     if head.write(out).is_err() {
         let status = Status::INTERNAL_SERVER_ERROR;
@@ -370,10 +392,14 @@ async fn send_file<S: ByteStream>(
     let status = head.status;
     let more = request.keep_alive;
     let mut pace = config.throttle.start().await;
-    if !has_body {
+    let Some(body) = body else {
         pace.write_all(responder, out).await?;
         return Ok((status, more));
+    };
+    if body.start > 0 {
+        file.seek_to(body.start).await?;
     }
+    let len = body.len;
     if len <= SMALL_FILE {
         // Head and body in one write.
         let head_len = out.len();
@@ -413,6 +439,18 @@ async fn send_file<S: ByteStream>(
         remaining -= got as u64;
     }
     Ok((status, more))
+}
+
+/// The file's inode number, part of its ETag (0 where there is none).
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let ino = {
+        let _ = meta;
+        0
+    };
+    ino
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.
