@@ -180,6 +180,7 @@ impl ServerConnection {
         fn event(consumed: usize, event: Event<'_>) -> Step<'_> {
             Step { consumed, event }
         }
+        let buffer_size = self.buffer_size();
         match &mut self.state {
             State::Head { started, .. } => match self.parser.parse(buf) {
                 Ok(Parsed::Complete { value, consumed }) => {
@@ -210,7 +211,7 @@ impl ServerConnection {
                     )
                 }
                 Ok(Parsed::Partial) => {
-                    if buf.len() >= self.config.limits.max_head + 1024 {
+                    if buf.len() >= buffer_size {
                         return event(0, self.fail(Status::HEADER_FIELDS_TOO_LARGE));
                     }
                     if !buf.is_empty() && started.is_none() {
