@@ -44,6 +44,20 @@ pub struct ConnectionConfig {
     pub max_linger: usize,
 }
 
+impl ConnectionConfig {
+    /// The settings the binaries' command lines give: head limits, header timeout, and an idle
+    /// timeout that also bounds a write without progress; the rest as by default.
+    pub fn new(limits: Limits, header_timeout: Duration, idle_timeout: Duration) -> Self {
+        ConnectionConfig {
+            limits,
+            header_timeout,
+            idle_timeout,
+            write_timeout: idle_timeout,
+            ..ConnectionConfig::default()
+        }
+    }
+}
+
 impl Default for ConnectionConfig {
     /// Header 10 s, idle and write 60 s, bodies up to 1 MiB skipped, linger 1 s or 256 KiB.
     fn default() -> Self {

@@ -52,8 +52,8 @@ impl Slots {
     }
 }
 
-/// Accept connections until `shutdown` fires, running `handle(stream, peer)` as a task for
-/// each, with at most `max_connections` open at once (further clients wait in the kernel's
+/// Accept connections until `shutdown` fires, running `handle(stream, peer, shutdown)` as a
+/// task for each, with at most `max_connections` open at once (further clients wait in the kernel's
 /// backlog); then stop accepting, and return once every connection has ended (they drain on the
 /// same signal). TCP_NODELAY is left to [`Conn`](crate::conn::Conn), which sets it from a
 /// connection's second write on.
@@ -67,7 +67,7 @@ pub async fn accept_loop<F, Fut>(
     shutdown: Shutdown,
     handle: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (done, finished) = oneshot::channel();
@@ -84,7 +84,7 @@ async fn run_loop<F, Fut>(
     shutdown: Shutdown,
     handle: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let max = max_connections.max(1);
@@ -103,7 +103,7 @@ async fn run_loop<F, Fut>(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                let task = handle(stream, peer);
+                let task = handle(stream, peer, shutdown.clone());
                 runtime::spawn(async move {
                     task.await;
                     drop(slot);

@@ -317,27 +317,12 @@ pub async fn serve_until(
     runtime::spawn(prober.run());
     let config = Arc::new(config);
     let max = config.max_connections;
-    let stop = shutdown.clone();
-    accept::accept_loop(listener, max, shutdown, move |stream, peer| {
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
         let published = Arc::clone(&published);
-        let stop = stop.clone();
         async move { handle_connection(stream, peer, &config, &published, &stop).await }
     })
     .await
-}
-
-impl Config {
-    /// The connection machine's settings.
-    fn connection(&self) -> ConnectionConfig {
-        ConnectionConfig {
-            limits: self.limits,
-            header_timeout: self.header_timeout,
-            idle_timeout: self.idle_timeout,
-            write_timeout: self.idle_timeout,
-            ..ConnectionConfig::default()
-        }
-    }
 }
 
 /// Answer one connection until it closes, fails or times out. Errors are logged, never raised.
@@ -354,7 +339,9 @@ pub async fn handle_connection<S: ByteStream>(
         view: published.view(),
         peer,
     };
-    driver::run(stream, config.connection(), &mut redirector, shutdown).await;
+    let connection =
+        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    driver::run(stream, connection, &mut redirector, shutdown).await;
 }
 
 /// The balancer's side of one connection: every request answered at once with

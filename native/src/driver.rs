@@ -342,15 +342,11 @@ mod tests {
             let listener = runtime::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (trigger, shutdown) = Shutdown::new();
-            let stop = shutdown.clone();
             let (done_tx, done_rx) = oneshot::channel();
             runtime::spawn(async move {
-                accept::accept_loop(listener, 16, shutdown, move |stream, _| {
-                    let stop = stop.clone();
-                    async move {
-                        let config = ConnectionConfig::default();
-                        run(stream, config, &mut Slow, &stop).await;
-                    }
+                accept::accept_loop(listener, 16, shutdown, move |stream, _, stop| async move {
+                    let config = ConnectionConfig::default();
+                    run(stream, config, &mut Slow, &stop).await;
                 })
                 .await;
                 let _ = done_tx.send(());

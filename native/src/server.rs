@@ -79,26 +79,11 @@ pub async fn run(listener: TcpListener, config: Config) -> ! {
 pub async fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) {
     let config = Arc::new(config);
     let max = config.max_connections;
-    let stop = shutdown.clone();
-    accept::accept_loop(listener, max, shutdown, move |stream, peer| {
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
-        let stop = stop.clone();
         async move { handle_connection(stream, peer, &config, &stop).await }
     })
     .await
-}
-
-impl Config {
-    /// The connection machine's settings.
-    fn connection(&self) -> ConnectionConfig {
-        ConnectionConfig {
-            limits: self.limits,
-            header_timeout: self.header_timeout,
-            idle_timeout: self.idle_timeout,
-            write_timeout: self.idle_timeout,
-            ..ConnectionConfig::default()
-        }
-    }
 }
 
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
@@ -115,7 +100,9 @@ pub async fn handle_connection<S: ByteStream>(
         out: Vec::with_capacity(4096),
         chunk: Vec::new(),
     };
-    driver::run(stream, config.connection(), &mut files, shutdown).await;
+    let connection =
+        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    driver::run(stream, connection, &mut files, shutdown).await;
 }
 
 /// The file server's side of one connection: a request in, a file (or an error page) out.
