@@ -89,18 +89,6 @@ pub fn write(
     keep_alive
 }
 
-/// [`write`] with no extra header, into a new buffer.
-pub fn error_response(
-    status: Status,
-    keep_alive: bool,
-    head_only: bool,
-    now: SystemTime,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    write(status, keep_alive, head_only, now, &[], &mut out);
-    out
-}
-
 /// `Connection: keep-alive` or `Connection: close`. Saying keep-alive explicitly costs a few
 /// bytes and lets HTTP/1.0 clients that asked for it (ab, old proxies) reuse the connection.
 pub(crate) fn connection_value(keep_alive: bool) -> &'static str {

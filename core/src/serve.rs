@@ -6,7 +6,7 @@
 //! for its index page instead), checks the opened file's canonical path is inside the root with
 //! [`is_inside`], stats it, and calls [`file_response`] (which decides 200, 206, 304, 412 or
 //! 416 and which bytes of the file follow); for any error it answers
-//! [`crate::error_page::error_response`].
+//! [`crate::error_page::write`]'s page.
 
 use crate::conditional::{EntityTag, Outcome, Preconditions};
 use crate::error_page::connection_value;

@@ -34,7 +34,9 @@ fn get(path: &str) -> Result<FileRequest, u16> {
 
 fn error_response(status: u16, keep_alive: bool, head_only: bool, now: SystemTime) -> Vec<u8> {
     let status = Status::from_code(status);
-    ricochet_core::error_page::error_response(status, keep_alive, head_only, now)
+    let mut out = Vec::new();
+    ricochet_core::error_page::write(status, keep_alive, head_only, now, &[], &mut out);
+    out
 }
 
 #[test]
