@@ -13,7 +13,7 @@
 //!   keep-alive, deadlines, drain, closing), shared by the file server and the balancer.
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
-//! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
+//! - [`mod@write`]: response and request head writers, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`status`]: status codes as a type, with their reason phrases.
 //! - [`error_page`]: error pages and the GET/HEAD method policy, for server and balancer.

@@ -8,12 +8,11 @@
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
-//! - A connection reads request heads with the core's [`RequestParser`] (keep-alive and
-//!   pipelining: every complete head in the buffer is answered, and the answers go out in one
-//!   write), answers each with [`Redirect::answer`], a header timeout with 408, a malformed head
-//!   with the status the parser hints. The hot path takes the current ranking with one atomic
-//!   load (a new `Arc` is cloned only after a new ranking was published) and draws from the
-//!   thread's random generator; buffers are reused for the life of the connection.
+//! - A connection runs on the shared driver ([`crate::driver`]: keep-alive, pipelining with
+//!   every answer already due in one write, timeouts, error pages); the balancer's part answers
+//!   each request with [`Redirect::answer`]. The hot path takes the current ranking with one
+//!   atomic load (a new `Arc` is cloned only after a new ranking was published) and draws from
+//!   the thread's random generator; buffers are reused for the life of the connection.
 
 use crate::accept;
 use crate::conn::ByteStream;

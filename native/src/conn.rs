@@ -1,6 +1,6 @@
 //! A server-side connection's I/O: a byte stream plus the buffer of received bytes not yet
 //! consumed, read and written under the deadlines of the core's
-//! [`ServerConnection`](ricochet_core::connection::ServerConnection).
+//! [`ServerConnection`].
 //!
 //! The driver ([`crate::driver`]) feeds [`Conn::buffered`] to the core, calls [`Conn::consume`]
 //! for what it used, and [`Conn::fill`] when it needs more bytes. [`ByteStream`] is what the
