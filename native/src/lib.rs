@@ -17,6 +17,8 @@
 //!   download.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`signal`]: Unix signals as callbacks on a thread; [`stop`]: graceful stop on SIGTERM and
+//!   SIGINT (drain, `--shutdown-timeout`); [`workers`]: the server's worker processes.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -35,5 +37,9 @@ pub mod logging;
 pub mod probe;
 pub mod runtime;
 pub mod server;
+#[cfg(unix)]
+pub mod signal;
+#[cfg(unix)]
+pub mod stop;
 pub mod throttle;
 pub mod workers;
