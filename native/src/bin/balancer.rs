@@ -19,6 +19,7 @@
 use argh::FromArgs;
 use ricochet::balancer::{self, Config, StartError};
 use ricochet::duration::parse_duration;
+use ricochet::stop::GracefulStop;
 use ricochet::{listen, logging, runtime};
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::{Policy, ServerList, ServerListError};
@@ -41,7 +42,11 @@ use std::time::Duration;
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
     ),
-    error_code(4, "no server passed the first probe")
+    error_code(4, "no server passed the first probe"),
+    error_code(
+        5,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -120,6 +125,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     idle_timeout: Duration,
+
+    /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
+    /// cut and the balancer exits 5, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 
     /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
     #[argh(positional)]
@@ -228,7 +242,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(4);
             }
         };
+        let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
         listen::announce(addr);
-        balancer::serve(listener, prober, config).await
+        balancer::serve_until(listener, prober, config, stop.shutdown()).await;
+        stop.finish(true)
     })
 }

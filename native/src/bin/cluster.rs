@@ -15,6 +15,7 @@
 use argh::FromArgs;
 use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
 use ricochet::duration::parse_duration;
+use ricochet::stop::GracefulStop;
 use ricochet::{balancer, logging, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +30,11 @@ use std::time::Duration;
     error_code(1, "usage error"),
     error_code(2, "cannot listen on one of the ports"),
     error_code(3, "the root is not a directory, or the probe file is missing from it"),
-    error_code(4, "no server passed the first probe")
+    error_code(4, "no server passed the first probe"),
+    error_code(
+        5,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -59,6 +64,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     probe_interval: Duration,
+
+    /// after SIGTERM or SIGINT (Ctrl-C), how long answers in flight may take to finish before
+    /// they are cut and the cluster exits 5, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 }
 
 fn main() -> ExitCode {
@@ -84,7 +98,13 @@ fn main() -> ExitCode {
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
     };
-    let error = runtime::block_on(cluster::run(config));
-    eprintln!("cluster: {error}");
-    ExitCode::from(error.exit_code())
+    // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
+    let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
+    match runtime::block_on(cluster::run(config, stop.shutdown())) {
+        Ok(()) => stop.finish(true),
+        Err(error) => {
+            eprintln!("cluster: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
 }

@@ -18,6 +18,7 @@
 use argh::FromArgs;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
+use ricochet::stop::GracefulStop;
 use ricochet::throttle::Throttle;
 use ricochet::{listen, logging, runtime, workers};
 use std::path::PathBuf;
@@ -31,7 +32,11 @@ use std::time::Duration;
 #[argh(
     error_code(1, "usage error, or --root is not a readable directory"),
     error_code(2, "cannot listen on the --listen address"),
-    error_code(3, "a worker process ended (with --workers above 1)")
+    error_code(3, "a worker process ended (with --workers above 1)"),
+    error_code(
+        5,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -90,6 +95,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     idle_timeout: Duration,
+
+    /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
+    /// cut and the server exits 5, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 }
 
 fn main() -> ExitCode {
@@ -132,9 +146,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // SIGTERM and SIGINT drain; a worker leaves forcing a stop to the first process.
+    let stop = GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
-        workers::stop_with_any_worker();
+        workers::supervise(&stop);
     }
     let listener = if worker == 0 {
         first
@@ -149,12 +165,13 @@ fn main() -> ExitCode {
         }
     };
 
-    runtime::block_on(async move {
+    let shutdown = stop.shutdown();
+    let served = runtime::block_on(async move {
         let listener = match runtime::TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(e) => {
                 eprintln!("server: cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         };
         if worker == 0 {
@@ -164,6 +181,11 @@ fn main() -> ExitCode {
                 log::info!("{workers} worker processes");
             }
         }
-        server::run(listener, config).await
-    })
+        server::serve(listener, config, shutdown).await;
+        Ok(())
+    });
+    match served {
+        Ok(()) => stop.finish(worker != 0 || workers::wait_for_workers()),
+        Err(code) => code,
+    }
 }
