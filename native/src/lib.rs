@@ -7,6 +7,8 @@
 //! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
 //! - [`driver`]: the one connection loop for server and balancer, driving the core's
 //!   `ServerConnection`; a [`driver::Service`] is the per-application part; graceful stop.
+//! - [`stop`]: SIGTERM and SIGINT fire the driver's graceful stop (`--shutdown-timeout`);
+//!   [`workers`]: the server's worker processes, which stop with the first.
 //! - [`conn`]: a connection's I/O: a byte stream and its receive buffer, under deadlines.
 //! - [`server`]: the static file server's service.
 //! - [`throttle`]: `--rate` and `--delay`.
@@ -17,8 +19,8 @@
 //!   download.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
-//! - [`signal`]: Unix signals as callbacks on a thread; [`stop`]: graceful stop on SIGTERM and
-//!   SIGINT (drain, `--shutdown-timeout`); [`workers`]: the server's worker processes.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
+//!   client's temporary-file cleanup on a signal.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Exit status when a stop did not drain cleanly: connections were still open after the
 /// shutdown timeout, or a second SIGTERM/SIGINT came during the drain.
-pub const EXIT_FORCED: u8 = 5;
+pub const EXIT_FORCED: u8 = 6;
 
 type Hook = Box<dyn Fn() + Send + Sync>;
 

@@ -1,7 +1,7 @@
 //! SIGTERM and SIGINT stop `server`, `balancer` and `cluster` gracefully: no new connection is
 //! accepted, a download in flight completes byte-exact, idle kept-alive connections are closed,
 //! and the process exits 0; past `--shutdown-timeout` (or on a second signal) what is left is
-//! cut and the exit status is 5.
+//! cut and the exit status is 6.
 
 use ricochet_tests::{bin, www, Spawned, TempDir};
 use std::io::{ErrorKind, Read, Write};
@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The exit status of a stop that had to cut connections.
-const EXIT_FORCED: i32 = 5;
+const EXIT_FORCED: i32 = 6;
 /// Bound on every wait for a process to end.
 const EXIT: Duration = Duration::from_secs(20);
 
@@ -183,7 +183,7 @@ fn sigterm_closes_an_idle_kept_alive_connection_promptly_and_exits_0() {
 }
 
 #[test]
-fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_5() {
+fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_6() {
     // 256 KiB at 20 kB/s: 13 s, far past the 1 s allowed.
     let mut srv = server(&["--rate", "20000", "--shutdown-timeout", "1s"]);
     let (mut stream, mut got) = start_download(srv.addr, "/probe.bin", "close");
@@ -201,7 +201,7 @@ fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_5() {
 }
 
 #[test]
-fn a_second_signal_during_the_drain_ends_at_once_with_exit_status_5() {
+fn a_second_signal_during_the_drain_ends_at_once_with_exit_status_6() {
     let mut srv = server(&["--rate", "20000"]);
     let (_stream, _) = start_download(srv.addr, "/probe.bin", "close");
     srv.signal("TERM");

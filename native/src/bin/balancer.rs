@@ -19,7 +19,6 @@
 use argh::FromArgs;
 use ricochet::balancer::{self, Config, StartError};
 use ricochet::duration::parse_duration;
-use ricochet::stop::GracefulStop;
 use ricochet::{listen, logging, runtime};
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::{Policy, ServerList, ServerListError};
@@ -44,7 +43,7 @@ use std::time::Duration;
     ),
     error_code(4, "no server passed the first probe"),
     error_code(
-        5,
+        6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
@@ -117,6 +116,15 @@ struct Args {
     )]
     header_timeout: Duration,
 
+    /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
+    /// cut and the balancer exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
+
     /// how long a kept-alive connection may wait for its next request, and a write may stall
     /// (default 60s)
     #[argh(
@@ -125,15 +133,6 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     idle_timeout: Duration,
-
-    /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
-    /// cut and the balancer exits 5, e.g. 30s (default 30s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(30)",
-        from_str_fn(parse_duration)
-    )]
-    shutdown_timeout: Duration,
 
     /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
     #[argh(positional)]
@@ -221,6 +220,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
+        let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
         log::info!(
             "probing {} servers for {} (timeout {:?})",
             config.servers.len(),
@@ -242,7 +243,6 @@ fn main() -> ExitCode {
                 return ExitCode::from(4);
             }
         };
-        let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
         listen::announce(addr);
         balancer::serve_until(listener, prober, config, stop.shutdown()).await;
         stop.finish(true)

@@ -15,7 +15,6 @@
 use argh::FromArgs;
 use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
 use ricochet::duration::parse_duration;
-use ricochet::stop::GracefulStop;
 use ricochet::{balancer, logging, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +31,7 @@ use std::time::Duration;
     error_code(3, "the root is not a directory, or the probe file is missing from it"),
     error_code(4, "no server passed the first probe"),
     error_code(
-        5,
+        6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
@@ -52,6 +51,15 @@ struct Args {
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
 
+    /// after SIGTERM or SIGINT (Ctrl-C), how long answers in flight may take to finish before
+    /// they are cut and the cluster exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
+
     /// ports of the three servers on 127.0.0.1, fastest first, each as its own flag; 0 picks a
     /// free port (default 11111 22222 33333)
     #[argh(option)]
@@ -64,15 +72,6 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     probe_interval: Duration,
-
-    /// after SIGTERM or SIGINT (Ctrl-C), how long answers in flight may take to finish before
-    /// they are cut and the cluster exits 5, e.g. 30s (default 30s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(30)",
-        from_str_fn(parse_duration)
-    )]
-    shutdown_timeout: Duration,
 }
 
 fn main() -> ExitCode {
@@ -99,7 +98,7 @@ fn main() -> ExitCode {
         balancer: balancer_config,
     };
     // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
-    let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
+    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
     match runtime::block_on(cluster::run(config, stop.shutdown())) {
         Ok(()) => stop.finish(true),
         Err(error) => {

@@ -18,7 +18,6 @@
 use argh::FromArgs;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
-use ricochet::stop::GracefulStop;
 use ricochet::throttle::Throttle;
 use ricochet::{listen, logging, runtime, workers};
 use std::path::PathBuf;
@@ -34,7 +33,7 @@ use std::time::Duration;
     error_code(2, "cannot listen on the --listen address"),
     error_code(3, "a worker process ended (with --workers above 1)"),
     error_code(
-        5,
+        6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
@@ -87,6 +86,15 @@ struct Args {
     )]
     header_timeout: Duration,
 
+    /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
+    /// cut and the server exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
+
     /// how long a kept-alive connection may wait for its next request, and a write may stall,
     /// e.g. 60s (default 60s)
     #[argh(
@@ -95,15 +103,6 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     idle_timeout: Duration,
-
-    /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
-    /// cut and the server exits 5, e.g. 30s (default 30s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(30)",
-        from_str_fn(parse_duration)
-    )]
-    shutdown_timeout: Duration,
 }
 
 fn main() -> ExitCode {
@@ -147,7 +146,7 @@ fn main() -> ExitCode {
         }
     };
     // SIGTERM and SIGINT drain; a worker leaves forcing a stop to the first process.
-    let stop = GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
+    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
         workers::supervise(&stop);
