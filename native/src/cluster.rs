@@ -8,7 +8,6 @@ use crate::listen::{self, listening_line};
 use crate::runtime::{self, TcpListener};
 use crate::server;
 use crate::throttle::Throttle;
-use futures::channel::oneshot;
 use ricochet_core::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
 use std::io::{self, Write};
@@ -144,7 +143,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
             server_config.root.display(),
             rate / 1000
         ));
-        let (done, finished) = oneshot::channel::<()>();
+        let (done, finished) = futures::channel::oneshot::channel::<()>();
         let stop = shutdown.clone();
         runtime::spawn(async move {
             server::serve(listener, this, stop).await;
