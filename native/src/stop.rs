@@ -112,8 +112,8 @@ impl GracefulStop {
         *lock(&self.state.started) = Some(Instant::now());
         let timeout = self.state.timeout;
         log::info!(
-            "{reason}: stopping; no longer accepting, draining {} open connections (at most {timeout:?})",
-            self.shutdown.open_connections()
+            "{reason}: stopping; no longer accepting; {} open, draining (at most {timeout:?})",
+            connections(self.shutdown.open_connections())
         );
         trigger.trigger();
         for hook in lock(&self.state.on_start).iter() {
@@ -136,8 +136,8 @@ impl GracefulStop {
             return;
         }
         log::warn!(
-            "{reason}: closing {} connections still open; exit status {EXIT_FORCED}",
-            self.shutdown.open_connections()
+            "{reason}: cutting {} still open; exit status {EXIT_FORCED}",
+            connections(self.shutdown.open_connections())
         );
         for hook in lock(&self.state.on_force).iter() {
             hook();
@@ -163,6 +163,14 @@ impl GracefulStop {
         } else {
             ExitCode::from(EXIT_FORCED)
         }
+    }
+}
+
+/// `1 connection`, `2 connections`: for the log lines.
+fn connections(n: usize) -> String {
+    match n {
+        1 => "1 connection".to_string(),
+        n => format!("{n} connections"),
     }
 }
 

@@ -144,7 +144,7 @@ fn sigterm_mid_download_lets_it_finish_byte_exact_refuses_new_connections_and_ex
         std::thread::sleep(Duration::from_millis(10));
     }
     srv.signal("TERM");
-    srv.wait_for("draining 1 open connections", Duration::from_secs(5));
+    srv.wait_for("1 connection open, draining", Duration::from_secs(5));
 
     assert!(
         refuses(srv.addr),
@@ -205,7 +205,7 @@ fn a_second_signal_during_the_drain_ends_at_once_with_exit_status_6() {
     let mut srv = server(&["--rate", "20000"]);
     let (_stream, _) = start_download(srv.addr, "/probe.bin", "close");
     srv.signal("TERM");
-    srv.wait_for("draining 1 open connections", Duration::from_secs(5));
+    srv.wait_for("1 connection open, draining", Duration::from_secs(5));
     srv.signal("INT");
     assert_eq!(
         srv.wait_exit(EXIT).code(),
@@ -235,7 +235,7 @@ fn balancer_sigterm_closes_a_kept_alive_client_and_exits_0() {
         balancer.output()
     );
     let log = balancer.log_messages();
-    assert!(log.contains("draining 1 open connections"), "{log}");
+    assert!(log.contains("1 connection open, draining"), "{log}");
 }
 
 /// The PIDs of the processes whose parent is `pid`.
