@@ -22,8 +22,8 @@ use crate::runtime::{self, TcpListener, TcpStream};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
-use ricochet_core::pool::{Measurement, Policy, Ranking, ServerAddr};
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::pool::{Policy, Ranking, ServerAddr};
+use ricochet_core::probe::{Measurement, ProbeFailure};
 use ricochet_core::redirect::{self, Redirect};
 use ricochet_core::request::{Limits, RequestParser};
 use ricochet_core::url::UrlError;
@@ -69,6 +69,7 @@ impl Config {
                 path: "/probe.bin".to_string(),
                 interval: Duration::from_secs(300),
                 timeout: Duration::from_secs(10),
+                readmit: None,
             },
             policy: Policy::Rank,
             redirect: Redirect::default(),
@@ -236,8 +237,32 @@ impl Prober {
         while let Some(event) = self.balancer.poll_event() {
             match event {
                 Event::Removed {
-                    server, failure, ..
+                    server,
+                    failure,
+                    rechecking: false,
+                    ..
                 } => log::warn!("removed {server}: {failure}; it gets no more redirects"),
+                Event::Removed {
+                    server,
+                    failure,
+                    rechecking: true,
+                    ..
+                } => log::warn!("removed {server}: {failure}; re-checking it"),
+                Event::Failed {
+                    server,
+                    failure,
+                    failures,
+                    ..
+                } => log::info!("probe of {server} failed ({failures} in a row): {failure}"),
+                Event::Passed {
+                    server,
+                    passes,
+                    rise,
+                    ..
+                } => log::info!("{server} passed a re-check ({passes} of {rise})"),
+                Event::Admitted { server, .. } => {
+                    log::info!("{server} is live: it gets redirects again")
+                }
                 Event::Ranking(ranking) => {
                     // Logged once live, so whoever reads the log line can rely on it.
                     let table = ranking.to_string();

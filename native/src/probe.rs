@@ -7,8 +7,7 @@
 use crate::client::USER_AGENT;
 use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
 use ricochet_core::body::BodyDecoder;
-use ricochet_core::pool::Measurement;
-use ricochet_core::probe::{judge, ProbeFailure};
+use ricochet_core::probe::{judge, Measurement, ProbeFailure};
 use ricochet_core::response::ResponseParser;
 use ricochet_core::url::Url;
 use ricochet_core::write::write_request_head;

@@ -180,6 +180,7 @@ fn main() -> ExitCode {
         path: args.probe_path.clone(),
         interval: args.probe_interval,
         timeout: args.probe_timeout,
+        readmit: None,
     };
     config.policy = args.policy;
     config.redirect = args.redirect.with_retry_after(args.retry_after);
