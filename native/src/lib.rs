@@ -9,10 +9,12 @@
 //! - [`server`]: the static file server's connection handling.
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`client`]: the download client.
-//! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
-//!   download.
+//! - [`balancer`]: the balancer's connection handling and its prober (probes, client reports,
+//!   reloads); [`probe`]: one probe download; [`servers`]: reading the server list.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
+//!   client's temporary-file cleanup on a signal.
 
 pub mod accept;
 pub mod balancer;
@@ -27,5 +29,8 @@ pub mod logging;
 pub mod probe;
 pub mod runtime;
 pub mod server;
+pub mod servers;
+#[cfg(unix)]
+pub mod signal;
 pub mod throttle;
 pub mod workers;
