@@ -16,6 +16,8 @@
 //! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
 //!   client's temporary-file cleanup on a signal.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod accept;
 pub mod balancer;
 pub mod client;
