@@ -15,7 +15,8 @@
 //! Exit codes: 0 answered (whatever the status), 1 usage error, 2 stdin or stdout failed.
 
 use rand::SeedableRng;
-use ricochet_core::pool::{Measurement, Policy, Pool, ServerAddr};
+use ricochet_core::pool::{Policy, Pool, ServerAddr};
+use ricochet_core::probe::Measurement;
 use ricochet_core::redirect::{self, Redirect};
 use ricochet_core::request::RequestParser;
 use ricochet_core::Parsed;

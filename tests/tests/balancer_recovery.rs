@@ -297,7 +297,7 @@ fn forged_reports_against_a_live_server_cause_a_probe_or_two_and_no_removal() {
         balancer.output()
     );
     let counts = location_hosts(&pipelined(&balancer, 100, ""));
-    assert!(counts.get(&a.addr.to_string()).is_some(), "{counts:?}");
+    assert!(counts.contains_key(&a.addr.to_string()), "{counts:?}");
 }
 
 fn hangup(process: &Spawned) {
