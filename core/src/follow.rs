@@ -1,4 +1,5 @@
-//! The download client's decisions: which responses to follow, when to stop, where to save.
+//! The download client's decisions: which responses to follow, when to stop, where to save,
+//! and when to ask a balancer again for another server (client-assisted failover).
 
 use crate::url::{Url, UrlError};
 
@@ -42,6 +43,21 @@ impl std::error::Error for FollowError {}
 pub struct Follower {
     max_redirects: u32,
     visited: Vec<Url>,
+    /// The server reported unreachable on the current request, as `host:port`.
+    report: Option<String>,
+    /// A failover was tried already in this chain: the next unreachable server is final.
+    failed_over: bool,
+}
+
+/// What [`Follower::handle_unreachable`] decided: ask `url` (the URL that redirected the
+/// client) once more, reporting `unreachable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failover {
+    /// The URL to request again: the one whose redirect led to the unreachable server.
+    pub url: Url,
+    /// The unreachable server, `host:port`, sent in
+    /// [`crate::redirect::UNREACHABLE_HEADER`].
+    pub unreachable: String,
 }
 
 impl Follower {
@@ -50,6 +66,8 @@ impl Follower {
         Follower {
             max_redirects,
             visited: vec![url],
+            report: None,
+            failed_over: false,
         }
     }
 
@@ -70,6 +88,7 @@ impl Follower {
         status: u16,
         location: Option<&[u8]>,
     ) -> Result<Next, FollowError> {
+        self.report = None;
         if !crate::status::is_redirect(status) {
             return Ok(Next::Done);
         }
@@ -88,6 +107,42 @@ impl Follower {
         }
         self.visited.push(next.clone());
         Ok(Next::Redirect(next))
+    }
+
+    /// The current URL could not be connected to. If a redirect led there and no failover was
+    /// tried yet in this chain, go back to the URL that redirected here and return it with the
+    /// server to report: request it again with [`Follower::write_request_head`], which adds
+    /// the report (a Ricochet balancer then redirects elsewhere; any other server answers as
+    /// before). Otherwise `None`: the failure is final. The retry does not count as a
+    /// redirect.
+    pub fn handle_unreachable(&mut self) -> Option<Failover> {
+        if self.failed_over || self.visited.len() < 2 {
+            return None;
+        }
+        let dead = self.visited.pop()?;
+        self.failed_over = true;
+        let unreachable = dead.socket_addr();
+        self.report = Some(unreachable.clone());
+        Some(Failover {
+            url: self.current().clone(),
+            unreachable,
+        })
+    }
+
+    /// Append the GET request head for [`Follower::current`] (see
+    /// [`crate::write::write_request_head`]), with the unreachable server's report when this
+    /// request is a failover retry.
+    pub fn write_request_head(&self, out: &mut Vec<u8>, user_agent: &str) {
+        crate::write::write_request_head(out, "GET", self.current(), user_agent, false);
+        if let Some(report) = &self.report {
+            // Before the blank line that ends the head. `report` is a host:port from a
+            // parsed URL: no CR or LF can be in it.
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(crate::redirect::UNREACHABLE_HEADER.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(report.as_bytes());
+            out.extend_from_slice(b"\r\n\r\n");
+        }
     }
 
     /// How many redirects have been followed so far.

@@ -1,6 +1,7 @@
 //! The download client: GET a URL, print each response's head, follow redirects as the core's
-//! [`Follower`] decides, and stream a 2xx body to disk through a temporary file that is renamed
-//! only once the body is complete (and, with `--fsync`, synced to disk).
+//! [`Follower`] decides (asking the redirecting URL once more, with the server reported, when
+//! a redirect target cannot be reached), and stream a 2xx body to disk through a temporary
+//! file that is renamed only once the body is complete (and, with `--fsync`, synced to disk).
 //!
 //! Every failure is a [`ClientError`] with its own exit code ([`ClientError::exit_code`]), so
 //! scripts can tell a refused connection from a truncated download.
@@ -10,7 +11,6 @@ use ricochet_core::body::{BodyDecoder, BodyError};
 use ricochet_core::follow::{self, FollowError, Follower, Next};
 use ricochet_core::response::{Response, ResponseParser};
 use ricochet_core::url::{Url, UrlError};
-use ricochet_core::write::write_request_head;
 use ricochet_core::{BodyKind, Parsed};
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -212,9 +212,26 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
     let mut request = Vec::with_capacity(512);
     loop {
         let url = follower.current().clone();
-        let mut stream = connect(&url, options.timeout).await?;
+        let mut stream = match connect(&url, options.timeout).await {
+            Ok(stream) => stream,
+            // A redirect target that cannot be reached: ask the URL that redirected here once
+            // more, naming it (a Ricochet balancer then picks another server).
+            Err(e @ (ClientError::Connect(..) | ClientError::Timeout("connecting to", _))) => {
+                match follower.handle_unreachable() {
+                    Some(failover) => {
+                        say(format_args!(
+                            "{e}\nasking {} for another server\n",
+                            failover.url
+                        ));
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         request.clear();
-        write_request_head(&mut request, "GET", &url, USER_AGENT, false);
+        follower.write_request_head(&mut request, USER_AGENT);
         match runtime::timeout(options.timeout, stream.write_all(&request)).await {
             None => return Err(ClientError::Timeout("sending the request to", url)),
             Some(Err(e)) => {
