@@ -3,8 +3,8 @@
 //! - [`ServerAddr`] is one `host:port` entry; [`ServerList`] collects entries from the command
 //!   line and a config file, refusing malformed and duplicate ones with an error naming where
 //!   they came from.
-//! - [`Pool`] holds every server with its [`ServerState`]: not measured yet, live with its
-//!   latest [`crate::probe::Measurement`], or removed. Indices into the pool never change (a
+//! - [`Pool`] holds every server with its state: not measured yet, live with its latest
+//!   [`crate::probe::Measurement`], or removed. Indices into the pool never change (a
 //!   removed server keeps its slot, new ones are pushed at the end), so probe results can
 //!   always be matched. When a server is removed or comes back is the
 //!   [`crate::probe::ProbeSchedule`]'s decision, not the pool's.
@@ -208,14 +208,6 @@ impl ServerList {
         self.add(entry, Source::Line(number))
     }
 
-    /// Add every line of a config file's text. Stops at the first bad line.
-    pub fn add_config(&mut self, text: &str) -> Result<(), ServerListError> {
-        for (i, line) in text.lines().enumerate() {
-            self.add_config_line(i + 1, line)?;
-        }
-        Ok(())
-    }
-
     fn add(&mut self, entry: &str, source: Source) -> Result<(), ServerListError> {
         let error = |kind| ServerListError {
             source,
@@ -231,11 +223,6 @@ impl ServerList {
         Ok(())
     }
 
-    /// Number of servers so far.
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
     /// No server given.
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
@@ -249,7 +236,7 @@ impl ServerList {
 
 /// How a server stands for the ranking.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerState {
+enum ServerState {
     /// Not measured yet: not picked.
     Pending,
     /// Its latest probe succeeded: picked according to the policy.
@@ -305,7 +292,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// All servers [`ServerState::Pending`].
+    /// All servers not measured yet.
     pub fn new(servers: Vec<ServerAddr>) -> Pool {
         let states = vec![ServerState::Pending; servers.len()];
         Pool { servers, states }
@@ -326,12 +313,7 @@ impl Pool {
         &self.servers
     }
 
-    /// State of server `index`, if it exists.
-    pub fn state(&self, index: usize) -> Option<&ServerState> {
-        self.states.get(index)
-    }
-
-    /// Add a server, [`ServerState::Pending`]; returns its index.
+    /// Add a server, not measured yet; returns its index.
     pub fn push(&mut self, server: ServerAddr) -> usize {
         self.servers.push(server);
         self.states.push(ServerState::Pending);
@@ -350,7 +332,7 @@ impl Pool {
         }
     }
 
-    /// Set server `index` back to [`ServerState::Pending`] (not picked until measured again).
+    /// Set server `index` back to not measured (not picked until measured again).
     pub fn reset(&mut self, index: usize) {
         if let Some(state) = self.states.get_mut(index) {
             *state = ServerState::Pending;
@@ -491,11 +473,6 @@ impl Ranking {
             rows: Vec::new(),
             cumulative: Vec::new(),
         }
-    }
-
-    /// The policy it was built under.
-    pub fn policy(&self) -> Policy {
-        self.policy
     }
 
     /// The live servers, fastest first (tied servers in pool order), for logging.
