@@ -2,16 +2,19 @@
 //! swapped atomically, and connections answered with [`Redirect::answer`].
 //!
 //! - [`Prober`] owns the core [`Balancer`]: it starts the probe downloads the core asks for
-//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next result, feeds
-//!   results and timeouts back, logs every removal and every new ranking table, and publishes
-//!   each new ranking into [`Published`].
+//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next input (a
+//!   probe result, a client report of an unreachable server, a reload request from a
+//!   [`Reloader`]), feeds them in, logs every event (removals, re-checks, re-admissions,
+//!   reloads, ranking tables), and publishes each new ranking and a [`Status`] snapshot into
+//!   [`Published`]. It runs for ever, even with every server removed.
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
 //! - A connection reads request heads with the core's [`RequestParser`] (keep-alive and
 //!   pipelining: every complete head in the buffer is answered, and the answers go out in one
 //!   write), answers each with [`Redirect::answer`], a header timeout with 408, a malformed head
-//!   with the status the parser hints. The hot path takes the current ranking with one atomic
+//!   with the status the parser hints; a request reporting an unreachable server
+//!   ([`Published::report_unreachable`]) is passed on to the prober. The hot path takes the current ranking with one atomic
 //!   load (a new `Arc` is cloned only after a new ranking was published) and draws from the
 //!   thread's random generator; buffers are reused for the life of the connection.
 
