@@ -228,6 +228,8 @@ pub struct ProbeStatus {
     pub passes: u32,
     /// Failures in a row.
     pub failures: u32,
+    /// Every failed probe of it so far (since it was added), for a `_total` metric.
+    pub failures_total: u64,
     /// When its next probe starts; `None` while one is running or when it is never probed
     /// again.
     pub next_probe: Option<Instant>,
@@ -255,6 +257,7 @@ struct Slot {
     run: Run,
     passes: u32,
     failures: u32,
+    failures_total: u64,
     /// The delay before the next re-check while [`Health::Rechecking`] and failing.
     backoff: Duration,
     /// A verification probe is wanted now (requested at `last_report`).
@@ -271,6 +274,7 @@ impl Slot {
             run: Run::Idle { due: Some(now) },
             passes: 0,
             failures: 0,
+            failures_total: 0,
             backoff: RECHECK_START,
             verify: false,
             last_report: None,
@@ -475,6 +479,7 @@ impl ProbeSchedule {
             Err(failure) => {
                 slot.passes = 0;
                 slot.failures = slot.failures.saturating_add(1);
+                slot.failures_total = slot.failures_total.saturating_add(1);
                 match slot.health {
                     Health::Live if slot.failures < fall => (
                         now + step,
@@ -607,6 +612,7 @@ impl ProbeSchedule {
             last: slot.last.clone(),
             passes: slot.passes,
             failures: slot.failures,
+            failures_total: slot.failures_total,
             next_probe: match slot.run {
                 Run::Idle { .. } if slot.verify => slot.last_report,
                 Run::Idle { due } => due,

@@ -181,6 +181,7 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
     assert_eq!(last_ranking(&ev), Some(vec![1, 2]), "ranked again at once");
     let s = &b.status().servers[0].probe;
     assert_eq!((s.health, s.passes, s.failures), (Health::Live, 2, 0));
+    assert_eq!(s.failures_total, 8, "every failed probe counted");
     // Back on the regular interval.
     assert_eq!(s.next_probe, Some(next + secs(1) + INTERVAL));
 }
@@ -503,6 +504,7 @@ fn the_status_snapshot_tells_how_each_server_stands() {
     let s = &b.status().servers[0].probe;
     assert_eq!(s.health, Health::Rechecking);
     assert_eq!(s.health.to_string(), "re-checking");
+    assert_eq!((s.failures, s.failures_total), (1, 1));
     assert_eq!(s.next_probe, Some(t1 + secs(1)));
     assert_eq!(s.last.as_ref().unwrap().result, refused());
 }
