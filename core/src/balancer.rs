@@ -122,9 +122,9 @@ pub struct Reloaded {
     pub kept: usize,
 }
 
-/// One server in a [`Status`].
+/// One server in a [`Snapshot`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServerStatus {
+pub struct ServerSnapshot {
     /// Its index in the pool (the [`crate::pool::Row::index`] of its ranking row, if live).
     pub index: usize,
     /// The server.
@@ -136,9 +136,9 @@ pub struct ServerStatus {
 /// A snapshot of the balancer's state, for status pages and metrics. Instants are the
 /// caller's clock: convert with `SystemTime::now() - (Instant::now() - instant)`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Status {
+pub struct Snapshot {
     /// Every configured server, in pool order (servers dropped by a reload are not listed).
-    pub servers: Vec<ServerStatus>,
+    pub servers: Vec<ServerSnapshot>,
     /// When the next probe of any server starts (`None`: none is due, or one is running and
     /// nothing else is planned).
     pub next_probe: Option<Instant>,
@@ -407,17 +407,17 @@ impl Balancer {
     }
 
     /// A snapshot of every configured server and of the settings.
-    pub fn status(&self) -> Status {
-        let servers: Vec<ServerStatus> = (0..self.pool.len())
+    pub fn snapshot(&self) -> Snapshot {
+        let servers: Vec<ServerSnapshot> = (0..self.pool.len())
             .filter_map(|index| {
-                Some(ServerStatus {
+                Some(ServerSnapshot {
                     index,
                     server: self.pool.servers()[index].clone(),
                     probe: self.schedule.status(index)?,
                 })
             })
             .collect();
-        Status {
+        Snapshot {
             next_probe: servers.iter().filter_map(|s| s.probe.next_probe).min(),
             servers,
             probe_path: self.probe_path.clone(),

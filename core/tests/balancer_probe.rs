@@ -283,13 +283,13 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
     let Event::Ranking(r) = &ev[1] else { panic!() };
     assert_eq!(r.table().len(), 1);
     assert_eq!(r.table()[0].index, 0);
-    let status = b.status();
-    assert_eq!(status.servers[2].probe.health, Health::Removed);
+    let snapshot = b.snapshot();
+    assert_eq!(snapshot.servers[2].probe.health, Health::Removed);
     assert_eq!(
-        status.servers[2].probe.last.as_ref().unwrap().result,
+        snapshot.servers[2].probe.last.as_ref().unwrap().result,
         Err(ProbeFailure::Timeout)
     );
-    assert_eq!(status.servers[2].probe.next_probe, None);
+    assert_eq!(snapshot.servers[2].probe.next_probe, None);
     // Later rounds probe only server 0.
     let t2 = b.poll_timeout().unwrap();
     let jobs: Vec<usize> = std::iter::from_fn(|| b.poll_probe(t2))

@@ -95,7 +95,7 @@ fn without_readmit_a_failed_server_is_never_probed_again() {
         assert_eq!(jobs(&mut b, now), [1], "round {k}");
         b.handle_probe_result(1, now, ok(5));
     }
-    assert_eq!(b.status().servers[0].probe.health, Health::Removed);
+    assert_eq!(b.snapshot().servers[0].probe.health, Health::Removed);
 }
 
 #[test]
@@ -119,13 +119,13 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
         "{ev:?}"
     );
     assert_eq!(last_ranking(&ev), Some(vec![2]), "gone at once");
-    assert_eq!(b.status().servers[0].probe.health, Health::Rechecking);
+    assert_eq!(b.snapshot().servers[0].probe.health, Health::Rechecking);
 
     // Re-checks 1 s, 2 s, 4 s, 8 s, 16 s apart, then capped at the interval (30 s).
     let mut now = t1;
     for gap in [1, 2, 4, 8, 16, 30, 30] {
         assert_eq!(
-            b.status().servers[0].probe.next_probe,
+            b.snapshot().servers[0].probe.next_probe,
             Some(now + secs(gap))
         );
         let early = now + secs(gap) - Duration::from_millis(1);
@@ -151,7 +151,7 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
     }
 
     // It comes back: one pass is not enough; the next re-check comes 1 s later.
-    let next = b.status().servers[0].probe.next_probe.unwrap();
+    let next = b.snapshot().servers[0].probe.next_probe.unwrap();
     let due = jobs(&mut b, next);
     assert!(due.contains(&0), "{due:?}");
     b.handle_probe_result(0, next, ok(5));
@@ -173,13 +173,16 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
         "{ev:?}"
     );
     assert_eq!(b.ranking().len(), 1, "not yet");
-    assert_eq!(b.status().servers[0].probe.next_probe, Some(next + secs(1)));
+    assert_eq!(
+        b.snapshot().servers[0].probe.next_probe,
+        Some(next + secs(1))
+    );
     assert_eq!(jobs(&mut b, next + secs(1)), [0]);
     b.handle_probe_result(0, next + secs(1), ok(5));
     let ev = events(&mut b);
     assert!(matches!(ev[0], Event::Admitted { index: 0, .. }), "{ev:?}");
     assert_eq!(last_ranking(&ev), Some(vec![1, 2]), "ranked again at once");
-    let s = &b.status().servers[0].probe;
+    let s = &b.snapshot().servers[0].probe;
     assert_eq!((s.health, s.passes, s.failures), (Health::Live, 2, 0));
     assert_eq!(s.failures_total, 8, "every failed probe counted");
     // Back on the regular interval.
@@ -273,9 +276,9 @@ fn fall_failures_in_a_row_remove_a_live_server_and_a_pass_resets_the_count() {
     // Checked again 1 s later; a pass resets the count.
     assert_eq!(jobs(&mut b, t1 + secs(1)), [0]);
     b.handle_probe_result(0, t1 + secs(1), ok(10));
-    assert_eq!(b.status().servers[0].probe.failures, 0);
+    assert_eq!(b.snapshot().servers[0].probe.failures, 0);
     // Three failures in a row remove it.
-    let mut now = b.status().servers[0].probe.next_probe.unwrap();
+    let mut now = b.snapshot().servers[0].probe.next_probe.unwrap();
     for n in 1..=3 {
         let due = jobs(&mut b, now);
         assert!(due.contains(&0), "{n}: {due:?}");
@@ -347,7 +350,10 @@ fn a_report_starts_one_verification_probe_per_period_whatever_the_number() {
     assert!(jobs(&mut b, t1 + REPORT_PERIOD - Duration::from_millis(1)).is_empty());
     // It passed: still live, and its regular probe stays where it was.
     assert_eq!(b.ranking().len(), 2);
-    assert_eq!(b.status().servers[0].probe.next_probe, Some(t0 + INTERVAL));
+    assert_eq!(
+        b.snapshot().servers[0].probe.next_probe,
+        Some(t0 + INTERVAL)
+    );
     // A period later, one more.
     assert!(b.handle_unreachable(0, t1 + REPORT_PERIOD));
     assert!(!b.handle_unreachable(0, t1 + REPORT_PERIOD));
@@ -406,9 +412,9 @@ fn a_reload_adds_removes_and_keeps_servers() {
     );
     // The new one is probed now, and redirected to only once it passed.
     assert_eq!(jobs(&mut b, t1), [3]);
-    assert_eq!(b.status().servers.len(), 3);
-    assert_eq!(b.status().servers[2].server, addr(4));
-    assert_eq!(b.status().servers[2].probe.health, Health::Pending);
+    assert_eq!(b.snapshot().servers.len(), 3);
+    assert_eq!(b.snapshot().servers[2].server, addr(4));
+    assert_eq!(b.snapshot().servers[2].probe.health, Health::Pending);
     assert_eq!(b.ranking().len(), 2);
     b.handle_probe_result(3, t1 + Duration::from_millis(5), ok(5));
     let ev = events(&mut b);
@@ -442,7 +448,7 @@ fn a_reload_ignores_the_late_result_of_a_dropped_server_and_can_bring_it_back() 
             .any(|e| matches!(e, Event::Ranking(r) if r.len() != 1)),
         "{ev:?}"
     );
-    assert_eq!(b.status().servers.len(), 1);
+    assert_eq!(b.snapshot().servers.len(), 1);
     // Listed again: probed afresh, as a new server.
     let reloaded = b.reload(vec![addr(1), addr(2)], t1 + secs(2)).unwrap();
     assert_eq!(reloaded.added, [addr(2)]);
@@ -462,7 +468,7 @@ fn a_reload_probes_again_a_server_removed_for_good() {
     events(&mut b);
     let reloaded = b.reload(vec![addr(1), addr(2)], t1 + secs(1)).unwrap();
     assert_eq!((reloaded.restarted, reloaded.kept), (vec![addr(1)], 1));
-    assert_eq!(b.status().servers[0].probe.health, Health::Pending);
+    assert_eq!(b.snapshot().servers[0].probe.health, Health::Pending);
     assert_eq!(jobs(&mut b, t1 + secs(1)), [0]);
     b.handle_probe_result(0, t1 + secs(2), ok(10));
     assert_eq!(last_ranking(&events(&mut b)), Some(vec![1, 2]));
@@ -483,13 +489,13 @@ fn a_reload_to_an_empty_list_answers_503_until_servers_come_back() {
 fn the_status_snapshot_tells_how_each_server_stands() {
     let t0 = Instant::now();
     let mut b = started(2, Some(Readmit::default()), t0);
-    let status = b.status();
-    assert_eq!(status.interval, INTERVAL);
-    assert_eq!(status.timeout, TIMEOUT);
-    assert_eq!(status.readmit, Some(Readmit { rise: 2, fall: 1 }));
-    assert_eq!(status.probe_path, "/probe.bin");
-    assert_eq!(status.next_probe, Some(t0 + INTERVAL));
-    let s = &status.servers[1];
+    let snapshot = b.snapshot();
+    assert_eq!(snapshot.interval, INTERVAL);
+    assert_eq!(snapshot.timeout, TIMEOUT);
+    assert_eq!(snapshot.readmit, Some(Readmit { rise: 2, fall: 1 }));
+    assert_eq!(snapshot.probe_path, "/probe.bin");
+    assert_eq!(snapshot.next_probe, Some(t0 + INTERVAL));
+    let s = &snapshot.servers[1];
     assert_eq!((s.index, s.server.port()), (1, 2));
     assert_eq!(s.probe.health, Health::Live);
     assert_eq!(s.probe.last.as_ref().unwrap().finished, t0);
@@ -498,10 +504,10 @@ fn the_status_snapshot_tells_how_each_server_stands() {
     assert!(!s.probe.probing);
     let t1 = t0 + INTERVAL;
     jobs(&mut b, t1);
-    assert!(b.status().servers[0].probe.probing);
-    assert_eq!(b.status().servers[0].probe.next_probe, None);
+    assert!(b.snapshot().servers[0].probe.probing);
+    assert_eq!(b.snapshot().servers[0].probe.next_probe, None);
     b.handle_probe_result(0, t1, refused());
-    let s = &b.status().servers[0].probe;
+    let s = &b.snapshot().servers[0].probe;
     assert_eq!(s.health, Health::Rechecking);
     assert_eq!(s.health.to_string(), "re-checking");
     assert_eq!((s.failures, s.failures_total), (1, 1));

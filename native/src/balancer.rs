@@ -5,7 +5,7 @@
 //!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next input (a
 //!   probe result, a client report of an unreachable server, a reload request from a
 //!   [`Reloader`]), feeds them in, logs every event (removals, re-checks, re-admissions,
-//!   reloads, ranking tables), and publishes each new ranking and a [`Status`] snapshot into
+//!   reloads, ranking tables), and publishes each new ranking and a [`Snapshot`] into
 //!   [`Published`]. It runs for ever, even with every server removed.
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
@@ -25,7 +25,7 @@ use crate::runtime::{self, TcpListener, TcpStream};
 use crate::servers::{LoadError, ServerSource};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Status};
+use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::pool::{Policy, Ranking, ServerAddr};
 use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::{self, Redirect};
@@ -138,7 +138,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// The current ranking, shared by every connection and replaced atomically by the prober,
-/// with the latest [`Status`] snapshot (for the admin listener) and the way back to the
+/// with the latest [`Snapshot`] of every server (for the admin listener) and the way back to the
 /// prober for client reports of unreachable servers.
 ///
 /// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
@@ -147,7 +147,7 @@ impl std::error::Error for StartError {}
 pub struct Published {
     generation: AtomicU64,
     ranking: RwLock<Arc<Ranking>>,
-    status: RwLock<Option<Arc<Status>>>,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
     reports: Option<Reports>,
 }
 
@@ -169,7 +169,7 @@ impl Published {
         Published {
             generation: AtomicU64::new(0),
             ranking: RwLock::new(Arc::new(ranking)),
-            status: RwLock::new(None),
+            snapshot: RwLock::new(None),
             reports: None,
         }
     }
@@ -194,15 +194,15 @@ impl Published {
     /// weights and shares.
     ///
     /// [`Row::index`]: ricochet_core::pool::Row::index
-    pub fn status(&self) -> Option<Arc<Status>> {
-        self.status
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn set_status(&self, status: Status) {
-        *self.status.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(status));
+    fn set_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
     }
 
     /// Tell the prober a client could not reach server `index` (the
@@ -350,7 +350,7 @@ impl Prober {
             tx: tx.clone(),
             queued: Arc::clone(&queued_reports),
         });
-        published.set_status(balancer.status());
+        published.set_snapshot(balancer.snapshot());
         Ok(Prober {
             balancer,
             published: Arc::new(published),
@@ -371,11 +371,6 @@ impl Prober {
         Reloader {
             tx: self.tx.clone(),
         }
-    }
-
-    /// Every server has had its first probe judged.
-    pub fn first_round_complete(&self) -> bool {
-        self.balancer.first_round_complete()
     }
 
     /// Start every probe the core says is due.
@@ -451,8 +446,8 @@ impl Prober {
             Input::Unreachable(index) => {
                 self.queued_reports.fetch_sub(1, Ordering::Relaxed);
                 if self.balancer.handle_unreachable(index, Instant::now()) {
-                    let status = self.balancer.status();
-                    if let Some(s) = status.servers.iter().find(|s| s.index == index) {
+                    let snapshot = self.balancer.snapshot();
+                    if let Some(s) = snapshot.servers.iter().find(|s| s.index == index) {
                         log::info!("a client could not reach {}: probing it now", s.server);
                     }
                 }
@@ -505,7 +500,7 @@ impl Prober {
     async fn step(&mut self) {
         self.start_due();
         self.handle_events();
-        self.published.set_status(self.balancer.status());
+        self.published.set_snapshot(self.balancer.snapshot());
         let input = match self.balancer.poll_timeout() {
             Some(wake) => {
                 let left = wake.saturating_duration_since(Instant::now());
@@ -524,7 +519,7 @@ impl Prober {
         self.balancer.handle_timeout(Instant::now());
         self.start_due();
         self.handle_events();
-        self.published.set_status(self.balancer.status());
+        self.published.set_snapshot(self.balancer.snapshot());
     }
 
     /// Run the first probe round to completion. The ranking it produced is in
