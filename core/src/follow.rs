@@ -1,15 +1,18 @@
-//! The download client's decisions: which responses to follow, when to stop, where to save,
-//! and when to ask a balancer again for another server (client-assisted failover).
+//! The download client's decisions: which responses to save, follow or refuse, when to stop,
+//! which bodies to print, where to save, and when to ask a balancer again for another server
+//! (client-assisted failover).
 
 use crate::url::{Url, UrlError};
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// A final response: save the body if the status is 2xx, otherwise report it.
-    Done,
+    /// A 2xx final response: save its body.
+    Save,
     /// A redirect: request this URL next.
     Redirect(Url),
+    /// Any other final response: report it; nothing is saved.
+    Refused,
 }
 
 /// Why the client stops following.
@@ -78,7 +81,8 @@ impl Follower {
 
     /// Feed the status and `Location` of the response to the current request.
     ///
-    /// A status other than 301, 302, 303, 307 or 308 is [`Next::Done`]. A redirect's `Location`
+    /// 2xx is [`Next::Save`]; a status other than those and 301, 302, 303, 307 or 308 is
+    /// [`Next::Refused`]. A redirect's `Location`
     /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
     /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
     /// order: no Location, an unusable one, more than `max_redirects` redirects, a URL already
@@ -89,8 +93,11 @@ impl Follower {
         location: Option<&[u8]>,
     ) -> Result<Next, FollowError> {
         self.report = None;
+        if (200..300).contains(&status) {
+            return Ok(Next::Save);
+        }
         if !crate::status::is_redirect(status) {
-            return Ok(Next::Done);
+            return Ok(Next::Refused);
         }
         let location = location.ok_or(FollowError::MissingLocation(status))?;
         let mut reference = String::with_capacity(location.len());
@@ -111,8 +118,8 @@ impl Follower {
 
     /// The current URL could not be connected to. If a redirect led there and no failover was
     /// tried yet in this chain, go back to the URL that redirected here and return it with the
-    /// server to report: request it again with [`Follower::write_request_head`], which adds
-    /// the report (a Ricochet balancer then redirects elsewhere; any other server answers as
+    /// server to report: request it again with [`Follower::report_field`] among the request's
+    /// fields (a Ricochet balancer then redirects elsewhere; any other server answers as
     /// before). Otherwise `None`: the failure is final. The retry does not count as a
     /// redirect.
     pub fn handle_unreachable(&mut self) -> Option<Failover> {
@@ -129,20 +136,13 @@ impl Follower {
         })
     }
 
-    /// Append the GET request head for [`Follower::current`] (see
-    /// [`crate::write::write_request_head`]), with the unreachable server's report when this
-    /// request is a failover retry.
-    pub fn write_request_head(&self, out: &mut Vec<u8>, user_agent: &str) {
-        crate::write::write_request_head(out, "GET", self.current(), user_agent, false);
-        if let Some(report) = &self.report {
-            // Before the blank line that ends the head. `report` is a host:port from a
-            // parsed URL: no CR or LF can be in it.
-            out.truncate(out.len() - 2);
-            out.extend_from_slice(crate::redirect::UNREACHABLE_HEADER.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(report.as_bytes());
-            out.extend_from_slice(b"\r\n\r\n");
-        }
+    /// The extra request field for [`Follower::current`]: the unreachable server's report
+    /// ([`crate::redirect::UNREACHABLE_HEADER`]) when this request is a failover retry, for
+    /// [`crate::write::write_request_head_with`].
+    pub fn report_field(&self) -> Option<(&'static str, &[u8])> {
+        self.report
+            .as_ref()
+            .map(|r| (crate::redirect::UNREACHABLE_HEADER, r.as_bytes()))
     }
 
     /// How many redirects have been followed so far.
@@ -153,6 +153,32 @@ impl Follower {
     /// Every URL requested so far, the first one first.
     pub fn chain(&self) -> &[Url] {
         &self.visited
+    }
+}
+
+/// Most bytes of a redirect's body printed: it is a courtesy note ("moved here"), not content.
+pub const REDIRECT_ECHO_LIMIT: u64 = 4 * 1024;
+
+/// Most bytes of a refused (non-2xx, non-redirect) response's body printed: the error page
+/// says why.
+pub const REFUSED_ECHO_LIMIT: u64 = 1024 * 1024;
+
+/// How many bytes of a response's body the client prints to the terminal, if any: `None` for
+/// a 2xx body (it is saved, never printed) and for a body that is not text. Text is `text/*`,
+/// or a body without a Content-Type (short notes from simple servers); everything else may be
+/// binary and would garble a terminal.
+pub fn echo_limit(status: u16, content_type: Option<&[u8]>) -> Option<u64> {
+    if (200..300).contains(&status) {
+        return None;
+    }
+    let text = content_type.is_none_or(|t| t.len() >= 5 && t[..5].eq_ignore_ascii_case(b"text/"));
+    if !text {
+        return None;
+    }
+    if crate::status::is_redirect(status) {
+        Some(REDIRECT_ECHO_LIMIT)
+    } else {
+        Some(REFUSED_ECHO_LIMIT)
     }
 }
 

@@ -8,16 +8,26 @@
 //! until the core's next deadline.
 //!
 //! Module map:
+//! - `grammar` (internal): the HTTP/1.1 grammar both parsers share (tokens, CRLF lines, header
+//!   fields, lists).
 //! - [`request`]: incremental, strict request-head parser (server side).
+//! - [`connection`]: one server-side connection as a state machine (requests, bodies skipped,
+//!   keep-alive, deadlines, drain, closing), shared by the file server and the balancer.
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
-//! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
+//! - [`exchange`]: reading one response on the client side (1xx, body, end), for the client and
+//!   the prober.
+//! - [`mod@write`]: response and request head writers.
+//! - [`date`]: HTTP dates, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
-//!   file request is answered).
+//! - [`status`]: status codes as a type, with their reason phrases.
+//! - [`error_page`]: error pages and the GET/HEAD method policy, for server and balancer.
+//! - [`serve`]: the static file server's decisions (path mapping, content types, what a file
+//!   request is answered).
 //! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
 //! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
+//! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
 //! - [`redirect`]: the balancer's redirect responses (and client reports of unreachable
 //!   servers).
 //! - [`probe`]: how to judge a probe, and each server's health: when to probe it, when it is
@@ -25,8 +35,8 @@
 //! - [`pool`]: servers with their latest measurements, ranking and the weighted random pick
 //!   (uses [`probe::Measurement`]; `probe` knows nothing of the pool).
 //! - [`balancer`]: the pool driven by the probe schedule, publishing rankings, taking client
-//!   reports and reloads, giving status snapshots (the balancer's whole probing logic, so its
-//!   shell only downloads and times).
+//!   reports and reloads, giving snapshots (the balancer's whole probing logic, so its shell
+//!   only downloads and times).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -38,13 +48,19 @@ struct ReadmeDoctests;
 
 pub mod body;
 pub mod conditional;
+pub mod connection;
+pub mod date;
+pub mod error_page;
+pub mod exchange;
 pub mod follow;
+mod grammar;
 pub mod pool;
 pub mod probe;
 pub mod range;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod resume;
 pub mod serve;
 pub mod status;
 pub mod url;

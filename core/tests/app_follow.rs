@@ -2,6 +2,7 @@
 
 use ricochet_core::follow::{output_name, Failover, FollowError, Follower, Next};
 use ricochet_core::url::{Url, UrlError};
+use ricochet_core::write::write_request_head_with;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -38,12 +39,22 @@ fn absolute_and_network_path_locations() {
 }
 
 #[test]
-fn other_statuses_are_final() {
+fn other_statuses_are_final_and_only_2xx_is_saved() {
     let mut f = Follower::new(url("http://a/"), 10);
-    for status in [200, 204, 206, 300, 304, 305, 404, 500] {
+    for (status, next) in [
+        (200, Next::Save),
+        (204, Next::Save),
+        (206, Next::Save),
+        (299, Next::Save),
+        (300, Next::Refused),
+        (304, Next::Refused),
+        (305, Next::Refused),
+        (404, Next::Refused),
+        (500, Next::Refused),
+    ] {
         assert_eq!(
             f.handle_response(status, Some(b"/elsewhere")),
-            Ok(Next::Done),
+            Ok(next),
             "{status}"
         );
     }
@@ -104,7 +115,7 @@ fn stops_after_max_redirects() {
         none.handle_response(307, Some(b"/x")),
         Err(FollowError::TooManyRedirects(0))
     );
-    assert_eq!(none.handle_response(200, None), Ok(Next::Done));
+    assert_eq!(none.handle_response(200, None), Ok(Next::Save));
 }
 
 #[test]
@@ -152,7 +163,8 @@ fn output_names() {
 
 fn head(f: &Follower) -> String {
     let mut out = Vec::new();
-    f.write_request_head(&mut out, "test");
+    let fields: Vec<_> = f.report_field().into_iter().collect();
+    write_request_head_with(&mut out, "GET", f.current(), "test", false, &fields);
     String::from_utf8(out).unwrap()
 }
 
@@ -202,4 +214,22 @@ fn a_failover_sent_to_the_same_dead_server_again_is_no_loop_but_final() {
         Ok(Next::Redirect(url("http://dead:1/x")))
     );
     assert_eq!(f.handle_unreachable(), None);
+}
+
+#[test]
+fn text_bodies_of_redirects_and_errors_are_printed_bounded_and_2xx_bodies_never() {
+    use ricochet_core::follow::{echo_limit, REDIRECT_ECHO_LIMIT, REFUSED_ECHO_LIMIT};
+    let html: Option<&[u8]> = Some(b"text/html; charset=utf-8");
+    assert_eq!(echo_limit(301, html), Some(REDIRECT_ECHO_LIMIT));
+    assert_eq!(
+        echo_limit(308, Some(b"TEXT/plain")),
+        Some(REDIRECT_ECHO_LIMIT)
+    );
+    assert_eq!(echo_limit(302, None), Some(REDIRECT_ECHO_LIMIT));
+    assert_eq!(echo_limit(404, html), Some(REFUSED_ECHO_LIMIT));
+    assert_eq!(echo_limit(503, None), Some(REFUSED_ECHO_LIMIT));
+    assert_eq!(echo_limit(301, Some(b"application/octet-stream")), None);
+    assert_eq!(echo_limit(500, Some(b"image/png")), None);
+    assert_eq!(echo_limit(200, html), None);
+    assert_eq!(echo_limit(206, None), None);
 }
