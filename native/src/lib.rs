@@ -13,10 +13,12 @@
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
 //! - [`client`]: the download client.
-//! - [`balancer`]: the balancer's service and its prober; [`probe`]: one probe
-//!   download.
+//! - [`balancer`]: the balancer's service and its prober (probes, client reports, reloads);
+//!   [`probe`]: one probe download; [`servers`]: reading the server list.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
+//!   client's temporary-file cleanup on a signal.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -35,5 +37,8 @@ pub mod logging;
 pub mod probe;
 pub mod runtime;
 pub mod server;
+pub mod servers;
+#[cfg(unix)]
+pub mod signal;
 pub mod throttle;
 pub mod workers;
