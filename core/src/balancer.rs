@@ -78,12 +78,26 @@ pub struct Balancer {
     pool: Pool,
     schedule: ProbeSchedule,
     policy: Policy,
+    probe_path: String,
     probe_urls: Vec<Url>,
     events: VecDeque<Event>,
     /// Results came in since the last published ranking.
     dirty: bool,
     /// Which servers reported a result since the last published ranking.
     reported: Vec<bool>,
+    /// Each server's latest judged probe, for the admin page.
+    last_probes: Vec<Option<ProbeRecord>>,
+    /// Failed probes per server, for the metrics.
+    failures: Vec<u64>,
+}
+
+/// A judged probe: when its result came in and what it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRecord {
+    /// When the result was handed in (or the deadline passed).
+    pub finished: Instant,
+    /// The measurement, or why the probe failed.
+    pub result: Result<Measurement, ProbeFailure>,
 }
 
 impl Balancer {
@@ -104,9 +118,12 @@ impl Balancer {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Balancer {
             reported: vec![false; servers.len()],
+            last_probes: vec![None; servers.len()],
+            failures: vec![0; servers.len()],
             schedule: ProbeSchedule::new(servers.len(), config.interval, config.timeout, now),
             pool: Pool::new(servers),
             policy,
+            probe_path: config.path.clone(),
             probe_urls,
             events: VecDeque::new(),
             dirty: false,
@@ -133,7 +150,11 @@ impl Balancer {
         now: Instant,
         result: Result<Measurement, ProbeFailure>,
     ) {
-        match self.schedule.handle_result(index, now, result) {
+        let verdict = self.schedule.handle_result(index, now, result);
+        if let Some(result) = &verdict {
+            self.note(index, now, result.clone());
+        }
+        match verdict {
             Some(Ok(measurement)) => {
                 self.pool.record(index, measurement);
                 if let Some(r) = self.reported.get_mut(index) {
@@ -156,8 +177,35 @@ impl Balancer {
     /// [`Balancer::poll_event`] and [`Balancer::poll_probe`].
     pub fn handle_timeout(&mut self, now: Instant) {
         for index in self.schedule.handle_timeout(now) {
+            self.note(index, now, Err(ProbeFailure::Timeout));
             self.remove(index, ProbeFailure::Timeout);
         }
+    }
+
+    fn note(&mut self, index: usize, finished: Instant, result: Result<Measurement, ProbeFailure>) {
+        if result.is_err() {
+            if let Some(n) = self.failures.get_mut(index) {
+                *n += 1;
+            }
+        }
+        if let Some(last) = self.last_probes.get_mut(index) {
+            *last = Some(ProbeRecord { finished, result });
+        }
+    }
+
+    /// The latest judged probe of server `index` (`None` before its first result).
+    pub fn last_probe(&self, index: usize) -> Option<&ProbeRecord> {
+        self.last_probes.get(index)?.as_ref()
+    }
+
+    /// How many probes of server `index` failed so far.
+    pub fn probe_failures(&self, index: usize) -> u64 {
+        self.failures.get(index).copied().unwrap_or(0)
+    }
+
+    /// When the next probe is due to start (`None` when nothing is left to probe).
+    pub fn next_probe(&self) -> Option<Instant> {
+        self.schedule.next_due()
     }
 
     fn remove(&mut self, index: usize, failure: ProbeFailure) {
@@ -212,6 +260,11 @@ impl Balancer {
     /// The schedule, for inspection.
     pub fn schedule(&self) -> &ProbeSchedule {
         &self.schedule
+    }
+
+    /// The path every probe downloads.
+    pub fn probe_path(&self) -> &str {
+        &self.probe_path
     }
 
     /// The weighting policy.

@@ -18,11 +18,15 @@
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
 //! - [`probe`]: when to probe which server, and how to judge a probe.
+//! - [`admin`]: the balancer's admin application (status page, JSON, metrics, reload).
+//! - [`access_log`]: access log lines in Combined Log Format.
 //! - [`balancer`]: the pool driven by the probe schedule, publishing rankings (the balancer's
 //!   whole probing logic, so its shell only downloads and times).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]

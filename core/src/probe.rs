@@ -240,6 +240,19 @@ impl ProbeSchedule {
             .min()
     }
 
+    /// When the next probe is due to start: the earliest due time of a waiting server, or of
+    /// the next probe of one in flight. `None` when every server is removed.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Waiting { due, .. } => Some(*due),
+                Slot::InFlight { next_due, .. } => Some(*next_due),
+                Slot::Removed => None,
+            })
+            .min()
+    }
+
     /// Fail every in-flight probe whose deadline is at or before `now`; returns their indices
     /// (now removed), in index order. Calling it early or twice is harmless. Afterwards call
     /// [`ProbeSchedule::poll_probe`]: probes may be due too.
