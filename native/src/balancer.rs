@@ -16,11 +16,14 @@
 //!   thread's random generator; buffers are reused for the life of the connection.
 
 use crate::accept;
+use crate::access_log::AccessLog;
 use crate::conn::{Conn, FillError};
+use crate::counters::{RedirectCounts, RequestCounts};
 use crate::probe;
 use crate::runtime::{self, TcpListener, TcpStream};
 use futures::channel::mpsc;
 use futures::StreamExt;
+use ricochet_core::access_log;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
 use ricochet_core::pool::{Measurement, Policy, Ranking, ServerAddr};
 use ricochet_core::probe::ProbeFailure;
@@ -31,7 +34,7 @@ use ricochet_core::Parsed;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long to read and drop a client's leftovers after a final error response.
@@ -57,6 +60,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// Where to write one Combined Log Format line per request, if anywhere.
+    pub access_log: Option<AccessLog>,
 }
 
 impl Config {
@@ -76,6 +81,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             limits: Limits::default(),
+            access_log: None,
         }
     }
 }
@@ -105,52 +111,99 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The current ranking, shared by every connection and replaced atomically by the prober.
+/// The current ranking, shared by every connection and replaced atomically by the prober,
+/// with the counters the admin listener reports.
 ///
 /// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
-/// atomic load, and the lock is taken only when there is one.
+/// atomic load, and the lock is taken only when there is one. Counting a request or a redirect
+/// is one relaxed atomic add: no lock, no allocation.
 #[derive(Debug)]
 pub struct Published {
     generation: AtomicU64,
-    ranking: RwLock<Arc<Ranking>>,
+    current: RwLock<Current>,
+    requests: RequestCounts,
+    /// The prober's latest state, for the admin listener's snapshots.
+    probe_state: Mutex<Option<Arc<Balancer>>>,
+}
+
+/// The ranking in force and the redirect counters of the pool's servers, by pool index.
+#[derive(Debug, Clone)]
+struct Current {
+    ranking: Arc<Ranking>,
+    redirects: RedirectCounts,
 }
 
 impl Published {
     /// Start with `ranking`.
     pub fn new(ranking: Ranking) -> Published {
+        let redirects = RedirectCounts::default().covering(&ranking);
         Published {
             generation: AtomicU64::new(0),
-            ranking: RwLock::new(Arc::new(ranking)),
+            current: RwLock::new(Current {
+                ranking: Arc::new(ranking),
+                redirects,
+            }),
+            requests: RequestCounts::default(),
+            probe_state: Mutex::new(None),
         }
     }
 
     /// Replace the ranking; connections pick it up at their next request.
     pub fn publish(&self, ranking: Ranking) {
-        let ranking = Arc::new(ranking);
-        // A poisoned lock only means a panic elsewhere while holding it; the Arc inside is
+        // A poisoned lock only means a panic elsewhere while holding it; the data inside is
         // still whole, so carry on rather than crash.
-        *self.ranking.write().unwrap_or_else(|e| e.into_inner()) = ranking;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        current.redirects = current.redirects.covering(&ranking);
+        current.ranking = Arc::new(ranking);
+        drop(current);
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The current ranking.
     pub fn current(&self) -> Arc<Ranking> {
-        Arc::clone(&self.ranking.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.read().ranking)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn view(&self) -> View {
         let generation = self.generation.load(Ordering::Acquire);
         View {
             generation,
-            ranking: self.current(),
+            current: self.read().clone(),
         }
+    }
+
+    /// Requests answered on the redirect port, by status code.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
+    /// Redirects sent so far, by pool index.
+    pub fn redirects(&self) -> Vec<u64> {
+        self.read().redirects.values()
+    }
+
+    /// Keep `balancer` (the prober's state after a step) for the admin listener.
+    pub fn set_probe_state(&self, balancer: Balancer) {
+        *self.probe_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(balancer));
+    }
+
+    /// The prober's latest state, once the prober has run.
+    pub fn probe_state(&self) -> Option<Arc<Balancer>> {
+        self.probe_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
 /// One connection's copy of the published ranking.
 struct View {
     generation: u64,
-    ranking: Arc<Ranking>,
+    current: Current,
 }
 
 impl View {
@@ -158,9 +211,9 @@ impl View {
         let generation = published.generation.load(Ordering::Acquire);
         if generation != self.generation {
             self.generation = generation;
-            self.ranking = published.current();
+            self.current = published.read().clone();
         }
-        &self.ranking
+        &self.current.ranking
     }
 }
 
@@ -246,6 +299,7 @@ impl Prober {
                 }
             }
         }
+        self.published.set_probe_state(self.balancer.clone());
     }
 
     /// One turn: start due probes, then wait for a result or the core's next deadline and hand
@@ -353,17 +407,44 @@ pub async fn handle_connection(
             match parser.parse(conn.buffered()) {
                 Ok(Parsed::Complete { value, consumed }) => {
                     let ranking = view.refresh(published);
+                    let start = out.len();
                     let answer = {
                         let mut rng = rand::rng();
                         config
                             .redirect
                             .answer(&value, ranking, &mut rng, now, &mut out)
                     };
-                    if log::log_enabled!(log::Level::Info) {
-                        let to = answer
+                    published.requests.count(answer.status);
+                    if let Some(index) = answer.server {
+                        view.current.redirects.count(index);
+                    }
+                    let ranking = &view.current.ranking;
+                    let to = || {
+                        answer
                             .server
                             .and_then(|i| ranking.table().iter().find(|r| r.index == i))
-                            .map_or("-", |r| r.server.as_str());
+                            .map(|r| r.server.as_str())
+                    };
+                    if let Some(access_log) = &config.access_log {
+                        access_log.record(|line| {
+                            let entry = access_log::Entry {
+                                client: peer.ip(),
+                                time: now,
+                                request: Some((
+                                    value.method,
+                                    value.raw_target,
+                                    value.version.as_str(),
+                                )),
+                                status: answer.status,
+                                body_bytes: body_len(&out[start..]),
+                                referer: value.header("referer"),
+                                user_agent: value.header("user-agent"),
+                            };
+                            access_log::write_redirect(&entry, to(), line);
+                        });
+                    }
+                    if log::log_enabled!(log::Level::Info) {
+                        let to = to().unwrap_or("-");
                         log::info!(
                             "{peer} \"{} {}\" {} -> {to}",
                             value.method,
@@ -381,7 +462,9 @@ pub async fn handle_connection(
                 Ok(Parsed::Partial) => break,
                 Err(e) => {
                     log::debug!("{peer}: {e}");
+                    let start = out.len();
                     let answer = redirect::answer_parse_error(&e, now, &mut out);
+                    log_unparsed(config, published, peer, answer.status, &out[start..]);
                     log::info!("{peer} \"-\" {}", answer.status);
                     after = After::Linger;
                     break;
@@ -424,12 +507,12 @@ pub async fn handle_connection(
                 }
             }
             Err(FillError::TimedOut) if head_started.is_some() => {
-                final_error(conn, peer, 408, config).await;
+                final_error(conn, peer, 408, config, published).await;
                 return;
             }
             Err(FillError::BufferFull) => {
                 // The parser reports an oversized head first; this is a safety net.
-                final_error(conn, peer, 431, config).await;
+                final_error(conn, peer, 431, config, published).await;
                 return;
             }
             Err(FillError::Io(e)) => {
@@ -442,13 +525,53 @@ pub async fn handle_connection(
 }
 
 /// Answer `status` (408 on a header timeout), close gracefully.
-async fn final_error(mut conn: Conn, peer: SocketAddr, status: u16, config: &Config) {
+async fn final_error(
+    mut conn: Conn,
+    peer: SocketAddr,
+    status: u16,
+    config: &Config,
+    published: &Published,
+) {
     let mut out = Vec::with_capacity(512);
     redirect::answer_status(status, false, false, SystemTime::now(), &mut out);
+    log_unparsed(config, published, peer, status, &out);
     log::info!("{peer} \"-\" {status}");
     if conn.write_all(&out, config.idle_timeout).await.is_ok() {
         conn.close_gracefully(LINGER).await;
     }
+}
+
+/// Count and access-log an answer to a request that could not be parsed.
+fn log_unparsed(
+    config: &Config,
+    published: &Published,
+    peer: SocketAddr,
+    status: u16,
+    response: &[u8],
+) {
+    published.requests.count(status);
+    if let Some(access_log) = &config.access_log {
+        access_log.record(|line| {
+            let entry = access_log::Entry {
+                client: peer.ip(),
+                time: SystemTime::now(),
+                request: None,
+                status,
+                body_bytes: body_len(response),
+                referer: None,
+                user_agent: None,
+            };
+            access_log::write_redirect(&entry, None, line);
+        });
+    }
+}
+
+/// Body bytes of one complete response (`response` holds exactly one, head first).
+fn body_len(response: &[u8]) -> u64 {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |head| (response.len() - head - 4) as u64)
 }
 
 #[cfg(test)]
@@ -483,7 +606,7 @@ mod tests {
         published.publish(Ranking::empty(Policy::Rank));
         assert!(view.refresh(&published).is_empty());
         // A view taken later starts from the latest ranking.
-        assert!(published.view().ranking.is_empty());
+        assert!(published.view().current.ranking.is_empty());
     }
 
     #[test]

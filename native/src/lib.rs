@@ -12,13 +12,19 @@
 //! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
 //!   download.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
+//! - [`admin`]: the balancer's admin listener; [`counters`]: what it counts on the hot path.
+//! - [`access_log`]: `--access-log`, written by a background thread.
+//! - [`version`]: `--version`.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
 pub mod accept;
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 pub mod client;
 pub mod cluster;
 pub mod conn;
+pub mod counters;
 pub mod duration;
 #[cfg(unix)]
 pub mod interrupt;
@@ -28,4 +34,5 @@ pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod throttle;
+pub mod version;
 pub mod workers;

@@ -17,16 +17,19 @@
 //! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
+use ricochet::access_log::AccessLog;
+use ricochet::admin::{self, Admin};
 use ricochet::balancer::{self, Config, StartError};
 use ricochet::duration::parse_duration;
-use ricochet::{listen, logging, runtime};
+use ricochet::{listen, logging, runtime, version};
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::{Policy, ServerList, ServerListError};
 use ricochet_core::redirect::Redirect;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
 /// at random with more weight for the servers that downloaded the probe file faster. Prints
@@ -36,7 +39,10 @@ use std::time::Duration;
 #[derive(FromArgs)]
 #[argh(
     error_code(1, "usage error (bad flag or value)"),
-    error_code(2, "cannot listen on the --listen address"),
+    error_code(
+        2,
+        "cannot listen on the --listen or --admin address, or cannot open the --access-log file"
+    ),
     error_code(
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
@@ -113,6 +119,20 @@ struct Args {
     )]
     idle_timeout: Duration,
 
+    /// address of the admin listener (status page at /, /status.json, /metrics, POST
+    /// /reload), host:port; keep it on loopback (default: off)
+    #[argh(option)]
+    admin: Option<String>,
+
+    /// write one Combined Log Format line per request to this file (appended; - for stderr),
+    /// followed by the server redirected to (default: off)
+    #[argh(option)]
+    access_log: Option<PathBuf>,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
+
     /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
     #[argh(positional)]
     servers: Vec<String>,
@@ -145,7 +165,13 @@ fn read_config(path: &Path, list: &mut ServerList) -> Result<(), ListError> {
 }
 
 fn main() -> ExitCode {
+    version::exit_if_asked("balancer");
+    let started = Instant::now();
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", version::line("balancer"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
 
@@ -186,6 +212,18 @@ fn main() -> ExitCode {
     config.max_connections = args.max_connections.max(1);
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
+    if let Some(path) = &args.access_log {
+        match AccessLog::open(path) {
+            Ok(log) => config.access_log = Some(log),
+            Err(e) => {
+                eprintln!(
+                    "balancer: cannot open the access log {}: {e}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     runtime::block_on(async move {
         // Bind first: a busy port is reported at once, and clients arriving during the first
@@ -196,6 +234,16 @@ fn main() -> ExitCode {
                 eprintln!("balancer: cannot listen on {}: {e}", args.listen);
                 return ExitCode::from(2);
             }
+        };
+        let admin_listener = match &args.admin {
+            Some(addr) => match listen::bind(addr).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    eprintln!("balancer: cannot listen on {addr} (--admin): {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
         };
         log::info!(
             "probing {} servers for {} (timeout {:?})",
@@ -218,6 +266,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(4);
             }
         };
+        if let Some((admin_listener, admin_addr)) = admin_listener {
+            let admin = Admin {
+                published: Arc::clone(prober.published()),
+                started,
+                reload: None,
+            };
+            admin::spawn(admin_listener, admin_addr, admin);
+        }
         listen::announce(addr);
         balancer::serve(listener, prober, config).await
     })
