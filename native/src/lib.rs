@@ -14,7 +14,7 @@
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`admin`]: the balancer's admin listener; [`counters`]: what it counts on the hot path.
 //! - [`access_log`]: `--access-log`, written by a background thread.
-//! - [`version`]: `--version`.
+//! - [`version`]: the `--version` flag.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
 pub mod accept;

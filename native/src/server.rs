@@ -7,9 +7,11 @@
 //! place. Per request, one log line: peer, method, target, status, bytes sent, duration.
 
 use crate::accept;
+use crate::access_log::AccessLog;
 use crate::conn::{Conn, DiscardError, FillError};
 use crate::runtime::{self, Dir, File, TcpListener, TcpStream};
 use crate::throttle::Throttle;
+use ricochet_core::access_log;
 use ricochet_core::request::{Limits, RequestParser};
 use ricochet_core::serve::{self, Directory, FileRequest};
 use ricochet_core::{BodyKind, Parsed};
@@ -46,6 +48,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// Where to write one Combined Log Format line per request, if anywhere.
+    pub access_log: Option<AccessLog>,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             limits: Limits::default(),
+            access_log: None,
         })
     }
 }
@@ -89,6 +94,12 @@ struct Summary {
     method_and_target: String,
     head_only: bool,
     keep_alive: bool,
+    /// For the access log (buffers reused from request to request): when the head was
+    /// complete, its version, Referer and User-Agent.
+    received: SystemTime,
+    version: &'static str,
+    referer: Vec<u8>,
+    user_agent: Vec<u8>,
 }
 
 impl Summary {
@@ -96,6 +107,15 @@ impl Summary {
     fn unparsed(&mut self) {
         self.method_and_target.clear();
         self.method_and_target.push('-');
+        self.received = SystemTime::now();
+        self.referer.clear();
+        self.user_agent.clear();
+    }
+
+    /// Method, target and version for the access log; `None` when unparsed.
+    fn request_line(&self) -> Option<(&str, &str, &str)> {
+        let (method, target) = self.method_and_target.split_once(' ')?;
+        Some((method, target, self.version))
     }
 }
 
@@ -118,6 +138,10 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
         method_and_target: String::with_capacity(128),
         head_only: false,
         keep_alive: false,
+        received: SystemTime::UNIX_EPOCH,
+        version: "",
+        referer: Vec::new(),
+        user_agent: Vec::new(),
     };
     let mut first = true;
     loop {
@@ -148,6 +172,18 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
                     summary.method_and_target.push_str(value.raw_target);
                     summary.head_only = value.method == "HEAD";
                     summary.keep_alive = value.keep_alive;
+                    if config.access_log.is_some() {
+                        summary.received = SystemTime::now();
+                        summary.version = value.version.as_str();
+                        summary.referer.clear();
+                        summary
+                            .referer
+                            .extend_from_slice(value.header("referer").unwrap_or_default());
+                        summary.user_agent.clear();
+                        summary
+                            .user_agent
+                            .extend_from_slice(value.header("user-agent").unwrap_or_default());
+                    }
                     let route = serve::route(&value);
                     let body = value.body;
                     conn.consume(consumed);
@@ -228,7 +264,7 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
                 return;
             }
         };
-        log_request(peer, &summary.method_and_target, status, sent, started);
+        log_request(peer, &summary, status, sent, started, config);
         match (after, after_body) {
             (After::KeepAlive, After::KeepAlive) => {}
             (_, After::Linger) | (After::Linger, _) => {
@@ -246,11 +282,50 @@ pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Con
     }
 }
 
-fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started: Instant) {
+/// Bytes of one response sent: all of them, and those of its body.
+#[derive(Clone, Copy)]
+struct Sent {
+    total: u64,
+    body: u64,
+}
+
+impl Sent {
+    /// What `pace` sent, of which the first `head` bytes were the head.
+    fn of(pace: &crate::throttle::Pace, head: usize) -> Sent {
+        Sent {
+            total: pace.sent(),
+            body: pace.sent().saturating_sub(head as u64),
+        }
+    }
+}
+
+fn log_request(
+    peer: SocketAddr,
+    summary: &Summary,
+    status: u16,
+    sent: Sent,
+    started: Instant,
+    config: &Config,
+) {
+    if let Some(access_log) = &config.access_log {
+        access_log.record(|line| {
+            let entry = access_log::Entry {
+                client: peer.ip(),
+                time: summary.received,
+                request: summary.request_line(),
+                status,
+                body_bytes: sent.body,
+                referer: Some(&summary.referer),
+                user_agent: Some(&summary.user_agent),
+            };
+            access_log::write_combined(&entry, line);
+        });
+    }
     if !log::log_enabled!(log::Level::Info) {
         return;
     }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (request, sent) = (&summary.method_and_target, sent.total);
     log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
 }
 
@@ -265,7 +340,7 @@ async fn send_final_error(
 ) {
     match send_error(&mut conn, status, false, false, config).await {
         Ok((status, sent, _)) => {
-            log_request(peer, &summary.method_and_target, status, sent, started);
+            log_request(peer, summary, status, sent, started, config);
             conn.close_gracefully(LINGER).await;
         }
         Err(e) => log::debug!("{peer}: write failed: {e}"),
@@ -279,7 +354,7 @@ async fn send_error(
     keep_alive: bool,
     head_only: bool,
     config: &Config,
-) -> io::Result<(u16, u64, After)> {
+) -> io::Result<(u16, Sent, After)> {
     let bytes = serve::error_response(status, keep_alive, head_only, SystemTime::now());
     send_bytes(conn, &bytes, status, keep_alive, config).await
 }
@@ -291,7 +366,7 @@ async fn send_bytes(
     status: u16,
     keep_alive: bool,
     config: &Config,
-) -> io::Result<(u16, u64, After)> {
+) -> io::Result<(u16, Sent, After)> {
     let mut pace = config.throttle.start().await;
     pace.write_all(conn, bytes, config.idle_timeout).await?;
     let after = if keep_alive {
@@ -299,7 +374,11 @@ async fn send_bytes(
     } else {
         After::Close
     };
-    Ok((status, pace.sent(), after))
+    let head = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes.len(), |at| at + 4);
+    Ok((status, Sent::of(&pace, head), after))
 }
 
 /// Why a file could not be served, as a status.
@@ -427,7 +506,7 @@ async fn send_file(
     config: &Config,
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
-) -> io::Result<(u16, u64, After)> {
+) -> io::Result<(u16, Sent, After)> {
     let (mut file, meta) = match open_file(config, request).await {
         Ok(opened) => opened,
         Err(301) => {
@@ -446,6 +525,7 @@ async fn send_file(
         return send_error(conn, 500, false, request.head_only, config).await;
     }
     let status = head.status;
+    let head_len = out.len();
     let after = if request.keep_alive {
         After::KeepAlive
     } else {
@@ -454,11 +534,10 @@ async fn send_file(
     let mut pace = config.throttle.start().await;
     if !has_body {
         pace.write_all(conn, out, config.idle_timeout).await?;
-        return Ok((status, pace.sent(), after));
+        return Ok((status, Sent::of(&pace, head_len), after));
     }
     if len <= SMALL_FILE {
         // Head and body in one write.
-        let head_len = out.len();
         out.resize(head_len + len as usize, 0);
         let complete = read_full(&mut file, &mut out[head_len..]).await?;
         if complete < len as usize {
@@ -466,10 +545,10 @@ async fn send_file(
             pace.write_all(conn, &out[..head_len + complete], config.idle_timeout)
                 .await?;
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, pace.sent(), After::Close));
+            return Ok((status, Sent::of(&pace, head_len), After::Close));
         }
         pace.write_all(conn, out, config.idle_timeout).await?;
-        return Ok((status, pace.sent(), after));
+        return Ok((status, Sent::of(&pace, head_len), after));
     }
     // Larger files: head plus the first piece in one write, then piece by piece.
     if chunk.is_empty() {
@@ -491,11 +570,11 @@ async fn send_file(
         offset = 0;
         if got < want {
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, pace.sent(), After::Close));
+            return Ok((status, Sent::of(&pace, head_len), After::Close));
         }
         remaining -= got as u64;
     }
-    Ok((status, pace.sent(), after))
+    Ok((status, Sent::of(&pace, head_len), after))
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.

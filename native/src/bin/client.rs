@@ -75,10 +75,19 @@ struct Args {
     /// after a successful exit cannot leave a short file (default off, like curl and wget)
     #[argh(switch)]
     fsync: bool,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
 }
 
 fn main() -> ExitCode {
+    ricochet::version::exit_if_asked("client");
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", ricochet::version::line("client"));
+        return ExitCode::SUCCESS;
+    }
     logging::init();
     let options = Options {
         url: args.url,
