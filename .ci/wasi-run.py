@@ -20,6 +20,7 @@ def main() -> int:
     store = wasmtime.Store(engine)
     wasi = wasmtime.WasiConfig()
     wasi.argv = [path] + sys.argv[2:]
+    wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()
     wasi.inherit_env()

@@ -17,6 +17,8 @@
 //! - [`version`]: the `--version` flag.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod accept;
 pub mod access_log;
 pub mod admin;
