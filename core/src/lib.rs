@@ -8,10 +8,13 @@
 //! until the core's next deadline.
 //!
 //! Module map:
+//! - `grammar` (internal): the HTTP/1.1 grammar both parsers share (tokens, CRLF lines, header
+//!   fields, lists).
 //! - [`request`]: incremental, strict request-head parser (server side).
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
-//! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
+//! - [`write`]: response and request head writers.
+//! - [`date`]: HTTP dates, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
 //!   file request is answered).
@@ -38,7 +41,9 @@ struct ReadmeDoctests;
 
 pub mod body;
 pub mod conditional;
+pub mod date;
 pub mod follow;
+mod grammar;
 pub mod pool;
 pub mod probe;
 pub mod range;

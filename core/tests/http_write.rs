@@ -1,9 +1,8 @@
 //! Head writers and HTTP dates.
 
+use ricochet_core::date::{http_date, parse_http_date};
 use ricochet_core::response::ResponseParser;
-use ricochet_core::write::{
-    http_date, parse_http_date, write_request_head, ResponseHead, WriteError,
-};
+use ricochet_core::write::{write_options_response, write_request_head, ResponseHead, WriteError};
 use ricochet_core::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -190,4 +189,30 @@ fn request_head_round_trips_through_the_parser() {
         String::from_utf8(out).unwrap(),
         "HEAD / HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
     );
+}
+
+#[test]
+fn options_answer_is_204_with_allow_and_no_length() {
+    for keep_alive in [true, false] {
+        let mut out = Vec::new();
+        write_options_response(&mut out, at(784_111_777), keep_alive);
+        let Ok(Parsed::Complete { value, consumed }) = ResponseParser::default().parse(&out, false)
+        else {
+            panic!("{}", String::from_utf8_lossy(&out))
+        };
+        assert_eq!(consumed, out.len(), "nothing after the head");
+        assert_eq!((value.status, value.reason), (204, "No Content"));
+        assert_eq!(value.body, BodyKind::None);
+        assert_eq!(value.keep_alive, keep_alive);
+        let header = |name| {
+            value
+                .headers
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value)
+        };
+        assert_eq!(header("Allow"), Some(&b"GET, HEAD, OPTIONS"[..]));
+        assert_eq!(header("Date"), Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..]));
+        assert_eq!(header("Content-Length"), None);
+    }
 }
