@@ -73,7 +73,7 @@ fn push_date(out: &mut Vec<u8>, t: SystemTime) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(i64::MAX as u64) as i64);
-    let (year, month, day) = crate::write::civil_from_days(secs.div_euclid(86_400));
+    let (year, month, day) = crate::date::civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
     let text = format!(
         "[{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000]",

@@ -317,7 +317,7 @@ fn respond(
     out: &mut Vec<u8>,
 ) -> Answer {
     let mut head = ResponseHead::new(status)
-        .header("Date", crate::write::http_date(now))
+        .header("Date", crate::date::http_date(now))
         .header("Content-Type", content_type)
         .header("Content-Length", body.len().to_string())
         .header("Cache-Control", "no-store");

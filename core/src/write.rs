@@ -107,40 +107,6 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-<<<<<<< HEAD
-/// Year, month (1..=12) and day (1..=31) of a day count since 1970-01-01, proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-=======
 /// Append the answer to `OPTIONS *` or `OPTIONS /path`: `204 No Content` with
 /// `Allow: GET, HEAD, OPTIONS` and a `Date`, no Content-Length (a 204 has no body; RFC 9110
 /// section 8.6), and `Connection: close` unless `keep_alive`.
@@ -150,7 +116,6 @@ pub fn write_options_response(out: &mut Vec<u8>, now: std::time::SystemTime, kee
     out.extend_from_slice(b"\r\nAllow: GET, HEAD, OPTIONS\r\n");
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
->>>>>>> main
     }
     out.extend_from_slice(b"\r\n");
 }
