@@ -26,6 +26,9 @@ struct Shared {
     pending: Mutex<Vec<u8>>,
     wake: Condvar,
     dropped: AtomicU64,
+    /// The file (or stderr). Taken before `pending` by whoever writes, so batches reach it in
+    /// the order they were taken.
+    out: Mutex<Box<dyn Write + Send>>,
 }
 
 /// A handle on the access log; cheap to clone, shared by every connection.
@@ -57,11 +60,12 @@ impl AccessLog {
             pending: Mutex::new(Vec::with_capacity(EAGER)),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
+            out: Mutex::new(out),
         });
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || write_forever(&writer, out))?;
+            .spawn(move || write_forever(&writer))?;
         Ok(AccessLog { shared })
     }
 
@@ -89,33 +93,51 @@ impl AccessLog {
     }
 }
 
-fn write_forever(shared: &Shared, mut out: Box<dyn Write + Send>) {
+impl AccessLog {
+    /// Write out every line recorded so far, now (for a clean exit); blocks until written.
+    pub fn flush(&self) {
+        let mut batch = Vec::new();
+        write_batch(&self.shared, &mut batch, &mut false);
+    }
+}
+
+/// Take what is pending (swapping in `batch`'s buffer) and write it.
+fn write_batch(shared: &Shared, batch: &mut Vec<u8>, failed: &mut bool) {
+    let mut out = shared.out.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // Swap buffers: connections go on appending to the (empty) previous batch.
+        std::mem::swap(&mut *pending, batch);
+    }
+    if batch.is_empty() {
+        return;
+    }
+    match out.write_all(batch).and_then(|()| out.flush()) {
+        Ok(()) => *failed = false,
+        Err(e) if !*failed => {
+            // Said once per run of failures, not once per batch.
+            log::error!("cannot write the access log: {e}");
+            *failed = true;
+        }
+        Err(_) => {}
+    }
+    batch.clear();
+    // A burst may have grown the buffer far beyond its usual size: give it back.
+    batch.shrink_to(EAGER);
+}
+
+fn write_forever(shared: &Shared) {
     let mut batch: Vec<u8> = Vec::with_capacity(EAGER);
     let mut failed = false;
     loop {
         {
             let pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let (mut pending, _) = shared
+            let _woken = shared
                 .wake
                 .wait_timeout_while(pending, FLUSH_EVERY, |p| p.len() < EAGER)
                 .unwrap_or_else(|e| e.into_inner());
-            // Swap buffers: connections go on appending to the (empty) previous batch.
-            std::mem::swap(&mut *pending, &mut batch);
         }
-        if !batch.is_empty() {
-            match out.write_all(&batch).and_then(|()| out.flush()) {
-                Ok(()) => failed = false,
-                Err(e) if !failed => {
-                    // Said once per run of failures, not once per batch.
-                    log::error!("cannot write the access log: {e}");
-                    failed = true;
-                }
-                Err(_) => {}
-            }
-            batch.clear();
-            // A burst may have grown the buffer far beyond its usual size: give it back.
-            batch.shrink_to(EAGER);
-        }
+        write_batch(shared, &mut batch, &mut failed);
         let dropped = shared.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             log::warn!("access log: {dropped} lines dropped, the log could not keep up");
@@ -146,6 +168,32 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(text, "line 0\nline 1\nline 2\n");
+        // flush() writes at once, whatever the interval.
+        log.record(|out| out.extend_from_slice(b"line 3\n"));
+        log.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("line 2\nline 3\n"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn memory_stays_bounded_when_the_writer_cannot_keep_up() {
+        // A writer that never finishes: hold the file's lock so nothing is taken out.
+        let dir = std::env::temp_dir().join(format!("ricochet-access-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = AccessLog::open(&dir.join("access.log")).unwrap();
+        let held = log.shared.out.lock().unwrap();
+        let line = [b'x'; 1023];
+        for _ in 0..(MAX_PENDING / 1024 + 100) {
+            log.record(|out| {
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+            });
+        }
+        let pending = log.shared.pending.lock().unwrap().len();
+        assert!(pending <= MAX_PENDING, "{pending}");
+        assert!(log.shared.dropped.load(Ordering::Relaxed) >= 100);
+        drop(held);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
