@@ -132,6 +132,19 @@ pub fn write_request_head(
     user_agent: &str,
     keep_alive: bool,
 ) {
+    write_request_head_with(out, method, url, user_agent, keep_alive, &[]);
+}
+
+/// [`write_request_head`] with more fields before the blank line (e.g. `Range`). A field whose
+/// value holds CR, LF or NUL is left out rather than split.
+pub fn write_request_head_with(
+    out: &mut Vec<u8>,
+    method: &str,
+    url: &crate::url::Url,
+    user_agent: &str,
+    keep_alive: bool,
+    fields: &[(&str, &[u8])],
+) {
     let path = url.path_and_query();
     let authority = url.authority();
     out.reserve(method.len() + path.len() + authority.len() + user_agent.len() + 80);
@@ -149,6 +162,14 @@ pub fn write_request_head(
     out.extend_from_slice(b"Accept: */*\r\n");
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
+    }
+    for (name, value) in fields {
+        if !value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
 }

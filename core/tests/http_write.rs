@@ -216,3 +216,26 @@ fn options_answer_is_204_with_allow_and_no_length() {
         assert_eq!(header("Content-Length"), None);
     }
 }
+
+#[test]
+fn extra_request_fields_go_before_the_blank_line_and_unsafe_ones_are_left_out() {
+    let u = ricochet_core::url::Url::parse("http://example.com/f").unwrap();
+    let mut out = Vec::new();
+    ricochet_core::write::write_request_head_with(
+        &mut out,
+        "GET",
+        &u,
+        "",
+        false,
+        &[
+            ("Range", b"bytes=10-"),
+            ("X-Bad", b"a\r\nInjected: 1"),
+            ("If-Range", b"\"t\""),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET /f HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nConnection: close\r\n\
+         Range: bytes=10-\r\nIf-Range: \"t\"\r\n\r\n"
+    );
+}
