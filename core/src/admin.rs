@@ -196,15 +196,15 @@ const ENDPOINTS: [(&str, &str); 4] = [
 /// Content type of the metrics, as Prometheus expects it for the text format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Answer `request` completely into `out`. A request that carries a body is answered and the
-/// connection closed (no body is ever read), as on the redirect port.
+/// Answer `request` completely into `out`; `keep_alive` is what the connection machine expects
+/// (it reads and drops any request body itself).
 pub fn answer(
     request: &Request<'_>,
+    keep_alive: bool,
     control: &mut dyn Control,
     now: SystemTime,
     out: &mut Vec<u8>,
 ) -> Answer {
-    let keep_alive = request.keep_alive && !crate::serve::has_body(request.body);
     let path = request.path();
     let Some(&(_, allow)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
         let body = format!("no such page: {}\n", printable(path));

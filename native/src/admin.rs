@@ -8,13 +8,15 @@
 
 use crate::accept;
 use crate::balancer::Published;
-use crate::conn::{Conn, FillError};
-use crate::runtime::{TcpListener, TcpStream};
+use crate::conn::ByteStream;
+use crate::driver::{self, Responder, Service, Shutdown};
+use crate::runtime::TcpListener;
 use ricochet_core::admin::{self, Control, Reload, Status};
+use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::pool::Ranking;
-use ricochet_core::request::{Limits, RequestParser};
-use ricochet_core::{redirect, Parsed};
-use std::io::Write;
+use ricochet_core::request::{Limits, Request};
+use ricochet_core::status::Status as CoreStatus;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,8 +25,6 @@ use std::time::{Duration, Instant, SystemTime};
 const MAX_CONNECTIONS: usize = 64;
 /// Time to send a request head, and to wait for the next one on a kept-alive connection.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to read and drop a client's leftovers after a final error response.
-const LINGER: Duration = Duration::from_secs(1);
 
 /// What `POST /reload` calls: re-read the server list, as on SIGHUP.
 pub type ReloadHook = Arc<dyn Fn() -> Reload + Send + Sync>;
@@ -104,79 +104,71 @@ pub fn announce_line(addr: SocketAddr) -> String {
     format!("admin on http://{addr}")
 }
 
-/// Serve `admin` from `listener` (bound at `addr`) in the background, then print
-/// [`announce_line`] on stdout; warns first if `addr` is not loopback.
-pub fn spawn(listener: TcpListener, addr: SocketAddr, admin: Admin) {
+/// Serve `admin` from `listener` (bound at `addr`) in the background until `shutdown` fires,
+/// then print [`announce_line`] on stdout; warns first if `addr` is not loopback.
+pub fn spawn(listener: TcpListener, addr: SocketAddr, admin: Admin, shutdown: Shutdown) {
     warn_if_exposed(addr);
-    crate::runtime::spawn(async move {
-        serve(listener, admin).await;
-    });
+    crate::runtime::spawn(serve(listener, admin, shutdown));
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", announce_line(addr));
     let _ = stdout.flush();
 }
 
-/// Answer admin requests from `listener` forever.
-pub async fn serve(listener: TcpListener, admin: Admin) -> ! {
-    accept::accept_loop(listener, MAX_CONNECTIONS, move |stream, peer| {
-        let admin = admin.clone();
-        async move { handle_connection(stream, peer, admin).await }
-    })
+/// Answer admin requests from `listener` until `shutdown` fires; then let every connection
+/// drain and return once all have closed.
+pub async fn serve(listener: TcpListener, admin: Admin, shutdown: Shutdown) {
+    accept::accept_loop(
+        listener,
+        MAX_CONNECTIONS,
+        shutdown,
+        move |stream, peer, stop| {
+            let mut service = AdminService {
+                admin: admin.clone(),
+                peer,
+            };
+            async move {
+                let config = ConnectionConfig::new(Limits::default(), TIMEOUT, TIMEOUT);
+                driver::run(stream, config, &mut service, &stop).await;
+            }
+        },
+    )
     .await
 }
 
-/// Answer one admin connection (keep-alive, pipelining) until it closes, fails or times out.
-async fn handle_connection(stream: TcpStream, peer: SocketAddr, mut admin: Admin) {
-    let limits = Limits::default();
-    let mut conn = Conn::new(stream, limits.max_head + 1024);
-    let mut parser = RequestParser::new(limits);
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        out.clear();
-        let mut close = false;
-        loop {
-            match parser.parse(conn.buffered()) {
-                Ok(Parsed::Complete { value, consumed }) => {
-                    let answer = admin::answer(&value, &mut admin, SystemTime::now(), &mut out);
-                    log::debug!(
-                        "admin {peer} \"{} {}\" {}",
-                        value.method,
-                        value.raw_target,
-                        answer.status
-                    );
-                    conn.consume(consumed);
-                    if !answer.keep_alive {
-                        close = true;
-                        break;
-                    }
-                }
-                Ok(Parsed::Partial) => break,
-                Err(e) => {
-                    log::debug!("admin {peer}: {e}");
-                    redirect::answer_parse_error(&e, SystemTime::now(), &mut out);
-                    close = true;
-                    break;
-                }
-            }
-        }
-        if !out.is_empty() && conn.write_all(&out, TIMEOUT).await.is_err() {
-            return;
-        }
-        if close {
-            conn.close_gracefully(LINGER).await;
-            return;
-        }
-        match conn.fill(Instant::now() + TIMEOUT).await {
-            Ok(_) => {}
-            Err(FillError::TimedOut) if !conn.buffered().is_empty() => {
-                let mut out = Vec::new();
-                redirect::answer_status(408, false, false, SystemTime::now(), &mut out);
-                if conn.write_all(&out, TIMEOUT).await.is_ok() {
-                    conn.close_gracefully(LINGER).await;
-                }
-                return;
-            }
-            Err(_) => return,
-        }
+/// The admin listener's side of one connection: the core's admin application, answering at
+/// once into the driver's output buffer.
+struct AdminService {
+    admin: Admin,
+    peer: SocketAddr,
+}
+
+impl Service for AdminService {
+    /// Whether the answer let the connection go on.
+    type Pending = bool;
+
+    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+        let answer = admin::answer(request, keep_alive, &mut self.admin, SystemTime::now(), out);
+        log::debug!(
+            "admin {} \"{} {}\" {}",
+            self.peer,
+            request.method,
+            request.raw_target,
+            answer.status
+        );
+        answer.keep_alive
+    }
+
+    async fn respond<S: ByteStream>(
+        &mut self,
+        keep_alive: bool,
+        _: bool,
+        _: &mut Responder<'_, S>,
+    ) -> io::Result<bool> {
+        // Already written into the driver's buffer by `request`.
+        Ok(keep_alive)
+    }
+
+    fn error(&mut self, status: CoreStatus, _: u64, _: Option<Instant>) {
+        log::debug!("admin {} \"-\" {status}", self.peer);
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::admin::{self, Admin};
 use crate::balancer::{self, StartError};
+use crate::driver::Shutdown;
 use crate::listen::{self, listening_line};
 use crate::runtime::{self, TcpListener};
 use crate::server;
@@ -173,7 +174,7 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         started,
         reload: None,
     };
-    admin::spawn(admin_listener, admin_addr, admin);
+    admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
     say(format_args!(
         "balancer: probing every {:?}, redirecting with {}\n{}\n",
         balancer_config.probe.interval,

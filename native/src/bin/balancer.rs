@@ -20,6 +20,7 @@ use argh::FromArgs;
 use ricochet::access_log::AccessLog;
 use ricochet::admin::{self, Admin};
 use ricochet::balancer::{self, Config, StartError};
+use ricochet::driver::Shutdown;
 use ricochet::duration::parse_duration;
 use ricochet::{listen, logging, runtime, version};
 use ricochet_core::balancer::ProbeConfig;
@@ -282,7 +283,7 @@ fn main() -> ExitCode {
                 started,
                 reload: None,
             };
-            admin::spawn(admin_listener, admin_addr, admin);
+            admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
         }
         listen::announce(addr);
         balancer::serve(listener, prober, config).await
