@@ -8,41 +8,18 @@
 //!
 //! HEAD works like GET without the body; another method on one of these paths gets 405 with
 //! `Allow`, any other path 404. What the application needs from the running balancer goes
-//! through [`Control`]: a [`Status`] snapshot, and the reload hook. [`Status::from_balancer`]
-//! builds the snapshot from the core [`Balancer`]; the shell adds its counters.
+//! through [`Control`]: a [`Status`] snapshot, and the reload hook. [`Status::from_snapshot`]
+//! builds it from the core balancer's own [`balancer::Snapshot`]; the shell adds its counters.
 
-use crate::balancer::Balancer;
-use crate::pool::ServerState;
-use crate::pool::{format_duration, format_number, format_speed, Measurement, Policy, Ranking};
+use crate::balancer;
+use crate::pool::{format_duration, format_number, format_speed, Policy, Ranking};
+use crate::probe::Measurement;
 use crate::request::Request;
 use crate::write::ResponseHead;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How a server stands, as the admin page shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Not measured yet (only before the first probe round is complete).
-    Pending,
-    /// Measured and getting redirects.
-    Live,
-    /// Out of the ranking: gets no redirect.
-    Removed,
-    /// Removed, but probed again to see whether it came back.
-    Rechecking,
-}
-
-impl Health {
-    /// `pending`, `live`, `removed` or `re-checking`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Pending => "pending",
-            Health::Live => "live",
-            Health::Removed => "removed",
-            Health::Rechecking => "re-checking",
-        }
-    }
-}
+pub use crate::probe::Health;
 
 /// A server's latest judged probe.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,13 +33,15 @@ pub struct LastProbe {
 /// One configured server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerStatus {
+    /// Its index in the pool (what the shell's counters are kept by).
+    pub index: usize,
     /// `host:port` (IPv6 bracketed).
     pub address: String,
     /// Live, removed, re-checking or pending.
     pub health: Health,
     /// The latest judged probe, if any.
     pub last_probe: Option<LastProbe>,
-    /// The measurement the server is ranked by (its latest successful probe), if live.
+    /// The measurement the server is ranked by, if it is in the ranking in force.
     pub measurement: Option<Measurement>,
     /// Rank by transfer time (1 slowest, N fastest), if in the ranking.
     pub rank: Option<f64>,
@@ -100,45 +79,40 @@ pub struct Status {
 }
 
 impl Status {
-    /// The snapshot of `balancer` at `now` (`wall` on the wall clock), with `ranking` the
-    /// ranking in force (the one redirects are drawn from). Counters (`redirects`,
-    /// `requests`) start at zero: the shell, which counts them, fills them in.
-    pub fn from_balancer(
-        balancer: &Balancer,
+    /// The admin view of the balancer's `snapshot` ([`balancer::Balancer::snapshot`]) taken
+    /// at or before `now` (`wall` on the wall clock), with `ranking` the ranking in force (the
+    /// one redirects are drawn from). Counters (`redirects`, `requests`) start at zero: the
+    /// shell, which counts them, fills them in by pool index.
+    pub fn from_snapshot(
+        snapshot: &balancer::Snapshot,
         ranking: &Ranking,
         started: Instant,
         now: Instant,
         wall: SystemTime,
         version: &str,
     ) -> Status {
-        let pool = balancer.pool();
-        let servers = pool
-            .servers()
+        let servers = snapshot
+            .servers
             .iter()
-            .enumerate()
-            .map(|(index, server)| {
-                let row = ranking.table().iter().find(|r| r.index == index);
-                let (health, measurement) = match pool.state(index) {
-                    Some(ServerState::Live(m)) => (Health::Live, Some(*m)),
-                    Some(ServerState::Removed(_)) => (Health::Removed, None),
-                    _ => (Health::Pending, None),
-                };
-                let last_probe = balancer.last_probe(index).map(|p| LastProbe {
+            .map(|s| {
+                let row = ranking.table().iter().find(|r| r.index == s.index);
+                let last_probe = s.probe.last.as_ref().map(|p| LastProbe {
                     at: wall
                         .checked_sub(now.saturating_duration_since(p.finished))
                         .unwrap_or(UNIX_EPOCH),
                     result: p.result.clone().map_err(|e| e.to_string()),
                 });
                 ServerStatus {
-                    address: server.as_str().to_string(),
-                    health,
+                    index: s.index,
+                    address: s.server.as_str().to_string(),
+                    health: s.probe.health,
                     last_probe,
-                    measurement,
+                    measurement: row.map(|r| r.measurement),
                     rank: row.map(|r| r.rank),
                     weight: row.map(|r| r.weight),
                     share: row.map(|r| r.share),
                     redirects: 0,
-                    probe_failures: balancer.probe_failures(index),
+                    probe_failures: s.probe.failures_total,
                 }
             })
             .collect();
@@ -146,11 +120,11 @@ impl Status {
             version: version.to_string(),
             time: wall,
             uptime: now.saturating_duration_since(started),
-            policy: balancer.policy(),
-            probe_path: balancer.probe_path().to_string(),
-            probe_interval: balancer.schedule().interval(),
-            next_probe: balancer
-                .next_probe()
+            policy: snapshot.policy,
+            probe_path: snapshot.probe_path.clone(),
+            probe_interval: snapshot.interval,
+            next_probe: snapshot
+                .next_probe
                 .map(|due| due.saturating_duration_since(now)),
             servers,
             requests: Vec::new(),

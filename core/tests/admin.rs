@@ -3,8 +3,8 @@
 
 use ricochet_core::admin::{self, Control, Health, Reload, Status};
 use ricochet_core::balancer::{Balancer, ProbeConfig};
-use ricochet_core::pool::{Measurement, Policy, ServerAddr};
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::pool::{Policy, ServerAddr};
+use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::request::{Limits, RequestParser};
 use ricochet_core::response::ResponseParser;
 use ricochet_core::{find_header, BodyKind, Parsed};
@@ -31,6 +31,7 @@ fn balancer(t0: Instant) -> Balancer {
         path: "/probe.bin".into(),
         interval: secs(30),
         timeout: secs(10),
+        readmit: None,
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     while b.poll_probe(t0).is_some() {}
@@ -52,7 +53,14 @@ fn wall() -> SystemTime {
 fn status() -> Status {
     let t0 = Instant::now();
     let b = balancer(t0);
-    let mut s = Status::from_balancer(&b, &b.ranking(), t0, t0 + secs(12), wall(), "1.2.3");
+    let mut s = Status::from_snapshot(
+        &b.snapshot(),
+        &b.ranking(),
+        t0,
+        t0 + secs(12),
+        wall(),
+        "1.2.3",
+    );
     s.servers[0].redirects = 20;
     s.servers[1].redirects = 10;
     s.requests = vec![(301, 30), (503, 2)];
@@ -100,14 +108,49 @@ fn a_timeout_counts_as_a_failed_probe() {
         path: "/p".into(),
         interval: secs(30),
         timeout: secs(10),
+        readmit: None,
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     assert!(b.poll_probe(t0).is_some());
     b.handle_timeout(t0 + secs(10));
-    let s = Status::from_balancer(&b, &b.ranking(), t0, t0 + secs(11), wall(), "x");
+    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0 + secs(11), wall(), "x");
     assert_eq!(s.servers[0].probe_failures, 1);
     assert_eq!(s.servers[0].health, Health::Removed);
     assert_eq!(s.next_probe, None, "nothing left to probe");
+}
+
+#[test]
+fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:1").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: Some(Readmit { rise: 2, fall: 1 }),
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    assert!(b.poll_probe(t0).is_some());
+    b.handle_probe_result(0, t0 + secs(1), ok(100));
+    // Due again at t0 + 30 s; it fails, then its first re-check a second later fails too.
+    let mut now = t0 + secs(30);
+    for _ in 0..2 {
+        assert!(b.poll_probe(now).is_some(), "a probe is due at {now:?}");
+        b.handle_probe_result(0, now, Err(ProbeFailure::Status(500)));
+        now = b.poll_timeout().unwrap();
+    }
+    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    assert_eq!(s.servers[0].health, Health::Rechecking);
+    assert_eq!(s.servers[0].probe_failures, 2);
+    assert_eq!(s.servers[0].rank, None);
+    let page = admin::status_page(&s);
+    assert!(
+        page.contains("<td class=\"re-checking\">re-checking</td>"),
+        "{page}"
+    );
+    let metrics = admin::metrics(&s);
+    assert!(metrics.contains("ricochet_probe_failures_total{server=\"127.0.0.1:1\"} 2"));
+    assert!(metrics.contains("ricochet_server_up{server=\"127.0.0.1:1\"} 0"));
 }
 
 struct Fake {

@@ -3,8 +3,7 @@
 //! own listener so metrics and controls are never exposed where clients are redirected.
 //!
 //! Snapshots come from what the prober and the redirect connections share through
-//! [`Published`]: the prober's latest [`Balancer`](ricochet_core::balancer::Balancer) state, the
-//! ranking in force and the counters.
+//! [`Published`]: the prober's latest snapshot, the ranking in force and the counters.
 
 use crate::accept;
 use crate::balancer::Published;
@@ -13,7 +12,7 @@ use crate::driver::{self, Responder, Service, Shutdown};
 use crate::runtime::TcpListener;
 use ricochet_core::admin::{self, Control, Reload, Status};
 use ricochet_core::connection::ConnectionConfig;
-use ricochet_core::pool::Ranking;
+use ricochet_core::pool::Policy;
 use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status as CoreStatus;
 use std::io::{self, Write};
@@ -46,16 +45,17 @@ impl Control for Admin {
         let now = Instant::now();
         let wall = SystemTime::now();
         let version = env!("CARGO_PKG_VERSION");
-        let mut status = match self.published.probe_state() {
-            Some(balancer) => {
-                Status::from_balancer(&balancer, &ranking, self.started, now, wall, version)
+        let mut status = match self.published.snapshot() {
+            Some(snapshot) => {
+                Status::from_snapshot(&snapshot, &ranking, self.started, now, wall, version)
             }
-            // Before the prober's first step (the admin listener starts after it): no servers.
-            None => empty_status(&ranking, self.started, now, wall, version),
+            // Only before the prober's first step, and the admin listener starts after its
+            // first round: an empty page rather than a panic.
+            None => empty_status(self.started, now, wall, version),
         };
         let redirects = self.published.redirects();
-        for (server, n) in status.servers.iter_mut().zip(redirects) {
-            server.redirects = n;
+        for server in &mut status.servers {
+            server.redirects = redirects.get(server.index).copied().unwrap_or(0);
         }
         status.requests = self.published.requests().snapshot();
         status
@@ -69,18 +69,12 @@ impl Control for Admin {
     }
 }
 
-fn empty_status(
-    ranking: &Ranking,
-    started: Instant,
-    now: Instant,
-    wall: SystemTime,
-    version: &str,
-) -> Status {
+fn empty_status(started: Instant, now: Instant, wall: SystemTime, version: &str) -> Status {
     Status {
         version: version.to_string(),
         time: wall,
         uptime: now.saturating_duration_since(started),
-        policy: ranking.policy(),
+        policy: Policy::default(),
         probe_path: String::new(),
         probe_interval: Duration::ZERO,
         next_probe: None,

@@ -2,17 +2,21 @@
 //! swapped atomically, and connections answered with [`Redirect::answer`].
 //!
 //! - [`Prober`] owns the core [`Balancer`]: it starts the probe downloads the core asks for
-//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next result, feeds
-//!   results and timeouts back, logs every removal and every new ranking table, and publishes
-//!   each new ranking into [`Published`].
+//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next input (a
+//!   probe result, a client report of an unreachable server, a reload request from a
+//!   [`Reloader`]), feeds them in, logs every event (removals, re-checks, re-admissions,
+//!   reloads, ranking tables), and publishes each new ranking and a [`Snapshot`] into
+//!   [`Published`]. It runs for ever, even with every server removed.
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
 //! - A connection runs on the shared driver ([`crate::driver`]: keep-alive, pipelining with
 //!   every answer already due in one write, timeouts, error pages); the balancer's part answers
-//!   each request with [`Redirect::answer`]. The hot path takes the current ranking with one
-//!   atomic load (a new `Arc` is cloned only after a new ranking was published) and draws from
-//!   the thread's random generator; buffers are reused for the life of the connection.
+//!   each request with [`Redirect::answer`], and passes a client's report of an unreachable
+//!   server on to the prober ([`Published::report_unreachable`]). The hot path takes the
+//!   current ranking with one atomic load (a new `Arc` is cloned only after a new ranking was
+//!   published) and draws from the thread's random generator; buffers are reused for the life
+//!   of the connection.
 
 use crate::accept;
 use crate::access_log::AccessLog;
@@ -21,14 +25,15 @@ use crate::counters::{RedirectCounts, RequestCounts};
 use crate::driver::{self, Responder, Service, Shutdown};
 use crate::probe;
 use crate::runtime::{self, TcpListener};
-use futures::channel::mpsc;
+use crate::servers::{LoadError, ServerSource};
+use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use ricochet_core::access_log;
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
+use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::error_page;
-use ricochet_core::pool::{Measurement, Policy, Ranking, ServerAddr};
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::pool::{Policy, Ranking, ServerAddr};
+use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
 use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status;
@@ -36,8 +41,8 @@ use ricochet_core::url::UrlError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Balancer settings, from the command line.
@@ -60,6 +65,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// Where a reload re-reads the server list (`None`: reloads are refused).
+    pub source: Option<ServerSource>,
     /// Where to write one Combined Log Format line per request, if anywhere.
     pub access_log: Option<AccessLog>,
 }
@@ -74,6 +81,7 @@ impl Config {
                 path: "/probe.bin".to_string(),
                 interval: Duration::from_secs(300),
                 timeout: Duration::from_secs(10),
+                readmit: None,
             },
             policy: Policy::Rank,
             redirect: Redirect::default(),
@@ -81,9 +89,34 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             limits: Limits::default(),
+            source: None,
             access_log: None,
         }
     }
+}
+
+/// The re-admission settings from the `--readmit`, `--rise` and `--fall` flags: `None` without
+/// `--readmit`; `--rise` and `--fall` need it and must be at least 1 (defaults 2 and 1).
+pub fn readmit_from_flags(
+    readmit: bool,
+    rise: Option<u32>,
+    fall: Option<u32>,
+) -> Result<Option<Readmit>, String> {
+    if !readmit {
+        return match (rise, fall) {
+            (None, None) => Ok(None),
+            _ => Err("--rise and --fall need --readmit".into()),
+        };
+    }
+    let defaults = Readmit::default();
+    let readmit = Readmit {
+        rise: rise.unwrap_or(defaults.rise),
+        fall: fall.unwrap_or(defaults.fall),
+    };
+    if readmit.rise == 0 || readmit.fall == 0 {
+        return Err("--rise and --fall must be at least 1".into());
+    }
+    Ok(Some(readmit))
 }
 
 /// Why the balancer could not start serving.
@@ -112,7 +145,8 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// The current ranking, shared by every connection and replaced atomically by the prober,
-/// with the counters the admin listener reports.
+/// with the latest [`Snapshot`] of every server (for the admin listener), the counters it
+/// reports, and the way back to the prober for client reports of unreachable servers.
 ///
 /// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
 /// atomic load, and the lock is taken only when there is one. Counting a request or a redirect
@@ -122,8 +156,8 @@ pub struct Published {
     generation: AtomicU64,
     current: RwLock<Current>,
     requests: RequestCounts,
-    /// The prober's latest state, for the admin listener's snapshots.
-    probe_state: Mutex<Option<Arc<Balancer>>>,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    reports: Option<Reports>,
 }
 
 /// The ranking in force and the redirect counters of the pool's servers, by pool index.
@@ -133,8 +167,20 @@ struct Current {
     redirects: RedirectCounts,
 }
 
+/// Most client reports queued for the prober at once; more are dropped (the prober verifies
+/// a server at most once per [`ricochet_core::probe::REPORT_PERIOD`] anyway).
+const MAX_QUEUED_REPORTS: usize = 64;
+
+/// The connections' side of the report channel: a bounded count over an unbounded channel,
+/// so sending costs an atomic add and never waits.
+#[derive(Debug)]
+struct Reports {
+    tx: mpsc::UnboundedSender<Input>,
+    queued: Arc<AtomicUsize>,
+}
+
 impl Published {
-    /// Start with `ranking`.
+    /// Start with `ranking`, no status yet, and no prober to report to.
     pub fn new(ranking: Ranking) -> Published {
         let redirects = RedirectCounts::default().covering(&ranking);
         Published {
@@ -144,7 +190,8 @@ impl Published {
                 redirects,
             }),
             requests: RequestCounts::default(),
-            probe_state: Mutex::new(None),
+            snapshot: RwLock::new(None),
+            reports: None,
         }
     }
 
@@ -168,6 +215,43 @@ impl Published {
         self.current.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The prober's latest snapshot of every server (health, last probe, next probe) and of
+    /// its settings; `None` before the prober's first step. Updated after every probe result,
+    /// report and reload. Join it with [`Published::current`] by [`Row::index`] for ranks,
+    /// weights and shares.
+    ///
+    /// [`Row::index`]: ricochet_core::pool::Row::index
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
+    }
+
+    /// Tell the prober a client could not reach server `index` (the
+    /// [`ricochet_core::redirect::Answer::unreachable`] of its request). Never waits; dropped
+    /// when too many reports are queued already.
+    pub fn report_unreachable(&self, index: usize) {
+        let Some(reports) = &self.reports else {
+            return;
+        };
+        if reports.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REPORTS {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if reports
+            .tx
+            .unbounded_send(Input::Unreachable(index))
+            .is_err()
+        {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn view(&self) -> View {
         let generation = self.generation.load(Ordering::Acquire);
         View {
@@ -184,19 +268,6 @@ impl Published {
     /// Redirects sent so far, by pool index.
     pub fn redirects(&self) -> Vec<u64> {
         self.read().redirects.values()
-    }
-
-    /// Keep `balancer` (the prober's state after a step) for the admin listener.
-    pub fn set_probe_state(&self, balancer: Balancer) {
-        *self.probe_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(balancer));
-    }
-
-    /// The prober's latest state, once the prober has run.
-    pub fn probe_state(&self) -> Option<Arc<Balancer>> {
-        self.probe_state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 }
 
@@ -218,19 +289,82 @@ impl View {
 }
 
 /// A finished probe download.
+#[derive(Debug)]
 struct Outcome {
     index: usize,
     finished: Instant,
     result: Result<Measurement, ProbeFailure>,
 }
 
-/// Drives the core [`Balancer`]: starts probe downloads, feeds results and timeouts back,
-/// logs and publishes what comes out.
+/// What the prober waits for, besides its timer.
+#[derive(Debug)]
+enum Input {
+    Probed(Outcome),
+    /// A client could not reach this server.
+    Unreachable(usize),
+    /// Re-read the server list; the outcome goes back on the sender, if any.
+    Reload(Option<oneshot::Sender<Result<Reloaded, ReloadError>>>),
+}
+
+/// Why a reload was refused (the servers in force stay as they were).
+#[derive(Debug)]
+pub enum ReloadError {
+    /// Nothing to re-read: the server list was not given by a file or arguments (the demo
+    /// cluster).
+    NoSource,
+    /// The list could not be read or has a bad entry.
+    Load(LoadError),
+    /// A new server does not make a probe URL.
+    ProbeUrl(UrlError),
+    /// The prober is gone.
+    Stopped,
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::NoSource => f.write_str("no --config to re-read"),
+            ReloadError::Load(e) => write!(f, "{e}"),
+            ReloadError::ProbeUrl(e) => write!(f, "bad probe URL: {e}"),
+            ReloadError::Stopped => f.write_str("the prober has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+/// A handle that asks the prober to re-read the server list (SIGHUP, the admin listener's
+/// `POST /reload`). Cheap to clone; usable from any thread.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl Reloader {
+    /// Ask for a reload and return at once. The prober logs the outcome.
+    pub fn request_reload(&self) {
+        let _ = self.tx.unbounded_send(Input::Reload(None));
+    }
+
+    /// Ask for a reload and wait for its outcome (also logged by the prober).
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.unbounded_send(Input::Reload(Some(tx))).is_err() {
+            return Err(ReloadError::Stopped);
+        }
+        rx.await.unwrap_or(Err(ReloadError::Stopped))
+    }
+}
+
+/// Drives the core [`Balancer`]: starts probe downloads, feeds results, timeouts, client
+/// reports and reloads in, logs and publishes what comes out.
 pub struct Prober {
     balancer: Balancer,
     published: Arc<Published>,
-    tx: mpsc::UnboundedSender<Outcome>,
-    rx: mpsc::UnboundedReceiver<Outcome>,
+    tx: mpsc::UnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+    queued_reports: Arc<AtomicUsize>,
+    source: Option<ServerSource>,
 }
 
 impl Prober {
@@ -247,17 +381,33 @@ impl Prober {
         )
         .map_err(StartError::BadProbePath)?;
         let (tx, rx) = mpsc::unbounded();
+        let queued_reports = Arc::new(AtomicUsize::new(0));
+        let mut published = Published::new(Ranking::empty(config.policy));
+        published.reports = Some(Reports {
+            tx: tx.clone(),
+            queued: Arc::clone(&queued_reports),
+        });
+        published.set_snapshot(balancer.snapshot());
         Ok(Prober {
             balancer,
-            published: Arc::new(Published::new(Ranking::empty(config.policy))),
+            published: Arc::new(published),
             tx,
             rx,
+            queued_reports,
+            source: config.source.clone(),
         })
     }
 
-    /// The shared ranking this prober publishes into.
+    /// The shared ranking and status this prober publishes into.
     pub fn published(&self) -> &Arc<Published> {
         &self.published
+    }
+
+    /// A handle to ask this prober for reloads.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            tx: self.tx.clone(),
+        }
     }
 
     /// Start every probe the core says is due.
@@ -274,7 +424,7 @@ impl Prober {
                     result,
                 };
                 // The receiver lives as long as the prober; if it is gone, nobody cares.
-                let _ = tx.unbounded_send(outcome);
+                let _ = tx.unbounded_send(Input::Probed(outcome));
             });
         }
     }
@@ -284,51 +434,136 @@ impl Prober {
         while let Some(event) = self.balancer.poll_event() {
             match event {
                 Event::Removed {
-                    server, failure, ..
+                    server,
+                    failure,
+                    rechecking: false,
+                    ..
                 } => log::warn!("removed {server}: {failure}; it gets no more redirects"),
+                Event::Removed {
+                    server,
+                    failure,
+                    rechecking: true,
+                    ..
+                } => log::warn!("removed {server}: {failure}; re-checking it"),
+                Event::Failed {
+                    server,
+                    failure,
+                    failures,
+                    ..
+                } => log::info!("probe of {server} failed ({failures} in a row): {failure}"),
+                Event::Passed {
+                    server,
+                    passes,
+                    rise,
+                    ..
+                } => log::info!("{server} passed a re-check ({passes} of {rise})"),
+                Event::Admitted { server, .. } => {
+                    log::info!("{server} is live: it gets redirects")
+                }
                 Event::Ranking(ranking) => {
                     // Logged once live, so whoever reads the log line can rely on it.
                     let table = ranking.to_string();
+                    let empty = ranking.is_empty();
                     self.published.publish(ranking);
                     log::info!("new ranking:\n{table}");
+                    if empty && self.balancer.first_round_complete() {
+                        log::error!("no live server: answering 503 until one passes a probe");
+                    }
                 }
             }
         }
-        self.published.set_probe_state(self.balancer.clone());
     }
 
-    /// One turn: start due probes, then wait for a result or the core's next deadline and hand
-    /// it in. Returns false when nothing is left to probe (every server removed).
-    pub async fn step(&mut self) -> bool {
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Probed(outcome) => {
+                self.balancer
+                    .handle_probe_result(outcome.index, outcome.finished, outcome.result)
+            }
+            Input::Unreachable(index) => {
+                self.queued_reports.fetch_sub(1, Ordering::Relaxed);
+                if self.balancer.handle_unreachable(index, Instant::now()) {
+                    let snapshot = self.balancer.snapshot();
+                    if let Some(s) = snapshot.servers.iter().find(|s| s.index == index) {
+                        log::info!("a client could not reach {}: probing it now", s.server);
+                    }
+                }
+            }
+            Input::Reload(reply) => {
+                let result = self.reload();
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Re-read the server list and apply it; logs the outcome in one line.
+    fn reload(&mut self) -> Result<Reloaded, ReloadError> {
+        let result = match &self.source {
+            None => Err(ReloadError::NoSource),
+            Some(source) => source
+                .load()
+                .map_err(ReloadError::Load)
+                .and_then(|servers| {
+                    self.balancer
+                        .reload(servers, Instant::now())
+                        .map_err(ReloadError::ProbeUrl)
+                }),
+        };
+        match &result {
+            Ok(r) => {
+                let names = |list: &[ServerAddr]| {
+                    list.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                log::info!(
+                    "reloaded the server list: {} kept, added [{}], removed [{}], probed again [{}]",
+                    r.kept,
+                    names(&r.added),
+                    names(&r.removed),
+                    names(&r.restarted)
+                );
+            }
+            Err(e) => log::error!("reload refused, the servers in force stay: {e}"),
+        }
+        result
+    }
+
+    /// One turn: start due probes, then wait for a result, a report, a reload or the core's
+    /// next deadline, and hand it in. With nothing to probe, waits for inputs only.
+    async fn step(&mut self) {
         self.start_due();
         self.handle_events();
-        let Some(wake) = self.balancer.poll_timeout() else {
-            return false;
+        self.published.set_snapshot(self.balancer.snapshot());
+        let input = match self.balancer.poll_timeout() {
+            Some(wake) => {
+                let left = wake.saturating_duration_since(Instant::now());
+                runtime::timeout(left, self.rx.next()).await.flatten()
+            }
+            None => self.rx.next().await,
         };
-        let left = wake.saturating_duration_since(Instant::now());
-        if let Some(Some(outcome)) = runtime::timeout(left, self.rx.next()).await {
-            self.balancer
-                .handle_probe_result(outcome.index, outcome.finished, outcome.result);
+        if let Some(input) = input {
+            self.handle_input(input);
         }
-        // Hand in every result already queued before judging deadlines: a probe that finished
+        // Hand in every input already queued before judging deadlines: a probe that finished
         // in time must not be taken for a timeout because another result was read first.
-        while let Ok(outcome) = self.rx.try_recv() {
-            self.balancer
-                .handle_probe_result(outcome.index, outcome.finished, outcome.result);
+        while let Ok(input) = self.rx.try_recv() {
+            self.handle_input(input);
         }
         self.balancer.handle_timeout(Instant::now());
         self.start_due();
         self.handle_events();
-        true
+        self.published.set_snapshot(self.balancer.snapshot());
     }
 
     /// Run the first probe round to completion. The ranking it produced is in
     /// [`Prober::published`]; fails if it is empty.
     pub async fn first_round(&mut self) -> Result<Arc<Ranking>, StartError> {
         while !self.balancer.first_round_complete() {
-            if !self.step().await {
-                break;
-            }
+            self.step().await;
         }
         self.handle_events();
         let ranking = self.published.current();
@@ -338,10 +573,12 @@ impl Prober {
         Ok(ranking)
     }
 
-    /// Keep probing every interval until every server is gone.
+    /// Keep probing, and taking reports and reloads, for ever: even with every server removed,
+    /// a reload or (with readmit) a passing re-check brings servers back.
     pub async fn run(mut self) {
-        while self.step().await {}
-        log::error!("every server has been removed: answering 503 from now on");
+        loop {
+            self.step().await;
+        }
     }
 }
 
@@ -455,6 +692,9 @@ impl Service for Redirector<'_> {
                 request.raw_target,
                 answer.status
             );
+        }
+        if let Some(index) = answer.unreachable {
+            self.published.report_unreachable(index);
         }
         answer.keep_alive
     }

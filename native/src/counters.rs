@@ -95,7 +95,8 @@ impl RedirectCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ricochet_core::pool::{Measurement, Policy, Pool, ServerAddr};
+    use ricochet_core::pool::{Policy, Pool, ServerAddr};
+    use ricochet_core::probe::Measurement;
     use std::time::Duration;
 
     fn ranking(live: &[usize], size: usize) -> Ranking {

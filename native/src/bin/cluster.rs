@@ -60,6 +60,19 @@ struct Args {
     )]
     probe_interval: Duration,
 
+    /// keep re-checking servers that failed a probe and redirect to them again once they pass
+    /// --rise probes in a row (default: removed for good)
+    #[argh(switch)]
+    readmit: bool,
+
+    /// with --readmit: probes in a row a removed server must pass (default 2)
+    #[argh(option)]
+    rise: Option<u32>,
+
+    /// with --readmit: failed probes in a row that remove a live server (default 1)
+    #[argh(option)]
+    fall: Option<u32>,
+
     /// the balancer's admin listener (status page, /status.json, /metrics); port 0 picks a
     /// free port (default 127.0.0.1:12346)
     #[argh(option, default = "String::from(\"127.0.0.1:12346\")")]
@@ -92,6 +105,14 @@ fn main() -> ExitCode {
     };
     let mut balancer_config = balancer::Config::new(Vec::new());
     balancer_config.probe.interval = args.probe_interval;
+    balancer_config.probe.readmit =
+        match balancer::readmit_from_flags(args.readmit, args.rise, args.fall) {
+            Ok(readmit) => readmit,
+            Err(e) => {
+                eprintln!("cluster: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let config = Config {
         root: args.root.unwrap_or_else(cluster::default_root),
         listen: args.listen,
