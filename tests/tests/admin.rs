@@ -335,3 +335,87 @@ fn chromium_follows_the_balancer_to_a_servers_index_page() {
     assert!(dom.contains(&format!("<title>{title}</title>")), "{dom}");
     assert!(dom.contains("<body"), "{dom}");
 }
+
+/// Poll `/status.json` (bounded) until `server`'s state is `state`; returns that entry.
+fn wait_for_state(admin: SocketAddr, server: SocketAddr, state: &str) -> Value {
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        let v = status_json(admin);
+        let entry = v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["address"] == server.to_string())
+            .cloned()
+            .unwrap_or_else(|| panic!("{server} missing: {v}"));
+        if entry["state"] == state {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{server} never became {state}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn status_and_metrics_follow_a_server_that_dies_and_comes_back() {
+    let a = server(&www(), &[]);
+    let b = server(&www(), &[]);
+    let a_addr = a.addr;
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(["--readmit", "--rise", "2", "--probe-interval", "500ms"])
+        .args(["--probe-timeout", "2s"])
+        .args([a.addr.to_string(), b.addr.to_string()])
+        .env("RICOCHET_LOG", "info");
+    let balancer = Spawned::start(cmd);
+    let output = balancer.wait_for("admin on http://", DEADLINE);
+    let admin: SocketAddr = output
+        .lines()
+        .find_map(|l| l.strip_prefix("admin on http://"))
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap();
+    wait_for_state(admin, a_addr, "live");
+
+    // A dies: re-checked, out of the ranking, its failures counted; B takes every share.
+    drop(a);
+    let v = wait_for_state(admin, a_addr, "re-checking");
+    let servers = v["servers"].as_array().unwrap();
+    assert_eq!(servers[0]["rank"], Value::Null, "{v}");
+    assert!(servers[0]["probe_failures"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(servers[0]["last_probe"]["ok"], false, "{v}");
+    assert_eq!(servers[1]["state"], "live", "{v}");
+    assert_eq!(servers[1]["share"], 1.0, "{v}");
+    let metrics = get(admin, "/metrics").body;
+    let a_label = format!("{{server=\"{a_addr}\"}}");
+    assert_eq!(
+        sample(&metrics, &format!("ricochet_server_up{a_label}")),
+        0.0
+    );
+    let failures = sample(&metrics, &format!("ricochet_probe_failures_total{a_label}"));
+    assert!(failures >= 1.0, "{metrics}");
+    let page = get(admin, "/").body;
+    assert!(
+        page.contains("<td class=\"re-checking\">re-checking</td>"),
+        "{page}"
+    );
+
+    // A comes back on its port: live again after two passes, its failures still counted.
+    let mut cmd = Command::new(bin("server"));
+    cmd.args(["--listen", &a_addr.to_string(), "--root"])
+        .arg(www())
+        .env("RICOCHET_LOG", "info");
+    let _a = Spawned::start(cmd);
+    let v = wait_for_state(admin, a_addr, "live");
+    let servers = v["servers"].as_array().unwrap();
+    assert!(servers[0]["share"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(servers[0]["last_probe"]["ok"], true, "{v}");
+    let metrics = get(admin, "/metrics").body;
+    assert_eq!(
+        sample(&metrics, &format!("ricochet_server_up{a_label}")),
+        1.0
+    );
+    assert!(sample(&metrics, &format!("ricochet_probe_failures_total{a_label}")) >= failures);
+}
