@@ -34,12 +34,16 @@
 //!   removed, re-checked and re-admitted.
 //! - [`pool`]: servers with their latest measurements, ranking and the weighted random pick
 //!   (uses [`probe::Measurement`]; `probe` knows nothing of the pool).
+//! - [`admin`]: the balancer's admin application (status page, JSON, metrics, reload).
+//! - [`access_log`]: access log lines in Combined Log Format.
 //! - [`balancer`]: the pool driven by the probe schedule, publishing rankings, taking client
 //!   reports and reloads, giving snapshots (the balancer's whole probing logic, so its shell
 //!   only downloads and times).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]

@@ -535,7 +535,7 @@ impl Ranking {
     }
 }
 
-fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10_000.0 {
         format!("{ms:.1} ms")
@@ -544,7 +544,7 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-fn format_speed(bytes_per_second: f64) -> String {
+pub(crate) fn format_speed(bytes_per_second: f64) -> String {
     const UNITS: [&str; 4] = ["B/s", "kB/s", "MB/s", "GB/s"];
     let mut value = bytes_per_second;
     let mut unit = 0;
@@ -555,7 +555,7 @@ fn format_speed(bytes_per_second: f64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-fn format_number(x: f64) -> String {
+pub(crate) fn format_number(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{x:.0}")
     } else if (x * 2.0).fract() == 0.0 {

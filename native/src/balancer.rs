@@ -19,15 +19,19 @@
 //!   of the connection.
 
 use crate::accept;
+use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
+use crate::counters::{RedirectCounts, RequestCounts};
 use crate::driver::{self, Responder, Service, Shutdown};
 use crate::probe;
 use crate::runtime::{self, TcpListener};
 use crate::servers::{LoadError, ServerSource};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
+use ricochet_core::access_log;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::connection::ConnectionConfig;
+use ricochet_core::error_page;
 use ricochet_core::pool::{Policy, Ranking, ServerAddr};
 use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
@@ -63,6 +67,8 @@ pub struct Config {
     pub limits: Limits,
     /// Where a reload re-reads the server list (`None`: reloads are refused).
     pub source: Option<ServerSource>,
+    /// Where to write one Combined Log Format line per request, if anywhere.
+    pub access_log: Option<AccessLog>,
 }
 
 impl Config {
@@ -84,6 +90,7 @@ impl Config {
             max_connections: 4096,
             limits: Limits::default(),
             source: None,
+            access_log: None,
         }
     }
 }
@@ -138,17 +145,26 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// The current ranking, shared by every connection and replaced atomically by the prober,
-/// with the latest [`Snapshot`] of every server (for the admin listener) and the way back to the
-/// prober for client reports of unreachable servers.
+/// with the latest [`Snapshot`] of every server (for the admin listener), the counters it
+/// reports, and the way back to the prober for client reports of unreachable servers.
 ///
 /// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
-/// atomic load, and the lock is taken only when there is one.
+/// atomic load, and the lock is taken only when there is one. Counting a request or a redirect
+/// is one relaxed atomic add: no lock, no allocation.
 #[derive(Debug)]
 pub struct Published {
     generation: AtomicU64,
-    ranking: RwLock<Arc<Ranking>>,
+    current: RwLock<Current>,
+    requests: RequestCounts,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     reports: Option<Reports>,
+}
+
+/// The ranking in force and the redirect counters of the pool's servers, by pool index.
+#[derive(Debug, Clone)]
+struct Current {
+    ranking: Arc<Ranking>,
+    redirects: RedirectCounts,
 }
 
 /// Most client reports queued for the prober at once; more are dropped (the prober verifies
@@ -166,9 +182,14 @@ struct Reports {
 impl Published {
     /// Start with `ranking`, no status yet, and no prober to report to.
     pub fn new(ranking: Ranking) -> Published {
+        let redirects = RedirectCounts::default().covering(&ranking);
         Published {
             generation: AtomicU64::new(0),
-            ranking: RwLock::new(Arc::new(ranking)),
+            current: RwLock::new(Current {
+                ranking: Arc::new(ranking),
+                redirects,
+            }),
+            requests: RequestCounts::default(),
             snapshot: RwLock::new(None),
             reports: None,
         }
@@ -176,16 +197,22 @@ impl Published {
 
     /// Replace the ranking; connections pick it up at their next request.
     pub fn publish(&self, ranking: Ranking) {
-        let ranking = Arc::new(ranking);
-        // A poisoned lock only means a panic elsewhere while holding it; the Arc inside is
+        // A poisoned lock only means a panic elsewhere while holding it; the data inside is
         // still whole, so carry on rather than crash.
-        *self.ranking.write().unwrap_or_else(|e| e.into_inner()) = ranking;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        current.redirects = current.redirects.covering(&ranking);
+        current.ranking = Arc::new(ranking);
+        drop(current);
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The current ranking.
     pub fn current(&self) -> Arc<Ranking> {
-        Arc::clone(&self.ranking.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.read().ranking)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The prober's latest snapshot of every server (health, last probe, next probe) and of
@@ -229,15 +256,25 @@ impl Published {
         let generation = self.generation.load(Ordering::Acquire);
         View {
             generation,
-            ranking: self.current(),
+            current: self.read().clone(),
         }
+    }
+
+    /// Requests answered on the redirect port, by status code.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
+    /// Redirects sent so far, by pool index.
+    pub fn redirects(&self) -> Vec<u64> {
+        self.read().redirects.values()
     }
 }
 
 /// One connection's copy of the published ranking.
 struct View {
     generation: u64,
-    ranking: Arc<Ranking>,
+    current: Current,
 }
 
 impl View {
@@ -245,9 +282,9 @@ impl View {
         let generation = published.generation.load(Ordering::Acquire);
         if generation != self.generation {
             self.generation = generation;
-            self.ranking = published.current();
+            self.current = published.read().clone();
         }
-        &self.ranking
+        &self.current.ranking
     }
 }
 
@@ -613,18 +650,41 @@ impl Service for Redirector<'_> {
 
     fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let ranking = self.view.refresh(self.published);
+        let start = out.len();
+        let now = SystemTime::now();
         let answer = {
             let mut rng = rand::rng();
-            let now = SystemTime::now();
             self.config
                 .redirect
                 .answer(request, keep_alive, ranking, &mut rng, now, out)
         };
-        if log::log_enabled!(log::Level::Info) {
-            let to = answer
+        self.published.requests.count(answer.status);
+        if let Some(index) = answer.server {
+            self.view.current.redirects.count(index);
+        }
+        let ranking = &self.view.current.ranking;
+        let to = || {
+            answer
                 .server
                 .and_then(|i| ranking.table().iter().find(|r| r.index == i))
-                .map_or("-", |r| r.server.as_str());
+                .map(|r| r.server.as_str())
+        };
+        if let Some(access_log) = &self.config.access_log {
+            access_log.record(|line| {
+                let entry = access_log::Entry {
+                    client: self.peer.ip(),
+                    time: now,
+                    request: Some((request.method, request.raw_target, request.version.as_str())),
+                    status: answer.status,
+                    body_bytes: body_len(&out[start..]),
+                    referer: request.header("referer"),
+                    user_agent: request.header("user-agent"),
+                };
+                access_log::write_redirect(&entry, to(), line);
+            });
+        }
+        if log::log_enabled!(log::Level::Info) {
+            let to = to().unwrap_or("-");
             log::info!(
                 "{} \"{} {}\" {} -> {to}",
                 self.peer,
@@ -649,9 +709,35 @@ impl Service for Redirector<'_> {
         Ok(keep_alive)
     }
 
-    fn error(&mut self, status: Status, _: u64, _: Option<Instant>) {
+    fn error(&mut self, status: Status, sent: u64, _: Option<Instant>) {
+        self.published.requests.count(status.code());
+        if let Some(access_log) = &self.config.access_log {
+            let mut page = Vec::with_capacity(512);
+            error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
+            let head = (page.len() as u64).saturating_sub(body_len(&page));
+            access_log.record(|line| {
+                let entry = access_log::Entry {
+                    client: self.peer.ip(),
+                    time: SystemTime::now(),
+                    request: None,
+                    status: status.code(),
+                    body_bytes: sent.saturating_sub(head),
+                    referer: None,
+                    user_agent: None,
+                };
+                access_log::write_redirect(&entry, None, line);
+            });
+        }
         log::info!("{} \"-\" {status}", self.peer);
     }
+}
+
+/// Body bytes of one complete response (`response` holds exactly one, head first).
+fn body_len(response: &[u8]) -> u64 {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |head| (response.len() - head - 4) as u64)
 }
 
 #[cfg(test)]
@@ -686,7 +772,7 @@ mod tests {
         published.publish(Ranking::empty(Policy::Rank));
         assert!(view.refresh(&published).is_empty());
         // A view taken later starts from the latest ranking.
-        assert!(published.view().ranking.is_empty());
+        assert!(published.view().current.ranking.is_empty());
     }
 
     #[test]

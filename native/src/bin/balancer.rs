@@ -18,17 +18,22 @@
 //! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
+use ricochet::access_log::AccessLog;
+use ricochet::admin::{self, Admin};
 use ricochet::balancer::{Config, Prober, StartError};
+use ricochet::driver::Shutdown;
 use ricochet::duration::parse_duration;
 use ricochet::servers::ServerSource;
 use ricochet::signal::{self, Signal};
-use ricochet::{balancer, listen, logging, runtime};
+use ricochet::{balancer, listen, logging, runtime, version};
+use ricochet_core::admin::Reload;
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::Policy;
 use ricochet_core::redirect::Redirect;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
 /// at random with more weight for the servers that downloaded the probe file faster. Prints
@@ -40,7 +45,10 @@ use std::time::Duration;
 #[derive(FromArgs)]
 #[argh(
     error_code(1, "usage error (bad flag or value)"),
-    error_code(2, "cannot listen on the --listen address"),
+    error_code(
+        2,
+        "cannot listen on the --listen or --admin address, or cannot open the --access-log file"
+    ),
     error_code(
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
@@ -140,6 +148,20 @@ struct Args {
     )]
     idle_timeout: Duration,
 
+    /// address of the admin listener (status page at /, /status.json, /metrics, POST
+    /// /reload), host:port; keep it on loopback (default: off)
+    #[argh(option)]
+    admin: Option<String>,
+
+    /// write one Combined Log Format line per request to this file (appended; - for stderr),
+    /// followed by the server redirected to (default: off)
+    #[argh(option)]
+    access_log: Option<PathBuf>,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
+
     /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
     #[argh(positional)]
     servers: Vec<String>,
@@ -163,7 +185,13 @@ fn start_failed(e: StartError) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    version::exit_if_asked("balancer");
+    let started = Instant::now();
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", version::line("balancer"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
 
@@ -203,6 +231,18 @@ fn main() -> ExitCode {
     config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
+    if let Some(path) = &args.access_log {
+        match AccessLog::open(path) {
+            Ok(log) => config.access_log = Some(log),
+            Err(e) => {
+                eprintln!(
+                    "balancer: cannot open the access log {}: {e}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     runtime::block_on(async move {
         // Bind first: a busy port is reported at once, and clients arriving during the first
@@ -213,6 +253,16 @@ fn main() -> ExitCode {
                 eprintln!("balancer: cannot listen on {}: {e}", args.listen);
                 return ExitCode::from(2);
             }
+        };
+        let admin_listener = match &args.admin {
+            Some(addr) => match listen::bind(addr).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    eprintln!("balancer: cannot listen on {addr} (--admin): {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
         };
         log::info!(
             "probing {} servers for {} (timeout {:?})",
@@ -231,6 +281,19 @@ fn main() -> ExitCode {
         }
         if let Err(e) = prober.first_round().await {
             return start_failed(e);
+        }
+        if let Some((admin_listener, admin_addr)) = admin_listener {
+            // Same as SIGHUP: the prober re-reads the list and logs the outcome.
+            let reloader = prober.reloader();
+            let admin = Admin {
+                published: Arc::clone(prober.published()),
+                started,
+                reload: Some(Arc::new(move || {
+                    reloader.request_reload();
+                    Reload::Accepted
+                })),
+            };
+            admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
         }
         listen::announce(addr);
         balancer::serve(listener, prober, config).await

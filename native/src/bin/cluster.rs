@@ -9,8 +9,8 @@
 //! cargo run --release -p ricochet --bin client -- http://127.0.0.1:12345/index.html
 //! ```
 //!
-//! It prints the ranking, `listening on http://ADDR` and an example client command, then runs
-//! until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
+//! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
+//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
 use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
@@ -72,10 +72,24 @@ struct Args {
     /// with --readmit: failed probes in a row that remove a live server (default 1)
     #[argh(option)]
     fall: Option<u32>,
+
+    /// the balancer's admin listener (status page, /status.json, /metrics); port 0 picks a
+    /// free port (default 127.0.0.1:12346)
+    #[argh(option, default = "String::from(\"127.0.0.1:12346\")")]
+    admin: String,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
 }
 
 fn main() -> ExitCode {
+    ricochet::version::exit_if_asked("cluster");
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", ricochet::version::line("cluster"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
     let ports = if args.server_port.is_empty() {
@@ -102,6 +116,7 @@ fn main() -> ExitCode {
     let config = Config {
         root: args.root.unwrap_or_else(cluster::default_root),
         listen: args.listen,
+        admin: args.admin,
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
     };
