@@ -36,6 +36,7 @@ struct State {
     finished: AtomicBool,
     on_start: Mutex<Vec<Hook>>,
     on_force: Mutex<Vec<Hook>>,
+    on_exit: Mutex<Vec<Hook>>,
 }
 
 impl GracefulStop {
@@ -56,6 +57,7 @@ impl GracefulStop {
                 finished: AtomicBool::new(false),
                 on_start: Mutex::new(Vec::new()),
                 on_force: Mutex::new(Vec::new()),
+                on_exit: Mutex::new(Vec::new()),
             }),
             shutdown,
         };
@@ -86,6 +88,12 @@ impl GracefulStop {
     /// processes.
     pub fn on_force(&self, hook: impl Fn() + Send + Sync + 'static) {
         lock(&self.state.on_force).push(Box::new(hook));
+    }
+
+    /// Run `hook` when the stop ends, cleanly ([`GracefulStop::finish`]) or not, e.g. to flush
+    /// the access log.
+    pub fn on_exit(&self, hook: impl Fn() + Send + Sync + 'static) {
+        lock(&self.state.on_exit).push(Box::new(hook));
     }
 
     fn on_signal(&self, name: &str) {
@@ -142,6 +150,9 @@ impl GracefulStop {
         for hook in lock(&self.state.on_force).iter() {
             hook();
         }
+        for hook in lock(&self.state.on_exit).iter() {
+            hook();
+        }
         log::logger().flush();
         std::process::exit(i32::from(EXIT_FORCED));
     }
@@ -150,6 +161,9 @@ impl GracefulStop {
     /// exit status, 0, or [`EXIT_FORCED`] if `clean` is false (a worker did not drain cleanly).
     pub fn finish(&self, clean: bool) -> ExitCode {
         self.state.finished.store(true, Ordering::SeqCst);
+        for hook in lock(&self.state.on_exit).iter() {
+            hook();
+        }
         let took = lock(&self.state.started).map(|t| t.elapsed());
         match (took, clean) {
             (Some(took), true) => log::info!("drained: every connection closed in {took:.1?}"),

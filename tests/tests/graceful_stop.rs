@@ -128,7 +128,14 @@ fn sizes(dir: &Path) -> u64 {
 #[test]
 fn sigterm_mid_download_lets_it_finish_byte_exact_refuses_new_connections_and_exits_0() {
     // 256 KiB at 100 kB/s: about 2.6 s.
-    let mut srv = server(&["--rate", "100000"]);
+    let logs = TempDir::new("graceful-log");
+    let access_log = logs.path().join("access.log");
+    let mut srv = server(&[
+        "--rate",
+        "100000",
+        "--access-log",
+        access_log.to_str().unwrap(),
+    ]);
     let dir = TempDir::new("graceful");
     let mut client = Command::new(bin("client"))
         .arg(format!("{}/probe.bin", srv.url))
@@ -167,6 +174,12 @@ fn sigterm_mid_download_lets_it_finish_byte_exact_refuses_new_connections_and_ex
     assert!(
         got == std::fs::read(www().join("probe.bin")).unwrap(),
         "the file is byte-exact"
+    );
+    // The access log has the download's line, written out before the exit.
+    let lines = std::fs::read_to_string(&access_log).unwrap();
+    assert!(
+        lines.contains("\"GET /probe.bin HTTP/1.1\" 200 262144"),
+        "{lines}"
     );
     let log = srv.log_messages();
     assert!(log.contains("SIGTERM: stopping"), "{log}");
