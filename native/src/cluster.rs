@@ -112,18 +112,14 @@ fn say(args: fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Start the servers, probe them, print the ranking and how to try it, then serve forever.
-/// Returns only on a start-up failure.
-pub async fn run(config: Config) -> ClusterError {
-    match start(config).await {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+/// Start the servers, probe them, print the ranking and how to try it, then serve until
+/// `shutdown` fires; then stop accepting on every port, let every connection drain (servers and
+/// balancer together) and return once all have closed. Errs only on a start-up failure.
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
+    start(config, shutdown).await
 }
 
-enum Never {}
-
-async fn start(config: Config) -> Result<Never, ClusterError> {
+async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     let server_config = server::Config::new(&config.root)
         .map_err(|e| ClusterError::Root(config.root.clone(), e))?;
     let probe_file = server_config
@@ -137,6 +133,7 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
     let (balancer_listener, balancer_addr) = bind(&config.listen).await?;
     let (admin_listener, admin_addr) = bind(&config.admin).await?;
     let mut servers = Vec::new();
+    let mut drained = Vec::new();
     for &(port, rate) in &config.servers {
         let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
         let entry =
@@ -152,9 +149,13 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
             server_config.root.display(),
             rate / 1000
         ));
+        let (done, finished) = futures::channel::oneshot::channel::<()>();
+        let stop = shutdown.clone();
         runtime::spawn(async move {
-            server::run(listener, this).await;
+            server::serve(listener, this, stop).await;
+            drop(done);
         });
+        drained.push(finished);
         servers.push(entry);
     }
     let mut balancer_config = config.balancer;
@@ -174,7 +175,7 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         started,
         reload: None,
     };
-    admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
+    admin::spawn(admin_listener, admin_addr, admin, shutdown.clone());
     say(format_args!(
         "balancer: probing every {:?}, redirecting with {}\n{}\n",
         balancer_config.probe.interval,
@@ -185,5 +186,10 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         "try: cargo run --release -p ricochet --bin client -- http://{balancer_addr}/index.html\n\
          stop with Ctrl-C\n"
     ));
-    balancer::serve(balancer_listener, prober, balancer_config).await
+    balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
+    for finished in drained {
+        // Each server's task drops its sender once its connections have all ended.
+        let _ = finished.await;
+    }
+    Ok(())
 }

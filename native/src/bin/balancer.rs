@@ -21,7 +21,6 @@ use argh::FromArgs;
 use ricochet::access_log::AccessLog;
 use ricochet::admin::{self, Admin};
 use ricochet::balancer::{Config, Prober, StartError};
-use ricochet::driver::Shutdown;
 use ricochet::duration::parse_duration;
 use ricochet::servers::ServerSource;
 use ricochet::signal::{self, Signal};
@@ -53,7 +52,11 @@ use std::time::{Duration, Instant};
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
     ),
-    error_code(4, "no server passed the first probe")
+    error_code(4, "no server passed the first probe"),
+    error_code(
+        6,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -138,6 +141,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     header_timeout: Duration,
+
+    /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
+    /// cut and the balancer exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 
     /// how long a kept-alive connection may wait for its next request, and a write may stall
     /// (default 60s)
@@ -264,6 +276,12 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
+        let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
+        // Lines of answers sent before a stop are written out before the process ends.
+        if let Some(log) = config.access_log.clone() {
+            stop.on_exit(move || log.flush());
+        }
         log::info!(
             "probing {} servers for {} (timeout {:?})",
             config.servers.len(),
@@ -293,9 +311,10 @@ fn main() -> ExitCode {
                     Reload::Accepted
                 })),
             };
-            admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
+            admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
         }
         listen::announce(addr);
-        balancer::serve(listener, prober, config).await
+        balancer::serve_until(listener, prober, config, stop.shutdown()).await;
+        stop.finish(true)
     })
 }
