@@ -99,7 +99,8 @@ impl Redirect {
     /// Decide and write the complete answer to `request` into `out`:
     /// - GET or HEAD: a redirect to a server picked from `ranking` with `rng`, or 503 (with
     ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
-    /// - POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT: 405 with `Allow: GET, HEAD`;
+    /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
+    ///   CONNECT: 405 with the same `Allow`;
     /// - any other method: 501.
     ///
     /// `keep_alive` is what the connection machine decided
