@@ -213,6 +213,12 @@ impl ServerConnection {
                         BodyKind::Length(n) => n <= self.config.max_discard,
                         _ => true,
                     };
+                    // A client waiting for `100 Continue` before a body that a refused method
+                    // would carry gets the final status at once, then the connection ends: it
+                    // may send the body or not, so where a next request would start is unknown.
+                    let refused = value.sends_continue(true)
+                        && crate::error_page::allowed_method(value.method).is_err();
+                    let fits = fits && !refused;
                     let keep_alive = value.keep_alive && fits && !self.draining;
                     self.request_started = Some(started.unwrap_or(now));
                     self.state = if fits {

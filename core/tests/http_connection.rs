@@ -391,12 +391,12 @@ fn a_malformed_body_gets_400_instead_of_an_answer() {
 
 #[test]
 fn a_client_waiting_for_100_continue_gets_it_before_a_body_that_will_be_read() {
-    let head = b"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    let head = b"GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
     let mut d = Driver::default();
     d.feed(head);
     assert_eq!(
         d.seen,
-        vec![Seen::Request("POST /a".into(), true), Seen::Continue],
+        vec![Seen::Request("GET /a".into(), true), Seen::Continue],
         "100 Continue, then the machine waits for the body"
     );
     // The body must come within the idle timeout.
@@ -416,7 +416,7 @@ fn a_client_waiting_for_100_continue_gets_it_before_a_body_that_will_be_read() {
     assert_eq!(
         d.seen,
         vec![
-            Seen::Request("POST /a".into(), true),
+            Seen::Request("GET /a".into(), true),
             Seen::Continue,
             Seen::Respond(true)
         ]
@@ -424,7 +424,7 @@ fn a_client_waiting_for_100_continue_gets_it_before_a_body_that_will_be_read() {
     // Chunked bodies too.
     let mut d = Driver::default();
     d.feed(
-        b"PUT /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
     );
     assert_eq!(d.seen.last(), Some(&Seen::Continue));
 }
@@ -455,6 +455,28 @@ fn no_100_continue_when_nothing_waits_for_it() {
     let mut d = Driver::default();
     d.feed(b"POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
     assert_eq!(d.seen, vec![Seen::Request("POST /a".into(), false)]);
+}
+
+#[test]
+fn a_body_for_a_refused_method_gets_the_final_answer_at_once_instead_of_100() {
+    // POST is answered 405 whatever its body: the client waiting for 100 Continue gets the
+    // 405 at once, and the connection ends after it (lingering, for a body sent anyway).
+    for method in ["POST", "PUT", "OPTIONS", "BREW"] {
+        let mut d = Driver::default();
+        let head = format!(
+            "{method} /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        );
+        d.feed(head.as_bytes());
+        assert_eq!(
+            d.seen,
+            vec![
+                Seen::Request(format!("{method} /a"), false),
+                Seen::Respond(false),
+                Seen::Linger
+            ],
+            "{method}"
+        );
+    }
 }
 
 #[test]

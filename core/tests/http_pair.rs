@@ -499,8 +499,9 @@ fn kept_alive(up: &[usize], down: &[usize]) {
 }
 
 fn continue_then_body(up: &[usize], down: &[usize]) {
+    // A GET with a body: served, so its body is read (and dropped) after 100 Continue.
     let post = Plan {
-        method: "POST",
+        method: "GET",
         body: Some(b"a small body".to_vec()),
         ..get("/file")
     };
@@ -516,7 +517,7 @@ fn continue_then_body(up: &[usize], down: &[usize]) {
         vec![100],
         "100 Continue before the body"
     );
-    assert_eq!(out.got[0].status, 405);
+    assert_eq!(out.got[0].status, 200);
     assert!(
         !out.got[0].closes,
         "the body was read: the connection goes on"
