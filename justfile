@@ -40,3 +40,8 @@ bench-core:
 # server vs nginx, client vs curl, balancer vs nginx and HAProxy (installs them from Debian).
 bench-system:
     bash bench/run.sh
+
+# Stress and faults on release binaries (slowloris, wrk, 2,000 connections under `ulimit -n 256`, servers killed); prints a table. STRESS_SECONDS=60 of wrk by default.
+stress:
+    bash bench/stress.sh
+
