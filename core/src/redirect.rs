@@ -258,25 +258,28 @@ fn reported_unreachable(request: &Request<'_>, ranking: &Ranking) -> Option<usiz
     ranking.find(&server).map(|row| row.index)
 }
 
+/// What [`html_escape`] writes for `c`, if `c` needs escaping.
+fn html_entity(c: char) -> Option<&'static str> {
+    match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        _ => None,
+    }
+}
+
 /// Length of byte `b` once HTML-escaped by [`html_escape`].
 fn escaped_len(b: u8) -> usize {
-    match b {
-        b'&' | b'\'' => 5,
-        b'<' | b'>' => 4,
-        b'"' => 6,
-        _ => 1,
-    }
+    html_entity(char::from(b)).map_or(1, str::len)
 }
 
 /// Append byte `b` HTML-escaped as [`html_escape`] does (ASCII bytes; others pass through).
 fn push_escaped(out: &mut Vec<u8>, b: u8) {
-    match b {
-        b'&' => out.extend_from_slice(b"&amp;"),
-        b'<' => out.extend_from_slice(b"&lt;"),
-        b'>' => out.extend_from_slice(b"&gt;"),
-        b'"' => out.extend_from_slice(b"&quot;"),
-        b'\'' => out.extend_from_slice(b"&#39;"),
-        b => out.push(b),
+    match html_entity(char::from(b)) {
+        Some(entity) => out.extend_from_slice(entity.as_bytes()),
+        None => out.push(b),
     }
 }
 
@@ -312,15 +315,16 @@ fn encode_component(input: &str, out: &mut String) {
 
 /// Escape `&`, `<`, `>`, `"` and `'` for use in HTML text or a quoted attribute.
 pub fn html_escape(text: &str) -> String {
+    escape(text, html_entity)
+}
+
+/// `text` with every character for which `replace` has a replacement replaced.
+pub(crate) fn escape(text: &str, replace: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match replace(c) {
+            Some(r) => out.push_str(r),
+            None => out.push(c),
         }
     }
     out
