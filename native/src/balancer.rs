@@ -22,7 +22,7 @@ use crate::accept;
 use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
 use crate::counters::{RedirectCounts, RequestCounts};
-use crate::driver::{self, Responder, Service, Shutdown};
+use crate::driver::{self, InstantService, Shutdown};
 use crate::probe;
 use crate::runtime::{self, TcpListener};
 use crate::servers::{LoadError, ServerSource};
@@ -39,7 +39,6 @@ use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status;
 use ricochet_core::url::UrlError;
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -644,11 +643,8 @@ struct Redirector<'a> {
     peer: SocketAddr,
 }
 
-impl Service for Redirector<'_> {
-    /// Whether the answer let the connection go on.
-    type Pending = bool;
-
-    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+impl InstantService for Redirector<'_> {
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let ranking = self.view.refresh(self.published);
         let start = out.len();
         let now = SystemTime::now();
@@ -697,16 +693,6 @@ impl Service for Redirector<'_> {
             self.published.report_unreachable(index);
         }
         answer.keep_alive
-    }
-
-    async fn respond<S: ByteStream>(
-        &mut self,
-        keep_alive: bool,
-        _: bool,
-        _: &mut Responder<'_, S>,
-    ) -> io::Result<bool> {
-        // Already written into the driver's buffer by `request`.
-        Ok(keep_alive)
     }
 
     fn error(&mut self, status: Status, sent: u64, _: Option<Instant>) {

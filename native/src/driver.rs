@@ -50,6 +50,38 @@ pub trait Service: Send {
     fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
 }
 
+/// A service whose answer is complete as soon as the request head arrives (balancer, admin): it
+/// writes the answer into the driver's buffer, and nothing is left for [`Service::respond`].
+pub trait InstantService: Send {
+    /// Answer `request` into `out`; returns whether the connection may carry another request.
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool;
+
+    /// As [`Service::error`].
+    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
+}
+
+impl<T: InstantService> Service for T {
+    /// Whether the answer let the connection go on.
+    type Pending = bool;
+
+    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+        self.answer(request, keep_alive, out)
+    }
+
+    async fn respond<S: ByteStream>(
+        &mut self,
+        keep_alive: bool,
+        _: bool,
+        _: &mut Responder<'_, S>,
+    ) -> io::Result<bool> {
+        Ok(keep_alive)
+    }
+
+    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
+        InstantService::error(self, status, sent, started);
+    }
+}
+
 /// Writes a service's answer under the connection's write deadline.
 pub struct Responder<'a, S> {
     conn: &'a mut Conn<S>,
