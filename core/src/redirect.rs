@@ -354,17 +354,20 @@ mod tests {
     use super::*;
     use crate::write::ResponseHead;
 
+    const BASE: &str = "http://127.0.0.1:8080";
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
+    }
+
     /// The answer as it was built before the one-pass writer: through `ResponseHead`.
     fn reference(
         redirect: &Redirect,
-        base_url: &str,
-        path: &str,
-        query: Option<&str>,
+        (path, query): (&str, Option<&str>),
         head_only: bool,
         keep_alive: bool,
-        now: SystemTime,
     ) -> Vec<u8> {
-        let location = location(base_url, path, query);
+        let location = location(BASE, path, query);
         let reason = crate::status::reason_phrase(redirect.status);
         let body = format!(
             "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
@@ -378,7 +381,7 @@ mod tests {
             .header("Cache-Control", "no-store")
             .header("Content-Type", "text/html; charset=utf-8")
             .header("Content-Length", body.len().to_string())
-            .header("Date", crate::date::http_date(now))
+            .header("Date", crate::date::http_date(now()))
             .header(
                 "Connection",
                 crate::error_page::connection_value(keep_alive),
@@ -393,7 +396,6 @@ mod tests {
 
     #[test]
     fn one_pass_writer_gives_the_same_bytes_as_a_response_head() {
-        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000);
         let cases = [
             ("/a.bin", None),
             ("/", Some("x=1&y='2'")),
@@ -407,25 +409,10 @@ mod tests {
                 for head_only in [false, true] {
                     for keep_alive in [false, true] {
                         let mut out = b"previous".to_vec();
-                        redirect.write(
-                            "http://127.0.0.1:8080",
-                            path,
-                            query,
-                            head_only,
-                            keep_alive,
-                            now,
-                            &mut out,
-                        );
+                        let (h, k) = (head_only, keep_alive);
+                        redirect.write(BASE, path, query, h, k, now(), &mut out);
                         let mut expected = b"previous".to_vec();
-                        expected.extend(reference(
-                            &redirect,
-                            "http://127.0.0.1:8080",
-                            path,
-                            query,
-                            head_only,
-                            keep_alive,
-                            now,
-                        ));
+                        expected.extend(reference(&redirect, (path, query), h, k));
                         assert_eq!(
                             String::from_utf8_lossy(&out),
                             String::from_utf8_lossy(&expected)
