@@ -365,6 +365,24 @@ pub(crate) static TOKEN: [bool; 256] = {
     t
 };
 
+/// Check a word-at-a-time scan against the byte test it speeds up: every byte value at every
+/// position of buffers that straddle the 8-byte words, with a filler the scan skips (and
+/// obs-text, which some scans stop at).
+#[cfg(test)]
+pub(crate) fn check_word_scan(scan: impl Fn(&[u8]) -> Option<usize>, stops: impl Fn(u8) -> bool) {
+    for filler in [b'a', 0x80] {
+        for len in 0..20 {
+            for pos in 0..len {
+                for byte in 0..=255u8 {
+                    let mut v = vec![filler; len];
+                    v[pos] = byte;
+                    assert_eq!(scan(&v), v.iter().position(|&b| stops(b)), "{v:?}");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,24 +417,6 @@ mod tests {
         for b in 0..=255u8 {
             let token = b.is_ascii_alphanumeric() || tchar.contains(&b);
             assert_eq!(TOKEN[b as usize], token, "{b:#x}");
-        }
-    }
-}
-
-/// Check a word-at-a-time scan against the byte test it speeds up: every byte value at every
-/// position of buffers that straddle the 8-byte words, with a filler the scan skips (and
-/// obs-text, which some scans stop at).
-#[cfg(test)]
-pub(crate) fn check_word_scan(scan: impl Fn(&[u8]) -> Option<usize>, stops: impl Fn(u8) -> bool) {
-    for filler in [b'a', 0x80] {
-        for len in 0..20 {
-            for pos in 0..len {
-                for byte in 0..=255u8 {
-                    let mut v = vec![filler; len];
-                    v[pos] = byte;
-                    assert_eq!(scan(&v), v.iter().position(|&b| stops(b)), "{v:?}");
-                }
-            }
         }
     }
 }
