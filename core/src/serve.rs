@@ -86,6 +86,11 @@ pub enum FileError {
     NotFound,
     /// The server may not read it: 403.
     PermissionDenied,
+    /// A symlink on the way leads out of the served root: 403.
+    OutsideRoot,
+    /// It exists but is no regular file (a directory without an index page, a FIFO, a
+    /// device): nothing to serve, 404.
+    NotAFile,
     /// Anything else: 500.
     Other,
 }
@@ -94,8 +99,8 @@ impl FileError {
     /// The status to answer.
     pub fn status(self) -> Status {
         match self {
-            FileError::NotFound => Status::NOT_FOUND,
-            FileError::PermissionDenied => Status::FORBIDDEN,
+            FileError::NotFound | FileError::NotAFile => Status::NOT_FOUND,
+            FileError::PermissionDenied | FileError::OutsideRoot => Status::FORBIDDEN,
             FileError::Other => Status::INTERNAL_SERVER_ERROR,
         }
     }
@@ -330,6 +335,9 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
     FileResponse::File { head, body }
 }
 
+/// The status of [`directory_redirect`].
+pub const DIRECTORY_REDIRECT: Status = Status::MOVED_PERMANENTLY;
+
 /// The answer for a directory requested without its trailing slash (`/docs`): `301` to the
 /// same path with the slash (`/docs/`), as nginx and Apache answer, so that the index page's
 /// relative links resolve inside the directory. The `Location` is an absolute path (RFC 9110
@@ -344,7 +352,7 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
     location.push('/');
     let mut out = Vec::with_capacity(512);
     crate::error_page::write(
-        Status::MOVED_PERMANENTLY,
+        DIRECTORY_REDIRECT,
         request.keep_alive,
         request.head_only,
         now,
