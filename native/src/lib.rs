@@ -5,14 +5,15 @@
 //! Module map:
 //! - [`runtime`]: the only module that names the async runtime (async-std today).
 //! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
-//! - [`driver`]: the one connection loop for server and balancer, driving the core's
-//!   `ServerConnection`; a [`driver::Service`] is the per-application part; graceful stop.
+//! - [`driver`]: the one connection loop for the server, the balancer and the admin listener,
+//!   driving the core's `ServerConnection`; a [`driver::Service`] (or
+//!   [`driver::InstantService`]) is the per-application part; graceful stop.
 //! - [`conn`]: a connection's I/O: a byte stream and its receive buffer, under deadlines.
 //! - [`server`]: the static file server's service.
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
-//! - [`client`]: the download client.
+//! - [`client`]: the download client (redirects, `--continue`, `--retry`).
 //! - [`balancer`]: the balancer's service and its prober (probes, client reports, reloads);
 //!   [`probe`]: one probe download; [`servers`]: reading the server list.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
@@ -20,8 +21,9 @@
 //! - [`access_log`]: `--access-log`, written by a background thread.
 //! - [`version`]: the `--version` flag.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
-//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
-//!   client's temporary-file cleanup on a signal.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload, SIGTERM/SIGINT stop);
+//!   [`interrupt`]: the client's temporary-file cleanup on a signal.
+//! - [`workers`]: the server's `--workers N` worker processes.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
