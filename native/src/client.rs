@@ -754,6 +754,7 @@ async fn save_body<S: AsyncRead + Unpin>(
         BodyKind::Length(n) => Some(n),
         _ => None,
     };
+    let appended_to = complete;
     let complete = complete.or(total.map(|n| offset + n));
     let progress = Progress::new(options.quiet, complete, offset);
     let failure = loop {
@@ -800,6 +801,12 @@ async fn save_body<S: AsyncRead + Unpin>(
         .into_inner()
         .map_err(|e| file_error(&part.path, e.into_error()))?;
     drop(flusher);
+    if let Err(e) = resume::check_appended(offset, reader.received(), appended_to) {
+        progress.abandon();
+        // The local bytes and this body do not make one file: keep neither.
+        part.len = 0;
+        return Err(ClientError::Protocol(url.clone(), e.to_string()));
+    }
     let bytes = offset + reader.received();
     part.finish(file, options)
         .map_err(|e| file_error(part.target.as_deref().unwrap_or(&part.path), e))?;
