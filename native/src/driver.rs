@@ -164,6 +164,10 @@ impl Shutdown {
     }
 }
 
+/// Batched answers are written once they reach this size, before the next pipelined request
+/// is answered: many small requests in one read must not make a connection hold megabytes.
+const MAX_BATCHED: usize = 64 * 1024;
+
 /// Serve one connection with `service` until it closes, fails or times out. Errors are logged,
 /// never raised. When `shutdown` fires the connection drains.
 pub async fn run<S: ByteStream, A: Service>(
@@ -217,6 +221,9 @@ pub async fn run<S: ByteStream, A: Service>(
                 };
                 if responder.sent > 0 {
                     now = Instant::now();
+                }
+                if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out).await {
+                    return;
                 }
                 mark = out.len();
                 machine.handle_response_done(now, more);
@@ -442,5 +449,70 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
             assert!(!text.contains("200 OK"), "{text}");
         });
+    }
+
+    /// Hands out its input as reads, then end of stream; records the length of every write.
+    struct Recorded {
+        input: Vec<u8>,
+        writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+
+    impl ByteStream for Recorded {
+        async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.input.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+
+        async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes.lock().unwrap().push(buf.len());
+            Ok(buf.len())
+        }
+
+        async fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Answers every request at once with a 4 KiB page.
+    struct Page;
+
+    const PAGE: usize = 4096;
+
+    impl InstantService for Page {
+        fn answer(&mut self, _: &Request<'_>, _: bool, out: &mut Vec<u8>) -> bool {
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 4058\r\n\r\n";
+            out.extend_from_slice(head);
+            out.resize(out.len() + PAGE - head.len(), b'x');
+            true
+        }
+
+        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+    }
+
+    #[test]
+    fn many_small_pipelined_requests_are_answered_in_bounded_writes() {
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let count = 2000;
+        let writes = std::sync::Arc::default();
+        let stream = Recorded {
+            input: request.repeat(count),
+            writes: std::sync::Arc::clone(&writes),
+        };
+        runtime::block_on(run(
+            stream,
+            ConnectionConfig::default(),
+            &mut Page,
+            &Shutdown::never(),
+        ));
+        let writes = writes.lock().unwrap();
+        assert_eq!(writes.iter().sum::<usize>(), count * PAGE, "all answered");
+        let largest = writes.iter().max().copied().unwrap_or(0);
+        assert!(largest < MAX_BATCHED + PAGE, "one write of {largest} bytes");
     }
 }
