@@ -148,7 +148,7 @@ impl InstantService for AdminService {
         answer.keep_alive
     }
 
-    fn error(&mut self, status: CoreStatus, _: u64, _: Option<Instant>) {
+    fn error(&mut self, status: CoreStatus, _: u64, _: u64, _: Option<Instant>) {
         log::debug!("admin {} \"-\" {status}", self.peer);
     }
 }

@@ -31,7 +31,6 @@ use futures::StreamExt;
 use ricochet_core::access_log;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::connection::ConnectionConfig;
-use ricochet_core::error_page;
 use ricochet_core::pool::{Policy, Ranking, ServerAddr};
 use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
@@ -672,7 +671,7 @@ impl InstantService for Redirector<'_> {
                     time: now,
                     request: Some((request.method, request.raw_target, request.version.as_str())),
                     status: answer.status,
-                    body_bytes: body_len(&out[start..]),
+                    body_bytes: (out.len() - start - driver::head_len(&out[start..])) as u64,
                     referer: request.header("referer"),
                     user_agent: request.header("user-agent"),
                 };
@@ -695,19 +694,16 @@ impl InstantService for Redirector<'_> {
         answer.keep_alive
     }
 
-    fn error(&mut self, status: Status, sent: u64, _: Option<Instant>) {
+    fn error(&mut self, status: Status, _: u64, body: u64, _: Option<Instant>) {
         self.published.requests.count(status.code());
         if let Some(access_log) = &self.config.access_log {
-            let mut page = Vec::with_capacity(512);
-            error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
-            let head = (page.len() as u64).saturating_sub(body_len(&page));
             access_log.record(|line| {
                 let entry = access_log::Entry {
                     client: self.peer.ip(),
                     time: SystemTime::now(),
                     request: None,
                     status: status.code(),
-                    body_bytes: sent.saturating_sub(head),
+                    body_bytes: body,
                     referer: None,
                     user_agent: None,
                 };
@@ -716,14 +712,6 @@ impl InstantService for Redirector<'_> {
         }
         log::info!("{} \"-\" {status}", self.peer);
     }
-}
-
-/// Body bytes of one complete response (`response` holds exactly one, head first).
-fn body_len(response: &[u8]) -> u64 {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |head| (response.len() - head - 4) as u64)
 }
 
 #[cfg(test)]

@@ -45,9 +45,9 @@ pub trait Service: Send {
         responder: &mut Responder<'_, S>,
     ) -> impl Future<Output = io::Result<bool>> + Send;
 
-    /// The driver answered `status`'s error page (`sent` bytes) for a request that failed or
-    /// timed out before it could be answered: log it.
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
+    /// The driver answered `status`'s error page (`sent` bytes, `body` of them its body) for a
+    /// request that failed or timed out before it could be answered: log it.
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
 }
 
 /// A service whose answer is complete as soon as the request head arrives (balancer, admin): it
@@ -57,7 +57,7 @@ pub trait InstantService: Send {
     fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool;
 
     /// As [`Service::error`].
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
 }
 
 impl<T: InstantService> Service for T {
@@ -77,8 +77,8 @@ impl<T: InstantService> Service for T {
         Ok(keep_alive)
     }
 
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
-        InstantService::error(self, status, sent, started);
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
+        InstantService::error(self, status, sent, body, started);
     }
 }
 
@@ -240,11 +240,13 @@ pub async fn run<S: ByteStream, A: Service>(
                 pending = None;
                 let before = out.len();
                 error_page::write(status, false, false, SystemTime::now(), &[], &mut out);
-                let sent = (out.len() - before) as u64;
+                let page = &out[before..];
+                let (sent, body) = (page.len(), page.len() - head_len(page));
                 if !flush(&mut conn, &mut machine, &mut out).await {
                     return;
                 }
-                service.error(status, sent, machine.request_started());
+                let started = machine.request_started();
+                service.error(status, sent as u64, body as u64, started);
                 mark = 0;
                 machine.handle_response_done(now, false);
             }
@@ -293,6 +295,15 @@ pub async fn run<S: ByteStream, A: Service>(
             }
         }
     }
+}
+
+/// Length of the head of the one complete response in `response` (all of it if it has no
+/// end): what the access log leaves out of a response's size.
+pub fn head_len(response: &[u8]) -> usize {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |at| at + 4)
 }
 
 /// Write the batched answers in `out`, if any. False if the connection failed.
@@ -352,7 +363,7 @@ mod tests {
             Ok(keep_alive)
         }
 
-        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+        fn error(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
     }
 
     /// Read until `ends_with` is seen; then whether the peer closed right after.
@@ -492,7 +503,7 @@ mod tests {
             true
         }
 
-        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+        fn error(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
     }
 
     #[test]
@@ -514,5 +525,48 @@ mod tests {
         assert_eq!(writes.iter().sum::<usize>(), count * PAGE, "all answered");
         let largest = writes.iter().max().copied().unwrap_or(0);
         assert!(largest < MAX_BATCHED + PAGE, "one write of {largest} bytes");
+    }
+
+    /// Keeps what the driver reports of its error pages.
+    #[derive(Default)]
+    struct Errors(Vec<(Status, u64, u64)>);
+
+    impl InstantService for Errors {
+        fn answer(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) -> bool {
+            true
+        }
+
+        fn error(&mut self, status: Status, sent: u64, body: u64, _: Option<Instant>) {
+            self.0.push((status, sent, body));
+        }
+    }
+
+    #[test]
+    fn an_error_page_is_reported_with_its_size_and_its_body_size() {
+        let writes = std::sync::Arc::default();
+        let stream = Recorded {
+            input: b"GET / HTTP/1.1\r\nHost: x\r\nBad header\r\n\r\n".to_vec(),
+            writes: std::sync::Arc::clone(&writes),
+        };
+        let mut errors = Errors::default();
+        runtime::block_on(run(
+            stream,
+            ConnectionConfig::default(),
+            &mut errors,
+            &Shutdown::never(),
+        ));
+        let mut page = Vec::new();
+        error_page::write(
+            Status::BAD_REQUEST,
+            false,
+            false,
+            SystemTime::now(),
+            &[],
+            &mut page,
+        );
+        let body = (page.len() - head_len(&page)) as u64;
+        assert!(body > 0);
+        let sent: usize = writes.lock().unwrap().iter().sum();
+        assert_eq!(errors.0, vec![(Status::BAD_REQUEST, sent as u64, body)]);
     }
 }

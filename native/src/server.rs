@@ -171,25 +171,15 @@ impl Service for Files<'_> {
         Ok(more)
     }
 
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
         if let Some(access_log) = &self.config.access_log {
             // The driver's error page: the request could not be (fully) parsed.
             self.access.unparsed();
-            let body = sent.saturating_sub(error_page_head(status, sent));
             self.access
                 .record(access_log, self.peer, status.code(), body);
         }
         log_request(self.peer, "-", status.code(), sent, started);
     }
-}
-
-/// The head length of the driver's error page for `status`, `sent` bytes in all: the page
-/// written again (it is small, and only on this rare path).
-fn error_page_head(status: Status, sent: u64) -> u64 {
-    let mut page = Vec::with_capacity(512);
-    error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
-    let head = head_len(&page) as u64;
-    head.min(sent)
 }
 
 /// What the access log needs of a request, kept while it is answered (the head borrows the
@@ -299,15 +289,7 @@ async fn send_bytes<S: ByteStream>(
 ) -> io::Result<usize> {
     let mut pace = config.throttle.start().await;
     pace.write_all(responder, bytes).await?;
-    Ok(head_len(bytes))
-}
-
-/// Length of the head of a complete response (all of it if it has no end).
-fn head_len(response: &[u8]) -> usize {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |at| at + 4)
+    Ok(driver::head_len(bytes))
 }
 
 /// Why a file could not be had, in the core's terms.
