@@ -264,20 +264,9 @@ pub enum FileResponse {
 pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
     let etag = EntityTag::for_file(file.len, file.modified, file.inode);
     let connection = connection_value(request.keep_alive);
-    let refused = |status: Status, extra: &[(&'static str, String)]| {
-        let mut bytes = Vec::with_capacity(512);
-        crate::error_page::write(
-            status,
-            request.keep_alive,
-            request.head_only,
-            now,
-            extra,
-            &mut bytes,
-        );
-        FileResponse::Refused {
-            status: status.code(),
-            bytes,
-        }
+    let refused = |status: Status, extra: &[(&'static str, String)]| FileResponse::Refused {
+        status: status.code(),
+        bytes: page(request, status, extra, now),
     };
     match request.preconditions.evaluate(&etag, file.modified) {
         Outcome::Proceed => {}
@@ -350,14 +339,18 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
         crate::url::encode_path_segment(segment.as_bytes(), &mut location);
     }
     location.push('/');
+    page(request, DIRECTORY_REDIRECT, &[("Location", location)], now)
+}
+
+/// The page for `status` as an answer to `request` (its keep-alive and HEAD-ness).
+fn page(
+    request: &FileRequest,
+    status: Status,
+    extra: &[(&'static str, String)],
+    now: SystemTime,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    crate::error_page::write(
-        DIRECTORY_REDIRECT,
-        request.keep_alive,
-        request.head_only,
-        now,
-        &[("Location", location)],
-        &mut out,
-    );
+    let (keep_alive, head_only) = (request.keep_alive, request.head_only);
+    crate::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
     out
 }
