@@ -14,6 +14,7 @@
 use crate::balancer;
 use crate::pool::{format_duration, format_number, format_speed, Policy, Ranking};
 use crate::probe::Measurement;
+use crate::redirect::{escape, html_escape};
 use crate::request::Request;
 use crate::write::ResponseHead;
 use std::fmt::Write as _;
@@ -180,94 +181,44 @@ pub fn answer(
     out: &mut Vec<u8>,
 ) -> Answer {
     let path = request.path();
-    let Some(&(_, allow)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
-        let body = format!("no such page: {}\n", printable(path));
-        return respond(
-            404,
-            "text/plain; charset=utf-8",
-            &[],
-            &body,
-            false,
-            keep_alive,
-            now,
-            out,
-        );
-    };
+    // A HEAD answer never has a body, whatever the status (RFC 9110 section 9.3.2).
     let head_only = request.method == "HEAD";
-    let allowed = allow.split(", ").any(|m| m == request.method);
-    if !allowed {
-        let body = format!("{path} takes {allow}\n");
-        let extra = [("Allow", allow.to_string())];
-        return respond(
-            405,
-            "text/plain; charset=utf-8",
-            &extra,
-            &body,
-            head_only,
-            keep_alive,
-            now,
-            out,
-        );
-    }
     let text = "text/plain; charset=utf-8";
-    match path {
-        "/reload" => match control.reload() {
-            Reload::Accepted => respond(
-                202,
-                text,
-                &[],
-                "reload requested\n",
-                false,
-                keep_alive,
-                now,
-                out,
-            ),
-            Reload::Refused(why) => {
-                let body = format!("cannot reload: {why}\n");
-                respond(409, text, &[], &body, false, keep_alive, now, out)
-            }
-        },
-        "/status.json" => {
-            let mut body = status_json(&control.status());
-            body.push('\n');
-            respond(
+    let mut extra = Vec::new();
+    let (status, content_type, body) = match ENDPOINTS.iter().find(|(p, _)| *p == path) {
+        None => (404, text, format!("no such page: {}\n", printable(path))),
+        Some(&(_, allow)) if !allow.split(", ").any(|m| m == request.method) => {
+            extra.push(("Allow", allow.to_string()));
+            (405, text, format!("{path} takes {allow}\n"))
+        }
+        Some(_) => match path {
+            "/reload" => match control.reload() {
+                Reload::Accepted => (202, text, "reload requested\n".to_string()),
+                Reload::Refused(why) => (409, text, format!("cannot reload: {why}\n")),
+            },
+            "/status.json" => (
                 200,
                 "application/json",
-                &[],
-                &body,
-                head_only,
-                keep_alive,
-                now,
-                out,
-            )
-        }
-        "/metrics" => {
-            let body = metrics(&control.status());
-            respond(
-                200,
-                METRICS_CONTENT_TYPE,
-                &[],
-                &body,
-                head_only,
-                keep_alive,
-                now,
-                out,
-            )
-        }
-        _ => {
-            let body = status_page(&control.status());
-            respond(
+                status_json(&control.status()) + "\n",
+            ),
+            "/metrics" => (200, METRICS_CONTENT_TYPE, metrics(&control.status())),
+            _ => (
                 200,
                 "text/html; charset=utf-8",
-                &[],
-                &body,
-                head_only,
-                keep_alive,
-                now,
-                out,
-            )
-        }
-    }
+                status_page(&control.status()),
+            ),
+        },
+    };
+    respond(
+        status,
+        content_type,
+        &extra,
+        &body,
+        head_only,
+        keep_alive,
+        now,
+        out,
+    )
 }
 
 /// The path as text safe to echo (it is percent-encoded already; cap its length).
@@ -339,22 +290,6 @@ fn clock_time(t: SystemTime) -> String {
     )
 }
 
-/// Escape text for HTML content and attribute values.
-fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The HTML status page: a self-refreshing table, readable without JavaScript or any other
 /// request.
 pub fn status_page(status: &Status) -> String {
@@ -378,10 +313,10 @@ pub fn status_page(status: &Status) -> String {
         None => "none (no server left to probe)".to_string(),
     };
     let facts = [
-        ("Version", html(&status.version)),
+        ("Version", html_escape(&status.version)),
         ("Uptime", format_span(status.uptime)),
         ("Policy", status.policy.to_string()),
-        ("Probe", html(&status.probe_path)),
+        ("Probe", html_escape(&status.probe_path)),
         ("Probe interval", format_span(status.probe_interval)),
         ("Next probe round", next),
     ];
@@ -413,7 +348,7 @@ pub fn status_page(status: &Status) -> String {
                 let when = format!("{} ({} ago)", clock_time(p.at), format_span(ago));
                 match &p.result {
                     Ok(_) => format!("{when}: ok"),
-                    Err(why) => format!("{when}: {}", html(why)),
+                    Err(why) => format!("{when}: {}", html_escape(why)),
                 }
             }
         };
@@ -430,7 +365,7 @@ pub fn status_page(status: &Status) -> String {
              <td class=\"n\">{time}</td><td class=\"n\">{speed}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
-            html(&s.address),
+            html_escape(&s.address),
             s.rank.map_or_else(dash, format_number),
             s.weight.map_or_else(dash, format_number),
             s.share.map_or_else(dash, |x| format!("{:.1}%", x * 100.0)),
@@ -501,16 +436,12 @@ pub fn status_json(status: &Status) -> String {
 
 /// Escape a label value for the text exposition format: `\`, `"` and newline.
 fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(value, |c| match c {
+        '\\' => Some("\\\\"),
+        '"' => Some("\\\""),
+        '\n' => Some("\\n"),
+        _ => None,
+    })
 }
 
 /// A float as Prometheus reads it (`+Inf`, `NaN` spelled its way).

@@ -253,11 +253,17 @@ impl ResponseReader {
         matches!(self.state, State::Done)
     }
 
+    /// Whether the head alone already decides a probe (its status is not 200): the prober
+    /// need not read the body.
+    pub fn probe_decided(&self) -> bool {
+        self.status.is_some_and(|s| s != 200)
+    }
+
     /// Judge a probe download that read through this reader: `failure` is the read error
     /// that ended it, if one did, and `elapsed` the time from starting to connect to the last
     /// byte (see [`judge`]). A status other than 200 is judged on the head alone, so a prober
-    /// may stop reading as soon as [`ResponseReader::status`] is known and not 200. A body
-    /// shorter than its Content-Length is a wrong length, not a transfer error.
+    /// may stop reading as soon as [`ResponseReader::probe_decided`]. A body shorter than its
+    /// Content-Length is a wrong length, not a transfer error.
     pub fn probe_verdict(
         &self,
         failure: Option<&ReadError>,
@@ -265,7 +271,7 @@ impl ResponseReader {
     ) -> Result<Measurement, ProbeFailure> {
         let announced = self.announced_length();
         match (self.status, failure) {
-            (Some(status), _) if status != 200 => judge(status, announced, 0, elapsed),
+            (Some(status), _) if self.probe_decided() => judge(status, announced, 0, elapsed),
             (Some(status), Some(ReadError::Body(BodyError::Truncated { .. })))
                 if announced.is_some() =>
             {

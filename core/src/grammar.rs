@@ -1,6 +1,8 @@
 //! The HTTP/1.1 grammar both parsers share (RFC 9110 section 5, RFC 9112 section 5): tokens,
 //! CRLF line scanning, header field lines, OWS trimming, list elements and Content-Length.
 
+use crate::Parsed;
+
 /// Offsets of one validated header field: name and trimmed value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FieldPos {
@@ -160,33 +162,65 @@ pub(crate) fn scan_field_line(
     }
 }
 
-/// Position of the first byte below 0x20 or equal to 0x7F (a control byte: CR, LF, HTAB, NUL
-/// ...). Eight bytes at a time with the classic SWAR tests: `(w - 0x20..) & !w & 0x80..` flags
-/// bytes below 0x20, the same on `w ^ 0x7F..` with 0x01 flags DEL; the lowest flag is always
-/// exact (a borrow only travels upwards), which is the only one used.
-pub(crate) fn find_control(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = s.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let d = w ^ (ONES * 0x7f);
-        let del = d.wrapping_sub(ONES) & !d & HIGHS;
-        let flags = below_space | del;
-        if flags != 0 {
-            return Some(offset + (flags.trailing_zeros() / 8) as usize);
+/// A head parser's step outcome (`None`: not complete yet), with an error kept in `failed`:
+/// a parser that failed stays failed (as h11's), so the caller cannot resume past bad input.
+pub(crate) fn remember_failure<T, E: Copy>(
+    failed: &mut Option<E>,
+    step: Result<Option<Parsed<T>>, E>,
+) -> Result<Parsed<T>, E> {
+    match step {
+        Ok(Some(parsed)) => Ok(parsed),
+        Ok(None) => Ok(Parsed::Partial),
+        Err(e) => {
+            *failed = Some(e);
+            Err(e)
         }
-        offset += 8;
     }
-    chunks
-        .remainder()
+}
+
+/// Position of the first byte below 0x20 or equal to 0x7F (a control byte: CR, LF, HTAB, NUL
+/// ...).
+pub(crate) fn find_control(s: &[u8]) -> Option<usize> {
+    let offset = skip_words(s, |w| bytes_below(w, 0x20) | bytes_equal(w, 0x7f));
+    s[offset..]
         .iter()
         .position(|&b| b < 0x20 || b == 0x7f)
         .map(|i| offset + i)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Offset of the first 8-byte word of `s` for which `flags` is non-zero (or of the remainder
+/// after the last whole word): the caller searches byte by byte from there. `flags` combines
+/// [`bytes_below`] and [`bytes_equal`] on the little-endian word.
+pub(crate) fn skip_words(s: &[u8], flags: impl Fn(u64) -> u64) -> usize {
+    let mut offset = 0;
+    for chunk in s.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if flags(u64::from_le_bytes(word)) != 0 {
+            break;
+        }
+        offset += 8;
+    }
+    offset
+}
+
+/// Non-zero when some byte of `w` is below `n` (`n` at most 0x80), the classic SWAR test.
+/// Only "some byte" is exact: a borrow may flag a higher byte too.
+pub(crate) fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
+}
+
+/// Non-zero when some byte of `w` equals `b`.
+pub(crate) fn bytes_equal(w: u64, b: u8) -> u64 {
+    bytes_below(w ^ (ONES * u64::from(b)), 1)
+}
+
+/// Non-zero when some byte of `w` is 0x80 or above.
+pub(crate) fn bytes_high(w: u64) -> u64 {
+    w & HIGHS
 }
 
 /// Validate the header field line `buf[start..end]` (without its CRLF): a token name, a colon
@@ -331,6 +365,24 @@ pub(crate) static TOKEN: [bool; 256] = {
     t
 };
 
+/// Check a word-at-a-time scan against the byte test it speeds up: every byte value at every
+/// position of buffers that straddle the 8-byte words, with a filler the scan skips (and
+/// obs-text, which some scans stop at).
+#[cfg(test)]
+pub(crate) fn check_word_scan(scan: impl Fn(&[u8]) -> Option<usize>, stops: impl Fn(u8) -> bool) {
+    for filler in [b'a', 0x80] {
+        for len in 0..20 {
+            for pos in 0..len {
+                for byte in 0..=255u8 {
+                    let mut v = vec![filler; len];
+                    v[pos] = byte;
+                    assert_eq!(scan(&v), v.iter().position(|&b| stops(b)), "{v:?}");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,18 +408,7 @@ mod tests {
 
     #[test]
     fn word_at_a_time_control_scan_agrees_with_the_definition_for_every_byte_and_position() {
-        for filler in [b'a', 0x80] {
-            for len in 0..20 {
-                for pos in 0..len {
-                    for byte in 0..=255u8 {
-                        let mut v = vec![filler; len];
-                        v[pos] = byte;
-                        let control = v.iter().position(|&b| b < 0x20 || b == 0x7f);
-                        assert_eq!(find_control(&v), control, "{v:?}");
-                    }
-                }
-            }
-        }
+        check_word_scan(find_control, |b| b < 0x20 || b == 0x7f);
     }
 
     #[test]

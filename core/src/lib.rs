@@ -8,8 +8,8 @@
 //! until the core's next deadline.
 //!
 //! Module map:
-//! - `grammar` (internal): the HTTP/1.1 grammar both parsers share (tokens, CRLF lines, header
-//!   fields, lists).
+//! - `grammar` (internal): what both head parsers share: tokens, CRLF lines, header fields,
+//!   lists, word-at-a-time byte scans, and "a failed parser stays failed".
 //! - [`request`]: incremental, strict request-head parser (server side).
 //! - [`connection`]: one server-side connection as a state machine (requests, bodies skipped,
 //!   keep-alive, deadlines, drain, closing), shared by the file server and the balancer.
@@ -26,7 +26,8 @@
 //!   request is answered).
 //! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
 //! - [`range`]: byte ranges (`Range`, 206, 416).
-//! - [`follow`]: the download client's decisions (redirect following, output file name).
+//! - [`follow`]: the download client's decisions (save, follow or refuse, which bodies to print,
+//!   output file name, asking the balancer again when a server is unreachable).
 //! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
 //! - [`redirect`]: the balancer's redirect responses (and client reports of unreachable
 //!   servers).

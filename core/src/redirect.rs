@@ -259,25 +259,28 @@ fn reported_unreachable(request: &Request<'_>, ranking: &Ranking) -> Option<usiz
     ranking.find(&server).map(|row| row.index)
 }
 
+/// What [`html_escape`] writes for `c`, if `c` needs escaping.
+fn html_entity(c: char) -> Option<&'static str> {
+    match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        _ => None,
+    }
+}
+
 /// Length of byte `b` once HTML-escaped by [`html_escape`].
 fn escaped_len(b: u8) -> usize {
-    match b {
-        b'&' | b'\'' => 5,
-        b'<' | b'>' => 4,
-        b'"' => 6,
-        _ => 1,
-    }
+    html_entity(char::from(b)).map_or(1, str::len)
 }
 
 /// Append byte `b` HTML-escaped as [`html_escape`] does (ASCII bytes; others pass through).
 fn push_escaped(out: &mut Vec<u8>, b: u8) {
-    match b {
-        b'&' => out.extend_from_slice(b"&amp;"),
-        b'<' => out.extend_from_slice(b"&lt;"),
-        b'>' => out.extend_from_slice(b"&gt;"),
-        b'"' => out.extend_from_slice(b"&quot;"),
-        b'\'' => out.extend_from_slice(b"&#39;"),
-        b => out.push(b),
+    match html_entity(char::from(b)) {
+        Some(entity) => out.extend_from_slice(entity.as_bytes()),
+        None => out.push(b),
     }
 }
 
@@ -313,15 +316,16 @@ fn encode_component(input: &str, out: &mut String) {
 
 /// Escape `&`, `<`, `>`, `"` and `'` for use in HTML text or a quoted attribute.
 pub fn html_escape(text: &str) -> String {
+    escape(text, html_entity)
+}
+
+/// `text` with every character for which `replace` has a replacement replaced.
+pub(crate) fn escape(text: &str, replace: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match replace(c) {
+            Some(r) => out.push_str(r),
+            None => out.push(c),
         }
     }
     out
@@ -351,17 +355,20 @@ mod tests {
     use super::*;
     use crate::write::ResponseHead;
 
+    const BASE: &str = "http://127.0.0.1:8080";
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
+    }
+
     /// The answer as it was built before the one-pass writer: through `ResponseHead`.
     fn reference(
         redirect: &Redirect,
-        base_url: &str,
-        path: &str,
-        query: Option<&str>,
+        (path, query): (&str, Option<&str>),
         head_only: bool,
         keep_alive: bool,
-        now: SystemTime,
     ) -> Vec<u8> {
-        let location = location(base_url, path, query);
+        let location = location(BASE, path, query);
         let reason = crate::status::reason_phrase(redirect.status);
         let body = format!(
             "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
@@ -375,7 +382,7 @@ mod tests {
             .header("Cache-Control", "no-store")
             .header("Content-Type", "text/html; charset=utf-8")
             .header("Content-Length", body.len().to_string())
-            .header("Date", crate::date::http_date(now))
+            .header("Date", crate::date::http_date(now()))
             .header(
                 "Connection",
                 crate::error_page::connection_value(keep_alive),
@@ -390,7 +397,6 @@ mod tests {
 
     #[test]
     fn one_pass_writer_gives_the_same_bytes_as_a_response_head() {
-        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000);
         let cases = [
             ("/a.bin", None),
             ("/", Some("x=1&y='2'")),
@@ -404,25 +410,10 @@ mod tests {
                 for head_only in [false, true] {
                     for keep_alive in [false, true] {
                         let mut out = b"previous".to_vec();
-                        redirect.write(
-                            "http://127.0.0.1:8080",
-                            path,
-                            query,
-                            head_only,
-                            keep_alive,
-                            now,
-                            &mut out,
-                        );
+                        let (h, k) = (head_only, keep_alive);
+                        redirect.write(BASE, path, query, h, k, now(), &mut out);
                         let mut expected = b"previous".to_vec();
-                        expected.extend(reference(
-                            &redirect,
-                            "http://127.0.0.1:8080",
-                            path,
-                            query,
-                            head_only,
-                            keep_alive,
-                            now,
-                        ));
+                        expected.extend(reference(&redirect, (path, query), h, k));
                         assert_eq!(
                             String::from_utf8_lossy(&out),
                             String::from_utf8_lossy(&expected)

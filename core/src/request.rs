@@ -9,8 +9,9 @@
 //! failed and returns the same error on every call.
 
 use crate::grammar::{
-    coding_name, list_elements, parse_content_length, scan_field_line, FieldLine, FieldPos,
-    FieldScan, LineError, LineScanner, BARE_LF, TOKEN,
+    bytes_below, bytes_equal, bytes_high, coding_name, list_elements, parse_content_length,
+    remember_failure, scan_field_line, skip_words, FieldLine, FieldPos, FieldScan, LineError,
+    LineScanner, BARE_LF, TOKEN,
 };
 use crate::{BodyKind, Header, Parsed, Version};
 
@@ -242,14 +243,8 @@ impl RequestParser {
             // index out of bounds.
             self.reset();
         }
-        match self.advance(buf) {
-            Ok(Some(request)) => Ok(request),
-            Ok(None) => Ok(Parsed::Partial),
-            Err(e) => {
-                self.failed = Some(e);
-                Err(e)
-            }
-        }
+        let step = self.advance(buf);
+        remember_failure(&mut self.failed, step)
     }
 
     fn reset(&mut self) {
@@ -671,28 +666,11 @@ fn is_authority(a: &[u8]) -> bool {
 }
 
 /// Position of the first byte that may not appear in a request-target ([`TARGET`]), or the
-/// length. Eight bytes at a time: a word is skipped when none of its bytes is below 0x21, 0x23
-/// (`#`), 0x7F or above (the same SWAR tests as [`crate::grammar::find_control`]); the word
-/// that has one is searched with the table.
+/// length. Words with no byte below 0x21, `#`, 0x7F or above are skipped eight bytes at a time.
 fn find_non_target(s: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = s.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below = w.wrapping_sub(ONES * 0x21) & !w & HIGHS;
-        let hash = w ^ (ONES * b'#' as u64);
-        let hash = hash.wrapping_sub(ONES) & !hash & HIGHS;
-        let del = w ^ (ONES * 0x7f);
-        let del = del.wrapping_sub(ONES) & !del & HIGHS;
-        if below | hash | del | (w & HIGHS) != 0 {
-            break;
-        }
-        offset += 8;
-    }
+    let offset = skip_words(s, |w| {
+        bytes_below(w, 0x21) | bytes_equal(w, b'#') | bytes_equal(w, 0x7f) | bytes_high(w)
+    });
     s[offset..]
         .iter()
         .position(|&b| !TARGET[b as usize])
@@ -729,20 +707,8 @@ mod tests {
 
     #[test]
     fn word_at_a_time_target_scan_agrees_with_the_table_for_every_byte_and_position() {
-        // Every byte value at every position of buffers that straddle the 8-byte words, with
-        // a filler the scan skips (and obs-text, which it does not).
-        for filler in [b'a', 0x80] {
-            for len in 0..20 {
-                for pos in 0..len {
-                    for byte in 0..=255u8 {
-                        let mut v = vec![filler; len];
-                        v[pos] = byte;
-                        let target = v.iter().position(|&b| !TARGET[b as usize]);
-                        assert_eq!(find_non_target(&v), target.unwrap_or(len), "{v:?}");
-                    }
-                }
-            }
-        }
+        let scan = |v: &[u8]| Some(find_non_target(v)).filter(|&i| i < v.len());
+        crate::grammar::check_word_scan(scan, |b| !TARGET[b as usize]);
     }
 
     #[test]

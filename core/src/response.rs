@@ -7,7 +7,8 @@
 //! again.
 
 use crate::grammar::{
-    coding_name, list_elements, parse_content_length, parse_field, FieldPos, LineError, LineScanner,
+    coding_name, list_elements, parse_content_length, parse_field, remember_failure, FieldPos,
+    LineError, LineScanner,
 };
 use crate::{BodyKind, Header, Parsed, Version};
 
@@ -117,14 +118,8 @@ impl ResponseParser {
         if buf.len() < self.scan.scanned {
             self.reset();
         }
-        match self.advance(buf, head_request) {
-            Ok(Some(r)) => Ok(r),
-            Ok(None) => Ok(Parsed::Partial),
-            Err(e) => {
-                self.failed = Some(e);
-                Err(e)
-            }
-        }
+        let step = self.advance(buf, head_request);
+        remember_failure(&mut self.failed, step)
     }
 
     fn reset(&mut self) {

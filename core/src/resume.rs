@@ -256,6 +256,20 @@ pub fn parse_content_range(value: &[u8]) -> Result<ContentRange, ResumeError> {
     })
 }
 
+/// Check that an appended body ended the file where the 206's `Content-Range` said the file
+/// ends (`complete`, from [`Resume::Append`]): a chunked or close-delimited 206 can carry
+/// more or fewer bytes than its range, and such a file must never get its final name.
+pub fn check_appended(
+    offset: u64,
+    received: u64,
+    complete: Option<u64>,
+) -> Result<(), ResumeError> {
+    match complete {
+        Some(c) if offset.checked_add(received) != Some(c) => Err(ResumeError::LengthMismatch),
+        _ => Ok(()),
+    }
+}
+
 fn number(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;

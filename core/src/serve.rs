@@ -86,6 +86,11 @@ pub enum FileError {
     NotFound,
     /// The server may not read it: 403.
     PermissionDenied,
+    /// A symlink on the way leads out of the served root: 403.
+    OutsideRoot,
+    /// It exists but is no regular file (a directory without an index page, a FIFO, a
+    /// device): nothing to serve, 404.
+    NotAFile,
     /// Anything else: 500.
     Other,
 }
@@ -94,8 +99,8 @@ impl FileError {
     /// The status to answer.
     pub fn status(self) -> Status {
         match self {
-            FileError::NotFound => Status::NOT_FOUND,
-            FileError::PermissionDenied => Status::FORBIDDEN,
+            FileError::NotFound | FileError::NotAFile => Status::NOT_FOUND,
+            FileError::PermissionDenied | FileError::OutsideRoot => Status::FORBIDDEN,
             FileError::Other => Status::INTERNAL_SERVER_ERROR,
         }
     }
@@ -259,20 +264,9 @@ pub enum FileResponse {
 pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
     let etag = EntityTag::for_file(file.len, file.modified, file.inode);
     let connection = connection_value(request.keep_alive);
-    let refused = |status: Status, extra: &[(&'static str, String)]| {
-        let mut bytes = Vec::with_capacity(512);
-        crate::error_page::write(
-            status,
-            request.keep_alive,
-            request.head_only,
-            now,
-            extra,
-            &mut bytes,
-        );
-        FileResponse::Refused {
-            status: status.code(),
-            bytes,
-        }
+    let refused = |status: Status, extra: &[(&'static str, String)]| FileResponse::Refused {
+        status: status.code(),
+        bytes: page(request, status, extra, now),
     };
     match request.preconditions.evaluate(&etag, file.modified) {
         Outcome::Proceed => {}
@@ -330,6 +324,9 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
     FileResponse::File { head, body }
 }
 
+/// The status of [`directory_redirect`].
+pub const DIRECTORY_REDIRECT: Status = Status::MOVED_PERMANENTLY;
+
 /// The answer for a directory requested without its trailing slash (`/docs`): `301` to the
 /// same path with the slash (`/docs/`), as nginx and Apache answer, so that the index page's
 /// relative links resolve inside the directory. The `Location` is an absolute path (RFC 9110
@@ -342,14 +339,18 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
         crate::url::encode_path_segment(segment.as_bytes(), &mut location);
     }
     location.push('/');
+    page(request, DIRECTORY_REDIRECT, &[("Location", location)], now)
+}
+
+/// The page for `status` as an answer to `request` (its keep-alive and HEAD-ness).
+fn page(
+    request: &FileRequest,
+    status: Status,
+    extra: &[(&'static str, String)],
+    now: SystemTime,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    crate::error_page::write(
-        Status::MOVED_PERMANENTLY,
-        request.keep_alive,
-        request.head_only,
-        now,
-        &[("Location", location)],
-        &mut out,
-    );
+    let (keep_alive, head_only) = (request.keep_alive, request.head_only);
+    crate::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
     out
 }

@@ -21,6 +21,13 @@ pub enum WriteError {
     InvalidHeaderValue,
 }
 
+impl WriteError {
+    /// What a server answers when its own head cannot be written: its fault, 500.
+    pub fn status(self) -> crate::status::Status {
+        crate::status::Status::INTERNAL_SERVER_ERROR
+    }
+}
+
 impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("header value contains CR, LF, NUL or another control byte")

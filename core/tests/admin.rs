@@ -293,6 +293,16 @@ fn head_gets_the_get_head_without_a_body() {
 }
 
 #[test]
+fn head_of_an_unknown_page_gets_the_404_without_a_body() {
+    // A body after a HEAD answer would be read as the next response on a kept-alive connection.
+    let mut c = fake();
+    let r = ask(&mut c, "HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert!(r.body.is_empty(), "{:?}", r.body);
+    assert!(r.keep_alive);
+}
+
+#[test]
 fn status_json_carries_the_same_facts() {
     let mut c = fake();
     let r = ask(&mut c, "GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n");

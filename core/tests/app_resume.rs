@@ -3,8 +3,8 @@
 //! bytes, and the retry pauses.
 
 use ricochet_core::resume::{
-    decide, is_transient_status, parse_content_range, plan, retry_delay, ContentRange, Local,
-    MetaError, PartMeta, RangeRequest, Resume, ResumeError, Validator,
+    check_appended, decide, is_transient_status, parse_content_range, plan, retry_delay,
+    ContentRange, Local, MetaError, PartMeta, RangeRequest, Resume, ResumeError, Validator,
 };
 use ricochet_core::BodyKind;
 use std::time::Duration;
@@ -375,4 +375,23 @@ fn retries_pause_longer_each_time_up_to_a_cap() {
     for status in [400, 403, 404, 410, 416, 501] {
         assert!(!is_transient_status(status), "{status}");
     }
+}
+
+#[test]
+fn an_appended_body_must_end_the_file_where_its_content_range_said() {
+    assert_eq!(check_appended(4, 6, Some(10)), Ok(()));
+    assert_eq!(
+        check_appended(4, 8, Some(10)),
+        Err(ResumeError::LengthMismatch)
+    );
+    assert_eq!(
+        check_appended(4, 2, Some(10)),
+        Err(ResumeError::LengthMismatch)
+    );
+    assert_eq!(
+        check_appended(u64::MAX, 1, Some(10)),
+        Err(ResumeError::LengthMismatch)
+    );
+    // No length announced (a fresh download): nothing to check against.
+    assert_eq!(check_appended(0, 12, None), Ok(()));
 }

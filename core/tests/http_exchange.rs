@@ -370,3 +370,24 @@ fn a_probe_is_judged_on_status_length_and_framing() {
     ));
     assert!(matches!(probe_verdict(b""), Err(ProbeFailure::Transfer(_))));
 }
+
+#[test]
+fn a_probe_is_decided_by_a_head_that_is_not_200_before_its_body_arrives() {
+    // The prober stops reading there: a mirror sending a large error page costs no download.
+    let decided = |head: &[u8]| {
+        let mut reader = ResponseReader::new(false);
+        let step = reader.read(head).expect("a valid head");
+        assert_eq!(step.consumed, head.len());
+        reader.probe_decided()
+    };
+    assert!(decided(
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 9000000\r\n\r\n"
+    ));
+    assert!(decided(
+        b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 5\r\n\r\n"
+    ));
+    assert!(!decided(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n"
+    ));
+    assert!(!ResponseReader::new(false).probe_decided(), "no head yet");
+}

@@ -7,15 +7,14 @@
 
 use crate::accept;
 use crate::balancer::Published;
-use crate::conn::ByteStream;
-use crate::driver::{self, Responder, Service, Shutdown};
+use crate::driver::{self, InstantService, Shutdown};
 use crate::runtime::TcpListener;
 use ricochet_core::admin::{self, Control, Reload, Status};
 use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::pool::Policy;
 use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status as CoreStatus;
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -136,11 +135,8 @@ struct AdminService {
     peer: SocketAddr,
 }
 
-impl Service for AdminService {
-    /// Whether the answer let the connection go on.
-    type Pending = bool;
-
-    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+impl InstantService for AdminService {
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let answer = admin::answer(request, keep_alive, &mut self.admin, SystemTime::now(), out);
         log::debug!(
             "admin {} \"{} {}\" {}",
@@ -152,17 +148,7 @@ impl Service for AdminService {
         answer.keep_alive
     }
 
-    async fn respond<S: ByteStream>(
-        &mut self,
-        keep_alive: bool,
-        _: bool,
-        _: &mut Responder<'_, S>,
-    ) -> io::Result<bool> {
-        // Already written into the driver's buffer by `request`.
-        Ok(keep_alive)
-    }
-
-    fn error(&mut self, status: CoreStatus, _: u64, _: Option<Instant>) {
+    fn error(&mut self, status: CoreStatus, _: u64, _: u64, _: Option<Instant>) {
         log::debug!("admin {} \"-\" {status}", self.peer);
     }
 }

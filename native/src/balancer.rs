@@ -22,7 +22,7 @@ use crate::accept;
 use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
 use crate::counters::{RedirectCounts, RequestCounts};
-use crate::driver::{self, Responder, Service, Shutdown};
+use crate::driver::{self, InstantService, Shutdown};
 use crate::probe;
 use crate::runtime::{self, TcpListener};
 use crate::servers::{LoadError, ServerSource};
@@ -31,7 +31,6 @@ use futures::StreamExt;
 use ricochet_core::access_log;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::connection::ConnectionConfig;
-use ricochet_core::error_page;
 use ricochet_core::pool::{Policy, Ranking, ServerAddr};
 use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
@@ -39,7 +38,6 @@ use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status;
 use ricochet_core::url::UrlError;
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -649,11 +647,8 @@ struct Redirector<'a> {
     peer: SocketAddr,
 }
 
-impl Service for Redirector<'_> {
-    /// Whether the answer let the connection go on.
-    type Pending = bool;
-
-    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+impl InstantService for Redirector<'_> {
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let ranking = self.view.refresh(self.published);
         let start = out.len();
         let now = SystemTime::now();
@@ -681,7 +676,7 @@ impl Service for Redirector<'_> {
                     time: now,
                     request: Some((request.method, request.raw_target, request.version.as_str())),
                     status: answer.status,
-                    body_bytes: body_len(&out[start..]),
+                    body_bytes: (out.len() - start - driver::head_len(&out[start..])) as u64,
                     referer: request.header("referer"),
                     user_agent: request.header("user-agent"),
                 };
@@ -704,29 +699,16 @@ impl Service for Redirector<'_> {
         answer.keep_alive
     }
 
-    async fn respond<S: ByteStream>(
-        &mut self,
-        keep_alive: bool,
-        _: bool,
-        _: &mut Responder<'_, S>,
-    ) -> io::Result<bool> {
-        // Already written into the driver's buffer by `request`.
-        Ok(keep_alive)
-    }
-
-    fn error(&mut self, status: Status, sent: u64, _: Option<Instant>) {
+    fn error(&mut self, status: Status, _: u64, body: u64, _: Option<Instant>) {
         self.published.requests.count(status.code());
         if let Some(access_log) = &self.config.access_log {
-            let mut page = Vec::with_capacity(512);
-            error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
-            let head = (page.len() as u64).saturating_sub(body_len(&page));
             access_log.record(|line| {
                 let entry = access_log::Entry {
                     client: self.peer.ip(),
                     time: SystemTime::now(),
                     request: None,
                     status: status.code(),
-                    body_bytes: sent.saturating_sub(head),
+                    body_bytes: body,
                     referer: None,
                     user_agent: None,
                 };
@@ -735,14 +717,6 @@ impl Service for Redirector<'_> {
         }
         log::info!("{} \"-\" {status}", self.peer);
     }
-}
-
-/// Body bytes of one complete response (`response` holds exactly one, head first).
-fn body_len(response: &[u8]) -> u64 {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |head| (response.len() - head - 4) as u64)
 }
 
 #[cfg(test)]

@@ -344,45 +344,34 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
             echo_body(stream, received, &mut reader, &head, limit, options.timeout).await;
         }
     }
-    match (next.map_err(ClientError::Redirect)?, resume) {
-        (Next::Redirect(next), _) => Ok(Outcome::Redirect(next)),
+    let complete = match (next.map_err(ClientError::Redirect)?, resume) {
+        (Next::Redirect(next), _) => return Ok(Outcome::Redirect(next)),
         (_, Some(Resume::Refetch)) => {
             say(format_args!(
                 "the partial file does not fit this answer: downloading the whole file\n"
             ));
-            Ok(Outcome::Refetch)
+            return Ok(Outcome::Refetch);
         }
-        (_, Some(Resume::Complete)) => part.complete_already().map(Outcome::Saved),
-        (_, Some(Resume::Append { complete })) => save_body(
-            stream,
-            received,
-            &mut reader,
-            &head,
-            &url,
-            part,
-            complete,
-            options,
-        )
-        .await
-        .map(Outcome::Saved),
+        (_, Some(Resume::Complete)) => return part.complete_already().map(Outcome::Saved),
+        (Next::Refused, None) => return Err(ClientError::Status(head.status, head.reason)),
+        (_, Some(Resume::Append { complete })) => complete,
         (Next::Save, None) | (_, Some(Resume::StartOver)) => {
             part.start_over(head.validator.clone())?;
-            let complete = None;
-            save_body(
-                stream,
-                received,
-                &mut reader,
-                &head,
-                &url,
-                part,
-                complete,
-                options,
-            )
-            .await
-            .map(Outcome::Saved)
+            None
         }
-        (Next::Refused, None) => Err(ClientError::Status(head.status, head.reason)),
-    }
+    };
+    save_body(
+        stream,
+        received,
+        &mut reader,
+        &head,
+        &url,
+        part,
+        complete,
+        options,
+    )
+    .await
+    .map(Outcome::Saved)
 }
 
 /// Print to stdout, ignoring a closed stdout (the download itself still matters).
@@ -765,6 +754,7 @@ async fn save_body<S: AsyncRead + Unpin>(
         BodyKind::Length(n) => Some(n),
         _ => None,
     };
+    let appended_to = complete;
     let complete = complete.or(total.map(|n| offset + n));
     let progress = Progress::new(options.quiet, complete, offset);
     let failure = loop {
@@ -811,6 +801,12 @@ async fn save_body<S: AsyncRead + Unpin>(
         .into_inner()
         .map_err(|e| file_error(&part.path, e.into_error()))?;
     drop(flusher);
+    if let Err(e) = resume::check_appended(offset, reader.received(), appended_to) {
+        progress.abandon();
+        // The local bytes and this body do not make one file: keep neither.
+        part.len = 0;
+        return Err(ClientError::Protocol(url.clone(), e.to_string()));
+    }
     let bytes = offset + reader.received();
     part.finish(file, options)
         .map_err(|e| file_error(part.target.as_deref().unwrap_or(&part.path), e))?;

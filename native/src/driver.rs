@@ -47,9 +47,41 @@ pub trait Service: Send {
         responder: &mut Responder<'_, S>,
     ) -> impl Future<Output = io::Result<bool>> + Send;
 
-    /// The driver answered `status`'s error page (`sent` bytes) for a request that failed or
-    /// timed out before it could be answered: log it.
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
+    /// The driver answered `status`'s error page (`sent` bytes, `body` of them its body) for a
+    /// request that failed or timed out before it could be answered: log it.
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
+}
+
+/// A service whose answer is complete as soon as the request head arrives (balancer, admin): it
+/// writes the answer into the driver's buffer, and nothing is left for [`Service::respond`].
+pub trait InstantService: Send {
+    /// Answer `request` into `out`; returns whether the connection may carry another request.
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool;
+
+    /// As [`Service::error`].
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
+}
+
+impl<T: InstantService> Service for T {
+    /// Whether the answer let the connection go on.
+    type Pending = bool;
+
+    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+        self.answer(request, keep_alive, out)
+    }
+
+    async fn respond<S: ByteStream>(
+        &mut self,
+        keep_alive: bool,
+        _: bool,
+        _: &mut Responder<'_, S>,
+    ) -> io::Result<bool> {
+        Ok(keep_alive)
+    }
+
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
+        InstantService::error(self, status, sent, body, started);
+    }
 }
 
 /// Writes a service's answer under the connection's write deadline.
@@ -160,6 +192,10 @@ impl Shutdown {
     }
 }
 
+/// Batched answers are written once they reach this size, before the next pipelined request
+/// is answered: many small requests in one read must not make a connection hold megabytes.
+const MAX_BATCHED: usize = 64 * 1024;
+
 /// Serve one connection with `service` until it closes, fails or times out. Errors are logged,
 /// never raised. When `shutdown` fires the connection drains.
 pub async fn run<S: ByteStream, A: Service>(
@@ -214,6 +250,9 @@ pub async fn run<S: ByteStream, A: Service>(
                 if responder.sent > 0 {
                     now = Instant::now();
                 }
+                if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out).await {
+                    return;
+                }
                 mark = out.len();
                 machine.handle_response_done(now, more);
                 // A stop that came while answering: no further request starts.
@@ -229,11 +268,13 @@ pub async fn run<S: ByteStream, A: Service>(
                 pending = None;
                 let before = out.len();
                 error_page::write(status, false, false, SystemTime::now(), &[], &mut out);
-                let sent = (out.len() - before) as u64;
+                let page = &out[before..];
+                let (sent, body) = (page.len(), page.len() - head_len(page));
                 if !flush(&mut conn, &mut machine, &mut out).await {
                     return;
                 }
-                service.error(status, sent, machine.request_started());
+                let started = machine.request_started();
+                service.error(status, sent as u64, body as u64, started);
                 mark = 0;
                 machine.handle_response_done(now, false);
             }
@@ -287,6 +328,15 @@ pub async fn run<S: ByteStream, A: Service>(
             }
         }
     }
+}
+
+/// Length of the head of the one complete response in `response` (all of it if it has no
+/// end): what the access log leaves out of a response's size.
+pub fn head_len(response: &[u8]) -> usize {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |at| at + 4)
 }
 
 /// Write the batched answers in `out`, if any. False if the connection failed.
@@ -346,7 +396,7 @@ mod tests {
             Ok(keep_alive)
         }
 
-        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+        fn error(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
     }
 
     /// Read until `ends_with` is seen; then whether the peer closed right after.
@@ -443,5 +493,113 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
             assert!(!text.contains("200 OK"), "{text}");
         });
+    }
+
+    /// Hands out its input as reads, then end of stream; records the length of every write.
+    struct Recorded {
+        input: Vec<u8>,
+        writes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    }
+
+    impl ByteStream for Recorded {
+        async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.input.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+
+        async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes.lock().unwrap().push(buf.len());
+            Ok(buf.len())
+        }
+
+        async fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Answers every request at once with a 4 KiB page.
+    struct Page;
+
+    const PAGE: usize = 4096;
+
+    impl InstantService for Page {
+        fn answer(&mut self, _: &Request<'_>, _: bool, out: &mut Vec<u8>) -> bool {
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 4058\r\n\r\n";
+            out.extend_from_slice(head);
+            out.resize(out.len() + PAGE - head.len(), b'x');
+            true
+        }
+
+        fn error(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
+    }
+
+    #[test]
+    fn many_small_pipelined_requests_are_answered_in_bounded_writes() {
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let count = 2000;
+        let writes = std::sync::Arc::default();
+        let stream = Recorded {
+            input: request.repeat(count),
+            writes: std::sync::Arc::clone(&writes),
+        };
+        runtime::block_on(run(
+            stream,
+            ConnectionConfig::default(),
+            &mut Page,
+            &Shutdown::never(),
+        ));
+        let writes = writes.lock().unwrap();
+        assert_eq!(writes.iter().sum::<usize>(), count * PAGE, "all answered");
+        let largest = writes.iter().max().copied().unwrap_or(0);
+        assert!(largest < MAX_BATCHED + PAGE, "one write of {largest} bytes");
+    }
+
+    /// Keeps what the driver reports of its error pages.
+    #[derive(Default)]
+    struct Errors(Vec<(Status, u64, u64)>);
+
+    impl InstantService for Errors {
+        fn answer(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) -> bool {
+            true
+        }
+
+        fn error(&mut self, status: Status, sent: u64, body: u64, _: Option<Instant>) {
+            self.0.push((status, sent, body));
+        }
+    }
+
+    #[test]
+    fn an_error_page_is_reported_with_its_size_and_its_body_size() {
+        let writes = std::sync::Arc::default();
+        let stream = Recorded {
+            input: b"GET / HTTP/1.1\r\nHost: x\r\nBad header\r\n\r\n".to_vec(),
+            writes: std::sync::Arc::clone(&writes),
+        };
+        let mut errors = Errors::default();
+        runtime::block_on(run(
+            stream,
+            ConnectionConfig::default(),
+            &mut errors,
+            &Shutdown::never(),
+        ));
+        let mut page = Vec::new();
+        error_page::write(
+            Status::BAD_REQUEST,
+            false,
+            false,
+            SystemTime::now(),
+            &[],
+            &mut page,
+        );
+        let body = (page.len() - head_len(&page)) as u64;
+        assert!(body > 0);
+        let sent: usize = writes.lock().unwrap().iter().sum();
+        assert_eq!(errors.0, vec![(Status::BAD_REQUEST, sent as u64, body)]);
     }
 }

@@ -5,8 +5,9 @@
 //! Module map:
 //! - [`runtime`]: the only module that names the async runtime (async-std today).
 //! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
-//! - [`driver`]: the one connection loop for server and balancer, driving the core's
-//!   `ServerConnection`; a [`driver::Service`] is the per-application part; graceful stop.
+//! - [`driver`]: the one connection loop for the server, the balancer and the admin listener,
+//!   driving the core's `ServerConnection`; a [`driver::Service`] (or
+//!   [`driver::InstantService`]) is the per-application part; graceful stop.
 //! - [`stop`]: SIGTERM and SIGINT fire the driver's graceful stop (`--shutdown-timeout`);
 //!   [`workers`]: the server's worker processes, which stop with the first.
 //! - [`conn`]: a connection's I/O: a byte stream and its receive buffer, under deadlines.
@@ -14,7 +15,7 @@
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
-//! - [`client`]: the download client.
+//! - [`client`]: the download client (redirects, `--continue`, `--retry`).
 //! - [`balancer`]: the balancer's service and its prober (probes, client reports, reloads);
 //!   [`probe`]: one probe download; [`servers`]: reading the server list.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
@@ -22,8 +23,8 @@
 //! - [`access_log`]: `--access-log`, written by a background thread.
 //! - [`version`]: the `--version` flag.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
-//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
-//!   client's temporary-file cleanup on a signal.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload, SIGTERM/SIGINT stop);
+//!   [`interrupt`]: the client's temporary-file cleanup on a signal.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -46,8 +46,8 @@ async fn download(
     let mut received = Received::new(READ_BUF);
     let mut reader = ResponseReader::with_max_head(false, MAX_HEAD);
     let failure = loop {
-        // Judged on the status alone once it is not 200: no need to wait for the body.
-        if reader.status().is_some_and(|s| s != 200) {
+        // No need to wait for a body the verdict does not depend on.
+        if reader.probe_decided() {
             break None;
         }
         match received

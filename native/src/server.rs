@@ -171,25 +171,15 @@ impl Service for Files<'_> {
         Ok(more)
     }
 
-    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
+    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
         if let Some(access_log) = &self.config.access_log {
             // The driver's error page: the request could not be (fully) parsed.
             self.access.unparsed();
-            let body = sent.saturating_sub(error_page_head(status, sent));
             self.access
                 .record(access_log, self.peer, status.code(), body);
         }
         log_request(self.peer, "-", status.code(), sent, started);
     }
-}
-
-/// The head length of the driver's error page for `status`, `sent` bytes in all: the page
-/// written again (it is small, and only on this rare path).
-fn error_page_head(status: Status, sent: u64) -> u64 {
-    let mut page = Vec::with_capacity(512);
-    error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
-    let head = head_len(&page) as u64;
-    head.min(sent)
 }
 
 /// What the access log needs of a request, kept while it is answered (the head borrows the
@@ -299,15 +289,7 @@ async fn send_bytes<S: ByteStream>(
 ) -> io::Result<usize> {
     let mut pace = config.throttle.start().await;
     pace.write_all(responder, bytes).await?;
-    Ok(head_len(bytes))
-}
-
-/// Length of the head of a complete response (all of it if it has no end).
-fn head_len(response: &[u8]) -> usize {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |at| at + 4)
+    Ok(driver::head_len(bytes))
 }
 
 /// Why a file could not be had, in the core's terms.
@@ -321,11 +303,6 @@ fn file_error(e: &io::Error) -> FileError {
     }
 }
 
-/// The status to answer for an I/O error.
-fn io_status(e: &io::Error) -> Status {
-    file_error(e).status()
-}
-
 /// Find and check the path `relative` (from the core's router) names under the root, with
 /// its metadata (symlinks followed). `Err` is the status to answer.
 ///
@@ -333,26 +310,29 @@ fn io_status(e: &io::Error) -> Status {
 /// components are none of them symlinks lies inside the root: one `lstat` per component proves
 /// it. Only when a component is a symlink is the path canonicalized and checked with the core's
 /// [`serve::is_inside`] (a symlink leading out of the root is refused with 403).
-async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), Status> {
+async fn resolve(
+    config: &Config,
+    relative: &str,
+) -> Result<(PathBuf, std::fs::Metadata), FileError> {
     let mut path = config.root.clone();
     let mut meta = None;
     for segment in relative.split('/').filter(|s| !s.is_empty()) {
         path.push(segment);
         let m = runtime::symlink_metadata(&path)
             .await
-            .map_err(|e| io_status(&e))?;
+            .map_err(|e| file_error(&e))?;
         if m.file_type().is_symlink() {
             let full = config.root.join(relative);
             let canonical = runtime::canonicalize(&full)
                 .await
-                .map_err(|e| io_status(&e))?;
+                .map_err(|e| file_error(&e))?;
             if !serve::is_inside(&config.root, &canonical) {
                 log::warn!("refusing {relative}: it resolves outside the root");
-                return Err(Status::FORBIDDEN);
+                return Err(FileError::OutsideRoot);
             }
             let m = runtime::metadata(&canonical)
                 .await
-                .map_err(|e| io_status(&e))?;
+                .map_err(|e| file_error(&e))?;
             return Ok((canonical, m));
         }
         meta = Some(m);
@@ -360,7 +340,7 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
     match meta {
         Some(m) => Ok((path, m)),
         None => {
-            let m = runtime::metadata(&path).await.map_err(|e| io_status(&e))?;
+            let m = runtime::metadata(&path).await.map_err(|e| file_error(&e))?;
             Ok((path, m))
         }
     }
@@ -379,7 +359,7 @@ enum Opened {
 
 /// Find, check and open the file a request names (a directory's index page for a
 /// directory). `Err` is the status to answer.
-async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Status> {
+async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, FileError> {
     // The root is always a directory: straight to its index page.
     let (file, meta, index) = if request.relative.is_empty() {
         let Directory::Index(index) = serve::directory(request) else {
@@ -402,7 +382,7 @@ async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Sta
     match file {
         Some(file) if meta.is_file() => Ok(Opened::File(file, meta, index)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
-        _ => Err(Status::NOT_FOUND),
+        _ => Err(FileError::NotAFile),
     }
 }
 
@@ -415,14 +395,14 @@ async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Sta
 async fn open_checked(
     config: &Config,
     relative: &str,
-) -> Result<(Option<File>, std::fs::Metadata), Status> {
+) -> Result<(Option<File>, std::fs::Metadata), FileError> {
     if let Some(file) = config
         .root_dir
         .open_beneath(relative)
         .await
-        .map_err(|e| io_status(&e))?
+        .map_err(|e| file_error(&e))?
     {
-        let meta = file.metadata().await.map_err(|e| io_status(&e))?;
+        let meta = file.metadata().await.map_err(|e| file_error(&e))?;
         return Ok((Some(file), meta));
     }
     let (path, meta) = resolve(config, relative).await?;
@@ -440,10 +420,10 @@ async fn open_checked(
         _ => None,
     };
     let file = match reopened {
-        Some(opened) => opened.map_err(|e| io_status(&e))?,
-        None => File::open(&path).await.map_err(|e| io_status(&e))?,
+        Some(opened) => opened.map_err(|e| file_error(&e))?,
+        None => File::open(&path).await.map_err(|e| file_error(&e))?,
     };
-    let meta = file.metadata().await.map_err(|e| io_status(&e))?;
+    let meta = file.metadata().await.map_err(|e| file_error(&e))?;
     if !meta.is_file() {
         return Ok((None, meta));
     }
@@ -464,11 +444,11 @@ async fn send_file<S: ByteStream>(
         Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
             let head = send_bytes(responder, &bytes, config).await?;
-            return Ok((Status::MOVED_PERMANENTLY.code(), request.keep_alive, head));
+            return Ok((serve::DIRECTORY_REDIRECT.code(), request.keep_alive, head));
         }
-        Err(status) => {
+        Err(e) => {
             let (keep_alive, head_only) = (request.keep_alive, request.head_only);
-            return send_error(responder, status, keep_alive, head_only, config).await;
+            return send_error(responder, e.status(), keep_alive, head_only, config).await;
         }
     };
     let request = index.as_ref().unwrap_or(request);
@@ -485,9 +465,8 @@ async fn send_file<S: ByteStream>(
         }
     };
     out.clear();
-    if head.write(out).is_err() {
-        let status = Status::INTERNAL_SERVER_ERROR;
-        return send_error(responder, status, false, request.head_only, config).await;
+    if let Err(e) = head.write(out) {
+        return send_error(responder, e.status(), false, request.head_only, config).await;
     }
     let status = head.status;
     let more = request.keep_alive;

@@ -8,7 +8,7 @@ pub fn line(name: &str) -> String {
     format!("{name} {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// If the command line asks for `--version` (before any `--`), print [`line`] and exit 0.
+/// If the command line asks for `--version` (before any `--`), print [`line()`] and exit 0.
 pub fn exit_if_asked(name: &str) {
     let asked = std::env::args()
         .skip(1)

@@ -3,7 +3,9 @@
 //! server, nginx) and without (python's http.server: it starts over). Never a splice of two
 //! versions, never a partial file left without `--continue`.
 
-use ricochet_tests::{bin, client, python, python_http_server, require, server, Spawned, TempDir};
+use ricochet_tests::{
+    bin, client, python, python_http_server, require, server, Reply, Spawned, TempDir, TestServer,
+};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -468,4 +470,33 @@ fn a_file_rewritten_while_its_server_died_is_downloaded_whole_from_another() {
     let got = std::fs::read(dir.path().join("big.bin")).unwrap();
     assert_eq!(got.len(), second.len());
     assert!(got == second, "not the new version whole");
+}
+
+#[test]
+fn a_chunked_206_longer_than_its_range_is_never_saved_under_the_final_name() {
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let srv = TestServer::start(move |_, _| {
+        let first = asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+        Reply::Bytes(if first {
+            // Cut after 4 of 10 bytes: the partial file stays for --continue.
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 10\r\n\r\n0123".to_vec()
+        } else {
+            // Bytes 4-9 announced, eight sent: the file would be 12 bytes long.
+            b"HTTP/1.1 206 Partial Content\r\nETag: \"v1\"\r\nContent-Range: bytes 4-9/10\r\n\
+              Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n8\r\n456789XY\r\n0\r\n\r\n"
+                .to_vec()
+        })
+    });
+    let url = format!("{}/f.bin", srv.url);
+    let dir = TempDir::new("resume-long-206");
+    let ran = client(dir.path(), &["-q", "-c", &url]);
+    assert_eq!(ran.code(), 8, "{ran:?}");
+    let ran = client(dir.path(), &["-q", "-c", &url]);
+    assert_ne!(ran.code(), 0, "{ran:?}");
+    assert!(ran.stderr.contains("Content-Range"), "{}", ran.stderr);
+    assert!(
+        !dir.path().join("f.bin").exists(),
+        "a {}-byte file under the final name",
+        std::fs::metadata(dir.path().join("f.bin")).map_or(0, |m| m.len())
+    );
 }
