@@ -296,7 +296,7 @@ impl ServerConnection {
             State::Closing { linger } => {
                 if *linger || !buf.is_empty() {
                     self.state = State::Linger {
-                        until: now + self.config.linger,
+                        until: now.checked_add(self.config.linger).unwrap_or(now),
                         drained: 0,
                     };
                     event(0, Event::Linger)
@@ -376,20 +376,23 @@ impl ServerConnection {
         }
     }
 
-    /// When to call [`ServerConnection::handle_timeout`]; `None` when no deadline runs.
+    /// When to call [`ServerConnection::handle_timeout`]; `None` when no deadline runs (or one
+    /// so far away that an `Instant` cannot hold it).
     pub fn poll_timeout(&self) -> Option<Instant> {
         let config = &self.config;
         if let Some(progress) = self.writing {
-            return Some(progress + config.write_timeout);
+            return progress.checked_add(config.write_timeout);
         }
         match &self.state {
             State::Head {
                 started: Some(started),
                 ..
-            } => Some(*started + config.header_timeout),
-            State::Head { since, .. } if self.served == 0 => Some(*since + config.header_timeout),
-            State::Head { since, .. } => Some(*since + config.idle_timeout),
-            State::Body { since, .. } => Some(*since + config.idle_timeout),
+            } => started.checked_add(config.header_timeout),
+            State::Head { since, .. } if self.served == 0 => {
+                since.checked_add(config.header_timeout)
+            }
+            State::Head { since, .. } => since.checked_add(config.idle_timeout),
+            State::Body { since, .. } => since.checked_add(config.idle_timeout),
             State::Linger { until, .. } => Some(*until),
             State::Respond { .. } | State::Fail { .. } | State::Closing { .. } | State::Closed => {
                 None

@@ -629,3 +629,23 @@ proptest::proptest! {
         proptest::prop_assert_eq!(whole.seen.len(), 10);
     }
 }
+
+#[test]
+fn timeouts_too_long_for_the_clock_mean_no_deadline_not_a_panic() {
+    let config = ConnectionConfig {
+        header_timeout: Duration::MAX,
+        idle_timeout: Duration::MAX,
+        write_timeout: Duration::MAX,
+        linger: Duration::MAX,
+        ..ConnectionConfig::default()
+    };
+    let mut d = Driver::new(config);
+    assert_eq!(d.conn.poll_timeout(), None);
+    d.feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHo");
+    assert_eq!(d.conn.poll_timeout(), None);
+    d.advance(Duration::from_secs(1_000_000));
+    assert_eq!(d.seen, vec![req("/a", true), Seen::Respond(true)]);
+    // A malformed head still gets its answer and lingers without a deadline.
+    d.feed(b"st: x\r\nBad Header\r\n\r\n");
+    assert!(d.seen.contains(&Seen::Error(400)), "{:?}", d.seen);
+}
