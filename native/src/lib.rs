@@ -28,4 +28,5 @@ pub mod probe;
 pub mod runtime;
 pub mod server;
 pub mod throttle;
+pub mod tls;
 pub mod workers;
