@@ -9,7 +9,7 @@ run-cluster:
     cargo run --release -p ricochet --bin cluster
 
 # All tests: the workspace on this machine, then core's suite on wasm32-wasip1 under Wasmtime.
-test: test-native test-wasm
+test: test-native test-wasm test-stdio
 
 # The workspace's tests (unit, scenario, end-to-end over loopback).
 test-native:
@@ -20,6 +20,10 @@ test-wasm:
     rustup target add wasm32-wasip1
     python3 -c 'import wasmtime' 2>/dev/null || python3 -m pip install --quiet 'wasmtime>=30'
     CARGO_TARGET_WASM32_WASIP1_RUNNER="python3 {{justfile_directory()}}/.ci/wasi-run.py" cargo test -p ricochet-core --target wasm32-wasip1
+
+# core's inetd-style redirector (examples/stdio_redirect.rs), natively and under Wasmtime.
+test-stdio: test-wasm
+    bash .ci/stdio-redirect.sh
 
 # Formatting and lints, as CI runs them.
 lint:

@@ -4,6 +4,7 @@
 Used as CARGO_TARGET_WASM32_WASIP1_RUNNER, so `cargo test --target wasm32-wasip1` executes the
 test binaries in a real WASI runtime. Exits with the module's own exit code.
 """
+import os
 import sys
 
 import wasmtime
@@ -20,9 +21,13 @@ def main() -> int:
     store = wasmtime.Store(engine)
     wasi = wasmtime.WasiConfig()
     wasi.argv = [path] + sys.argv[2:]
+    wasi.inherit_stdin()
     wasi.inherit_stdout()
     wasi.inherit_stderr()
     wasi.inherit_env()
+    # The sample site, read-only at its host path: core's tests check every directory index in it.
+    workspace = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wasi.preopen_dir(os.path.join(workspace, "www"), os.path.join(workspace, "www"), False)
     store.set_wasi(wasi)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()

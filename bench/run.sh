@@ -3,6 +3,7 @@
 # curl and HAProxy, on this machine, in the same run, over loopback only.
 #
 #   bash bench/run.sh            # BENCH_SECONDS=10 per wrk run, BENCH_RUNS=5 rounds by default
+#   BENCH_BASELINE=DIR bash bench/run.sh   # also an earlier build's server and balancer from DIR
 #
 # Throughput figures are the median of BENCH_RUNS rounds in which every side runs in turn, so
 # that drift on a shared machine hits every side alike.
@@ -58,54 +59,79 @@ wait_port() { # wait until something answers HTTP on 127.0.0.1:$1 (bounded: 10 s
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done
   echo "nothing answered on port $1" >&2; return 1
 }
-start_ricochet() { # start_ricochet NAME ARGS...; prints the bound port
-  local name=$1; shift
-  RICOCHET_LOG=warn "$bin/$name" "$@" >"$dir/$name.$$.$RANDOM.log" 2>&1 &
-  local pid=$! log
+start_ricochet() { # start_ricochet BIN ARGS...; prints the bound port, records PID in pid.PORT
+  local exe=$1; shift
+  local log
+  log=$(mktemp "$dir/$(basename "$exe").XXXXXX.log")
+  RICOCHET_LOG=warn "$exe" "$@" >"$log" 2>&1 &
+  local pid=$!
   echo "$pid" >>"$dir/pids"
-  log=$(ls -t "$dir"/"$name".*.log | head -1)
   for _ in $(seq 100); do
     if grep -q 'listening on' "$log"; then
-      grep -m1 -o 'listening on http://[^ ]*' "$log" | sed 's#.*:##; s#/$##'
+      local port
+      port=$(grep -m1 -o 'listening on http://[^ ]*' "$log" | sed 's#.*:##; s#/$##')
+      echo "$pid" >"$dir/pid.$port"
+      echo "$port"
       return 0
     fi
     sleep 0.1
   done
-  echo "$name did not start: $(cat "$log")" >&2; return 1
+  echo "$exe did not start: $(cat "$log")" >&2; return 1
 }
 
-# wrk: prints "requests/s p99_ms"
+# CPU time (utime + stime, in clock ticks) of a process and all its descendants.
+cpu_ticks() {
+  local total=0 p
+  for p in $(pstree_pids "$1"); do
+    # Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold spaces: cut after ')'.
+    local t
+    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+pstree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do pstree_pids "$c"; done; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
+# wrk against URL while measuring the CPU of process PID (and its children): prints
+# "requests/s p99_ms cpu_us_per_request"
 wrk_run() {
-  local out
+  local pid=$1; shift
+  local out before after
+  before=$(cpu_ticks "$pid")
   out=$(wrk -t1 -c64 -d"${secs}s" --latency "$@")
+  after=$(cpu_ticks "$pid")
   echo "$out" >>"$dir/wrk.log"
   if echo "$out" | grep -q 'Non-2xx or 3xx'; then
     echo "wrk got error responses from $*:" >&2; echo "$out" >&2; return 1
   fi
-  local rps p99
+  local rps p99 requests
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  echo "${rps:-0} ${p99:-0}"
+  local cpu
+  cpu=$(python3 -c "print(f'{($after - $before) * $tick_us / max(1, ${requests:-0}):.1f}')")
+  echo "${rps:-0} ${p99:-0} $cpu"
 }
 # Round-robin wrk over several targets, $runs rounds (so drift on a shared machine hits every
-# side alike); prints one line per target, in order: "median_rps median_p99_ms".
-# Usage: wrk_rr [wrk options] -- URL...
+# side alike); prints one line per target, in order: "median_rps median_p99_ms median_cpu_us".
+# Usage: wrk_rr [wrk options] -- PID=URL...
 wrk_rr() {
-  local opts=() urls=() r i
+  local opts=() targets=() r i
   while [ "$1" != "--" ]; do opts+=("$1"); shift; done
   shift
-  urls=("$@")
-  declare -A rps p99
+  targets=("$@")
+  declare -A rps p99 cpu
   for r in $(seq "$runs"); do
-    for i in "${!urls[@]}"; do
-      local res
-      res=$(wrk_run "${opts[@]}" "${urls[$i]}") || return 1
-      rps[$i]+="${res% *} "
-      p99[$i]+="${res#* } "
+    for i in "${!targets[@]}"; do
+      local res a b c
+      res=$(wrk_run "${targets[$i]%%=*}" "${opts[@]}" "${targets[$i]#*=}") || return 1
+      read -r a b c <<<"$res"
+      rps[$i]+="$a "; p99[$i]+="$b "; cpu[$i]+="$c "
     done
   done
-  for i in "${!urls[@]}"; do
-    echo "$(median ${rps[$i]}) $(median ${p99[$i]})"
+  for i in "${!targets[@]}"; do
+    echo "$(median ${rps[$i]}) $(median ${p99[$i]}) $(median ${cpu[$i]})"
   done
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -129,67 +155,105 @@ timed() {
   done
   echo "$best $rss"
 }
-ratio() { python3 -c "a,b=float('$1'),float('$2'); print(f'{a/b:.2f}' if b else 'n/a')"; }
+ratio() { python3 -c "a,b=float('$1' or 0),float('$2' or 0); print(f'{a/b:.2f}' if b else 'n/a')"; }
 
 echo "== starting servers"
-ours=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
-# nginx runs `worker_processes auto`, one per core: the like-for-like server runs as many workers.
-ours_n=$(start_ricochet server --workers "$(nproc)" --listen 127.0.0.1:0 --root "$dir/files")
-b1=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
-b2=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
-b3=$(start_ricochet server --listen 127.0.0.1:0 --root "$dir/files")
-nginx_static=$(free_port); nginx_redirect=$(free_port); haproxy_redirect=$(free_port)
-sed -e "s#@DIR@#$dir#g" -e "s#@STATIC_PORT@#$nginx_static#g" -e "s#@REDIRECT_PORT@#$nginx_redirect#g" \
-  -e "s#@TARGET@#127.0.0.1:$b1#g" bench/nginx.conf.in >"$dir/nginx.conf"
-sed -e "s#@REDIRECT_PORT@#$haproxy_redirect#g" -e "s#@TARGET@#127.0.0.1:$b1#g" \
-  bench/haproxy.cfg.in >"$dir/haproxy.cfg"
-nginx -c "$dir/nginx.conf" -p "$dir" &
-pids+=($!)
-haproxy -f "$dir/haproxy.cfg" -q &
-pids+=($!)
-bal=$(start_ricochet balancer --listen 127.0.0.1:0 --probe-path /probe.bin \
+# BENCH_BASELINE=DIR (a folder with an earlier build's server and balancer) adds the earlier
+# build to every round, for before/after comparisons in the same run.
+base=${BENCH_BASELINE:-}
+ours=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files")
+ours_n=$(start_ricochet "$bin/server" --workers "$(nproc)" --listen 127.0.0.1:0 --root "$dir/files")
+b1=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files")
+b2=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files")
+b3=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files")
+bal=$(start_ricochet "$bin/balancer" --listen 127.0.0.1:0 --probe-path /probe.bin \
   "127.0.0.1:$b1" "127.0.0.1:$b2" "127.0.0.1:$b3")
-wait_port "$nginx_static"; wait_port "$nginx_redirect"; wait_port "$haproxy_redirect"
+if [ -n "$base" ]; then
+  base_srv=$(start_ricochet "$base/server" --listen 127.0.0.1:0 --root "$dir/files")
+  base_bal=$(start_ricochet "$base/balancer" --listen 127.0.0.1:0 --probe-path /probe.bin \
+    "127.0.0.1:$b1" "127.0.0.1:$b2" "127.0.0.1:$b3")
+fi
+pid_of() { cat "$dir/pid.$1"; }
+# nginx twice: one worker (like for like with Ricochet's one thread) and `auto` (one per core).
+start_nginx() { # start_nginx NAME WORKERS STATIC_PORT REDIRECT_PORT
+  sed -e "s#@DIR@#$dir#g" -e "s#@NAME@#$1#g" -e "s#@WORKERS@#$2#g" -e "s#@STATIC_PORT@#$3#g" \
+    -e "s#@REDIRECT_PORT@#$4#g" -e "s#@TARGET@#127.0.0.1:$b1#g" bench/nginx.conf.in >"$dir/$1.conf"
+  nginx -c "$dir/$1.conf" -p "$dir" &
+  echo $! >"$dir/pid.$3"; echo $! >"$dir/pid.$4"; pids+=($!)
+}
+n1_static=$(free_port); n1_redirect=$(free_port); nN_static=$(free_port); nN_redirect=$(free_port)
+start_nginx nginx1 1 "$n1_static" "$n1_redirect"
+start_nginx nginxN auto "$nN_static" "$nN_redirect"
+h1_redirect=$(free_port)
+sed -e "s#@REDIRECT_PORT@#$h1_redirect#g" -e "s#@THREADS@#1#g" -e "s#@TARGET@#127.0.0.1:$b1#g" \
+  bench/haproxy.cfg.in >"$dir/haproxy1.cfg"
+haproxy -f "$dir/haproxy1.cfg" -q &
+echo $! >"$dir/pid.$h1_redirect"; pids+=($!)
+for p in "$n1_static" "$n1_redirect" "$nN_static" "$nN_redirect" "$h1_redirect"; do wait_port "$p"; done
 
 rows=()
-row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-58s ours %-12s theirs %-12s ratio %s\n' "$1" "$2" "$3" "$4"; }
+row() { # row MEASURE OURS THEIRS [lower]: ratio ours/theirs
+  rows+=("| $1 | $2 | $3 | $(ratio "$2" "$3") |")
+  printf '%-70s ours %-10s theirs %-10s ratio %s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")"
+}
+# target PORT PATH: "PID=URL" for wrk_rr
+target() { echo "$(pid_of "$1")=http://127.0.0.1:$1$2"; }
 
 echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
-res=$(wrk_rr -- "http://127.0.0.1:$ours_n/1k.bin" "http://127.0.0.1:$ours/1k.bin" "http://127.0.0.1:$nginx_static/1k.bin")
-{ read -r sn_rps sn_p99; read -r s_rps s_p99; read -r n_rps n_p99; } <<<"$res"
-row "server --workers $(nproc) vs nginx (workers auto = $(nproc)): 1 KiB requests/s (higher is better)" "$sn_rps" "$n_rps" "$(ratio "$sn_rps" "$n_rps")"
-row "server, 1 worker (default) vs nginx: 1 KiB requests/s (higher is better)" "$s_rps" "$n_rps" "$(ratio "$s_rps" "$n_rps")"
-row "server --workers $(nproc) vs nginx: p99 ms (lower is better)" "$sn_p99" "$n_p99" "$(ratio "$sn_p99" "$n_p99")"
-row "server, 1 worker vs nginx: p99 ms (lower is better)" "$s_p99" "$n_p99" "$(ratio "$s_p99" "$n_p99")"
+targets=("$(target "$ours" /1k.bin)" "$(target "$n1_static" /1k.bin)" \
+  "$(target "$ours_n" /1k.bin)" "$(target "$nN_static" /1k.bin)")
+[ -n "$base" ] && targets+=("$(target "$base_srv" /1k.bin)")
+res=$(wrk_rr -- "${targets[@]}")
+{ read -r s_rps s_p99 s_cpu; read -r n1_rps n1_p99 n1_cpu; read -r sn_rps sn_p99 sn_cpu
+  read -r nN_rps nN_p99 nN_cpu; read -r bs_rps bs_p99 bs_cpu || true; } <<<"$res"
+row "server, 1 thread vs nginx, 1 worker: 1 KiB requests/s (higher is better)" "$s_rps" "$n1_rps"
+row "server, 1 thread vs nginx, 1 worker: CPU us per request (lower is better)" "$s_cpu" "$n1_cpu"
+row "server, 1 thread vs nginx, 1 worker: p99 ms (lower is better)" "$s_p99" "$n1_p99"
+row "multi-worker: server --workers $(nproc) vs nginx auto ($(nproc)): requests/s" "$sn_rps" "$nN_rps"
+row "multi-worker: server --workers $(nproc) vs nginx auto: CPU us per request" "$sn_cpu" "$nN_cpu"
+row "multi-worker: server --workers $(nproc) vs nginx auto: p99 ms" "$sn_p99" "$nN_p99"
+if [ -n "$base" ]; then
+  row "server, this build vs baseline build: requests/s" "$s_rps" "$bs_rps"
+  row "server, this build vs baseline build: CPU us per request" "$s_cpu" "$bs_cpu"
+fi
 
 echo "== server vs nginx: 100 MiB download with curl, best of $runs"
 s_t=$(curl_best "http://127.0.0.1:$ours/100m.bin")
-n_t=$(curl_best "http://127.0.0.1:$nginx_static/100m.bin")
-row "server vs nginx: 100 MiB download seconds (lower is better)" "$s_t" "$n_t" "$(ratio "$s_t" "$n_t")"
+n_t=$(curl_best "http://127.0.0.1:$n1_static/100m.bin")
+row "server vs nginx (1 worker): 100 MiB download seconds (lower is better)" "$s_t" "$n_t"
 
 echo "== client vs curl: 100 MiB from nginx to a file, best of $runs"
-res=$(timed "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$nginx_static/100m.bin"); read -r c_t c_rss <<<"$res"
-res=$(timed curl -s -o "$dir/curl.out" "http://127.0.0.1:$nginx_static/100m.bin"); read -r u_t u_rss <<<"$res"
+res=$(timed "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$n1_static/100m.bin"); read -r c_t c_rss <<<"$res"
+res=$(timed curl -s -o "$dir/curl.out" "http://127.0.0.1:$n1_static/100m.bin"); read -r u_t u_rss <<<"$res"
 cmp -s "$dir/client.out" "$dir/files/100m.bin" || { echo "client's download differs from the file" >&2; exit 1; }
-row "client vs curl: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t" "$(ratio "$c_t" "$u_t")"
-row "client vs curl: peak RSS KiB (lower is better)" "$c_rss" "$u_rss" "$(ratio "$c_rss" "$u_rss")"
+row "client vs curl: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t"
+row "client vs curl: peak RSS KiB (lower is better)" "$c_rss" "$u_rss"
 
 for mode in keep-alive close; do
   hdr=()
   [ "$mode" = close ] && hdr=(-H "Connection: close")
-  echo "== balancer vs nginx vs HAProxy: redirects, wrk -t1 -c64 $mode, ${secs}s, median of $runs rounds"
-  res=$(wrk_rr "${hdr[@]}" -- "http://127.0.0.1:$bal/index.html" \
-    "http://127.0.0.1:$nginx_redirect/index.html" "http://127.0.0.1:$haproxy_redirect/index.html")
-  { read -r b_rps b_p99; read -r n_rps n_p99; read -r h_rps h_p99; } <<<"$res"
-  row "balancer vs nginx: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps" "$(ratio "$b_rps" "$n_rps")"
-  row "balancer vs HAProxy: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps" "$(ratio "$b_rps" "$h_rps")"
-  row "balancer vs nginx: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99" "$(ratio "$b_p99" "$n_p99")"
-  row "balancer vs HAProxy: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99" "$(ratio "$b_p99" "$h_p99")"
+  echo "== balancer vs nginx vs HAProxy, one thread/worker each: redirects, wrk -t1 -c64 $mode, ${secs}s, median of $runs rounds"
+  targets=("$(target "$bal" /index.html)" "$(target "$n1_redirect" /index.html)" \
+    "$(target "$h1_redirect" /index.html)")
+  [ -n "$base" ] && targets+=("$(target "$base_bal" /index.html)")
+  res=$(wrk_rr "${hdr[@]}" -- "${targets[@]}")
+  { read -r b_rps b_p99 b_cpu; read -r n_rps n_p99 n_cpu; read -r h_rps h_p99 h_cpu
+    read -r bb_rps bb_p99 bb_cpu || true; } <<<"$res"
+  row "balancer vs nginx: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps"
+  row "balancer vs HAProxy: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps"
+  row "balancer vs nginx: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$n_cpu"
+  row "balancer vs HAProxy: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$h_cpu"
+  row "balancer vs nginx: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99"
+  row "balancer vs HAProxy: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99"
+  if [ -n "$base" ]; then
+    row "balancer, this build vs baseline build: redirects/s, $mode" "$b_rps" "$bb_rps"
+    row "balancer, this build vs baseline build: CPU us per redirect, $mode" "$b_cpu" "$bb_cpu"
+  fi
 done
 
 {
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)."
-  echo "nginx $(nginx -v 2>&1 | sed 's#.*/##'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(curl --version | head -1 | awk '{print $1, $2}'), wrk -t1 -c64 -d${secs}s, median of $runs rounds taken in turn."
+  echo "nginx $(nginx -v 2>&1 | sed 's#.*/##'), HAProxy $(haproxy -v | head -1 | awk '{print $3}'), $(curl --version | head -1 | awk '{print $1, $2}'), wrk -t1 -c64 -d${secs}s, median of $runs rounds taken in turn; CPU = utime+stime of the serving processes from /proc, divided by requests."
   echo
   echo "| measure | Ricochet | peer | ratio |"
   echo "|---|---|---|---|"

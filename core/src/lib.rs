@@ -13,7 +13,10 @@
 //! - [`response`]: response-head parser (client side).
 //! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, 304).
+//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
+//!   file request is answered).
+//! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
+//! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
@@ -30,9 +33,11 @@ pub mod balancer;
 struct ReadmeDoctests;
 
 pub mod body;
+pub mod conditional;
 pub mod follow;
 pub mod pool;
 pub mod probe;
+pub mod range;
 pub mod redirect;
 pub mod request;
 pub mod response;

@@ -2,10 +2,13 @@
 //! decision (which file, which status, which headers, which body) is made here.
 //!
 //! Flow per request: [`route`] the parsed request to a safe relative path or an error status;
-//! the shell opens `root/relative` (for a directory, [`index_of`] it and try again), checks the
-//! opened file's canonical path is inside the root with [`is_inside`], stats it, and calls
-//! [`file_response`]; for any error it calls [`error_response`].
+//! the shell opens `root/relative` (for a directory, it answers the request [`directory`] gives
+//! for its index page instead), checks the opened file's canonical path is inside the root with
+//! [`is_inside`], stats it, and calls [`file_response`] (which decides 200, 206, 304, 412 or
+//! 416 and which bytes of the file follow); for any error it calls [`error_response`].
 
+use crate::conditional::{EntityTag, Outcome, Preconditions};
+use crate::range::{ByteRange, RangeDecision, RangeHeader};
 use crate::request::Request;
 use crate::write::ResponseHead;
 use std::path::Path;
@@ -19,8 +22,11 @@ pub struct FileRequest {
     pub relative: String,
     /// HEAD: send the head only.
     pub head_only: bool,
-    /// Parsed `If-Modified-Since`, if present and valid.
-    pub if_modified_since: Option<SystemTime>,
+    /// `If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`, `If-Range`.
+    pub preconditions: Preconditions,
+    /// The `Range` field of a GET (`None` for HEAD, which ignores it, RFC 9110 section 14.2).
+    /// Several `Range` lines make it [`RangeHeader::Invalid`].
+    pub range: Option<RangeHeader>,
     /// Whether the connection stays open after the response.
     pub keep_alive: bool,
     /// Whether the request's path ended with `/`. A directory requested without it is
@@ -52,13 +58,24 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, u16> {
         _ => return Err(501),
     };
     let relative = safe_relative_path(request.path())?;
-    let if_modified_since = request
-        .header("If-Modified-Since")
-        .and_then(crate::write::parse_http_date);
+    let range = if head_only {
+        None
+    } else {
+        let mut lines = request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("Range"));
+        match (lines.next(), lines.next()) {
+            (Some(line), None) => Some(crate::range::parse_range(line.value)),
+            (Some(_), Some(_)) => Some(RangeHeader::Invalid),
+            (None, _) => None,
+        }
+    };
     Ok(FileRequest {
         relative,
         head_only,
-        if_modified_since,
+        preconditions: Preconditions::from_request(request),
+        range,
         keep_alive: request.keep_alive && !has_body(request.body),
         trailing_slash: request.path().ends_with('/'),
     })
@@ -117,8 +134,9 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 /// What to do when the path a request names is a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Directory {
-    /// Serve this relative path, the directory's index page, instead.
-    Index(String),
+    /// Serve this request, for the directory's index page, instead: its `relative` is the index
+    /// file's, so [`file_response`] types the page by the index's name, not the directory's.
+    Index(FileRequest),
     /// Answer [`directory_redirect`]: the path lacks its trailing slash.
     AddSlash,
 }
@@ -127,7 +145,10 @@ pub enum Directory {
 /// trailing slash (the root always has it).
 pub fn directory(request: &FileRequest) -> Directory {
     if request.relative.is_empty() || request.trailing_slash {
-        Directory::Index(index_of(&request.relative))
+        Directory::Index(FileRequest {
+            relative: index_of(&request.relative),
+            ..request.clone()
+        })
     } else {
         Directory::AddSlash
     }
@@ -180,12 +201,6 @@ pub fn content_type(path: &str) -> &'static str {
         .map_or("application/octet-stream", |(_, t)| t)
 }
 
-/// Whole seconds since the epoch (0 before it): HTTP dates have one-second resolution.
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `Connection: keep-alive` or `Connection: close`. Saying keep-alive explicitly costs a few
 /// bytes and lets HTTP/1.0 clients that asked for it (ab, old proxies) reuse the connection.
 pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
@@ -196,44 +211,118 @@ pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
     }
 }
 
-/// The response head for a file of `len` bytes last modified at `modified`: 200 with
-/// Content-Type, Content-Length, Last-Modified, Date, Connection; or 304 (no body) when
-/// `If-Modified-Since` is not older than `modified` (compared at one-second resolution).
-/// The returned bool says whether the file's bytes follow the head.
+/// What the shell knows of the file it opened, from its metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time.
+    pub modified: SystemTime,
+    /// Inode number (0 where the platform has none): part of the `ETag`.
+    pub inode: u64,
+}
+
+/// How to answer a request for a file, decided by [`file_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileResponse {
+    /// Send `head`, then these bytes of the file (`None`: the head only, for HEAD and 304).
+    File {
+        /// 200, 206 or 304.
+        head: ResponseHead,
+        /// The part of the file to send after the head.
+        body: Option<ByteRange>,
+    },
+    /// Send `bytes`, a complete response of `status` instead of the file (412, 416).
+    Refused {
+        /// 412 or 416.
+        status: u16,
+        /// Head and short HTML page (head only for HEAD).
+        bytes: Vec<u8>,
+    },
+}
+
+/// The answer for a file, given the request for it (for a directory, the request
+/// [`directory`] gives for its index page) and the opened file's metadata:
+/// - preconditions first (RFC 9110 section 13.2.2): 412 when `If-Match` or
+///   `If-Unmodified-Since` fails; 304 (no body; Date, ETag, Last-Modified, Connection) when
+///   `If-None-Match` or, without it, `If-Modified-Since` says the client's copy is current;
+/// - then a GET's `Range`, if its `If-Range` matches: 206 with one range, 416 with
+///   `Content-Range: bytes */LEN` when none is satisfiable, else the whole file
+///   ([`crate::range::decide`]);
+/// - else 200 with the whole file. A HEAD gets the same head as a GET without `Range`, and no
+///   body.
 ///
-/// Content-Type comes from `request.relative`: for a directory, pass the request with
-/// `relative` set to [`index_of`] the directory.
-/// The 304 carries Date, Last-Modified and Connection only. A HEAD gets the same head as a GET
-/// (with the file's Content-Length) and `false`.
-pub fn file_response(
-    request: &FileRequest,
-    len: u64,
-    modified: SystemTime,
-    now: SystemTime,
-) -> (ResponseHead, bool) {
-    let date = crate::write::http_date(now);
-    let last_modified = crate::write::http_date(modified);
+/// Files are answered with Date, Content-Type (from `request.relative`), Content-Length,
+/// Last-Modified, a strong ETag ([`EntityTag::for_file`]), `Accept-Ranges: bytes` and
+/// Connection; a 206 adds Content-Range.
+pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
+    let etag = EntityTag::for_file(file.len, file.modified, file.inode);
     let connection = connection_value(request.keep_alive);
-    let not_modified = request
-        .if_modified_since
-        .is_some_and(|since| unix_seconds(modified) <= unix_seconds(since));
-    if not_modified {
-        let head = ResponseHead::new(304)
-            .header("Date", date)
-            .header("Last-Modified", last_modified)
-            .header("Connection", connection);
-        return (head, false);
+    let refused = |status: u16, extra: &[(&'static str, String)]| {
+        let mut bytes = Vec::with_capacity(512);
+        write_error(
+            status,
+            request.keep_alive,
+            request.head_only,
+            now,
+            extra,
+            &mut bytes,
+        );
+        FileResponse::Refused { status, bytes }
+    };
+    match request.preconditions.evaluate(&etag, file.modified) {
+        Outcome::Proceed => {}
+        Outcome::Failed => return refused(412, &[]),
+        Outcome::NotModified => {
+            let head = ResponseHead::new(304)
+                .header("Date", crate::write::http_date(now))
+                .header("ETag", etag.to_string())
+                .header("Last-Modified", crate::write::http_date(file.modified))
+                .header("Connection", connection);
+            return FileResponse::File { head, body: None };
+        }
     }
-    let head = ResponseHead {
-        status: 200,
-        headers: Vec::with_capacity(5),
+    let decision = match &request.range {
+        Some(range)
+            if !request.head_only
+                && request
+                    .preconditions
+                    .range_applies(&etag, file.modified, now) =>
+        {
+            crate::range::decide(range, file.len)
+        }
+        _ => RangeDecision::Whole,
+    };
+    let (status, part) = match decision {
+        RangeDecision::Whole => (
+            200,
+            ByteRange {
+                start: 0,
+                len: file.len,
+            },
+        ),
+        RangeDecision::Partial(part) => (206, part),
+        RangeDecision::Unsatisfiable => {
+            return refused(416, &[("Content-Range", format!("bytes */{}", file.len))]);
+        }
+    };
+    let mut head = ResponseHead {
+        status,
+        headers: Vec::with_capacity(9),
     }
-    .header("Date", date)
+    .header("Date", crate::write::http_date(now))
     .header("Content-Type", content_type(&request.relative))
-    .header("Content-Length", len.to_string())
-    .header("Last-Modified", last_modified)
-    .header("Connection", connection);
-    (head, !request.head_only)
+    .header("Content-Length", part.len.to_string());
+    if status == 206 {
+        head = head.header("Content-Range", part.content_range(file.len));
+    }
+    let head = head
+        .header("Last-Modified", crate::write::http_date(file.modified))
+        .header("ETag", etag.to_string())
+        .header("Accept-Ranges", "bytes")
+        .header("Connection", connection);
+    let body = (!request.head_only).then_some(part);
+    FileResponse::File { head, body }
 }
 
 /// One line under the heading of an error page.
@@ -244,8 +333,10 @@ fn explanation(status: u16) -> &'static str {
         404 => "The requested URL was not found on this server.",
         405 => "This resource only supports GET and HEAD.",
         408 => "The server timed out waiting for the request.",
+        412 => "A precondition of the request (If-Match, If-Unmodified-Since) does not hold.",
         413 => "The request body is too large.",
         414 => "The requested URL is too long for this server.",
+        416 => "The requested range is not part of the file.",
         431 => "The request header fields are too large.",
         500 => "The server encountered an internal error.",
         501 => "The server does not support the method or feature the request needs.",

@@ -1,10 +1,11 @@
 //! The static file server's decisions: routing and path safety, content types, 200/304 heads,
 //! error pages.
 
+use ricochet_core::range::ByteRange;
 use ricochet_core::request::{Request, Target};
 use ricochet_core::serve::{
     content_type, directory, directory_redirect, error_response, file_response, index_of,
-    is_inside, route, Directory, FileRequest,
+    is_inside, route, Directory, FileMeta, FileRequest, FileResponse,
 };
 use ricochet_core::{BodyKind, Header, Version};
 use std::path::Path;
@@ -49,7 +50,8 @@ fn maps_paths_under_the_root() {
         assert_eq!(r.relative, relative, "{path}");
         assert!(!r.head_only);
         assert!(r.keep_alive);
-        assert_eq!(r.if_modified_since, None);
+        assert_eq!(r.preconditions.if_modified_since, None);
+        assert_eq!(r.range, None);
     }
 }
 
@@ -185,6 +187,25 @@ fn head_text(head: &ricochet_core::write::ResponseHead) -> String {
     text(&out)
 }
 
+/// The answer for a file of `len` bytes modified at `modified` (inode 7): its head and the
+/// part of the file that follows it.
+fn answer(
+    r: &FileRequest,
+    len: u64,
+    modified: SystemTime,
+    now: SystemTime,
+) -> (ricochet_core::write::ResponseHead, Option<ByteRange>) {
+    let file = FileMeta {
+        len,
+        modified,
+        inode: 7,
+    };
+    match file_response(r, &file, now) {
+        FileResponse::File { head, body } => (head, body),
+        FileResponse::Refused { status, .. } => panic!("refused with {status}"),
+    }
+}
+
 const MODIFIED: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
 
 fn at(secs: u64) -> SystemTime {
@@ -195,8 +216,14 @@ fn at(secs: u64) -> SystemTime {
 fn file_response_200_headers() {
     let r = get("/a/photo.png").unwrap();
     let modified = at(MODIFIED) + Duration::from_millis(300);
-    let (head, body) = file_response(&r, 1234, modified, at(MODIFIED + 60));
-    assert!(body);
+    let (head, body) = answer(&r, 1234, modified, at(MODIFIED + 60));
+    assert_eq!(
+        body,
+        Some(ByteRange {
+            start: 0,
+            len: 1234
+        })
+    );
     assert_eq!(head.status, 200);
     let t = head_text(&head);
     assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
@@ -207,6 +234,9 @@ fn file_response_200_headers() {
         "{t}"
     );
     assert!(t.contains("Date: Sun, 06 Nov 1994 08:50:37 GMT\r\n"), "{t}");
+    assert!(t.contains("\r\nETag: \"7-4d2-"), "{t}");
+    assert!(t.contains("\r\nAccept-Ranges: bytes\r\n"), "{t}");
+    assert!(!t.contains("Content-Range"), "{t}");
     assert!(!t.contains("Connection: close"), "{t}");
     assert!(t.ends_with("\r\n\r\n"));
 }
@@ -215,8 +245,8 @@ fn file_response_200_headers() {
 fn file_response_head_and_close() {
     let mut r = route(&request("HEAD", "/x.bin", Vec::new())).unwrap();
     r.keep_alive = false;
-    let (head, body) = file_response(&r, 99, at(MODIFIED), at(MODIFIED));
-    assert!(!body, "HEAD sends no body");
+    let (head, body) = answer(&r, 99, at(MODIFIED), at(MODIFIED));
+    assert_eq!(body, None, "HEAD sends no body");
     let t = head_text(&head);
     assert!(t.contains("Content-Length: 99\r\n"), "{t}");
     assert!(t.contains("Connection: close\r\n"), "{t}");
@@ -236,12 +266,12 @@ fn if_modified_since_gives_304_at_one_second_resolution() {
         .unwrap()
     };
     let exact = ims("Sun, 06 Nov 1994 08:49:37 GMT");
-    assert_eq!(exact.if_modified_since, Some(at(MODIFIED)));
+    assert_eq!(exact.preconditions.if_modified_since, Some(at(MODIFIED)));
     // Same second (sub-second part of the mtime ignored): 304.
     let modified = at(MODIFIED) + Duration::from_millis(999);
-    let (head, body) = file_response(&exact, 10, modified, at(MODIFIED + 5));
+    let (head, body) = answer(&exact, 10, modified, at(MODIFIED + 5));
     assert_eq!(head.status, 304);
-    assert!(!body);
+    assert_eq!(body, None);
     let t = head_text(&head);
     assert!(!t.contains("Content-Length"), "{t}");
     assert!(
@@ -250,21 +280,15 @@ fn if_modified_since_gives_304_at_one_second_resolution() {
     );
     // Later If-Modified-Since: 304.
     let later = ims("Sun, 06 Nov 1994 09:00:00 GMT");
-    assert_eq!(
-        file_response(&later, 10, modified, at(MODIFIED)).0.status,
-        304
-    );
+    assert_eq!(answer(&later, 10, modified, at(MODIFIED)).0.status, 304);
     // File modified one second after: 200.
-    let (head, body) = file_response(&exact, 10, at(MODIFIED + 1), at(MODIFIED + 5));
+    let (head, body) = answer(&exact, 10, at(MODIFIED + 1), at(MODIFIED + 5));
     assert_eq!(head.status, 200);
-    assert!(body);
+    assert!(body.is_some());
     // Garbage date: ignored, 200.
     let bad = ims("yesterday");
-    assert_eq!(bad.if_modified_since, None);
-    assert_eq!(
-        file_response(&bad, 10, modified, at(MODIFIED)).0.status,
-        200
-    );
+    assert_eq!(bad.preconditions.if_modified_since, None);
+    assert_eq!(answer(&bad, 10, modified, at(MODIFIED)).0.status, 200);
 }
 
 fn split(response: &[u8]) -> (String, String) {
@@ -333,14 +357,12 @@ fn error_page_connection_and_head() {
 #[test]
 fn a_directory_without_its_slash_is_redirected_to_it() {
     assert_eq!(directory(&get("/docs").unwrap()), Directory::AddSlash);
-    assert_eq!(
-        directory(&get("/docs/").unwrap()),
-        Directory::Index("docs/index.html".into())
-    );
-    assert_eq!(
-        directory(&get("/").unwrap()),
-        Directory::Index("index.html".into())
-    );
+    let index = |path: &str| match directory(&get(path).unwrap()) {
+        Directory::Index(index) => index,
+        Directory::AddSlash => panic!("{path}: AddSlash"),
+    };
+    assert_eq!(index("/docs/").relative, "docs/index.html");
+    assert_eq!(index("/").relative, "index.html");
     let (head, body) = split(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
     assert!(
         head.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),
@@ -363,4 +385,50 @@ fn a_directory_without_its_slash_is_redirected_to_it() {
     head_request.head_only = true;
     let (_, body) = split(&directory_redirect(&head_request, at(0)));
     assert_eq!(body, "");
+}
+
+/// URL paths (`/`, `/docs/`, ...) of every directory of the sample site holding an `index.html`.
+fn sample_site_directories_with_an_index() -> Vec<String> {
+    // No `..`: on WASI the path must lie under the preopened www/ as written.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("www");
+    let mut found = Vec::new();
+    let mut pending = vec![(root, "/".to_string())];
+    while let Some((dir, url)) = pending.pop() {
+        if dir.join("index.html").is_file() {
+            found.push(url.clone());
+        }
+        for entry in std::fs::read_dir(&dir).expect("read www (on WASI: preopened by the runner)") {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                let name = entry.file_name().into_string().unwrap();
+                pending.push((entry.path(), format!("{url}{name}/")));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_directory_index_is_typed_by_the_index_page_not_the_directory() {
+    let dirs = sample_site_directories_with_an_index();
+    assert!(dirs.len() >= 2, "www/ has / and /docs/: {dirs:?}");
+    for path in dirs {
+        for method in ["GET", "HEAD"] {
+            let request = route(&request(method, &path, Vec::new())).unwrap();
+            let Directory::Index(index) = directory(&request) else {
+                panic!("{path}: a directory with its slash is served its index");
+            };
+            assert_eq!(index.relative, index_of(&request.relative), "{path}");
+            assert_eq!(index.head_only, request.head_only, "{path}");
+            let (head, _) = answer(&index, 10, at(MODIFIED), at(MODIFIED));
+            let t = head_text(&head);
+            assert!(
+                t.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
+                "{method} {path}: {t}"
+            );
+        }
+    }
 }

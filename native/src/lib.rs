@@ -14,6 +14,8 @@
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod accept;
 pub mod balancer;
 pub mod client;

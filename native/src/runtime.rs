@@ -424,6 +424,11 @@ impl File {
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(&mut self.inner, buf)
     }
+
+    /// Move the read position to `offset` bytes from the start (where a range begins).
+    pub async fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        io::Seek::seek(&mut self.inner, io::SeekFrom::Start(offset)).map(drop)
+    }
 }
 
 /// A directory opened once, for opening files beneath it (the server's root).

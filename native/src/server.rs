@@ -352,27 +352,40 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
 }
 
 /// Find, check and open the file a request names (a directory's index page for a
-/// directory), with its metadata. `Err` is the status to answer.
+/// directory), with its metadata and, for a directory, the request for its index page (the
+/// one to answer: its name gives the Content-Type). `Err` is the status to answer.
 async fn open_file(
     config: &Config,
     request: &FileRequest,
-) -> Result<(File, std::fs::Metadata), u16> {
-    let (mut file, mut meta) = if request.relative.is_empty() {
-        open_checked(config, &serve::index_of("")).await?
+) -> Result<(File, std::fs::Metadata, Option<FileRequest>), u16> {
+    // The root is always a directory: straight to its index page.
+    let (file, meta, index) = if request.relative.is_empty() {
+        let index = index_request(request)?;
+        let (file, meta) = open_checked(config, &index.relative).await?;
+        (file, meta, Some(index))
     } else {
-        open_checked(config, &request.relative).await?
-    };
-    if meta.is_dir() {
-        match serve::directory(request) {
-            Directory::Index(index) => (file, meta) = open_checked(config, &index).await?,
-            // Answered with serve::directory_redirect by the caller.
-            Directory::AddSlash => return Err(301),
+        let (file, meta) = open_checked(config, &request.relative).await?;
+        if meta.is_dir() {
+            let index = index_request(request)?;
+            let (file, meta) = open_checked(config, &index.relative).await?;
+            (file, meta, Some(index))
+        } else {
+            (file, meta, None)
         }
-    }
+    };
     match file {
-        Some(file) if meta.is_file() => Ok((file, meta)),
+        Some(file) if meta.is_file() => Ok((file, meta, index)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
         _ => Err(404),
+    }
+}
+
+/// The request for a directory's index page, or 301 (answered with
+/// [`serve::directory_redirect`] by the caller) when the path lacks its trailing slash.
+fn index_request(request: &FileRequest) -> Result<FileRequest, u16> {
+    match serve::directory(request) {
+        Directory::Index(index) => Ok(index),
+        Directory::AddSlash => Err(301),
     }
 }
 
@@ -428,7 +441,7 @@ async fn send_file(
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
 ) -> io::Result<(u16, u64, After)> {
-    let (mut file, meta) = match open_file(config, request).await {
+    let (mut file, meta, index) = match open_file(config, request).await {
         Ok(opened) => opened,
         Err(301) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
@@ -438,9 +451,18 @@ async fn send_file(
             return send_error(conn, status, request.keep_alive, request.head_only, config).await
         }
     };
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let (head, has_body) = serve::file_response(request, len, modified, SystemTime::now());
+    let request = index.as_ref().unwrap_or(request);
+    let file_meta = serve::FileMeta {
+        len: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        inode: inode(&meta),
+    };
+    let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
+        serve::FileResponse::File { head, body } => (head, body),
+        serve::FileResponse::Refused { status, bytes } => {
+            return send_bytes(conn, &bytes, status, request.keep_alive, config).await;
+        }
+    };
     out.clear();
     if head.write(out).is_err() {
         return send_error(conn, 500, false, request.head_only, config).await;
@@ -452,10 +474,14 @@ async fn send_file(
         After::Close
     };
     let mut pace = config.throttle.start().await;
-    if !has_body {
+    let Some(body) = body else {
         pace.write_all(conn, out, config.idle_timeout).await?;
         return Ok((status, pace.sent(), after));
+    };
+    if body.start > 0 {
+        file.seek_to(body.start).await?;
     }
+    let len = body.len;
     if len <= SMALL_FILE {
         // Head and body in one write.
         let head_len = out.len();
@@ -496,6 +522,18 @@ async fn send_file(
         remaining -= got as u64;
     }
     Ok((status, pace.sent(), after))
+}
+
+/// The file's inode number, part of its ETag (0 where there is none).
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let ino = {
+        let _ = meta;
+        0
+    };
+    ino
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.

@@ -22,22 +22,20 @@ pub fn fork(extra: usize) -> io::Result<usize> {
     // Whatever is buffered would otherwise be written by every process.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
+    let parent = rustix::process::getpid();
     for index in 1..=extra {
         // SAFETY: no other thread exists (the caller's contract), so the child is a complete
-        // copy of this single-threaded process and may go on running ordinary Rust code.
+        // copy of this single-threaded process and may go on running ordinary Rust code. rustix
+        // has no safe fork (none can exist: it is only sound without other threads).
         match unsafe { libc::fork() } {
             -1 => return Err(io::Error::last_os_error()),
             0 => {
-                // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; getppid has no
-                // preconditions. If the parent died before the prctl, it would never fire.
-                unsafe {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
-                        || libc::getppid() != parent
-                    {
-                        std::process::exit(0);
-                    }
+                // If the parent died before the prctl, the signal would never fire: exit then.
+                let death_signal = rustix::process::Signal::TERM;
+                if rustix::process::set_parent_process_death_signal(Some(death_signal)).is_err()
+                    || rustix::process::getppid() != Some(parent)
+                {
+                    std::process::exit(0);
                 }
                 return Ok(index);
             }
@@ -56,17 +54,17 @@ pub fn stop_with_any_worker() {
     let watcher = std::thread::Builder::new()
         .name("workers".into())
         .spawn(|| loop {
-            let mut status: libc::c_int = 0;
-            // SAFETY: waitpid writes the status through a valid pointer to a c_int.
-            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-            if pid > 0 {
-                log::error!(
-                    "worker process {pid} ended (wait status {status}); stopping the server"
-                );
-                std::process::exit(3);
-            }
-            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return;
+            match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+                Ok(Some((pid, status))) => {
+                    log::error!(
+                        "worker process {} ended ({status:?}); stopping the server",
+                        pid.as_raw_nonzero()
+                    );
+                    std::process::exit(3);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                // No child left to wait for (ECHILD) or none reported.
+                Ok(None) | Err(_) => return,
             }
         });
     if let Err(e) = watcher {
