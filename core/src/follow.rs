@@ -1,6 +1,6 @@
 //! The download client's decisions: which responses to follow, when to stop, where to save.
 
-use crate::url::{Url, UrlError};
+use crate::url::{Scheme, Url, UrlError};
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum FollowError {
     MissingLocation(u16),
     /// A Location that is not a usable URL.
     BadLocation(UrlError),
+    /// A redirect from `https` to `http` (the rest would travel unencrypted), not allowed.
+    Downgrade(Url),
 }
 
 impl std::fmt::Display for FollowError {
@@ -31,6 +33,10 @@ impl std::fmt::Display for FollowError {
             FollowError::Loop(u) => write!(f, "redirect loop: {u} was already requested"),
             FollowError::MissingLocation(s) => write!(f, "{s} redirect without a Location header"),
             FollowError::BadLocation(e) => write!(f, "unusable Location: {e}"),
+            FollowError::Downgrade(u) => write!(
+                f,
+                "redirect from https to {u} refused: it would no longer be encrypted"
+            ),
         }
     }
 }
@@ -42,6 +48,8 @@ impl std::error::Error for FollowError {}
 pub struct Follower {
     max_redirects: u32,
     visited: Vec<Url>,
+    /// Follow redirects from `https` to `http`.
+    allow_downgrade: bool,
 }
 
 impl Follower {
@@ -50,7 +58,15 @@ impl Follower {
         Follower {
             max_redirects,
             visited: vec![url],
+            allow_downgrade: false,
         }
+    }
+
+    /// Follow redirects from `https` to `http` too (refused by default: the rest of the chain
+    /// would travel unencrypted).
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.allow_downgrade = allow;
+        self
     }
 
     /// The URL to request now.
@@ -63,8 +79,8 @@ impl Follower {
     /// A status other than 301, 302, 303, 307 or 308 is [`Next::Done`]. A redirect's `Location`
     /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
     /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
-    /// order: no Location, an unusable one, more than `max_redirects` redirects, a URL already
-    /// in the chain (a loop). After an error the follower is unchanged.
+    /// order: no Location, an unusable one, `https` to `http` unless allowed, more than
+    /// `max_redirects` redirects, a URL already in the chain (a loop). After an error the follower is unchanged.
     pub fn handle_response(
         &mut self,
         status: u16,
@@ -80,6 +96,10 @@ impl Follower {
             .current()
             .join(&reference)
             .map_err(FollowError::BadLocation)?;
+        let downgrade = self.current().scheme() == Scheme::Https && next.scheme() == Scheme::Http;
+        if downgrade && !self.allow_downgrade {
+            return Err(FollowError::Downgrade(next));
+        }
         if self.redirects() >= self.max_redirects {
             return Err(FollowError::TooManyRedirects(self.max_redirects));
         }
