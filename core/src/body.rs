@@ -99,15 +99,11 @@ enum Chunk {
         size: u64,
         line: usize,
     },
-    /// After the size: optional whitespace, then `;` extensions or CR.
-    SizeWs {
-        size: u64,
-        line: usize,
-    },
-    /// Inside chunk extensions, up to CR.
+    /// After the size, in `[ chunk-ext ]` up to the CR; `at` says where in its grammar.
     Ext {
         size: u64,
         line: usize,
+        at: Ext,
     },
     /// CR seen at the end of the size line; LF must follow.
     SizeLf {
@@ -138,6 +134,29 @@ enum Chunk {
     },
     /// CR of the final empty line.
     EndLf,
+}
+
+/// Where a chunk-size line is in `chunk-ext = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )`
+/// (RFC 9112 section 7.1.1), `ext-val = token / quoted-string`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// Whitespace after the size: only a `;` may follow.
+    SizeWs,
+    /// After `;` (and any BWS): a name must come.
+    NameStart,
+    Name,
+    /// Whitespace after a name: `=` or `;` must follow.
+    NameWs,
+    /// After `=` (and any BWS): a value must come.
+    ValueStart,
+    Token,
+    Quoted,
+    /// After a backslash inside a quoted-string.
+    QuotedPair,
+    /// After a closing quote: `;`, whitespace or CR.
+    ValueEnd,
+    /// Whitespace after a value: only a `;` may follow.
+    ValueWs,
 }
 
 impl BodyDecoder {
@@ -240,15 +259,14 @@ impl BodyDecoder {
                         after_size(b, size, line)?
                     }
                 }
-                Chunk::SizeWs { size, line } => after_size(b, size, count(line)?)?,
-                Chunk::Ext { size, line } => {
-                    let line = count(line)?;
-                    match b {
-                        b'\r' => Chunk::SizeLf { size },
-                        b'\t' | b' '..=b'~' | 0x80.. => Chunk::Ext { size, line },
-                        _ => return Err(BodyError::BadChunk("control byte in chunk extension")),
-                    }
-                }
+                Chunk::Ext { size, line, at } => match chunk_ext(at, b)? {
+                    Some(at) => Chunk::Ext {
+                        size,
+                        line: count(line)?,
+                        at,
+                    },
+                    None => Chunk::SizeLf { size },
+                },
                 Chunk::SizeLf { size } => match (b, size) {
                     (b'\n', 0) => Chunk::TrailerStart { total: 0 },
                     (b'\n', n) => Chunk::Data(n),
@@ -265,7 +283,7 @@ impl BodyDecoder {
                 },
                 Chunk::TrailerStart { total } => match b {
                     b'\r' => Chunk::EndLf,
-                    _ if crate::request::TOKEN[b as usize] => Chunk::TrailerName {
+                    _ if crate::grammar::TOKEN[b as usize] => Chunk::TrailerName {
                         total: trailer_total(total)?,
                         line: 1,
                     },
@@ -275,7 +293,7 @@ impl BodyDecoder {
                     let (total, line) = (trailer_total(total)?, count(line)?);
                     match b {
                         b':' => Chunk::TrailerValue { total, line },
-                        _ if crate::request::TOKEN[b as usize] => {
+                        _ if crate::grammar::TOKEN[b as usize] => {
                             Chunk::TrailerName { total, line }
                         }
                         _ => return Err(BodyError::BadChunk("malformed trailer field name")),
@@ -386,12 +404,42 @@ fn trailer_total(total: usize) -> Result<usize, BodyError> {
     }
 }
 
-/// A byte after the chunk size: BWS, `;` starting extensions, or the CR ending the line.
+/// A byte after the chunk size: BWS or `;` starting extensions, or the CR ending the line.
 fn after_size(b: u8, size: u64, line: usize) -> Result<Chunk, BodyError> {
-    match b {
-        b' ' | b'\t' => Ok(Chunk::SizeWs { size, line }),
-        b';' => Ok(Chunk::Ext { size, line }),
-        b'\r' => Ok(Chunk::SizeLf { size }),
-        _ => Err(BodyError::BadChunk("chunk size is not hexadecimal")),
-    }
+    let at = match b {
+        b' ' | b'\t' => Ext::SizeWs,
+        b';' => Ext::NameStart,
+        b'\r' => return Ok(Chunk::SizeLf { size }),
+        _ => return Err(BodyError::BadChunk("chunk size is not hexadecimal")),
+    };
+    Ok(Chunk::Ext { size, line, at })
+}
+
+/// One byte of chunk extensions: the next position, or `None` for the CR ending the line.
+fn chunk_ext(at: Ext, b: u8) -> Result<Option<Ext>, BodyError> {
+    let token = crate::grammar::TOKEN[b as usize];
+    let ws = matches!(b, b' ' | b'\t');
+    let next = match at {
+        Ext::SizeWs | Ext::NameWs | Ext::ValueWs if ws => at,
+        Ext::SizeWs | Ext::Name | Ext::NameWs | Ext::Token | Ext::ValueEnd | Ext::ValueWs
+            if b == b';' =>
+        {
+            Ext::NameStart
+        }
+        Ext::NameStart if ws => Ext::NameStart,
+        Ext::NameStart | Ext::Name if token => Ext::Name,
+        Ext::Name if ws => Ext::NameWs,
+        Ext::Name | Ext::NameWs if b == b'=' => Ext::ValueStart,
+        Ext::ValueStart if ws => Ext::ValueStart,
+        Ext::ValueStart if b == b'"' => Ext::Quoted,
+        Ext::ValueStart | Ext::Token if token => Ext::Token,
+        Ext::Token | Ext::ValueEnd if ws => Ext::ValueWs,
+        Ext::Name | Ext::Token | Ext::ValueEnd if b == b'\r' => return Ok(None),
+        // qdtext and quoted-pair (RFC 9110 section 5.6.4).
+        Ext::Quoted if b == b'"' => Ext::ValueEnd,
+        Ext::Quoted if b == b'\\' => Ext::QuotedPair,
+        Ext::Quoted | Ext::QuotedPair if matches!(b, b'\t' | b' '..=b'~' | 0x80..) => Ext::Quoted,
+        _ => return Err(BodyError::BadChunk("malformed chunk extension")),
+    };
+    Ok(Some(next))
 }

@@ -1,14 +1,17 @@
-//! The download client's decisions: which responses to follow, when to stop, where to save.
+//! The download client's decisions: which responses to save, follow or refuse, when to stop,
+//! which bodies to print, where to save.
 
 use crate::url::{Scheme, Url, UrlError};
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// A final response: save the body if the status is 2xx, otherwise report it.
-    Done,
+    /// A 2xx final response: save its body.
+    Save,
     /// A redirect: request this URL next.
     Redirect(Url),
+    /// Any other final response: report it; nothing is saved.
+    Refused,
 }
 
 /// Why the client stops following.
@@ -76,7 +79,8 @@ impl Follower {
 
     /// Feed the status and `Location` of the response to the current request.
     ///
-    /// A status other than 301, 302, 303, 307 or 308 is [`Next::Done`]. A redirect's `Location`
+    /// 2xx is [`Next::Save`]; a status other than those and 301, 302, 303, 307 or 308 is
+    /// [`Next::Refused`]. A redirect's `Location`
     /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
     /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
     /// order: no Location, an unusable one, `https` to `http` unless allowed, more than
@@ -86,8 +90,11 @@ impl Follower {
         status: u16,
         location: Option<&[u8]>,
     ) -> Result<Next, FollowError> {
+        if (200..300).contains(&status) {
+            return Ok(Next::Save);
+        }
         if !crate::status::is_redirect(status) {
-            return Ok(Next::Done);
+            return Ok(Next::Refused);
         }
         let location = location.ok_or(FollowError::MissingLocation(status))?;
         let mut reference = String::with_capacity(location.len());
@@ -118,6 +125,32 @@ impl Follower {
     /// Every URL requested so far, the first one first.
     pub fn chain(&self) -> &[Url] {
         &self.visited
+    }
+}
+
+/// Most bytes of a redirect's body printed: it is a courtesy note ("moved here"), not content.
+pub const REDIRECT_ECHO_LIMIT: u64 = 4 * 1024;
+
+/// Most bytes of a refused (non-2xx, non-redirect) response's body printed: the error page
+/// says why.
+pub const REFUSED_ECHO_LIMIT: u64 = 1024 * 1024;
+
+/// How many bytes of a response's body the client prints to the terminal, if any: `None` for
+/// a 2xx body (it is saved, never printed) and for a body that is not text. Text is `text/*`,
+/// or a body without a Content-Type (short notes from simple servers); everything else may be
+/// binary and would garble a terminal.
+pub fn echo_limit(status: u16, content_type: Option<&[u8]>) -> Option<u64> {
+    if (200..300).contains(&status) {
+        return None;
+    }
+    let text = content_type.is_none_or(|t| t.len() >= 5 && t[..5].eq_ignore_ascii_case(b"text/"));
+    if !text {
+        return None;
+    }
+    if crate::status::is_redirect(status) {
+        Some(REDIRECT_ECHO_LIMIT)
+    } else {
+        Some(REFUSED_ECHO_LIMIT)
     }
 }
 

@@ -8,16 +8,22 @@
 //! until the core's next deadline.
 //!
 //! Module map:
+//! - `grammar` (internal): the HTTP/1.1 grammar both parsers share (tokens, CRLF lines, header
+//!   fields, lists).
 //! - [`request`]: incremental, strict request-head parser (server side).
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
-//! - [`write`]: response and request head writers, IMF-fixdate formatting and parsing.
+//! - [`exchange`]: reading one response on the client side (1xx, body, end), for the client and
+//!   the prober.
+//! - [`write`]: response and request head writers.
+//! - [`date`]: HTTP dates, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
 //! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
 //!   file request is answered).
 //! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
 //! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
+//! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
 //! - [`redirect`]: the balancer's redirect responses.
 //! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
 //! - [`probe`]: when to probe which server, and how to judge a probe.
@@ -34,13 +40,17 @@ struct ReadmeDoctests;
 
 pub mod body;
 pub mod conditional;
+pub mod date;
+pub mod exchange;
 pub mod follow;
+mod grammar;
 pub mod pool;
 pub mod probe;
 pub mod range;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod resume;
 pub mod serve;
 pub mod status;
 pub mod url;

@@ -69,7 +69,7 @@ pub enum RangeDecision {
 /// first position beyond any file is unsatisfiable, a huge last position or suffix means "to
 /// the end" or "all".
 pub fn parse_range(value: &[u8]) -> RangeHeader {
-    let value = crate::request::trim_ows(value);
+    let value = crate::grammar::trim_ows(value);
     let Some(set) = value
         .get(..6)
         .filter(|unit| unit.eq_ignore_ascii_case(b"bytes="))
@@ -78,7 +78,7 @@ pub fn parse_range(value: &[u8]) -> RangeHeader {
         return RangeHeader::Invalid;
     };
     let mut specs = Vec::new();
-    for element in set.split(|&b| b == b',').map(crate::request::trim_ows) {
+    for element in set.split(|&b| b == b',').map(crate::grammar::trim_ows) {
         if element.is_empty() {
             continue;
         }

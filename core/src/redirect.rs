@@ -200,7 +200,7 @@ impl Redirect {
         );
         crate::write::push_decimal(out, body_len as u64);
         out.extend_from_slice(b"\r\nDate: ");
-        crate::write::push_http_date(out, now);
+        crate::date::push_http_date(out, now);
         out.extend_from_slice(b"\r\nConnection: ");
         out.extend_from_slice(crate::serve::connection_value(keep_alive).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
@@ -363,7 +363,7 @@ mod tests {
             .header("Cache-Control", "no-store")
             .header("Content-Type", "text/html; charset=utf-8")
             .header("Content-Length", body.len().to_string())
-            .header("Date", crate::write::http_date(now))
+            .header("Date", crate::date::http_date(now))
             .header("Connection", crate::serve::connection_value(keep_alive));
         let mut out = Vec::new();
         head.write(&mut out).unwrap();

@@ -8,28 +8,38 @@
 //! next message, which the caller passes starting at its first byte. After an error the parser stays
 //! failed and returns the same error on every call.
 
+use crate::grammar::{
+    coding_name, list_elements, parse_content_length, scan_field_line, FieldLine, FieldPos,
+    FieldScan, LineError, LineScanner, BARE_LF, TOKEN,
+};
 use crate::{BodyKind, Header, Parsed, Version};
 
 /// Limits on what a request head may contain, each mapped to the status a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest head (request line + headers + final CRLF), in bytes. Over it: 431.
+    /// Longest request line (method, target and version, without its CRLF), in bytes; RFC 9112
+    /// section 3 recommends at least 8,000. Over it: 414 when the target is what runs long, 400
+    /// otherwise (a long method, a long version).
+    pub max_request_line: usize,
+    /// Largest head (empty lines before it, request line, header fields, final CRLF), in bytes.
+    /// Over it in the header fields: 431.
     pub max_head: usize,
     /// Most header fields. Over it: 431.
     pub max_headers: usize,
-    /// Longest request-target. Over it: 414.
-    pub max_target: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_head: 8 * 1024,
+            max_request_line: 8 * 1024,
+            max_head: 16 * 1024,
             max_headers: 100,
-            max_target: 4 * 1024,
         }
     }
 }
+
+/// Empty lines (CRLF) skipped before a request line (RFC 9112 section 2.2); one more is 400.
+pub const MAX_EMPTY_LINES: usize = 4;
 
 /// The request-target, in one of RFC 9112's four forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +86,10 @@ pub struct Request<'a> {
     /// Whether the connection may carry another request after this one: HTTP/1.1 unless
     /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
     pub keep_alive: bool,
+    /// Whether an HTTP/1.1 client sent `Expect: 100-continue` and waits for `100 Continue`
+    /// before its body (see [`Request::sends_continue`]). Any other expectation is refused by
+    /// the parser with 417; HTTP/1.0's is ignored (RFC 9110 section 10.1.1).
+    pub expect_continue: bool,
 }
 
 impl<'a> Request<'a> {
@@ -99,6 +113,13 @@ impl<'a> Request<'a> {
             Target::Asterisk | Target::Authority(_) => None,
         }
     }
+
+    /// Whether to write `100 Continue` before reading the body: only when the client asked for
+    /// it, a body follows, and the server `will_read_body`. A server that refuses the request
+    /// sends its final status at once instead (and closes, or reads and discards the body).
+    pub fn sends_continue(&self, will_read_body: bool) -> bool {
+        self.expect_continue && will_read_body && self.body != BodyKind::None
+    }
 }
 
 /// Why a request head was rejected. Each variant knows the status a server should answer with
@@ -107,15 +128,18 @@ impl<'a> Request<'a> {
 pub enum ParseError {
     /// Malformed syntax: 400. The string says what was wrong, for logs and error pages.
     BadRequest(&'static str),
-    /// The head is larger than [`Limits::max_head`] or has more than [`Limits::max_headers`]
-    /// fields: 431.
+    /// The header fields take the head past [`Limits::max_head`], or there are more than
+    /// [`Limits::max_headers`] of them: 431.
     HeadTooLarge,
-    /// The request-target is longer than [`Limits::max_target`]: 414.
+    /// The request line is longer than [`Limits::max_request_line`] because of its target: 414.
     TargetTooLong,
     /// A version other than HTTP/1.0 or HTTP/1.1: 505.
     VersionNotSupported,
-    /// A method/target combination the server does not do (CONNECT's authority form): 501.
+    /// A method/target combination the server does not do (CONNECT's authority form), or a
+    /// transfer coding other than chunked before the final chunked: 501.
     NotImplemented(&'static str),
+    /// An `Expect` other than `100-continue`: 417.
+    ExpectationFailed,
 }
 
 impl ParseError {
@@ -127,6 +151,7 @@ impl ParseError {
             ParseError::TargetTooLong => 414,
             ParseError::VersionNotSupported => 505,
             ParseError::NotImplemented(_) => 501,
+            ParseError::ExpectationFailed => 417,
         }
     }
 }
@@ -139,6 +164,7 @@ impl std::fmt::Display for ParseError {
             ParseError::TargetTooLong => f.write_str("request-target too long"),
             ParseError::VersionNotSupported => f.write_str("HTTP version not supported"),
             ParseError::NotImplemented(why) => write!(f, "not implemented: {why}"),
+            ParseError::ExpectationFailed => f.write_str("expectation other than 100-continue"),
         }
     }
 }
@@ -171,21 +197,20 @@ struct RequestLine {
     version: Version,
 }
 
-/// Offsets of one validated header field: name and trimmed value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FieldPos {
-    pub(crate) name: (usize, usize),
-    pub(crate) value: (usize, usize),
-}
-
 #[derive(Debug, Clone, Copy, Default)]
 struct RequestFacts {
     hosts: u32,
     content_length: Option<u64>,
     transfer_encoding: bool,
+    /// `chunked` was among the codings.
     chunked: bool,
+    /// The last coding so far was `chunked` (it must be the final one).
+    chunked_last: bool,
+    /// A coding other than chunked was among them (501 if chunked is final).
+    other_coding: bool,
     close: bool,
     keep_alive: bool,
+    expect_continue: bool,
 }
 
 impl RequestParser {
@@ -240,17 +265,27 @@ impl RequestParser {
             if let Some(line) = self.line {
                 break line;
             }
-            let (start, end) = match self.scan.next_line(buf, self.limits.max_head) {
+            let line_end = self.scan.line_start + self.limits.max_request_line + 2;
+            let limit = line_end.min(self.limits.max_head);
+            let (start, end) = match self.scan.next_line(buf, limit) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(None),
                 Err(LineError::BareLf) => return Err(ParseError::BadRequest(BARE_LF)),
-                Err(LineError::TooLarge) => return Err(self.too_large(buf)),
+                Err(LineError::TooLarge) => {
+                    return Err(line_too_long(buf, self.scan.line_start, limit))
+                }
             };
             if start == end {
-                // RFC 9112 section 2.2: ignore empty lines before the request line.
+                // RFC 9112 section 2.2: ignore empty lines before the request line, a few. Each
+                // is two bytes, so the count is the offset over two.
+                if start / 2 >= MAX_EMPTY_LINES {
+                    return Err(ParseError::BadRequest(
+                        "too many empty lines before the request",
+                    ));
+                }
                 continue;
             }
-            self.line = Some(parse_request_line(buf, start, end, &self.limits)?);
+            self.line = Some(parse_request_line(buf, start, end)?);
         };
         // The header section: each line validated in the same pass that finds its end, resuming
         // where the previous call stopped, so every byte is examined once.
@@ -286,25 +321,6 @@ impl RequestParser {
         }
     }
 
-    /// The head did not fit in `max_head`. If the request line itself is still incomplete and
-    /// its target is already over the target limit, 414 says more than 431.
-    fn too_large(&self, buf: &[u8]) -> ParseError {
-        if self.line.is_none() {
-            let window = &buf[..buf.len().min(self.limits.max_head)];
-            let first = window.iter().position(|&b| !matches!(b, b'\r' | b'\n'));
-            if let Some(first) = first {
-                let rest = &window[first..];
-                if let Some(sp) = rest.iter().position(|&b| b == b' ') {
-                    let target = &rest[sp + 1..];
-                    if !target.contains(&b' ') && target.len() > self.limits.max_target {
-                        return ParseError::TargetTooLong;
-                    }
-                }
-            }
-        }
-        ParseError::HeadTooLarge
-    }
-
     fn field_semantics(
         &mut self,
         buf: &[u8],
@@ -318,6 +334,10 @@ impl RequestParser {
                 self.facts.hosts += 1;
                 if self.facts.hosts > 1 {
                     return Err(ParseError::BadRequest("more than one Host header"));
+                }
+                if value.is_empty() {
+                    // RFC 9110 section 7.2: an http URI's authority is never empty.
+                    return Err(ParseError::BadRequest("empty Host header"));
                 }
                 if !value.iter().all(|&b| HOST[b as usize]) {
                     return Err(ParseError::BadRequest("invalid Host header"));
@@ -339,15 +359,17 @@ impl RequestParser {
                     ));
                 }
                 self.facts.transfer_encoding = true;
+                // Lines combine into one list; whether chunked is final is decided at the end
+                // of the head.
                 for coding in list_elements(value) {
                     let name = coding_name(coding);
                     if !name.eq_ignore_ascii_case(b"chunked") {
                         if name.is_empty() || !name.iter().all(|&b| TOKEN[b as usize]) {
                             return Err(ParseError::BadRequest("malformed Transfer-Encoding"));
                         }
-                        return Err(ParseError::NotImplemented(
-                            "transfer coding other than chunked",
-                        ));
+                        self.facts.other_coding = true;
+                        self.facts.chunked_last = false;
+                        continue;
                     }
                     if self.facts.chunked || name.len() != coding.len() {
                         return Err(ParseError::BadRequest(
@@ -355,6 +377,15 @@ impl RequestParser {
                         ));
                     }
                     self.facts.chunked = true;
+                    self.facts.chunked_last = true;
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                for expectation in list_elements(value) {
+                    if !expectation.eq_ignore_ascii_case(b"100-continue") {
+                        return Err(ParseError::ExpectationFailed);
+                    }
+                    self.facts.expect_continue = version == Version::Http11;
                 }
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
@@ -386,8 +417,19 @@ impl RequestParser {
                     "both Transfer-Encoding and Content-Length",
                 ));
             }
-            if !facts.chunked {
+            if !facts.chunked && !facts.other_coding {
                 return Err(ParseError::BadRequest("empty Transfer-Encoding"));
+            }
+            if !facts.chunked_last {
+                // RFC 9112 section 6.3: the length cannot be determined.
+                return Err(ParseError::BadRequest(
+                    "Transfer-Encoding does not end with chunked",
+                ));
+            }
+            if facts.other_coding {
+                return Err(ParseError::NotImplemented(
+                    "transfer coding other than chunked",
+                ));
             }
             BodyKind::Chunked
         } else {
@@ -429,6 +471,7 @@ impl RequestParser {
                 headers,
                 body,
                 keep_alive,
+                expect_continue: facts.expect_continue,
             },
             consumed: head_len,
         })
@@ -447,12 +490,27 @@ fn ascii_str(bytes: &[u8]) -> Result<&str, ParseError> {
     std::str::from_utf8(bytes).map_err(|_| ParseError::BadRequest("non-ASCII byte"))
 }
 
-fn parse_request_line(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    limits: &Limits,
-) -> Result<RequestLine, ParseError> {
+/// The request line starting at `start` has no end before `limit`. 414 when the target is what
+/// runs long: a token method followed by a target longer than it and, if the target has ended,
+/// no more than a version and its CR. 400 otherwise (a long method, version or garbage).
+fn line_too_long(buf: &[u8], start: usize, limit: usize) -> ParseError {
+    let line = buf.get(start..limit.min(buf.len())).unwrap_or_default();
+    let m = line
+        .iter()
+        .position(|&b| !TOKEN[b as usize])
+        .unwrap_or(line.len());
+    if m > 0 && line.get(m) == Some(&b' ') {
+        let rest = &line[m + 1..];
+        let t = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let after = rest.len() - t;
+        if t > m && after <= " HTTP/1.1\r".len() {
+            return ParseError::TargetTooLong;
+        }
+    }
+    ParseError::BadRequest("request line too long")
+}
+
+fn parse_request_line(buf: &[u8], start: usize, end: usize) -> Result<RequestLine, ParseError> {
     let line = &buf[start..end];
     // One pass per part: each table loop stops at the byte after its part, which must be SP.
     let m = line
@@ -471,9 +529,6 @@ fn parse_request_line(
     let rest = &line[m + 1..];
     let t = find_non_target(rest);
     let target = &rest[..t];
-    if t > limits.max_target {
-        return Err(ParseError::TargetTooLong);
-    }
     match rest.get(t) {
         Some(b' ') if t > 0 => {}
         Some(b' ') => return Err(ParseError::BadRequest("empty request-target")),
@@ -614,162 +669,10 @@ fn is_authority(a: &[u8]) -> bool {
     }
 }
 
-/// Content-Length: one or more digits, nothing else, fitting in a u64.
-pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, &'static str> {
-    if v.is_empty() {
-        return Err("empty Content-Length");
-    }
-    let mut n: u64 = 0;
-    for &b in v {
-        if !b.is_ascii_digit() {
-            return Err("Content-Length is not a number");
-        }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .ok_or("Content-Length overflows")?;
-    }
-    Ok(n)
-}
-
-/// Elements of a comma-separated list, trimmed, empty ones skipped (RFC 9110 section 5.6.1).
-pub(crate) fn list_elements(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    v.split(|&b| b == b',')
-        .map(trim_ows)
-        .filter(|e| !e.is_empty())
-}
-
-/// The coding name of a transfer-coding element (before any `;` parameter).
-pub(crate) fn coding_name(e: &[u8]) -> &[u8] {
-    let end = e.iter().position(|&b| b == b';').unwrap_or(e.len());
-    trim_ows(&e[..end])
-}
-
-pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
-}
-
-const BARE_LF: &str = "bare LF line ending";
-
-/// Where the scan of a header line stopped, so a later call with more bytes resumes there.
-#[derive(Debug, Clone, Copy, Default)]
-struct FieldScan {
-    /// Offset of the colon once the name has been read (0: still in the name).
-    colon: usize,
-    /// Next byte to examine (0: the line's first byte).
-    pos: usize,
-}
-
-/// One line of the header section, as found by [`scan_field_line`].
-enum FieldLine {
-    /// The line is not complete in the buffer yet.
-    Incomplete,
-    /// The empty line that ends the head; the head's length.
-    End(usize),
-    /// A valid field, and where the next line starts.
-    Field(FieldPos, usize),
-}
-
-/// Validate the header line starting at `start` and find its end in one pass: a token name, a
-/// colon right after it, a value of visible bytes, obs-text, SP and HTAB, then CRLF. The value
-/// is searched eight bytes at a time for the first control byte, which must be the CR of the
-/// CRLF (or an HTAB). Errors depend only on the bytes, never on how they arrived.
-fn scan_field_line(
-    buf: &[u8],
-    start: usize,
-    state: &mut FieldScan,
-) -> Result<FieldLine, &'static str> {
-    let mut pos = state.pos.max(start);
-    if state.colon == 0 {
-        if pos == start {
-            let Some(&first) = buf.get(start) else {
-                return Ok(FieldLine::Incomplete);
-            };
-            match first {
-                b'\r' => {
-                    return match buf.get(start + 1) {
-                        None => Ok(FieldLine::Incomplete),
-                        Some(b'\n') => Ok(FieldLine::End(start + 2)),
-                        Some(_) => Err("bare CR in header"),
-                    }
-                }
-                b'\n' => return Err(BARE_LF),
-                b' ' | b'\t' => return Err("obs-fold line folding"),
-                _ => {}
-            }
-        }
-        pos += buf[pos..]
-            .iter()
-            .position(|&b| !TOKEN[b as usize])
-            .unwrap_or(buf.len() - pos);
-        let Some(&b) = buf.get(pos) else {
-            state.pos = pos;
-            return Ok(FieldLine::Incomplete);
-        };
-        match b {
-            b':' if pos > start => state.colon = pos,
-            b' ' | b'\t' if pos > start => return Err("whitespace before colon"),
-            b'\r' => {
-                return match buf.get(pos + 1) {
-                    None => {
-                        state.pos = pos;
-                        Ok(FieldLine::Incomplete)
-                    }
-                    Some(b'\n') => Err("invalid header name"),
-                    Some(_) => Err("bare CR in header"),
-                }
-            }
-            b'\n' => return Err(BARE_LF),
-            _ => return Err("invalid header name"),
-        }
-        pos += 1;
-    }
-    loop {
-        let Some(i) = find_control(&buf[pos..]) else {
-            state.pos = buf.len();
-            return Ok(FieldLine::Incomplete);
-        };
-        let at = pos + i;
-        match buf[at] {
-            b'\t' => pos = at + 1,
-            b'\r' => match buf.get(at + 1) {
-                None => {
-                    state.pos = at;
-                    return Ok(FieldLine::Incomplete);
-                }
-                Some(b'\n') => {
-                    let (mut v_start, mut v_end) = (state.colon + 1, at);
-                    while v_start < v_end && matches!(buf[v_start], b' ' | b'\t') {
-                        v_start += 1;
-                    }
-                    while v_end > v_start && matches!(buf[v_end - 1], b' ' | b'\t') {
-                        v_end -= 1;
-                    }
-                    let field = FieldPos {
-                        name: (start, state.colon),
-                        value: (v_start, v_end),
-                    };
-                    return Ok(FieldLine::Field(field, at + 2));
-                }
-                Some(_) => return Err("bare CR in header value"),
-            },
-            b'\n' => return Err(BARE_LF),
-            0 => return Err("NUL in header value"),
-            _ => return Err("control byte in header value"),
-        }
-    }
-}
-
 /// Position of the first byte that may not appear in a request-target ([`TARGET`]), or the
 /// length. Eight bytes at a time: a word is skipped when none of its bytes is below 0x21, 0x23
-/// (`#`), 0x7F or above (the same SWAR tests as [`find_control`]); the word that has one is
-/// searched with the table.
+/// (`#`), 0x7F or above (the same SWAR tests as [`crate::grammar::find_control`]); the word
+/// that has one is searched with the table.
 fn find_non_target(s: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -794,177 +697,6 @@ fn find_non_target(s: &[u8]) -> usize {
         .position(|&b| !TARGET[b as usize])
         .map_or(s.len(), |i| offset + i)
 }
-
-/// Position of the first byte below 0x20 or equal to 0x7F (a control byte: CR, LF, HTAB, NUL
-/// ...). Eight bytes at a time with the classic SWAR tests: `(w - 0x20..) & !w & 0x80..` flags
-/// bytes below 0x20, the same on `w ^ 0x7F..` with 0x01 flags DEL; the lowest flag is always
-/// exact (a borrow only travels upwards), which is the only one used.
-fn find_control(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = s.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let d = w ^ (ONES * 0x7f);
-        let del = d.wrapping_sub(ONES) & !d & HIGHS;
-        let flags = below_space | del;
-        if flags != 0 {
-            return Some(offset + (flags.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b < 0x20 || b == 0x7f)
-        .map(|i| offset + i)
-}
-
-/// Validate the header field line `buf[start..end]` (without its CRLF): a token name, a colon
-/// right after it, then a value of visible bytes, obs-text, SP and HTAB only.
-pub(crate) fn parse_field(buf: &[u8], start: usize, end: usize) -> Result<FieldPos, &'static str> {
-    let line = &buf[start..end];
-    if matches!(line[0], b' ' | b'\t') {
-        return Err("obs-fold line folding");
-    }
-    let name_len = line
-        .iter()
-        .position(|&b| !TOKEN[b as usize])
-        .unwrap_or(line.len());
-    match line.get(name_len) {
-        Some(b':') if name_len > 0 => {}
-        Some(b' ' | b'\t') if name_len > 0 => return Err("whitespace before colon"),
-        Some(b'\r') => return Err("bare CR in header"),
-        _ => return Err("invalid header name"),
-    }
-    let value = &line[name_len + 1..];
-    // Branch-free over the value so it vectorises; classify only on the error path.
-    let bad = value.iter().fold(false, |bad, &b| {
-        bad | ((b < 0x20 && b != b'\t') || b == 0x7f)
-    });
-    if bad {
-        return Err(if value.contains(&b'\r') {
-            "bare CR in header value"
-        } else if value.contains(&0) {
-            "NUL in header value"
-        } else {
-            "control byte in header value"
-        });
-    }
-    let mut v_start = start + name_len + 1;
-    let mut v_end = end;
-    while v_start < v_end && matches!(buf[v_start], b' ' | b'\t') {
-        v_start += 1;
-    }
-    while v_end > v_start && matches!(buf[v_end - 1], b' ' | b'\t') {
-        v_end -= 1;
-    }
-    Ok(FieldPos {
-        name: (start, start + name_len),
-        value: (v_start, v_end),
-    })
-}
-
-/// Why the line scanner stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LineError {
-    /// An LF not preceded by CR.
-    BareLf,
-    /// No end of line within the head size limit.
-    TooLarge,
-}
-
-/// Finds CRLF-terminated lines in a growing buffer, remembering how far it has searched so that
-/// feeding a byte at a time stays linear.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LineScanner {
-    /// Start of the line being looked for; after the final empty line, the head's length.
-    pub(crate) line_start: usize,
-    /// Every byte before this has been searched for LF.
-    pub(crate) scanned: usize,
-}
-
-impl LineScanner {
-    /// The next complete line as `(start, end)` with `end` at its CR, or `None` if the buffer
-    /// holds no complete line yet. Lines must end within the first `max_head` bytes.
-    pub(crate) fn next_line(
-        &mut self,
-        buf: &[u8],
-        max_head: usize,
-    ) -> Result<Option<(usize, usize)>, LineError> {
-        let window = buf.len().min(max_head);
-        let from = self.scanned.max(self.line_start);
-        if from < window {
-            if let Some(i) = find_lf(&buf[from..window]) {
-                let lf = from + i;
-                if lf == self.line_start || buf[lf - 1] != b'\r' {
-                    return Err(LineError::BareLf);
-                }
-                let line = (self.line_start, lf - 1);
-                self.line_start = lf + 1;
-                self.scanned = lf + 1;
-                return Ok(Some(line));
-            }
-        }
-        self.scanned = window.max(self.scanned);
-        if buf.len() >= max_head {
-            return Err(LineError::TooLarge);
-        }
-        Ok(None)
-    }
-}
-
-/// Position of the first LF. Blocks of 16 bytes are tested with a branch-free OR of
-/// comparisons (which the compiler turns into one SIMD compare), so the byte loop only runs in
-/// the block that holds the LF.
-pub(crate) fn find_lf(s: &[u8]) -> Option<usize> {
-    let mut chunks = s.chunks_exact(16);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        if chunk.iter().fold(false, |found, &b| found | (b == b'\n')) {
-            return chunk.iter().position(|&b| b == b'\n').map(|i| offset + i);
-        }
-        offset += 16;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| offset + i)
-}
-
-/// tchar (RFC 9110 section 5.6.2).
-pub(crate) static TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        i += 1;
-    }
-    t
-};
 
 /// Bytes allowed in a request-target: visible ASCII except `#` (no fragment on the wire).
 /// Percent-escapes are checked by whoever decodes the path.
@@ -995,36 +727,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn find_lf_at_every_position_and_length() {
-        for len in 0..70 {
-            let mut v = vec![b'a'; len];
-            assert_eq!(find_lf(&v), None);
-            for pos in 0..len {
-                v[pos] = b'\n';
-                assert_eq!(find_lf(&v), Some(pos), "len {len} pos {pos}");
-                // A later LF does not hide the first.
-                if pos + 1 < len {
-                    v[len - 1] = b'\n';
-                    assert_eq!(find_lf(&v), Some(pos));
-                    v[len - 1] = b'a';
-                }
-                v[pos] = b'a';
-            }
-        }
-    }
-
-    #[test]
-    fn word_at_a_time_scans_agree_with_the_tables_for_every_byte_and_position() {
+    fn word_at_a_time_target_scan_agrees_with_the_table_for_every_byte_and_position() {
         // Every byte value at every position of buffers that straddle the 8-byte words, with
-        // a filler that both scans skip (and obs-text before it, which only one of them skips).
+        // a filler the scan skips (and obs-text, which it does not).
         for filler in [b'a', 0x80] {
             for len in 0..20 {
                 for pos in 0..len {
                     for byte in 0..=255u8 {
                         let mut v = vec![filler; len];
                         v[pos] = byte;
-                        let control = v.iter().position(|&b| b < 0x20 || b == 0x7f);
-                        assert_eq!(find_control(&v), control, "{v:?}");
                         let target = v.iter().position(|&b| !TARGET[b as usize]);
                         assert_eq!(find_non_target(&v), target.unwrap_or(len), "{v:?}");
                     }
@@ -1034,11 +745,8 @@ mod tests {
     }
 
     #[test]
-    fn tables_match_the_grammar() {
-        let tchar = b"!#$%&'*+-.^_`|~";
+    fn target_table_matches_the_grammar() {
         for b in 0..=255u8 {
-            let token = b.is_ascii_alphanumeric() || tchar.contains(&b);
-            assert_eq!(TOKEN[b as usize], token, "{b:#x}");
             assert_eq!(TARGET[b as usize], (0x21..0x7f).contains(&b) && b != b'#');
         }
     }

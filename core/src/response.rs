@@ -6,7 +6,7 @@
 //! errors. 1xx interim responses are returned like any other; the caller skips them and parses
 //! again.
 
-use crate::request::{
+use crate::grammar::{
     coding_name, list_elements, parse_content_length, parse_field, FieldPos, LineError, LineScanner,
 };
 use crate::{BodyKind, Header, Parsed, Version};
@@ -173,7 +173,7 @@ impl ResponseParser {
                 let mut any = false;
                 for element in value.split(|&b| b == b',') {
                     any = true;
-                    let n = match parse_content_length(crate::request::trim_ows(element)) {
+                    let n = match parse_content_length(crate::grammar::trim_ows(element)) {
                         Ok(n) => n,
                         Err(why) => {
                             facts

@@ -40,12 +40,12 @@ pub struct FileRequest {
 ///
 /// The path (never the query, never the absolute-form authority) is checked before and after
 /// percent-decoding:
-/// - 403: a backslash (raw or `%5C`), an encoded slash (`%2F`), NUL or any other control byte,
+/// - 403: a backslash (raw or `%5C`), an encoded slash (`%2F`), a control byte other than those below,
 ///   a `..` segment (raw or encoded as `%2e%2e`), a `.` segment, or an empty segment other than
 ///   a trailing one (`//etc/passwd`, `/a//b`). Browsers and curl normalise `.`, `..` and never
 ///   produce these, so refusing them outright is simpler to trust than normalising them;
-/// - 400: an invalid `%` escape, a path that is not UTF-8 once decoded, or one not starting
-///   with `/`.
+/// - 400: an invalid `%` escape, a NUL, CR or LF once decoded, a path that is not UTF-8 once
+///   decoded, or one not starting with `/`.
 ///
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's, except that a request carrying a body closes
@@ -107,6 +107,10 @@ pub fn safe_relative_path(path: &str) -> Result<String, u16> {
         return Err(403);
     }
     let decoded = crate::url::percent_decode(raw).map_err(|_| 400u16)?;
+    // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
+    if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        return Err(400);
+    }
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
         return Err(403);
     }
@@ -275,9 +279,9 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         Outcome::Failed => return refused(412, &[]),
         Outcome::NotModified => {
             let head = ResponseHead::new(304)
-                .header("Date", crate::write::http_date(now))
+                .header("Date", crate::date::http_date(now))
                 .header("ETag", etag.to_string())
-                .header("Last-Modified", crate::write::http_date(file.modified))
+                .header("Last-Modified", crate::date::http_date(file.modified))
                 .header("Connection", connection);
             return FileResponse::File { head, body: None };
         }
@@ -310,14 +314,14 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         status,
         headers: Vec::with_capacity(9),
     }
-    .header("Date", crate::write::http_date(now))
+    .header("Date", crate::date::http_date(now))
     .header("Content-Type", content_type(&request.relative))
     .header("Content-Length", part.len.to_string());
     if status == 206 {
         head = head.header("Content-Range", part.content_range(file.len));
     }
     let head = head
-        .header("Last-Modified", crate::write::http_date(file.modified))
+        .header("Last-Modified", crate::date::http_date(file.modified))
         .header("ETag", etag.to_string())
         .header("Accept-Ranges", "bytes")
         .header("Connection", connection);
@@ -348,8 +352,9 @@ fn explanation(status: u16) -> &'static str {
 }
 
 /// Statuses after which the connection cannot carry another request: the head was not fully
-/// understood, so where the next request starts is unknown.
-fn forces_close(status: u16) -> bool {
+/// understood, so where the next request starts is unknown. [`error_response`] says
+/// `Connection: close` for them; the shell must then close.
+pub fn forces_close(status: u16) -> bool {
     matches!(status, 400 | 408 | 413 | 414 | 431 | 505)
 }
 
@@ -374,7 +379,7 @@ pub(crate) fn write_error(
     );
     let keep_alive = keep_alive && !forces_close(status);
     let mut head = ResponseHead::new(status)
-        .header("Date", crate::write::http_date(now))
+        .header("Date", crate::date::http_date(now))
         .header("Content-Type", "text/html; charset=utf-8")
         .header("Content-Length", body.len().to_string());
     if status == 405 {

@@ -38,12 +38,22 @@ fn absolute_and_network_path_locations() {
 }
 
 #[test]
-fn other_statuses_are_final() {
+fn other_statuses_are_final_and_only_2xx_is_saved() {
     let mut f = Follower::new(url("http://a/"), 10);
-    for status in [200, 204, 206, 300, 304, 305, 404, 500] {
+    for (status, next) in [
+        (200, Next::Save),
+        (204, Next::Save),
+        (206, Next::Save),
+        (299, Next::Save),
+        (300, Next::Refused),
+        (304, Next::Refused),
+        (305, Next::Refused),
+        (404, Next::Refused),
+        (500, Next::Refused),
+    ] {
         assert_eq!(
             f.handle_response(status, Some(b"/elsewhere")),
-            Ok(Next::Done),
+            Ok(next),
             "{status}"
         );
     }
@@ -100,7 +110,7 @@ fn stops_after_max_redirects() {
         none.handle_response(307, Some(b"/x")),
         Err(FollowError::TooManyRedirects(0))
     );
-    assert_eq!(none.handle_response(200, None), Ok(Next::Done));
+    assert_eq!(none.handle_response(200, None), Ok(Next::Save));
 }
 
 #[test]
@@ -172,4 +182,22 @@ fn https_to_http_is_refused_unless_allowed_and_http_to_https_is_followed() {
         allowed.handle_response(301, Some(b"http://a/z")),
         Ok(Next::Redirect(url("http://a/z")))
     );
+}
+
+#[test]
+fn text_bodies_of_redirects_and_errors_are_printed_bounded_and_2xx_bodies_never() {
+    use ricochet_core::follow::{echo_limit, REDIRECT_ECHO_LIMIT, REFUSED_ECHO_LIMIT};
+    let html: Option<&[u8]> = Some(b"text/html; charset=utf-8");
+    assert_eq!(echo_limit(301, html), Some(REDIRECT_ECHO_LIMIT));
+    assert_eq!(
+        echo_limit(308, Some(b"TEXT/plain")),
+        Some(REDIRECT_ECHO_LIMIT)
+    );
+    assert_eq!(echo_limit(302, None), Some(REDIRECT_ECHO_LIMIT));
+    assert_eq!(echo_limit(404, html), Some(REFUSED_ECHO_LIMIT));
+    assert_eq!(echo_limit(503, None), Some(REFUSED_ECHO_LIMIT));
+    assert_eq!(echo_limit(301, Some(b"application/octet-stream")), None);
+    assert_eq!(echo_limit(500, Some(b"image/png")), None);
+    assert_eq!(echo_limit(200, html), None);
+    assert_eq!(echo_limit(206, None), None);
 }

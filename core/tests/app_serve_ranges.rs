@@ -50,6 +50,7 @@ fn route_with(method: &str, headers: &[(&'static str, &str)]) -> FileRequest {
         headers,
         body: BodyKind::None,
         keep_alive: true,
+        expect_continue: false,
     };
     route(&request).unwrap()
 }

@@ -192,6 +192,45 @@ fn chunked_error_table() {
         (b"0\r\nX: v\n\r\n", "bare LF in trailer"),
         (b"0\r\n\rX", "bad final CRLF"),
         (b"0\r\n X: folded\r\n\r\n", "folded trailer"),
+        // RFC 9112 section 7.1: chunk-size [ chunk-ext ] CRLF, nothing else.
+        (b"5;\r\nhello\r\n0\r\n\r\n", "semicolon without a name"),
+        (b"5; =x\r\nhello\r\n0\r\n\r\n", "extension without a name"),
+        (b"5;a@b\r\nhello\r\n0\r\n\r\n", "extension name not a token"),
+        (b"5;a=\r\nhello\r\n0\r\n\r\n", "extension without a value"),
+        (b"5;a=b c\r\nhello\r\n0\r\n\r\n", "space inside a value"),
+        (
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            "unterminated quoted value",
+        ),
+        (
+            b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",
+            "garbage after a quoted value",
+        ),
+        (
+            b"5;a \r\nhello\r\n0\r\n\r\n",
+            "space after a name at the end",
+        ),
+        (
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            "trailing space without extension",
+        ),
+        (
+            b"5\t\r\nhello\r\n0\r\n\r\n",
+            "trailing tab without extension",
+        ),
+        (b" 5\r\nhello\r\n0\r\n\r\n", "leading space"),
+        (b"+5\r\nhello\r\n0\r\n\r\n", "plus sign"),
+        (b"1_0\r\n", "underscore"),
+        (b"5\rhello\r\n0\r\n\r\n", "bare CR after size"),
+        (b"5;a\rb\r\nhello\r\n", "bare CR in extension"),
+        (b"5\0\r\nhello\r\n0\r\n\r\n", "NUL after size"),
+        (b"5;a=\0\r\nhello\r\n", "NUL in extension"),
+        (b"5;a=\"\0\"\r\nhello\r\n", "NUL in quoted extension"),
+        (b"\x005\r\nhello\r\n", "NUL before size"),
+        (
+            b"5\r\nhello world\r\n0\r\n\r\n",
+            "data longer than its size",
+        ),
     ];
     for (input, what) in cases {
         let e = whole(BodyKind::Chunked, input).unwrap_err();
@@ -203,6 +242,32 @@ fn chunked_error_table() {
             "{what} byte at a time"
         );
     }
+}
+
+#[test]
+fn extensions_follow_the_grammar() {
+    // BWS around `;` and `=`, token and quoted-string values (with quoted-pairs), all skipped.
+    let input = b"5 ;a ; b = c;d=\"x\\\"y;z\" \t;e\r\nhello\r\n\
+3;f=\"\"\r\nabc\r\n0;g\r\n\r\n";
+    let (body, done, rest) = whole(BodyKind::Chunked, input).unwrap();
+    assert_eq!(
+        (body.as_slice(), done, rest.as_slice()),
+        (&b"helloabc"[..], true, &b""[..])
+    );
+    let (stepped, done, _) = decode_in_steps(BodyKind::Chunked, input, 1).unwrap();
+    assert_eq!((stepped, done), (body, true));
+}
+
+#[test]
+fn a_64_kib_extension_is_refused() {
+    let mut input = b"5;a=".to_vec();
+    input.extend(std::iter::repeat_n(b'v', 64 * 1024));
+    input.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+    let e = whole(BodyKind::Chunked, &input).unwrap_err();
+    assert_eq!(
+        (e.status(), matches!(e, BodyError::BadChunk(_))),
+        (400, true)
+    );
 }
 
 #[test]

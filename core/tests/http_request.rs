@@ -159,6 +159,48 @@ fn leading_empty_lines_are_skipped() {
     let (req, consumed) = complete(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(req.path(), "/");
     assert_eq!(consumed, 31);
+    let four = b"\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let (_, consumed) = complete(four);
+    assert_eq!(consumed, four.len());
+    let mut p = RequestParser::default();
+    assert!(matches!(byte_at_a_time(&mut p, four), Some(Ok(_))));
+}
+
+#[test]
+fn expect_100_continue_is_exposed_and_decides_the_interim_response() {
+    let post = |expect: &str, version: &str, body: &str| {
+        format!("POST / HTTP/1.{version}\r\nHost: a\r\n{expect}{body}\r\n")
+    };
+    let cl = "Content-Length: 5\r\n";
+    for (msg, expect_continue) in [
+        (post("Expect: 100-continue\r\n", "1", cl), true),
+        (post("Expect: 100-Continue\r\n", "1", cl), true),
+        (post("", "1", cl), false),
+        // RFC 9110 section 10.1.1: an HTTP/1.0 expectation is ignored.
+        (post("Expect: 100-continue\r\n", "0", cl), false),
+    ] {
+        let (req, _) = complete(msg.as_bytes());
+        assert_eq!(req.expect_continue, expect_continue, "{msg}");
+        assert_eq!(req.sends_continue(true), expect_continue, "{msg}");
+        // A refused request gets its final status at once, never 100 first.
+        assert!(!req.sends_continue(false), "{msg}");
+    }
+    // Nothing to wait for without a body.
+    let (req, _) = complete(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
+    assert!(req.expect_continue);
+    assert!(!req.sends_continue(true));
+}
+
+#[test]
+fn options_asterisk_form_parses() {
+    let msg = b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n";
+    let (req, consumed) = complete(msg);
+    assert_eq!(
+        (req.method, req.target, consumed),
+        ("OPTIONS", Target::Asterisk, msg.len())
+    );
+    let mut p = RequestParser::default();
+    assert!(matches!(byte_at_a_time(&mut p, msg), Some(Ok(_))));
 }
 
 #[test]
@@ -264,7 +306,8 @@ fn header_values_are_trimmed_and_keep_obs_text() {
 #[test]
 fn error_table() {
     use ParseError::*;
-    let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(4096));
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(8192));
+    let long_method = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "G".repeat(8192));
     let cases: Vec<(&[u8], u16, &str)> = vec![
         (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "version"),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "h2 preface"),
@@ -287,6 +330,16 @@ fn error_table() {
         (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", 501, "CONNECT"),
         (b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "CONNECT without authority"),
         (long_target.as_bytes(), 414, "target too long"),
+        (long_method.as_bytes(), 400, "method too long"),
+        (b"\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "five empty lines"),
+        (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400, "empty Host"),
+        (b"GET / HTTP/1.1\r\nHost: \t \r\n\r\n", 400, "blank Host"),
+        (b"GET / HTTP/1.0\r\nHost:\r\n\r\n", 400, "empty Host in 1.0"),
+        (b"GET / HTTP/1.1\r\nHost:\r\nHost: a\r\n\r\n", 400, "empty then full Host"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost:\r\n\r\n", 400, "full then empty Host"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n", 417, "unknown expectation"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, x\r\n\r\n", 417, "extra expectation"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue=1\r\n\r\n", 417, "expectation with value"),
         (b"GET / HTTP/1.1\n\n", 400, "bare LF"),
         (b"GET / HTTP/1.1\r\nHost: a\n\r\n", 400, "bare LF in header"),
         (b"GET / HTTP/1.1\r\nHost: a\r\n\n", 400, "bare LF at end"),
@@ -316,8 +369,15 @@ fn error_table() {
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", 400, "CL overflow"),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400, "TE+CL"),
         (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "CL+TE"),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "TE gzip"),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501, "chunked not final"),
+        // RFC 9112 section 6.3: chunked not final means no length, 400 whatever precedes it.
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "TE gzip"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400, "chunked not final"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "chunked then gzip lines"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: 5\r\n\r\n", 400, "chunked not final with CL"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "CL then gzip"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n", 400, "gzip, chunked with CL"),
+        // Chunked final, a coding before it that is not implemented: 501.
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "gzip, chunked"),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501, "gzip then chunked"),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400, "chunked twice"),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", 400, "TE empty"),
@@ -384,20 +444,27 @@ fn oversized_head_fails_while_still_partial() {
     while msg.len() < 9000 {
         msg.extend_from_slice(format!("X-Filler: {}\r\n", "a".repeat(200)).as_bytes());
     }
+    while msg.len() < 17000 {
+        msg.extend_from_slice(format!("X-Filler: {}\r\n", "a".repeat(200)).as_bytes());
+    }
+    let max = Limits::default().max_head;
     let mut p = RequestParser::default();
-    assert_eq!(p.parse(&msg[..8191]), Ok(Parsed::Partial));
-    assert_eq!(p.parse(&msg[..8192]), Err(ParseError::HeadTooLarge));
+    assert_eq!(p.parse(&msg[..max - 1]), Ok(Parsed::Partial));
+    assert_eq!(p.parse(&msg[..max]), Err(ParseError::HeadTooLarge));
     assert_eq!(ParseError::HeadTooLarge.status(), 431);
 }
 
 #[test]
-fn endless_request_line_is_414_not_431() {
+fn endless_request_line_is_414_or_400_never_431() {
     let msg = format!("GET /{}", "a".repeat(9000));
     let mut p = RequestParser::default();
     assert_eq!(p.parse(msg.as_bytes()), Err(ParseError::TargetTooLong));
     let msg = "A".repeat(9000);
     let mut p = RequestParser::default();
-    assert_eq!(p.parse(msg.as_bytes()), Err(ParseError::HeadTooLarge));
+    assert!(matches!(
+        p.parse(msg.as_bytes()),
+        Err(ParseError::BadRequest(_))
+    ));
 }
 
 #[test]
@@ -415,9 +482,9 @@ fn header_count_limit() {
 }
 
 #[test]
-fn target_limit_is_configurable() {
+fn request_line_limit_is_configurable() {
     let limits = Limits {
-        max_target: 3,
+        max_request_line: 16,
         ..Limits::default()
     };
     let mut p = RequestParser::new(limits);
@@ -425,11 +492,55 @@ fn target_limit_is_configurable() {
         p.parse(b"GET /ab HTTP/1.1\r\nHost: a\r\n\r\n"),
         Ok(Parsed::Complete { .. })
     ));
-    let mut p = RequestParser::new(limits);
-    assert_eq!(
-        p.parse(b"GET /abc HTTP/1.1\r\nHost: a\r\n\r\n"),
-        Err(ParseError::TargetTooLong)
-    );
+    for msg in [
+        &b"GET /abc HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /abcdefghijklmnop",
+    ] {
+        let mut p = RequestParser::new(limits);
+        assert_eq!(p.parse(msg), Err(ParseError::TargetTooLong));
+        let mut p = RequestParser::new(limits);
+        assert_eq!(
+            byte_at_a_time(&mut p, msg),
+            Some(Err(ParseError::TargetTooLong))
+        );
+    }
+    // A long method, or a long version after a short target, is malformed rather than 414.
+    for msg in [
+        &b"GETTINGLONGERSTILL / HTTP/1.1\r\n"[..],
+        b"GET / HTTP/1.1111111111\r\n",
+    ] {
+        let mut p = RequestParser::new(limits);
+        assert!(
+            matches!(p.parse(msg), Err(ParseError::BadRequest(_))),
+            "{msg:?}"
+        );
+    }
+}
+
+#[test]
+fn request_lines_of_eight_thousand_octets_are_accepted() {
+    // RFC 9112 section 3: at least 8,000 octets; the default allows 8 KiB.
+    let line_len = Limits::default().max_request_line;
+    let target = format!("/{}", "a".repeat(line_len - "GET  HTTP/1.1".len() - 1));
+    let msg = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(msg.find('\r'), Some(line_len));
+    let (req, _) = complete(msg.as_bytes());
+    assert_eq!(req.raw_target, target);
+    let mut p = RequestParser::default();
+    assert!(matches!(
+        byte_at_a_time(&mut p, msg.as_bytes()),
+        Some(Ok(_))
+    ));
+    // One more octet is 414.
+    let msg = format!("GET {target}a HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(error(msg.as_bytes()), ParseError::TargetTooLong);
+    // A long line leaves the head's other 8 KiB to the header fields; past the head, 431.
+    let long_field = format!("X: {}\r\n", "v".repeat(8000));
+    let ok = format!("GET {target} HTTP/1.1\r\nHost: a\r\n{long_field}\r\n");
+    assert!(ok.len() <= Limits::default().max_head);
+    complete(ok.as_bytes());
+    let over = format!("GET {target} HTTP/1.1\r\nHost: a\r\n{long_field}{long_field}\r\n");
+    assert_eq!(error(over.as_bytes()), ParseError::HeadTooLarge);
 }
 
 #[test]

@@ -1,9 +1,8 @@
 //! Head writers and HTTP dates.
 
+use ricochet_core::date::{http_date, parse_http_date};
 use ricochet_core::response::ResponseParser;
-use ricochet_core::write::{
-    http_date, parse_http_date, write_request_head, ResponseHead, WriteError,
-};
+use ricochet_core::write::{write_options_response, write_request_head, ResponseHead, WriteError};
 use ricochet_core::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -189,5 +188,54 @@ fn request_head_round_trips_through_the_parser() {
     assert_eq!(
         String::from_utf8(out).unwrap(),
         "HEAD / HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
+    );
+}
+
+#[test]
+fn options_answer_is_204_with_allow_and_no_length() {
+    for keep_alive in [true, false] {
+        let mut out = Vec::new();
+        write_options_response(&mut out, at(784_111_777), keep_alive);
+        let Ok(Parsed::Complete { value, consumed }) = ResponseParser::default().parse(&out, false)
+        else {
+            panic!("{}", String::from_utf8_lossy(&out))
+        };
+        assert_eq!(consumed, out.len(), "nothing after the head");
+        assert_eq!((value.status, value.reason), (204, "No Content"));
+        assert_eq!(value.body, BodyKind::None);
+        assert_eq!(value.keep_alive, keep_alive);
+        let header = |name| {
+            value
+                .headers
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value)
+        };
+        assert_eq!(header("Allow"), Some(&b"GET, HEAD, OPTIONS"[..]));
+        assert_eq!(header("Date"), Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..]));
+        assert_eq!(header("Content-Length"), None);
+    }
+}
+
+#[test]
+fn extra_request_fields_go_before_the_blank_line_and_unsafe_ones_are_left_out() {
+    let u = ricochet_core::url::Url::parse("http://example.com/f").unwrap();
+    let mut out = Vec::new();
+    ricochet_core::write::write_request_head_with(
+        &mut out,
+        "GET",
+        &u,
+        "",
+        false,
+        &[
+            ("Range", b"bytes=10-"),
+            ("X-Bad", b"a\r\nInjected: 1"),
+            ("If-Range", b"\"t\""),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET /f HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nConnection: close\r\n\
+         Range: bytes=10-\r\nIf-Range: \"t\"\r\n\r\n"
     );
 }

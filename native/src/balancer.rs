@@ -335,7 +335,7 @@ pub async fn handle_connection(
     config: &Config,
     published: &Published,
 ) {
-    let mut conn = Conn::new(stream, config.limits.max_head + 1024);
+    let mut conn = Conn::new(stream, config.limits.max_head.saturating_add(1024));
     let mut parser = RequestParser::new(config.limits);
     let mut view = published.view();
     let mut out: Vec<u8> = Vec::with_capacity(2048);

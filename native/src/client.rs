@@ -2,49 +2,34 @@
 //! [`Follower`] decides, and stream a 2xx body to disk through a temporary file that is renamed
 //! only once the body is complete (and, with `--fsync`, synced to disk).
 //!
+//! With `--continue` the temporary file has a stable name (`.NAME.part`) and a note beside it
+//! (`.NAME.part.meta`: the URL and the version's validator), so a later run asks only for the
+//! rest; with `--retry N` a transfer cut short is resumed the same way within the run. What
+//! to ask and what an answer means are the core's ([`ricochet_core::resume`]); this module
+//! keeps the files.
+//!
 //! Every failure is a [`ClientError`] with its own exit code ([`ClientError::exit_code`]), so
 //! scripts can tell a refused connection from a truncated download.
 
-use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
-use ricochet_core::body::{BodyDecoder, BodyError};
+use crate::exchange::{self, ConnectError, ReceiveError, Received};
+use crate::runtime;
+use futures::io::{AsyncRead, AsyncWrite};
+use ricochet_core::body::BodyError;
+use ricochet_core::exchange::{Event, ReadError, ResponseReader};
 use ricochet_core::follow::{self, FollowError, Follower, Next};
-use ricochet_core::response::{Response, ResponseParser};
+use ricochet_core::response::Response;
+use ricochet_core::resume::{self, Local, PartMeta, RangeRequest, Resume, Validator};
 use ricochet_core::url::{Url, UrlError};
-use ricochet_core::write::write_request_head;
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::BodyKind;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// `User-Agent` sent with every request.
-pub const USER_AGENT: &str = concat!("ricochet/", env!("CARGO_PKG_VERSION"));
-
 /// Socket read size, and the most body data held in memory at once.
 const READ_BUF: usize = 256 * 1024;
 /// File write buffer (bodies arriving in small chunks are gathered into writes this large).
 const WRITE_BUF: usize = 64 * 1024;
-/// Most bytes of a non-2xx text body echoed to stdout.
-const MAX_ERROR_BODY: u64 = 1024 * 1024;
-
-/// The exit codes, in the order `--help` lists them.
-pub const EXIT_CODES: [(u8, &str); 9] = [
-    (0, "success: the body was saved"),
-    (1, "usage error or bad URL"),
-    (2, "name not resolved, or connection refused or unreachable"),
-    (3, "timed out connecting or waiting for data"),
-    (
-        4,
-        "malformed response, or the connection broke before a complete head",
-    ),
-    (5, "the final response is not 2xx (nothing saved)"),
-    (
-        6,
-        "redirect problem: too many, a loop, or a missing or bad Location",
-    ),
-    (7, "local file error while saving"),
-    (8, "download cut short: fewer body bytes than announced"),
-];
 
 /// What to download and how.
 #[derive(Debug, Clone)]
@@ -65,6 +50,12 @@ pub struct Options {
     /// Off by default, as in curl and wget: without it the rename still guarantees that no
     /// interrupted download ever stands under the final name while the system runs.
     pub fsync: bool,
+    /// Resume from the partial file an earlier run left (or check an existing output file),
+    /// and leave a resumable partial file when this run fails.
+    pub resume: bool,
+    /// Attempts after the first when the transfer fails in a way that may pass (a cut
+    /// connection, a refused one, a timeout, a 503...).
+    pub retries: u32,
 }
 
 /// A completed download.
@@ -72,8 +63,12 @@ pub struct Options {
 pub struct Saved {
     /// Where the body now is.
     pub path: PathBuf,
-    /// Body bytes saved.
+    /// Length of the saved file.
     pub bytes: u64,
+    /// Bytes that were already there when the last request started (0 without a resume).
+    pub resumed_from: u64,
+    /// The file was complete already (a 416 for its length): nothing was transferred.
+    pub already_complete: bool,
 }
 
 /// Why a download failed.
@@ -87,8 +82,10 @@ pub enum ClientError {
     Connect(String, io::Error),
     /// Nothing happened for the timeout while doing the named thing.
     Timeout(&'static str, Url),
-    /// The response cannot be understood, or the connection broke before its head was complete.
+    /// The response cannot be understood.
     Protocol(Url, String),
+    /// The connection broke before the response head was complete.
+    Broken(Url, String),
     /// The final response is not 2xx.
     Status(u16, String),
     /// Following redirects failed.
@@ -100,17 +97,32 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The process exit code for this error (see [`EXIT_CODES`]).
+    /// The process exit code for this error (the client binary's `--help` lists them).
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::BadUrl(..) => 1,
             ClientError::Resolve(..) | ClientError::Connect(..) => 2,
             ClientError::Timeout(..) => 3,
-            ClientError::Protocol(..) => 4,
+            ClientError::Protocol(..) | ClientError::Broken(..) => 4,
             ClientError::Status(..) => 5,
             ClientError::Redirect(..) => 6,
             ClientError::File(..) => 7,
             ClientError::Truncated(..) => 8,
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether another attempt may succeed: the connection failed or was cut, nothing came
+    /// in time, or the status says "try again later".
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Connect(..)
+            | ClientError::Timeout(..)
+            | ClientError::Broken(..)
+            | ClientError::Truncated(..) => true,
+            ClientError::Status(status, _) => resume::is_transient_status(*status),
+            _ => false,
         }
     }
 }
@@ -122,14 +134,16 @@ impl std::fmt::Display for ClientError {
             ClientError::Resolve(host, e) => write!(f, "cannot resolve {host}: {e}"),
             ClientError::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
             ClientError::Timeout(what, url) => write!(f, "timed out {what} {url}"),
-            ClientError::Protocol(url, what) => write!(f, "bad response from {url}: {what}"),
+            ClientError::Protocol(url, what) | ClientError::Broken(url, what) => {
+                write!(f, "bad response from {url}: {what}")
+            }
             ClientError::Status(status, reason) => {
                 write!(f, "server answered {status} {reason}; nothing saved")
             }
             ClientError::Redirect(e) => write!(f, "{e}"),
             ClientError::File(path, e) => write!(f, "cannot save {}: {e}", path.display()),
             ClientError::Truncated(url, e) => {
-                write!(f, "download from {url} incomplete: {e}; nothing saved")
+                write!(f, "download from {url} incomplete: {e}")
             }
         }
     }
@@ -142,110 +156,215 @@ pub fn run(options: &Options) -> Result<Saved, ClientError> {
     runtime::block_on(download(options))
 }
 
-/// What the client keeps of a final or redirect response head.
+/// What the client keeps of a final response head.
 struct Head {
     status: u16,
     reason: String,
     location: Option<Vec<u8>>,
+    content_type: Option<Vec<u8>>,
+    content_range: Option<Vec<u8>>,
+    validator: Option<Validator>,
     body: BodyKind,
-    is_text: bool,
 }
 
-/// The receive buffer and the bytes in it not consumed yet.
-struct Received {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+impl Head {
+    fn of(response: &Response<'_>) -> Head {
+        Head {
+            status: response.status,
+            reason: response.reason.to_string(),
+            location: response.header("location").map(<[u8]>::to_vec),
+            content_type: response.header("content-type").map(<[u8]>::to_vec),
+            content_range: response.header("content-range").map(<[u8]>::to_vec),
+            validator: Validator::of(response.header("etag"), response.header("last-modified")),
+            body: response.body,
+        }
+    }
 }
 
-impl Received {
-    fn pending(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-    }
-
-    /// Read more; `Ok(None)` on timeout, `Ok(Some(0))` at end of stream.
-    async fn fill(
-        &mut self,
-        stream: &mut TcpStream,
-        timeout: Duration,
-    ) -> io::Result<Option<usize>> {
-        if self.end == self.buf.len() && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            return Err(io::Error::other(
-                "response head larger than the receive buffer",
-            ));
-        }
-        match runtime::timeout(timeout, stream.read(&mut self.buf[self.end..])).await {
-            None => Ok(None),
-            Some(Ok(n)) => {
-                self.end += n;
-                Ok(Some(n))
-            }
-            Some(Err(e)) => Err(e),
-        }
-    }
+/// How one request ended.
+enum Outcome {
+    /// Done: the file is complete.
+    Saved(Saved),
+    /// Request this URL next.
+    Redirect(Url),
+    /// The local bytes do not fit the answer: drop them and ask again for the whole file.
+    Refetch,
 }
 
 async fn download(options: &Options) -> Result<Saved, ClientError> {
     let url = Url::parse(&options.url).map_err(|e| ClientError::BadUrl(options.url.clone(), e))?;
     // The default file name comes from the URL the user gave, never from a redirect target: a
     // server must not choose which local file is written (wget's CVE-2010-2252).
-    let named_after = url.clone();
-    let mut follower = Follower::new(url, options.max_redirects);
-    let mut received = Received {
-        buf: vec![0; READ_BUF].into_boxed_slice(),
-        start: 0,
-        end: 0,
-    };
-    let mut request = Vec::with_capacity(512);
+    let path = output_path(options.output.as_deref(), &url);
+    let mut part = Part::prepare(&path, &url, options);
+    let mut received = Received::new(READ_BUF);
+    let mut retries = 0;
     loop {
-        let url = follower.current().clone();
-        let mut stream = connect(&url, options.timeout).await?;
-        request.clear();
-        write_request_head(&mut request, "GET", &url, USER_AGENT, false);
-        match runtime::timeout(options.timeout, stream.write_all(&request)).await {
-            None => return Err(ClientError::Timeout("sending the request to", url)),
-            Some(Err(e)) => {
-                return Err(ClientError::Protocol(
-                    url,
-                    format!("sending the request failed: {e}"),
-                ))
+        match attempt(&url, &mut part, &mut received, options).await {
+            Ok(Some(saved)) => return Ok(saved),
+            // Asked again without a range: this cannot repeat.
+            Ok(None) => part.drop_local(),
+            Err(e) if retries < options.retries && e.is_transient() && part.can_retry() => {
+                retries += 1;
+                let pause = resume::retry_delay(retries);
+                if !options.quiet {
+                    eprintln!(
+                        "client: {e}; retry {retries} of {} in {:.1}s{}",
+                        options.retries,
+                        pause.as_secs_f64(),
+                        match part.len {
+                            0 => String::new(),
+                            n => format!(", resuming at byte {n}"),
+                        }
+                    );
+                }
+                runtime::sleep(pause).await;
             }
-            Some(Ok(())) => {}
+            Err(e) => return Err(e),
         }
-        received.start = 0;
-        received.end = 0;
-        let head = read_head(&mut stream, &mut received, &url, options.timeout).await?;
-        let next = follower
-            .handle_response(head.status, head.location.as_deref())
-            .map_err(ClientError::Redirect)?;
-        match next {
-            Next::Redirect(next) => {
-                say(format_args!("redirected to {next}\n"));
-                continue;
-            }
-            Next::Done => {}
+    }
+}
+
+/// One attempt from the URL the user gave (through the balancer again when it is the
+/// balancer's): `Ok(None)` when the local bytes must be dropped and the file asked whole.
+async fn attempt(
+    url: &Url,
+    part: &mut Part,
+    received: &mut Received,
+    options: &Options,
+) -> Result<Option<Saved>, ClientError> {
+    let ask = resume::plan(part.local());
+    let mut follower = Follower::new(url.clone(), options.max_redirects);
+    loop {
+        let current = follower.current().clone();
+        // A redirect target that cannot be reached fails here; asking the balancer again for
+        // another server belongs at this point.
+        let mut stream = connect(&current, options.timeout).await?;
+        received.clear();
+        let outcome = request(
+            &mut stream,
+            received,
+            &mut follower,
+            ask.as_ref(),
+            part,
+            options,
+        )
+        .await?;
+        match outcome {
+            Outcome::Redirect(next) => say(format_args!("redirected to {next}\n")),
+            Outcome::Saved(saved) => return Ok(Some(saved)),
+            Outcome::Refetch => return Ok(None),
         }
-        if !(200..300).contains(&head.status) {
-            if head.is_text {
-                echo_body(&mut stream, &mut received, head.body, options.timeout).await;
-            }
-            return Err(ClientError::Status(head.status, head.reason));
+    }
+}
+
+/// Connect to the URL's host, mapping failures to the client's errors.
+async fn connect(url: &Url, timeout: Duration) -> Result<runtime::TcpStream, ClientError> {
+    exchange::connect(url, timeout).await.map_err(|e| match e {
+        ConnectError::Resolve(e) => ClientError::Resolve(url.host().to_string(), e),
+        ConnectError::Connect(addr, e) => ClientError::Connect(addr.to_string(), e),
+        ConnectError::Timeout => ClientError::Timeout("connecting to", url.clone()),
+    })
+}
+
+/// One request on a fresh connection: send it (with `Range` and `If-Range` when resuming),
+/// print the response (interim heads, the final head, a text body that is not saved), then
+/// save the body or say what comes next.
+async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    received: &mut Received,
+    follower: &mut Follower,
+    ask: Option<&RangeRequest>,
+    part: &mut Part,
+    options: &Options,
+) -> Result<Outcome, ClientError> {
+    let url = follower.current().clone();
+    let fields = ask.map(RangeRequest::fields).unwrap_or_default();
+    match exchange::send_get(stream, &url, &fields, options.timeout).await {
+        Ok(Some(())) => {}
+        Ok(None) => return Err(ClientError::Timeout("sending the request to", url)),
+        Err(e) => {
+            return Err(ClientError::Broken(
+                url,
+                format!("sending the request failed: {e}"),
+            ))
         }
-        let path = output_path(options.output.as_deref(), &named_after);
-        return save_body(&mut stream, &mut received, &head, &url, &path, options).await;
+    }
+    let mut reader = ResponseReader::new(false);
+    let head = loop {
+        let head = received
+            .next_event(stream, &mut reader, options.timeout, |event| match event {
+                Event::Interim(response) => {
+                    print_head(&response);
+                    None
+                }
+                Event::Head(response) => {
+                    print_head(&response);
+                    Some(Head::of(&response))
+                }
+                Event::Data(_) | Event::End => None,
+            })
+            .await
+            .map_err(|e| head_error(&url, e))?;
+        if let Some(head) = head {
+            break head;
+        }
+    };
+    let next = follower.handle_response(head.status, head.location.as_deref());
+    let resume = match next {
+        Ok(Next::Save | Next::Refused) => resume::decide(
+            ask,
+            head.status,
+            head.content_range.as_deref(),
+            head.validator.as_ref(),
+            head.body,
+        )
+        .map_err(|e| ClientError::Protocol(url.clone(), e.to_string()))?,
+        _ => None,
+    };
+    if resume.is_none() {
+        if let Some(limit) = follow::echo_limit(head.status, head.content_type.as_deref()) {
+            echo_body(stream, received, &mut reader, &head, limit, options.timeout).await;
+        }
+    }
+    match (next.map_err(ClientError::Redirect)?, resume) {
+        (Next::Redirect(next), _) => Ok(Outcome::Redirect(next)),
+        (_, Some(Resume::Refetch)) => {
+            say(format_args!(
+                "the partial file does not fit this answer: downloading the whole file\n"
+            ));
+            Ok(Outcome::Refetch)
+        }
+        (_, Some(Resume::Complete)) => part.complete_already().map(Outcome::Saved),
+        (_, Some(Resume::Append { complete })) => save_body(
+            stream,
+            received,
+            &mut reader,
+            &head,
+            &url,
+            part,
+            complete,
+            options,
+        )
+        .await
+        .map(Outcome::Saved),
+        (Next::Save, None) | (_, Some(Resume::StartOver)) => {
+            part.start_over(head.validator.clone())?;
+            let complete = None;
+            save_body(
+                stream,
+                received,
+                &mut reader,
+                &head,
+                &url,
+                part,
+                complete,
+                options,
+            )
+            .await
+            .map(Outcome::Saved)
+        }
+        (Next::Refused, None) => Err(ClientError::Status(head.status, head.reason)),
     }
 }
 
@@ -256,85 +375,17 @@ fn say(args: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Resolve and connect, trying each address in turn.
-async fn connect(url: &Url, timeout: Duration) -> Result<TcpStream, ClientError> {
-    let target = url.socket_addr();
-    let addrs = match runtime::timeout(timeout, runtime::resolve(&target)).await {
-        None => return Err(ClientError::Timeout("resolving", url.clone())),
-        Some(Err(e)) => return Err(ClientError::Resolve(url.host().to_string(), e)),
-        Some(Ok(addrs)) => addrs,
-    };
-    let mut last = None;
-    for addr in addrs {
-        match runtime::timeout(timeout, runtime::connect(addr)).await {
-            Some(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Some(Err(e)) => last = Some(ClientError::Connect(addr.to_string(), e)),
-            None => last = Some(ClientError::Timeout("connecting to", url.clone())),
+fn head_error(url: &Url, e: ReceiveError) -> ClientError {
+    match e {
+        ReceiveError::Read(e @ (ReadError::NoResponse | ReadError::HeadCut)) => {
+            ClientError::Broken(url.clone(), e.to_string())
         }
-    }
-    Err(last.unwrap_or_else(|| {
-        ClientError::Resolve(url.host().to_string(), io::ErrorKind::NotFound.into())
-    }))
-}
-
-/// Read the response head (skipping 1xx interim responses), print it, keep what matters.
-async fn read_head(
-    stream: &mut TcpStream,
-    received: &mut Received,
-    url: &Url,
-    timeout: Duration,
-) -> Result<Head, ClientError> {
-    let mut parser = ResponseParser::default();
-    loop {
-        match parser.parse(received.pending(), false) {
-            Ok(Parsed::Complete { value, consumed }) => {
-                print_head(&value);
-                if (100..200).contains(&value.status) {
-                    received.consume(consumed);
-                    parser = ResponseParser::default();
-                    continue;
-                }
-                let head = Head {
-                    status: value.status,
-                    reason: value.reason.to_string(),
-                    location: value.header("location").map(<[u8]>::to_vec),
-                    body: value.body,
-                    is_text: value
-                        .header("content-type")
-                        .is_some_and(|v| v.len() >= 5 && v[..5].eq_ignore_ascii_case(b"text/")),
-                };
-                received.consume(consumed);
-                return Ok(head);
-            }
-            Ok(Parsed::Partial) => {}
-            Err(e) => return Err(ClientError::Protocol(url.clone(), e.to_string())),
-        }
-        match received.fill(stream, timeout).await {
-            Ok(Some(0)) => {
-                let what = if received.pending().is_empty() {
-                    "the server closed the connection without answering"
-                } else {
-                    "the connection closed in the middle of the response head"
-                };
-                return Err(ClientError::Protocol(url.clone(), what.to_string()));
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(ClientError::Timeout(
-                    "waiting for a response from",
-                    url.clone(),
-                ))
-            }
-            Err(e) => {
-                return Err(ClientError::Protocol(
-                    url.clone(),
-                    format!("reading the response head failed: {e}"),
-                ))
-            }
-        }
+        ReceiveError::Read(e) => ClientError::Protocol(url.clone(), e.to_string()),
+        ReceiveError::Io(e) => ClientError::Broken(
+            url.clone(),
+            format!("reading the response head failed: {e}"),
+        ),
+        ReceiveError::Timeout => ClientError::Timeout("waiting for a response from", url.clone()),
     }
 }
 
@@ -372,11 +423,396 @@ pub fn output_path(output: Option<&Path>, url: &Url) -> PathBuf {
 /// The temporary file a download goes to before it is complete: hidden, next to the final
 /// path (so the rename stays on one file system), unique per process.
 pub fn part_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
+    path.with_file_name(format!(".{}.{}.part", file_name(path), std::process::id()))
+}
+
+/// The temporary file of a `--continue` download: hidden, next to the final path, the same
+/// for every run so the next one finds it.
+pub fn resume_part_path(path: &Path) -> PathBuf {
+    path.with_file_name(format!(".{}.part", file_name(path)))
+}
+
+/// The note beside a `--continue` temporary file: its URL and version.
+pub fn meta_path(part: &Path) -> PathBuf {
+    part.with_file_name(format!("{}.meta", file_name(part)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".to_string());
-    path.with_file_name(format!(".{name}.{}.part", std::process::id()))
+        .unwrap_or_else(|| "download".to_string())
+}
+
+/// The file a download writes, across attempts, and what it holds.
+///
+/// Dropped without [`Part::finished`]: removed, unless it can be resumed (`--continue`, a
+/// known version, some bytes), in which case it stays with its note.
+struct Part {
+    /// The output path as the user named it (reported when saved).
+    output: PathBuf,
+    /// The temporary file, or the device written through.
+    path: PathBuf,
+    /// The final name it is renamed to; `None` for a device written through.
+    target: Option<PathBuf>,
+    /// With `--continue`: where the note goes.
+    meta: Option<PathBuf>,
+    /// The URL the note names.
+    url: String,
+    /// Bytes in `path` that belong to `validator`'s version.
+    len: u64,
+    validator: Option<Validator>,
+    /// Length of the output file that existed at the start (`--continue`), while nothing else
+    /// is known: asking from its end tells whether it is complete.
+    existing: Option<u64>,
+    /// `path` was created by this run (a per-process name is created exclusively, once).
+    created: bool,
+    finished: bool,
+    #[cfg(unix)]
+    _on_signal: Option<crate::interrupt::RemoveOnSignal>,
+}
+
+impl Part {
+    /// Where the body of `url` will go for `path`, with what an earlier `--continue` run left.
+    fn prepare(path: &Path, url: &Url, options: &Options) -> Part {
+        let url = url.to_string();
+        let (part, target) = match Destination::of(path) {
+            Destination::Direct(device) => {
+                return Part {
+                    output: path.to_path_buf(),
+                    path: device,
+                    target: None,
+                    meta: None,
+                    url,
+                    len: 0,
+                    validator: None,
+                    existing: None,
+                    created: true,
+                    finished: true,
+                    #[cfg(unix)]
+                    _on_signal: None,
+                };
+            }
+            Destination::Replace { target } if options.resume => {
+                (resume_part_path(&target), target)
+            }
+            Destination::Replace { target } => (part_path(&target), target),
+        };
+        if !options.resume {
+            return Part {
+                // Registered before the file exists, so no signal can leave it behind.
+                #[cfg(unix)]
+                _on_signal: Some(crate::interrupt::remove_on_signal(&part)),
+                output: path.to_path_buf(),
+                path: part,
+                target: Some(target),
+                meta: None,
+                url,
+                len: 0,
+                validator: None,
+                existing: None,
+                created: false,
+                finished: false,
+            };
+        }
+        let meta = meta_path(&part);
+        // A note for another URL, or none, makes the partial file worthless.
+        let note = fs::read(&meta)
+            .ok()
+            .and_then(|text| PartMeta::parse(&text).ok())
+            .filter(|note| note.url == url);
+        let held = fs::symlink_metadata(&part)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        let (len, validator) = match (note, held) {
+            (Some(note), Some(len)) if len > 0 => (len, Some(note.validator)),
+            _ => (0, None),
+        };
+        let existing = match len {
+            0 => fs::metadata(&target)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+            _ => None,
+        };
+        Part {
+            output: path.to_path_buf(),
+            path: part,
+            target: Some(target),
+            meta: Some(meta),
+            url,
+            len,
+            validator,
+            existing,
+            created: true,
+            finished: false,
+            // Interrupted, the partial file stays for the next `--continue`.
+            #[cfg(unix)]
+            _on_signal: None,
+        }
+    }
+
+    /// What is held locally, for [`resume::plan`].
+    fn local(&self) -> Local<'_> {
+        if self.target.is_none() {
+            return Local::Nothing;
+        }
+        match (self.len, self.existing) {
+            (0, Some(len)) => Local::Existing { len },
+            (0, None) => Local::Nothing,
+            (len, _) => Local::Partial {
+                len,
+                validator: self.validator.as_ref(),
+            },
+        }
+    }
+
+    /// Whether another attempt can go on from here: a device already written to cannot be
+    /// rewound.
+    fn can_retry(&self) -> bool {
+        self.target.is_some() || self.len == 0
+    }
+
+    /// Forget the local bytes (the file is truncated when the next body starts).
+    fn drop_local(&mut self) {
+        self.len = 0;
+        self.validator = None;
+        self.existing = None;
+        if let Some(meta) = &self.meta {
+            let _ = fs::remove_file(meta);
+        }
+    }
+
+    /// A whole body is coming: from now on the file holds `validator`'s version, from byte 0.
+    /// With `--continue` the note is written before any byte, so whatever is on disk after a
+    /// cut is a prefix of that version.
+    fn start_over(&mut self, validator: Option<Validator>) -> Result<(), ClientError> {
+        self.drop_local();
+        self.validator = validator;
+        if let (Some(meta), Some(validator)) = (&self.meta, &self.validator) {
+            let note = PartMeta {
+                url: self.url.clone(),
+                validator: validator.clone(),
+            };
+            fs::write(meta, note.to_text()).map_err(|e| ClientError::File(meta.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Open the file to write the body: appending after the bytes held, or from the start.
+    fn open(&mut self, append: bool) -> io::Result<fs::File> {
+        let mut options = OpenOptions::new();
+        options.write(true);
+        if self.target.is_none() {
+            // A device: written through as it is.
+        } else if !self.created {
+            options.create_new(true);
+        } else {
+            options.create(true);
+            if append {
+                options.append(true);
+            } else {
+                options.truncate(true);
+            }
+            // Never write through a link planted at the temporary name.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        }
+        let file = options.open(&self.path)?;
+        self.created = true;
+        if append && file.metadata()?.len() != self.len {
+            return Err(io::Error::other(
+                "the partial file changed under the download",
+            ));
+        }
+        Ok(file)
+    }
+
+    /// The body is complete in the file: move it into place.
+    fn finish(&mut self, file: fs::File, options: &Options) -> io::Result<()> {
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        if options.fsync {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&self.path, target)?;
+        self.finished = true;
+        if let Some(meta) = &self.meta {
+            let _ = fs::remove_file(meta);
+        }
+        // Make the rename itself durable; best effort (not every file system allows it).
+        if let Some(dir) = target.parent().filter(|_| options.fsync) {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+
+    /// The server says the local copy is the whole file already.
+    fn complete_already(&mut self) -> Result<Saved, ClientError> {
+        let Some(target) = self.target.clone() else {
+            return Err(ClientError::File(
+                self.path.clone(),
+                io::Error::other("a device cannot be resumed"),
+            ));
+        };
+        let bytes = match (self.len, self.existing) {
+            (0, Some(len)) => len,
+            (len, _) => {
+                // The partial file is the whole file: it becomes the output.
+                fs::rename(&self.path, &target)
+                    .map_err(|e| ClientError::File(target.clone(), e))?;
+                if let Some(meta) = &self.meta {
+                    let _ = fs::remove_file(meta);
+                }
+                len
+            }
+        };
+        self.finished = true;
+        Ok(Saved {
+            path: self.output.clone(),
+            bytes,
+            resumed_from: bytes,
+            already_complete: true,
+        })
+    }
+
+    /// After a failed body of which `written` bytes were handed to the file: how much of it
+    /// is on disk.
+    fn settle(&mut self, file: Option<fs::File>, written: u64) {
+        if self.target.is_none() {
+            // Only "something was written" matters for a device.
+            self.len += written;
+            return;
+        }
+        let on_disk = match file {
+            Some(file) => file.metadata().map(|m| m.len()),
+            None => fs::metadata(&self.path).map(|m| m.len()),
+        };
+        self.len = on_disk.unwrap_or(0);
+        if self.validator.is_none() {
+            // Bytes of an unknown version cannot be resumed.
+            self.len = 0;
+        }
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if self.finished || self.target.is_none() {
+            return;
+        }
+        let resumable = self.meta.is_some() && self.validator.is_some() && self.len > 0;
+        if !resumable {
+            let _ = fs::remove_file(&self.path);
+            if let Some(meta) = &self.meta {
+                let _ = fs::remove_file(meta);
+            }
+        }
+    }
+}
+
+/// Stream the body into `part` (appended after its bytes when it holds some, which the
+/// caller has checked are the same version); check its length, sync, rename. `complete` is
+/// the whole file's length when known, for the progress bar.
+#[allow(clippy::too_many_arguments)]
+async fn save_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    received: &mut Received,
+    reader: &mut ResponseReader,
+    head: &Head,
+    url: &Url,
+    part: &mut Part,
+    complete: Option<u64>,
+    options: &Options,
+) -> Result<Saved, ClientError> {
+    let file_error = |path: &Path, e: io::Error| ClientError::File(path.to_path_buf(), e);
+    let offset = part.len;
+    let file = part
+        .open(offset > 0)
+        .map_err(|e| file_error(&part.path, e))?;
+    let mut flusher = match part.target {
+        Some(_) if options.fsync => Flusher::new(&file),
+        _ => None,
+    };
+    let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
+    let total = match head.body {
+        BodyKind::Length(n) => Some(n),
+        _ => None,
+    };
+    let complete = complete.or(total.map(|n| offset + n));
+    let progress = Progress::new(options.quiet, complete, offset);
+    let failure = loop {
+        let wrote = received
+            .next_event(stream, reader, options.timeout, |event| match event {
+                Event::Data(data) => writer.write_all(data).map(|()| Some(data.len())),
+                _ => Ok(None),
+            })
+            .await;
+        match wrote {
+            Ok(Ok(Some(n))) => {
+                progress.advance(n);
+                if let Some(flusher) = flusher.as_mut() {
+                    flusher.wrote(n);
+                }
+            }
+            Ok(Ok(None)) => break None,
+            Ok(Err(e)) => break Some(file_error(&part.path, e)),
+            Err(ReceiveError::Timeout) => {
+                break Some(ClientError::Timeout(
+                    "waiting for the body from",
+                    url.clone(),
+                ))
+            }
+            Err(ReceiveError::Read(e)) => break Some(body_error(url, e)),
+            Err(ReceiveError::Io(e)) => {
+                log::debug!("reading the body failed: {e}");
+                // A reset is not a clean end, even for a close-delimited body.
+                let cut = BodyError::Truncated {
+                    received: reader.received(),
+                    expected: total,
+                };
+                break Some(body_error(url, ReadError::Body(cut)));
+            }
+        }
+    };
+    if let Some(e) = failure {
+        progress.abandon();
+        // Keep what arrived intact on disk: a later attempt resumes after it.
+        part.settle(writer.into_inner().ok(), reader.received());
+        return Err(e);
+    }
+    let file = writer
+        .into_inner()
+        .map_err(|e| file_error(&part.path, e.into_error()))?;
+    drop(flusher);
+    let bytes = offset + reader.received();
+    part.finish(file, options)
+        .map_err(|e| file_error(part.target.as_deref().unwrap_or(&part.path), e))?;
+    progress.finish();
+    Ok(Saved {
+        path: part.output.clone(),
+        bytes,
+        resumed_from: offset,
+        already_complete: false,
+    })
+}
+
+fn body_error(url: &Url, e: ReadError) -> ClientError {
+    match e {
+        ReadError::Body(cut @ BodyError::Truncated { .. }) => {
+            ClientError::Truncated(url.clone(), cut)
+        }
+        other => ClientError::Protocol(url.clone(), other.to_string()),
+    }
 }
 
 /// Bytes written between two background syncs.
@@ -435,13 +871,11 @@ impl Drop for Flusher {
 
 /// Where a body goes.
 enum Destination {
-    /// The usual case: write `part`, then rename it over `target` (a regular file, or nothing
-    /// yet). A symlink given as the output is followed, so the link stays and its target is
+    /// The usual case: write a temporary file, then rename it over `target` (a regular file,
+    /// or nothing yet). A symlink given as the output is followed, so the link stays and its target is
     /// replaced.
     Replace {
-        /// The temporary file.
-        part: PathBuf,
-        /// The final name.
+        /// The final name; the temporary file sits beside it.
         target: PathBuf,
     },
     /// An existing non-regular file (`/dev/null`, a FIFO, a terminal): written straight
@@ -468,192 +902,63 @@ impl Destination {
 
     fn replace(path: &Path) -> Destination {
         Destination::Replace {
-            part: part_path(path),
             target: path.to_path_buf(),
         }
     }
 }
 
-/// Removes the temporary file unless the download completed, including when a signal (Ctrl-C)
-/// ends the process.
-struct PartFile {
-    path: PathBuf,
-    keep: bool,
-    #[cfg(unix)]
-    _on_signal: crate::interrupt::RemoveOnSignal,
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Stream the body to `path` through its temporary file; check its length, sync, rename.
-async fn save_body(
-    stream: &mut TcpStream,
+/// Print (the start of) a body that is not saved, at most `limit` bytes, saying so when there
+/// was more. Best effort: an error or a timeout ends it, and the rest is never read.
+async fn echo_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
     received: &mut Received,
+    reader: &mut ResponseReader,
     head: &Head,
-    url: &Url,
-    path: &Path,
-    options: &Options,
-) -> Result<Saved, ClientError> {
-    let file_error = |e: io::Error| ClientError::File(path.to_path_buf(), e);
-    let destination = Destination::of(path);
-    let (file, mut guard) = match &destination {
-        Destination::Replace { part, .. } => {
-            // Registered before the file exists, so no signal can leave it behind.
-            #[cfg(unix)]
-            let on_signal = crate::interrupt::remove_on_signal(part);
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(part)
-                .map_err(file_error)?;
-            let guard = PartFile {
-                path: part.clone(),
-                keep: false,
-                #[cfg(unix)]
-                _on_signal: on_signal,
-            };
-            (file, Some(guard))
-        }
-        Destination::Direct(device) => {
-            let file = OpenOptions::new()
-                .write(true)
-                .open(device)
-                .map_err(file_error)?;
-            (file, None)
-        }
-    };
-    let mut flusher = match destination {
-        Destination::Replace { .. } if options.fsync => Flusher::new(&file),
-        _ => None,
-    };
-    let mut writer = BufWriter::with_capacity(WRITE_BUF, file);
-    let total = match head.body {
-        BodyKind::Length(n) => Some(n),
-        _ => None,
-    };
-    let progress = Progress::new(options.quiet, total);
-    let mut decoder = BodyDecoder::new(head.body);
-    loop {
-        while !decoder.is_done() && !received.pending().is_empty() {
-            let step = decoder
-                .decode(received.pending())
-                .map_err(|e| body_error(url, e))?;
-            writer.write_all(step.data).map_err(file_error)?;
-            progress.advance(step.data.len());
-            if let Some(flusher) = flusher.as_mut() {
-                flusher.wrote(step.data.len());
-            }
-            if step.consumed == 0 {
-                break;
-            }
-            received.consume(step.consumed);
-        }
-        if decoder.is_done() {
-            break;
-        }
-        match received.fill(stream, options.timeout).await {
-            Ok(Some(0)) => {
-                decoder.handle_eof().map_err(|e| body_error(url, e))?;
-                break;
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                progress.abandon();
-                return Err(ClientError::Timeout(
-                    "waiting for the body from",
-                    url.clone(),
-                ));
-            }
-            Err(e) => {
-                log::debug!("reading the body failed: {e}");
-                // A reset is not a clean end, even for a close-delimited body.
-                let cut = BodyError::Truncated {
-                    received: decoder.received(),
-                    expected: total,
-                };
-                return Err(body_error(url, cut));
-            }
-        }
-    }
-    let file = writer
-        .into_inner()
-        .map_err(|e| file_error(e.into_error()))?;
-    let Destination::Replace { part, target } = &destination else {
-        progress.finish();
-        return Ok(Saved {
-            path: path.to_path_buf(),
-            bytes: decoder.received(),
-        });
-    };
-    drop(flusher);
-    if options.fsync {
-        file.sync_all().map_err(file_error)?;
-    }
-    drop(file);
-    fs::rename(part, target).map_err(file_error)?;
-    if let Some(guard) = guard.as_mut() {
-        guard.keep = true;
-    }
-    // Make the rename itself durable; best effort (not every file system allows it).
-    if let Some(dir) = target.parent().filter(|_| options.fsync) {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    progress.finish();
-    Ok(Saved {
-        path: path.to_path_buf(),
-        bytes: decoder.received(),
-    })
-}
-
-fn body_error(url: &Url, e: BodyError) -> ClientError {
-    match e {
-        BodyError::Truncated { .. } => ClientError::Truncated(url.clone(), e),
-        other => ClientError::Protocol(url.clone(), other.to_string()),
-    }
-}
-
-/// Echo (the start of) a non-2xx response's text body to stdout. Best effort: errors end it.
-async fn echo_body(
-    stream: &mut TcpStream,
-    received: &mut Received,
-    body: BodyKind,
+    limit: u64,
     timeout: Duration,
 ) {
-    let mut decoder = BodyDecoder::new(body);
-    let mut out = io::stdout();
+    let mut out = io::stdout().lock();
+    let mut printed: u64 = 0;
+    let mut last = b'\n';
+    let mut cut = false;
     loop {
-        while !decoder.is_done() && !received.pending().is_empty() {
-            let Ok(step) = decoder.decode(received.pending()) else {
-                return;
-            };
-            let _ = out.write_all(step.data);
-            if step.consumed == 0 {
-                break;
+        let left = limit - printed;
+        let step = received
+            .next_event(stream, reader, timeout, |event| match event {
+                Event::Data(data) => {
+                    let shown =
+                        &data[..data.len().min(usize::try_from(left).unwrap_or(usize::MAX))];
+                    let _ = out.write_all(shown);
+                    if let Some(&b) = shown.last() {
+                        last = b;
+                    }
+                    Some((shown.len() as u64, shown.len() < data.len()))
+                }
+                _ => None,
+            })
+            .await;
+        match step {
+            Ok(Some((n, more))) => {
+                printed += n;
+                if more {
+                    cut = true;
+                    break;
+                }
             }
-            received.consume(step.consumed);
-        }
-        if decoder.is_done() || decoder.received() >= MAX_ERROR_BODY {
-            break;
-        }
-        match received.fill(stream, timeout).await {
-            Ok(Some(n)) if n > 0 => {}
-            _ => break,
+            Ok(None) | Err(_) => break,
         }
     }
-    let _ = out.write_all(b"\n");
+    if last != b'\n' {
+        let _ = out.write_all(b"\n");
+    }
+    if cut {
+        let _ = match head.body {
+            BodyKind::Length(n) => {
+                writeln!(out, "[body truncated: first {printed} of {n} bytes shown]")
+            }
+            _ => writeln!(out, "[body truncated: first {printed} bytes shown]"),
+        };
+    }
     let _ = out.flush();
 }
 
@@ -663,7 +968,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(quiet: bool, total: Option<u64>) -> Progress {
+    /// A bar (or a spinner when the total is unknown) starting at `start`, the bytes already
+    /// held when resuming.
+    fn new(quiet: bool, total: Option<u64>, start: u64) -> Progress {
         if quiet || !io::stderr().is_terminal() {
             return Progress { bar: None };
         }
@@ -671,7 +978,7 @@ impl Progress {
             Some(n) => {
                 let bar = indicatif::ProgressBar::new(n);
                 if let Ok(style) = indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    "{prefix}{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
                 ) {
                     bar.set_style(style);
                 }
@@ -679,14 +986,19 @@ impl Progress {
             }
             None => {
                 let bar = indicatif::ProgressBar::new_spinner();
-                if let Ok(style) =
-                    indicatif::ProgressStyle::with_template("{spinner} {bytes} {bytes_per_sec}")
-                {
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{prefix}{spinner} {bytes} {bytes_per_sec}",
+                ) {
                     bar.set_style(style);
                 }
                 bar
             }
         };
+        if start > 0 {
+            bar.set_prefix(format!("resumed at {} ", indicatif::HumanBytes(start)));
+            bar.set_position(start);
+            bar.reset_eta();
+        }
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         Progress { bar: Some(bar) }
     }
@@ -731,12 +1043,5 @@ mod tests {
         let name = part.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with(".file.bin."), "{name}");
         assert!(name.ends_with(".part"), "{name}");
-    }
-
-    #[test]
-    fn exit_codes_are_distinct() {
-        let mut codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _)| *c).collect();
-        codes.dedup();
-        assert_eq!(codes.len(), EXIT_CODES.len());
     }
 }

@@ -8,6 +8,8 @@
 //! - [`conn`]: a server-side connection with its receive buffer, read and written under deadlines.
 //! - [`server`]: the static file server's connection handling.
 //! - [`throttle`]: `--rate` and `--delay`.
+//! - [`exchange`]: the client side of one request (connect, send, receive through the core's
+//!   response reader), shared by the client and the prober.
 //! - [`client`]: the download client.
 //! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
 //!   download.
@@ -22,6 +24,7 @@ pub mod client;
 pub mod cluster;
 pub mod conn;
 pub mod duration;
+pub mod exchange;
 #[cfg(unix)]
 pub mod interrupt;
 pub mod listen;

@@ -109,7 +109,7 @@ enum After {
 
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
 pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Config) {
-    let capacity = config.limits.max_head + 1024;
+    let capacity = config.limits.max_head.saturating_add(1024);
     let mut conn = Conn::new(stream, capacity);
     let mut parser = RequestParser::new(config.limits);
     let mut out: Vec<u8> = Vec::with_capacity(4096);
@@ -280,6 +280,7 @@ async fn send_error(
     head_only: bool,
     config: &Config,
 ) -> io::Result<(u16, u64, After)> {
+    let keep_alive = keep_alive && !serve::forces_close(status);
     let bytes = serve::error_response(status, keep_alive, head_only, SystemTime::now());
     send_bytes(conn, &bytes, status, keep_alive, config).await
 }
@@ -306,6 +307,8 @@ async fn send_bytes(
 fn io_status(e: &io::Error) -> u16 {
     match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
+        // A name longer than the file system allows names no file.
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
         io::ErrorKind::PermissionDenied => 403,
         _ => 500,
     }

@@ -107,6 +107,8 @@ fn help_lists_every_flag_and_exit_code() {
         "--max-redirects",
         "--quiet",
         "--timeout",
+        "--continue",
+        "--retry",
         "default 10",
         "default 30s",
         "RICOCHET_LOG",

@@ -124,3 +124,81 @@ fn a_redirect_without_location_exits_6() {
     assert!(ran.stderr.contains("Location"), "{}", ran.stderr);
     assert!(dir.entries().is_empty());
 }
+
+/// A redirect is printed like any other message: status line, headers, then its (text) body,
+/// and only then "redirected to"; the body never reaches the saved file.
+#[test]
+fn a_redirect_body_is_printed_before_following_and_never_saved() {
+    let srv = TestServer::start(|path, _| {
+        Reply::Bytes(match path {
+            "/old" => response(
+                "301 Moved Permanently",
+                &[
+                    ("Location", "/new"),
+                    ("Content-Type", "text/html; charset=utf-8"),
+                ],
+                b"<html><body>Moved to <a href=\"/new\">/new</a></body></html>\n",
+            ),
+            "/new" => response("200 OK", &[("Content-Type", "text/plain")], b"arrived\n"),
+            _ => response("404 Not Found", &[], b""),
+        })
+    });
+    let dir = TempDir::new("redirect-body");
+    let ran = client(dir.path(), &["-q", &format!("{}/old", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let head = ran.stdout.find("HTTP/1.1 301 ").expect("301 head printed");
+    let body = ran
+        .stdout
+        .find("<html><body>Moved to <a href=\"/new\">/new</a></body></html>")
+        .unwrap_or_else(|| panic!("redirect body not printed:\n{}", ran.stdout));
+    let hop = ran.stdout.find("redirected to ").expect("hop printed");
+    assert!(head < body && body < hop, "out of order:\n{}", ran.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("old")).unwrap(),
+        "arrived\n"
+    );
+}
+
+/// A long text redirect body is cut at 4 KiB with a note; a binary one is not printed at all.
+#[test]
+fn a_long_redirect_body_is_cut_and_a_binary_one_not_printed() {
+    let srv = TestServer::start(|path, _| {
+        Reply::Bytes(match path {
+            "/long" => response(
+                "302 Found",
+                &[("Location", "/binary"), ("Content-Type", "text/plain")],
+                &[b'x'; 10_000],
+            ),
+            "/binary" => response(
+                "307 Temporary Redirect",
+                &[
+                    ("Location", "/end"),
+                    ("Content-Type", "application/octet-stream"),
+                ],
+                b"\x00\x01BINARY-REDIRECT-BODY\xff",
+            ),
+            "/end" => response("200 OK", &[], b"done"),
+            _ => response("404 Not Found", &[], b""),
+        })
+    });
+    let dir = TempDir::new("redirect-long");
+    let ran = client(dir.path(), &["-q", &format!("{}/long", srv.url)]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let run_of_x = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('x'))
+        .unwrap_or_else(|| panic!("long body not printed:\n{}", ran.stdout));
+    assert_eq!(run_of_x, "x".repeat(4096), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("truncated"),
+        "no truncation note:\n{}",
+        ran.stdout
+    );
+    assert!(
+        !ran.stdout.contains("BINARY-REDIRECT-BODY"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(std::fs::read(dir.path().join("long")).unwrap(), b"done");
+}

@@ -326,7 +326,9 @@ fn aria2c_downloads_in_four_ranged_parts() {
     let size = 8 * 1024 * 1024 + 5;
     let bytes = data(size, 11);
     fs::write(dir.path().join("big.bin"), &bytes).unwrap();
-    let srv = server(dir.path(), &[]);
+    // Throttled (per connection) so the first part is still coming when aria2c opens the
+    // others; unthrottled, loopback can finish the file before aria2c splits it.
+    let srv = server(dir.path(), &["--rate", "4000000"]);
     let out = TempDir::new("aria2-out");
     let log = out.path().join("aria2.log");
     let ran = run(

@@ -96,6 +96,14 @@ struct Args {
     #[argh(option, default = "4096")]
     max_connections: usize,
 
+    /// longest request line accepted, in bytes; longer is 414 (long target) or 400 (default 8192)
+    #[argh(option, default = "8192")]
+    max_request_line: usize,
+
+    /// largest request head accepted, in bytes; header fields past it are 431 (default 16384)
+    #[argh(option, default = "16384")]
+    max_head: usize,
+
     /// time allowed to send a complete request head, e.g. 10s; then 408 (default 10s)
     #[argh(
         option,
@@ -184,6 +192,8 @@ fn main() -> ExitCode {
     config.policy = args.policy;
     config.redirect = args.redirect.with_retry_after(args.retry_after);
     config.max_connections = args.max_connections.max(1);
+    config.limits.max_request_line = args.max_request_line;
+    config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
 

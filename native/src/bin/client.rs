@@ -1,8 +1,8 @@
 //! `client`: Ricochet's download client.
 //!
-//! GETs an `http://` URL, prints each response's status line and headers to stdout, follows
-//! redirects (saying so), and saves a 2xx body through a temporary file renamed only once the
-//! body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
+//! GETs an `http://` URL, prints each response's status line and headers (and the text body
+//! of a redirect or an error) to stdout, follows redirects (saying so), and saves a 2xx body
+//! through a temporary file renamed only once the body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
 //! lists them).
 //!
 //! Run it:
@@ -41,7 +41,7 @@ use std::time::Duration;
     error_code(7, "local file error while saving"),
     error_code(
         8,
-        "download cut short: fewer body bytes than announced (nothing saved)"
+        "download cut short: fewer body bytes than announced (nothing saved; with -c the partial file stays for the next run)"
     )
 )]
 struct Args {
@@ -75,6 +75,19 @@ struct Args {
     /// after a successful exit cannot leave a short file (default off, like curl and wget)
     #[argh(switch)]
     fsync: bool,
+
+    /// continue: resume from the partial file (.NAME.part, with its note .NAME.part.meta) an
+    /// earlier --continue run left, asking only for the rest (Range, with If-Range so a changed
+    /// file is fetched whole, never spliced); an existing complete file is left as it is; on
+    /// failure the partial file stays for the next run
+    #[argh(switch, short = 'c')]
+    r#continue: bool,
+
+    /// retry this many times (default 0) when the connection fails, is cut or times out, or
+    /// the answer is 408, 429, 500, 502, 503 or 504, pausing 0.5s, 1s, 2s... (at most 8s);
+    /// a cut download is resumed from the URL given (through the balancer again)
+    #[argh(option, default = "0")]
+    retry: u32,
 }
 
 fn main() -> ExitCode {
@@ -87,16 +100,37 @@ fn main() -> ExitCode {
         quiet: args.quiet,
         timeout: args.timeout,
         fsync: args.fsync,
+        resume: args.r#continue,
+        retries: args.retry,
     };
     match client::run(&options) {
         Ok(saved) => {
             if !options.quiet {
-                eprintln!("saved {} bytes to {}", saved.bytes, saved.path.display());
+                if saved.already_complete {
+                    eprintln!(
+                        "{} is already complete ({} bytes)",
+                        saved.path.display(),
+                        saved.bytes
+                    );
+                } else if saved.resumed_from > 0 {
+                    eprintln!(
+                        "saved {} bytes to {} (resumed at byte {})",
+                        saved.bytes,
+                        saved.path.display(),
+                        saved.resumed_from
+                    );
+                } else {
+                    eprintln!("saved {} bytes to {}", saved.bytes, saved.path.display());
+                }
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("client: {e}");
+            if options.resume || !matches!(e, client::ClientError::Truncated(..)) {
+                eprintln!("client: {e}");
+            } else {
+                eprintln!("client: {e}; nothing saved");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -1,0 +1,289 @@
+//! Strict framing as RFC 9112 words it, over raw TCP against `server` and `balancer`: long
+//! request lines, empty Host, Transfer-Encoding whose final coding is not chunked, chunk-line
+//! grammar, NUL/CR/LF in the path, empty lines before a request, Expect, `OPTIONS *`.
+//!
+//! Every refusal must also end the connection: each bad request is followed by a valid one on
+//! the same connection, which must never be answered.
+
+use ricochet_tests::{bin, raw_exchange, server, statuses, www, Spawned};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+/// A valid request pipelined after each bad one; answering it would mean the stream stayed open.
+const NEXT: &str = "GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// Our server and a balancer in front of it, once the balancer has ranked the server.
+struct Pair {
+    server: Spawned,
+    balancer: Spawned,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let server = server(&www(), &[]);
+        let mut cmd = Command::new(bin("balancer"));
+        cmd.args(["--listen", "127.0.0.1:0"])
+            .arg(server.addr.to_string())
+            .env("RICOCHET_LOG", "info");
+        let balancer = Spawned::start(cmd);
+        balancer.wait_for("new ranking", Duration::from_secs(5));
+        Pair { server, balancer }
+    }
+
+    fn both(&self) -> [(&'static str, &Spawned); 2] {
+        [("server", &self.server), ("balancer", &self.balancer)]
+    }
+}
+
+/// Send `request` then [`NEXT`]; the statuses answered and whether the peer closed in time.
+fn exchange(peer: &Spawned, request: &[u8]) -> (Vec<u16>, String) {
+    let mut bytes = request.to_vec();
+    bytes.extend_from_slice(NEXT.as_bytes());
+    let started = Instant::now();
+    let got = raw_exchange(peer.addr, &bytes, T);
+    assert!(started.elapsed() < T, "the connection was left open");
+    (statuses(&got), String::from_utf8_lossy(&got).into_owned())
+}
+
+/// `request` is answered `status` and nothing else: the connection closes after it.
+fn refused(name: &str, peer: &Spawned, request: &[u8], status: u16) {
+    let (got, text) = exchange(peer, request);
+    assert_eq!(
+        got,
+        vec![status],
+        "{name}: {:?}\n{text}",
+        String::from_utf8_lossy(&request[..request.len().min(60)])
+    );
+}
+
+/// The status of `request` sent alone with `Connection: close` semantics left to the caller.
+fn status(peer: &Spawned, request: &[u8]) -> Vec<u16> {
+    statuses(&raw_exchange(peer.addr, request, T))
+}
+
+/// What each peer answers a well-formed GET: the server the file, the balancer a redirect.
+fn ok_status(name: &str) -> u16 {
+    if name == "server" {
+        200
+    } else {
+        301
+    }
+}
+
+#[test]
+fn request_lines_up_to_8_kib_are_served_and_longer_ones_are_414_or_400() {
+    let pair = Pair::start();
+    // An 8,000-octet request line: the target names no file, but it is read (404), or
+    // redirected by the balancer (301), never 414.
+    let target = format!("/{}", "a".repeat(8000 - "GET  HTTP/1.1".len() - 1));
+    let line = format!("GET {target} HTTP/1.1");
+    assert_eq!(line.len(), 8000);
+    let accepted = format!("{line}\r\nHost: x\r\nConnection: close\r\n\r\n");
+    for (name, peer) in pair.both() {
+        let expected = if name == "server" { 404 } else { 301 };
+        assert_eq!(status(peer, accepted.as_bytes()), vec![expected], "{name}");
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+        refused(name, peer, long_target.as_bytes(), 414);
+        let long_method = format!("{} / HTTP/1.1\r\nHost: x\r\n\r\n", "G".repeat(9000));
+        refused(name, peer, long_method.as_bytes(), 400);
+        // 431 only for the header fields: past the 16 KiB head.
+        let big_field = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(17000)
+        );
+        refused(name, peer, big_field.as_bytes(), 431);
+        // A long line still leaves room for ordinary fields.
+        let long_and_fields = format!(
+            "{line}\r\nHost: x\r\nUser-Agent: {}\r\nConnection: close\r\n\r\n",
+            "u".repeat(4000)
+        );
+        assert_eq!(
+            status(peer, long_and_fields.as_bytes()),
+            vec![expected],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_line_and_head_limits_are_flags() {
+    let limits = ["--max-request-line", "100", "--max-head", "300"];
+    let server = server(&www(), &limits);
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .args(limits)
+        .arg(server.addr.to_string());
+    let balancer = Spawned::start(cmd);
+    balancer.wait_for("new ranking", Duration::from_secs(5));
+    for (name, peer) in [("server", &server), ("balancer", &balancer)] {
+        let fits = format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "a".repeat(80)
+        );
+        let expected = if name == "server" { 404 } else { 301 };
+        assert_eq!(status(peer, fits.as_bytes()), vec![expected], "{name}");
+        let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100));
+        refused(name, peer, long.as_bytes(), 414);
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "b".repeat(300)
+        );
+        refused(name, peer, big.as_bytes(), 431);
+    }
+}
+
+#[test]
+fn empty_host_is_400_and_a_second_host_too() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        refused(name, peer, b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400);
+        refused(name, peer, b"GET / HTTP/1.1\r\nHost: \r\n\r\n", 400);
+        refused(
+            name,
+            peer,
+            b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n",
+            400,
+        );
+    }
+}
+
+#[test]
+fn transfer_encoding_not_ending_in_chunked_is_400_and_an_unknown_coding_before_it_501() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        for request in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+              Transfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\
+              Content-Length: 5\r\n\r\nhello",
+        ] {
+            refused(name, peer, request, 400);
+        }
+        refused(
+            name,
+            peer,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            501,
+        );
+    }
+}
+
+#[test]
+fn malformed_chunk_lines_are_400_and_close_on_the_server() {
+    // The balancer does not read request bodies yet (it answers from the head alone); its
+    // checks come with the shared connection lifecycle.
+    let srv = server(&www(), &[]);
+    let big_extension = format!("5;a={}\r\nhello\r\n0\r\n\r\n", "v".repeat(64 * 1024));
+    let bodies: Vec<&[u8]> = vec![
+        b"5;\r\nhello\r\n0\r\n\r\n",
+        b"5; =x\r\nhello\r\n0\r\n\r\n",
+        b"5;a@b\r\nhello\r\n0\r\n\r\n",
+        b"5 \r\nhello\r\n0\r\n\r\n",
+        b" 5\r\nhello\r\n0\r\n\r\n",
+        b"+5\r\nhello\r\n0\r\n\r\n",
+        b"0x5\r\nhello\r\n0\r\n\r\n",
+        b"1_0\r\nhello\r\n0\r\n\r\n",
+        b"-5\r\nhello\r\n0\r\n\r\n",
+        b"5\rhello\r\n0\r\n\r\n",
+        b"5\0\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello world\r\n0\r\n\r\n",
+        big_extension.as_bytes(),
+    ];
+    for body in bodies {
+        let mut request =
+            b"POST /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        request.extend_from_slice(body);
+        refused("server", &srv, &request, 400);
+    }
+    // Well-formed extensions are skipped and the stream stays in sync.
+    let (got, text) = exchange(
+        &srv,
+        b"POST /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5 ; a = \"b c\" ;d\r\nhello\r\n0\r\n\r\nGET /about.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(got, vec![405, 200], "{text}");
+}
+
+#[test]
+fn nul_cr_or_lf_in_the_decoded_path_is_400() {
+    let srv = server(&www(), &[]);
+    for path in [
+        "/%00",
+        "/index.html%00.txt",
+        "/a/%00/../index.html",
+        "/a%0d%0aSet-Cookie:%20x",
+        "/a%0A",
+        // Not NUL/CR/LF, but the same route-level 400, which must close as well.
+        "/%zz",
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        refused("server", &srv, request.as_bytes(), 400);
+    }
+}
+
+#[test]
+fn a_few_empty_lines_before_a_request_are_skipped_more_are_400() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        let four =
+            b"\r\n\r\n\r\n\r\nGET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_eq!(status(peer, four), vec![ok_status(name)], "{name}");
+        refused(
+            name,
+            peer,
+            b"\r\n\r\n\r\n\r\n\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+        );
+        // Between pipelined requests too.
+        let pipelined = b"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\n\
+            GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_eq!(
+            status(peer, pipelined),
+            vec![ok_status(name), ok_status(name)],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_expectation_other_than_100_continue_is_417() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        refused(
+            name,
+            peer,
+            b"GET / HTTP/1.1\r\nHost: x\r\nExpect: the-unexpected\r\n\r\n",
+            417,
+        );
+        refused(
+            name,
+            peer,
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue, x\r\nContent-Length: 1\r\n\r\nx",
+            417,
+        );
+        // 100-continue on a GET without a body: nothing to wait for, the answer comes at once.
+        let got = status(
+            peer,
+            b"GET /style.css HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(got, vec![ok_status(name)], "{name}");
+    }
+}
+
+#[test]
+fn options_asterisk_form_is_understood() {
+    // The 204 answer is decided with the method policy; here only that the form parses.
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        let got = status(
+            peer,
+            b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(got.len(), 1, "{name}: {got:?}");
+        assert_ne!(got[0], 400, "{name}");
+    }
+}
