@@ -17,8 +17,10 @@
 
 use crate::accept;
 use crate::conn::{Conn, FillError};
+use crate::exchange::TlsClient;
 use crate::probe;
 use crate::runtime::{self, TcpListener, TcpStream};
+use crate::tls::{CertError, Trust};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
@@ -57,6 +59,11 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// Who to trust when probing `https://` servers: the system's store plus
+    /// `--probe-cacert` files.
+    pub probe_trust: Trust,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Config {
@@ -76,6 +83,8 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             limits: Limits::default(),
+            probe_trust: Trust::default(),
+            tls: None,
         }
     }
 }
@@ -89,6 +98,8 @@ pub enum StartError {
     NoServers,
     /// Every server failed its first probe.
     NoServerPassed,
+    /// A `--probe-cacert` file cannot be used.
+    ProbeCaFile(CertError),
 }
 
 impl fmt::Display for StartError {
@@ -99,6 +110,7 @@ impl fmt::Display for StartError {
             StartError::NoServerPassed => {
                 f.write_str("no server passed the first probe: nothing to redirect to")
             }
+            StartError::ProbeCaFile(e) => write!(f, "--probe-cacert: {e}"),
         }
     }
 }
@@ -175,6 +187,8 @@ struct Outcome {
 /// logs and publishes what comes out.
 pub struct Prober {
     balancer: Balancer,
+    /// TLS for probing `https://` servers (its session cache spans probe rounds).
+    tls: Arc<TlsClient>,
     published: Arc<Published>,
     tx: mpsc::UnboundedSender<Outcome>,
     rx: mpsc::UnboundedReceiver<Outcome>,
@@ -193,8 +207,13 @@ impl Prober {
             Instant::now(),
         )
         .map_err(StartError::BadProbePath)?;
+        let tls = TlsClient::new(config.probe_trust.clone());
+        if !config.probe_trust.ca_files.is_empty() {
+            tls.connector().map_err(StartError::ProbeCaFile)?;
+        }
         let (tx, rx) = mpsc::unbounded();
         Ok(Prober {
+            tls: Arc::new(tls),
             balancer,
             published: Arc::new(Published::new(Ranking::empty(config.policy))),
             tx,
@@ -218,8 +237,9 @@ impl Prober {
         while let Some(job) = self.balancer.poll_probe(now) {
             log::debug!("probing {}", job.url);
             let tx = self.tx.clone();
+            let tls = Arc::clone(&self.tls);
             runtime::spawn(async move {
-                let result = probe::probe(&job.url, job.deadline).await;
+                let result = probe::probe(&job.url, &tls, job.deadline).await;
                 let outcome = Outcome {
                     index: job.index,
                     finished: Instant::now(),

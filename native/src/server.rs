@@ -46,6 +46,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             limits: Limits::default(),
+            tls: None,
         })
     }
 }

@@ -19,6 +19,7 @@
 use argh::FromArgs;
 use ricochet::balancer::{self, Config, StartError};
 use ricochet::duration::parse_duration;
+use ricochet::tls::{self, Trust};
 use ricochet::{listen, logging, runtime};
 use ricochet_core::balancer::ProbeConfig;
 use ricochet_core::pool::{Policy, ServerList, ServerListError};
@@ -41,7 +42,11 @@ use std::time::Duration;
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
     ),
-    error_code(4, "no server passed the first probe")
+    error_code(4, "no server passed the first probe"),
+    error_code(
+        5,
+        "the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -54,7 +59,8 @@ struct Args {
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
 
-    /// file listing servers, one host:port per line; blank lines and # comments allowed
+    /// file listing servers, one host:port or http(s):// URL per line; blank lines and #
+    /// comments allowed
     /// (default: none, servers from the arguments only)
     #[argh(option)]
     config: Option<PathBuf>,
@@ -121,7 +127,22 @@ struct Args {
     )]
     idle_timeout: Duration,
 
-    /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
+    /// answer over HTTPS with this certificate (PEM; the balancer's certificate first, then
+    /// its chain); needs --tls-key
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+
+    /// trust the CA certificates in this PEM file too, besides the system's, when probing
+    /// https:// servers (repeatable)
+    #[argh(option)]
+    probe_cacert: Vec<PathBuf>,
+
+    /// servers to balance: host:port (IPv6 as [::1]:port), or a URL http(s)://host[:port]/prefix/
+    /// whose path is put in front of every redirected path; in addition to --config's
     #[argh(positional)]
     servers: Vec<String>,
 }
@@ -196,6 +217,24 @@ fn main() -> ExitCode {
     config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
+    config.probe_trust = Trust {
+        ca_files: args.probe_cacert.clone(),
+        insecure: false,
+    };
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(tls) => Some(tls::Acceptor::new(tls)),
+            Err(e) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(5);
+            }
+        },
+        _ => {
+            eprintln!("balancer: --tls-cert and --tls-key go together");
+            return ExitCode::from(1);
+        }
+    };
 
     runtime::block_on(async move {
         // Bind first: a busy port is reported at once, and clients arriving during the first
@@ -227,8 +266,12 @@ fn main() -> ExitCode {
                 eprintln!("balancer: {e}");
                 return ExitCode::from(4);
             }
+            Err(e @ StartError::ProbeCaFile(_)) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(5);
+            }
         };
-        listen::announce(addr);
+        listen::announce(addr, config.tls.is_some());
         balancer::serve(listener, prober, config).await
     })
 }

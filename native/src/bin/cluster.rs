@@ -29,7 +29,8 @@ use std::time::Duration;
     error_code(1, "usage error"),
     error_code(2, "cannot listen on one of the ports"),
     error_code(3, "the root is not a directory, or the probe file is missing from it"),
-    error_code(4, "no server passed the first probe")
+    error_code(4, "no server passed the first probe"),
+    error_code(5, "--tls: the throwaway CA or its file could not be made")
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -59,6 +60,12 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     probe_interval: Duration,
+
+    /// everything over HTTPS: a throwaway CA and certificate for 127.0.0.1 and localhost are
+    /// made at start, the CA written to a file in the temporary directory for clients'
+    /// --cacert (default off)
+    #[argh(switch)]
+    tls: bool,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
         listen: args.listen,
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
+        tls: args.tls,
     };
     let error = runtime::block_on(cluster::run(config));
     eprintln!("cluster: {error}");

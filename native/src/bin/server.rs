@@ -19,7 +19,7 @@ use argh::FromArgs;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
-use ricochet::{listen, logging, runtime, workers};
+use ricochet::{listen, logging, runtime, tls, workers};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,7 +31,11 @@ use std::time::Duration;
 #[argh(
     error_code(1, "usage error, or --root is not a readable directory"),
     error_code(2, "cannot listen on the --listen address"),
-    error_code(3, "a worker process ended (with --workers above 1)")
+    error_code(3, "a worker process ended (with --workers above 1)"),
+    error_code(
+        4,
+        "the --tls-cert or --tls-key file is missing, unreadable, not PEM, or the key does not match the certificate"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -90,6 +94,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     idle_timeout: Duration,
+
+    /// serve HTTPS with this certificate (PEM; the server's certificate first, then its
+    /// chain); needs --tls-key
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +124,21 @@ fn main() -> ExitCode {
     config.limits.max_request_line = args.max_request_line;
     config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
+    // Loaded before the workers fork: one error message, and one session-ticket key for all.
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(tls) => Some(tls::Acceptor::new(tls)),
+            Err(e) => {
+                eprintln!("server: {e}");
+                return ExitCode::from(4);
+            }
+        },
+        _ => {
+            eprintln!("server: --tls-cert and --tls-key go together");
+            return ExitCode::from(1);
+        }
+    };
     config.idle_timeout = args.idle_timeout;
 
     // Bound and forked before the runtime starts: a forked child must not inherit its threads
@@ -158,7 +186,7 @@ fn main() -> ExitCode {
             }
         };
         if worker == 0 {
-            listen::announce(addr);
+            listen::announce(addr, config.tls.is_some());
             log::info!("serving {}", config.root.display());
             if workers > 1 {
                 log::info!("{workers} worker processes");
