@@ -355,6 +355,13 @@ pub async fn handle_connection(
     config: &Config,
     published: &Published,
 ) {
+    let stream = match &config.tls {
+        None => crate::tls::Stream::Plain(stream),
+        Some(tls) => match tls.accept(stream, config.header_timeout).await {
+            Ok(stream) => stream,
+            Err(e) => return log::debug!("{peer}: {e}"),
+        },
+    };
     let mut conn = Conn::new(stream, config.limits.max_head.saturating_add(1024));
     let mut parser = RequestParser::new(config.limits);
     let mut view = published.view();

@@ -4,7 +4,8 @@
 //! The caller drives a core parser over [`Conn::buffered`], calls [`Conn::consume`] for what the
 //! parser used, and [`Conn::fill`] when it needs more bytes.
 
-use crate::runtime::{self, AsyncWriteExt, TcpStream};
+use crate::runtime::{self, TcpStream};
+use crate::tls::Stream;
 use ricochet_core::body::{BodyDecoder, BodyError};
 use ricochet_core::BodyKind;
 use std::io;
@@ -40,7 +41,7 @@ pub enum DiscardError {
 /// A connection with its receive buffer.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Zeroed bytes in use; grows up to `capacity` only when a head does not fit (most heads
     /// fit in the first [`INITIAL_BUFFER`] bytes, so a connection zeroes no more than that).
     buf: Vec<u8>,
@@ -58,10 +59,11 @@ pub struct Conn {
 impl Conn {
     /// Wrap a stream with a receive buffer of `capacity` bytes (make it larger than the longest
     /// head the parser accepts, so the parser reports an oversized head before the buffer fills).
-    pub fn new(stream: TcpStream, capacity: usize) -> Conn {
+    pub fn new(stream: impl Into<Stream>, capacity: usize) -> Conn {
+        let stream = stream.into();
         // Linux's Nagle (Minshall's variant) never holds back a first write; classic Nagle
         // elsewhere may hold its tail, so there TCP_NODELAY goes on from the start.
-        let nodelay = !cfg!(target_os = "linux") && stream.set_nodelay(true).is_ok();
+        let nodelay = !cfg!(target_os = "linux") && stream.tcp().set_nodelay(true).is_ok();
         Conn {
             stream,
             buf: vec![0; capacity.clamp(1, INITIAL_BUFFER)],
@@ -74,9 +76,9 @@ impl Conn {
         }
     }
 
-    /// The socket, for writing and for its addresses.
+    /// The TCP socket underneath, for its addresses and options.
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
     /// Received bytes not consumed yet.
@@ -165,14 +167,14 @@ impl Conn {
     /// `setsockopt` call.
     pub async fn write_all(&mut self, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
         if self.wrote && !self.nodelay {
-            if let Err(e) = self.stream.set_nodelay(true) {
+            if let Err(e) = self.stream.tcp().set_nodelay(true) {
                 log::debug!("cannot set TCP_NODELAY: {e}");
             }
             self.nodelay = true;
         }
         self.wrote = true;
         while !bytes.is_empty() {
-            let write = self.stream.write(bytes);
+            let write = self.stream.write_flushed(bytes);
             match self.timer.run(Instant::now() + timeout, write).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(n)) => bytes = &bytes[n..],
@@ -193,7 +195,8 @@ impl Conn {
     /// sends for a short while, so the kernel does not answer unread data with a reset that could
     /// destroy the response before the peer reads it.
     pub async fn close_gracefully(mut self, linger: Duration) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let shutdown = self.stream.shutdown_write();
+        let _ = self.timer.run(Instant::now() + linger, shutdown).await;
         let deadline = Instant::now() + linger;
         let mut drained = 0usize;
         while drained < 256 * 1024 {
@@ -210,6 +213,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::AsyncWriteExt;
 
     /// A head longer than the initial buffer is received whole (the buffer grows), and one that
     /// fills the whole capacity gives `BufferFull`.

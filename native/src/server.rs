@@ -10,6 +10,7 @@ use crate::accept;
 use crate::conn::{Conn, DiscardError, FillError};
 use crate::runtime::{self, Dir, File, TcpListener, TcpStream};
 use crate::throttle::Throttle;
+use crate::tls::Stream;
 use ricochet_core::request::{Limits, RequestParser};
 use ricochet_core::serve::{self, Directory, FileRequest};
 use ricochet_core::{BodyKind, Parsed};
@@ -113,6 +114,13 @@ enum After {
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
 pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Config) {
     let capacity = config.limits.max_head.saturating_add(1024);
+    let stream = match &config.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => match tls.accept(stream, config.header_timeout).await {
+            Ok(stream) => stream,
+            Err(e) => return log::debug!("{peer}: {e}"),
+        },
+    };
     let mut conn = Conn::new(stream, capacity);
     let mut parser = RequestParser::new(config.limits);
     let mut out: Vec<u8> = Vec::with_capacity(4096);

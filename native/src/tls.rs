@@ -432,6 +432,21 @@ impl Stream {
         }
     }
 
+    /// Write some of `buf` and, over TLS, push the records made of it onto the socket before
+    /// returning (futures-rustls may otherwise keep them until the next write or flush).
+    /// Returns how many bytes of `buf` were taken.
+    pub async fn write_flushed(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use futures::io::AsyncWriteExt;
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf).await,
+            Stream::Tls(tls) => {
+                let n = tls.write(buf).await?;
+                tls.flush().await?;
+                Ok(n)
+            }
+        }
+    }
+
     /// Stop sending: a TLS `close_notify`, then the TCP write side is shut down.
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
         match self {

@@ -191,23 +191,37 @@ fn an_https_server_whose_certificate_does_not_verify_is_removed() {
 #[test]
 fn server_urls_with_user_info_fragments_or_other_schemes_are_refused_at_start() {
     let dir = TempDir::new("tls-bad-urls");
-    for (line, why) in [
+    for (entry, why) in [
         ("https://user@127.0.0.1:1/", "user info"),
-        ("https://127.0.0.1:1/pub/#top", "fragment"),
+        ("https://127.0.0.1:1/pub/?a=b", "query"),
         ("ftp://127.0.0.1:1/", "scheme 'ftp'"),
     ] {
+        // In a config file (where `#` starts a comment) ...
         let config = dir.path().join("servers.conf");
-        fs::write(&config, format!("127.0.0.1:2\n{line}\n")).unwrap();
+        fs::write(&config, format!("127.0.0.1:2\n{entry}\n")).unwrap();
         let ran = run(
             Command::new(bin("balancer"))
                 .args(["--listen", "127.0.0.1:0", "--config"])
                 .arg(&config),
             COMMAND,
         );
-        assert_eq!(ran.code(), 3, "{line}: {}", ran.stderr);
-        assert!(ran.stderr.contains("line 2"), "{line}: {}", ran.stderr);
-        assert!(ran.stderr.contains(why), "{line}: {}", ran.stderr);
+        assert_eq!(ran.code(), 3, "{entry}: {}", ran.stderr);
+        assert!(ran.stderr.contains("line 2"), "{entry}: {}", ran.stderr);
+        assert!(ran.stderr.contains(why), "{entry}: {}", ran.stderr);
     }
+    // ... and as arguments, a fragment too.
+    let ran = run(
+        Command::new(bin("balancer")).args([
+            "--listen",
+            "127.0.0.1:0",
+            "127.0.0.1:2",
+            "https://127.0.0.1:1/pub/#top",
+        ]),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 3, "{}", ran.stderr);
+    assert!(ran.stderr.contains("argument 2"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("fragment"), "{}", ran.stderr);
 }
 
 #[test]
