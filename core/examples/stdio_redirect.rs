@@ -15,9 +15,11 @@
 //! Exit codes: 0 answered (whatever the status), 1 usage error, 2 stdin or stdout failed.
 
 use rand::SeedableRng;
+use ricochet_core::error_page;
 use ricochet_core::pool::{Measurement, Policy, Pool, ServerAddr};
-use ricochet_core::redirect::{self, Redirect};
+use ricochet_core::redirect::Redirect;
 use ricochet_core::request::RequestParser;
+use ricochet_core::status::Status;
 use ricochet_core::Parsed;
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -109,23 +111,23 @@ fn main() -> ExitCode {
     let now = SystemTime::now();
     loop {
         match parser.parse(&buf) {
-            Ok(Parsed::Complete { mut value, .. }) => {
+            Ok(Parsed::Complete { value, .. }) => {
                 // One request per process: the answer says the connection ends with it.
-                value.keep_alive = false;
                 args.redirect
-                    .answer(&value, &ranking, &mut rng, now, &mut out);
+                    .answer(&value, false, &ranking, &mut rng, now, &mut out);
                 break;
             }
             Ok(Parsed::Partial) => {}
             Err(e) => {
-                redirect::answer_parse_error(&e, now, &mut out);
+                let status = Status::from_code(e.status());
+                error_page::write(status, false, false, now, &[], &mut out);
                 break;
             }
         }
         match stdin.read(&mut piece) {
             // The request ended before its head did: it is malformed.
             Ok(0) => {
-                redirect::answer_status(400, false, false, now, &mut out);
+                error_page::write(Status::BAD_REQUEST, false, false, now, &[], &mut out);
                 break;
             }
             Ok(n) => buf.extend_from_slice(&piece[..n]),

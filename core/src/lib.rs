@@ -11,15 +11,19 @@
 //! - `grammar` (internal): the HTTP/1.1 grammar both parsers share (tokens, CRLF lines, header
 //!   fields, lists).
 //! - [`request`]: incremental, strict request-head parser (server side).
+//! - [`connection`]: one server-side connection as a state machine (requests, bodies skipped,
+//!   keep-alive, deadlines, drain, closing), shared by the file server and the balancer.
 //! - [`body`]: message body framing (Content-Length, chunked, close-delimited) for both sides.
 //! - [`response`]: response-head parser (client side).
 //! - [`exchange`]: reading one response on the client side (1xx, body, end), for the client and
 //!   the prober.
-//! - [`write`]: response and request head writers.
+//! - [`mod@write`]: response and request head writers.
 //! - [`date`]: HTTP dates, IMF-fixdate formatting and parsing.
 //! - [`url`]: `http://` URL parsing, reference resolution and percent-encoding.
-//! - [`serve`]: the static file server's decisions (path mapping, content types, errors, what a
-//!   file request is answered).
+//! - [`status`]: status codes as a type, with their reason phrases.
+//! - [`error_page`]: error pages and the GET/HEAD method policy, for server and balancer.
+//! - [`serve`]: the static file server's decisions (path mapping, content types, what a file
+//!   request is answered).
 //! - [`conditional`]: ETags and conditional requests (304, 412, `If-Range`).
 //! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
@@ -40,7 +44,9 @@ struct ReadmeDoctests;
 
 pub mod body;
 pub mod conditional;
+pub mod connection;
 pub mod date;
+pub mod error_page;
 pub mod exchange;
 pub mod follow;
 mod grammar;

@@ -2,8 +2,8 @@
 //! when no server is live, 405/501 for other methods, and error pages for malformed requests.
 //!
 //! [`Redirect::answer`] decides the whole answer to a parsed request; the shell writes the
-//! bytes and closes the connection when [`Answer::keep_alive`] is false. For a request that did
-//! not parse, [`answer_parse_error`]; for a header-read timeout, [`answer_status`] with 408.
+//! bytes and closes the connection when [`Answer::keep_alive`] is false. Requests that did not
+//! parse or timed out get [`crate::error_page`]'s pages, as on the file server.
 //!
 //! The redirect's target host always comes from the [`Ranking`] (the pool), never from the
 //! request: neither `Host` nor an absolute-form target can steer it, so the balancer is no open
@@ -12,7 +12,8 @@
 //! never split or inject a header.
 
 use crate::pool::Ranking;
-use crate::request::{ParseError, Request};
+use crate::request::Request;
+use crate::status::Status;
 use std::fmt;
 use std::time::SystemTime;
 
@@ -101,28 +102,26 @@ impl Redirect {
     /// - POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT: 405 with `Allow: GET, HEAD`;
     /// - any other method: 501.
     ///
-    /// The connection stays open if the request allows it ([`Request::keep_alive`]) and carried
-    /// no body; a request with a body is answered and the connection closed, so the shell never
-    /// has to skip a body.
+    /// `keep_alive` is what the connection machine decided
+    /// ([`crate::connection::Event::Request`]); the answer says so in `Connection`.
     pub fn answer<R: rand::Rng + ?Sized>(
         &self,
         request: &Request<'_>,
+        keep_alive: bool,
         ranking: &Ranking,
         rng: &mut R,
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
-        let keep_alive = request.keep_alive && !crate::serve::has_body(request.body);
-        let head_only = match request.method {
-            "GET" => false,
-            "HEAD" => true,
-            method => {
-                let status = if crate::serve::is_known_method(method) {
-                    405
-                } else {
-                    501
+        let head_only = match crate::error_page::allowed_method(request.method) {
+            Ok(head_only) => head_only,
+            Err(status) => {
+                let keep_alive = crate::error_page::write(status, keep_alive, false, now, &[], out);
+                return Answer {
+                    status: status.code(),
+                    keep_alive,
+                    server: None,
                 };
-                return answer_status(status, keep_alive, false, now, out);
             }
         };
         match ranking.pick(rng) {
@@ -202,7 +201,7 @@ impl Redirect {
         out.extend_from_slice(b"\r\nDate: ");
         crate::date::push_http_date(out, now);
         out.extend_from_slice(b"\r\nConnection: ");
-        out.extend_from_slice(crate::serve::connection_value(keep_alive).as_bytes());
+        out.extend_from_slice(crate::error_page::connection_value(keep_alive).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         if !head_only {
             let before = out.len();
@@ -299,39 +298,14 @@ pub fn write_unavailable(
     now: SystemTime,
     out: &mut Vec<u8>,
 ) {
-    crate::serve::write_error(
-        503,
+    crate::error_page::write(
+        Status::SERVICE_UNAVAILABLE,
         keep_alive,
         head_only,
         now,
         &[("Retry-After", retry_after.to_string())],
         out,
     );
-}
-
-/// Write an error page for `status` (the same pages as the file server,
-/// [`crate::serve::error_response`]; 405 carries `Allow: GET, HEAD`). Use it for 408 on a
-/// header-read timeout. 400, 408, 413, 414, 431 and 505 always close the connection.
-pub fn answer_status(
-    status: u16,
-    keep_alive: bool,
-    head_only: bool,
-    now: SystemTime,
-    out: &mut Vec<u8>,
-) -> Answer {
-    let keep_alive = crate::serve::write_error(status, keep_alive, head_only, now, &[], out);
-    Answer {
-        status,
-        keep_alive,
-        server: None,
-    }
-}
-
-/// Write the answer to a request head that failed to parse: the status the parser hints
-/// ([`ParseError::status`]) with its error page. The connection always closes: the parser
-/// stays failed.
-pub fn answer_parse_error(error: &ParseError, now: SystemTime, out: &mut Vec<u8>) -> Answer {
-    answer_status(error.status(), false, false, now, out)
 }
 
 #[cfg(test)]
@@ -364,7 +338,10 @@ mod tests {
             .header("Content-Type", "text/html; charset=utf-8")
             .header("Content-Length", body.len().to_string())
             .header("Date", crate::date::http_date(now))
-            .header("Connection", crate::serve::connection_value(keep_alive));
+            .header(
+                "Connection",
+                crate::error_page::connection_value(keep_alive),
+            );
         let mut out = Vec::new();
         head.write(&mut out).unwrap();
         if !head_only {

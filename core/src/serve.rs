@@ -5,11 +5,14 @@
 //! the shell opens `root/relative` (for a directory, it answers the request [`directory`] gives
 //! for its index page instead), checks the opened file's canonical path is inside the root with
 //! [`is_inside`], stats it, and calls [`file_response`] (which decides 200, 206, 304, 412 or
-//! 416 and which bytes of the file follow); for any error it calls [`error_response`].
+//! 416 and which bytes of the file follow); for any error it answers
+//! [`crate::error_page::write`]'s page.
 
 use crate::conditional::{EntityTag, Outcome, Preconditions};
+use crate::error_page::connection_value;
 use crate::range::{ByteRange, RangeDecision, RangeHeader};
 use crate::request::Request;
+use crate::status::Status;
 use crate::write::ResponseHead;
 use std::path::Path;
 use std::time::SystemTime;
@@ -50,13 +53,8 @@ pub struct FileRequest {
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's, except that a request carrying a body closes
 /// the connection (the shell then never has to skip a body to stay in sync).
-pub fn route(request: &Request<'_>) -> Result<FileRequest, u16> {
-    let head_only = match request.method {
-        "GET" => false,
-        "HEAD" => true,
-        m if is_known_method(m) => return Err(405),
-        _ => return Err(501),
-    };
+pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
+    let head_only = crate::error_page::allowed_method(request.method)?;
     let relative = safe_relative_path(request.path())?;
     let range = if head_only {
         None
@@ -76,45 +74,54 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, u16> {
         head_only,
         preconditions: Preconditions::from_request(request),
         range,
-        keep_alive: request.keep_alive && !has_body(request.body),
+        keep_alive: request.keep_alive,
         trailing_slash: request.path().ends_with('/'),
     })
 }
 
-/// Methods RFC 9110 defines besides GET and HEAD (answered 405 with `Allow: GET, HEAD`);
-/// any other method is 501.
-pub fn is_known_method(method: &str) -> bool {
-    matches!(
-        method,
-        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH" | "TRACE" | "CONNECT"
-    )
+/// Why a file could not be opened or read, as the shell's I/O error kinds sort it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileError {
+    /// No such file, or a path component is not a directory: 404.
+    NotFound,
+    /// The server may not read it: 403.
+    PermissionDenied,
+    /// Anything else: 500.
+    Other,
 }
 
-pub(crate) fn has_body(kind: crate::BodyKind) -> bool {
-    !matches!(kind, crate::BodyKind::None | crate::BodyKind::Length(0))
+impl FileError {
+    /// The status to answer.
+    pub fn status(self) -> Status {
+        match self {
+            FileError::NotFound => Status::NOT_FOUND,
+            FileError::PermissionDenied => Status::FORBIDDEN,
+            FileError::Other => Status::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 /// The path checks of [`route`] on a still-encoded path: the decoded relative path or a status.
-pub fn safe_relative_path(path: &str) -> Result<String, u16> {
+pub fn safe_relative_path(path: &str) -> Result<String, Status> {
     if !path.starts_with('/') {
-        return Err(400);
+        return Err(Status::BAD_REQUEST);
     }
     let raw = path.as_bytes();
     if raw.contains(&b'\\')
         || contains_ignore_case(raw, b"%2f")
         || contains_ignore_case(raw, b"%5c")
     {
-        return Err(403);
+        return Err(Status::FORBIDDEN);
     }
-    let decoded = crate::url::percent_decode(raw).map_err(|_| 400u16)?;
+    let decoded = crate::url::percent_decode(raw).map_err(|_| Status::BAD_REQUEST)?;
     // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
     if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
-        return Err(400);
+        return Err(Status::BAD_REQUEST);
     }
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
-        return Err(403);
+        return Err(Status::FORBIDDEN);
     }
-    let decoded = String::from_utf8(decoded).map_err(|_| 400u16)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| Status::BAD_REQUEST)?;
     let inner = &decoded[1..];
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     if inner.is_empty() {
@@ -124,7 +131,7 @@ pub fn safe_relative_path(path: &str) -> Result<String, u16> {
         .split('/')
         .any(|segment| matches!(segment, "" | "." | ".."))
     {
-        return Err(403);
+        return Err(Status::FORBIDDEN);
     }
     Ok(inner.to_string())
 }
@@ -205,16 +212,6 @@ pub fn content_type(path: &str) -> &'static str {
         .map_or("application/octet-stream", |(_, t)| t)
 }
 
-/// `Connection: keep-alive` or `Connection: close`. Saying keep-alive explicitly costs a few
-/// bytes and lets HTTP/1.0 clients that asked for it (ab, old proxies) reuse the connection.
-pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
-    if keep_alive {
-        "keep-alive"
-    } else {
-        "close"
-    }
-}
-
 /// What the shell knows of the file it opened, from its metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileMeta {
@@ -262,9 +259,9 @@ pub enum FileResponse {
 pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
     let etag = EntityTag::for_file(file.len, file.modified, file.inode);
     let connection = connection_value(request.keep_alive);
-    let refused = |status: u16, extra: &[(&'static str, String)]| {
+    let refused = |status: Status, extra: &[(&'static str, String)]| {
         let mut bytes = Vec::with_capacity(512);
-        write_error(
+        crate::error_page::write(
             status,
             request.keep_alive,
             request.head_only,
@@ -272,11 +269,14 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
             extra,
             &mut bytes,
         );
-        FileResponse::Refused { status, bytes }
+        FileResponse::Refused {
+            status: status.code(),
+            bytes,
+        }
     };
     match request.preconditions.evaluate(&etag, file.modified) {
         Outcome::Proceed => {}
-        Outcome::Failed => return refused(412, &[]),
+        Outcome::Failed => return refused(Status::PRECONDITION_FAILED, &[]),
         Outcome::NotModified => {
             let head = ResponseHead::new(304)
                 .header("Date", crate::date::http_date(now))
@@ -307,7 +307,8 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         ),
         RangeDecision::Partial(part) => (206, part),
         RangeDecision::Unsatisfiable => {
-            return refused(416, &[("Content-Range", format!("bytes */{}", file.len))]);
+            let range = format!("bytes */{}", file.len);
+            return refused(Status::RANGE_NOT_SATISFIABLE, &[("Content-Range", range)]);
         }
     };
     let mut head = ResponseHead {
@@ -329,75 +330,6 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
     FileResponse::File { head, body }
 }
 
-/// One line under the heading of an error page.
-fn explanation(status: u16) -> &'static str {
-    match status {
-        400 => "Your browser sent a request that this server could not understand.",
-        403 => "You don't have permission to access this resource.",
-        404 => "The requested URL was not found on this server.",
-        405 => "This resource only supports GET and HEAD.",
-        408 => "The server timed out waiting for the request.",
-        412 => "A precondition of the request (If-Match, If-Unmodified-Since) does not hold.",
-        413 => "The request body is too large.",
-        414 => "The requested URL is too long for this server.",
-        416 => "The requested range is not part of the file.",
-        431 => "The request header fields are too large.",
-        500 => "The server encountered an internal error.",
-        501 => "The server does not support the method or feature the request needs.",
-        503 => "No server is available to handle this request right now. Please try again later.",
-        505 => "The server only speaks HTTP/1.0 and HTTP/1.1.",
-        301 => "This is a directory: its address ends with a slash.",
-        _ => "The server cannot handle this request.",
-    }
-}
-
-/// Statuses after which the connection cannot carry another request: the head was not fully
-/// understood, so where the next request starts is unknown. [`error_response`] says
-/// `Connection: close` for them; the shell must then close.
-pub fn forces_close(status: u16) -> bool {
-    matches!(status, 400 | 408 | 413 | 414 | 431 | 505)
-}
-
-/// Write a complete error response with `extra` headers (e.g. `Retry-After`) into `out`.
-/// Returns whether the connection stays open (see [`error_response`]).
-pub(crate) fn write_error(
-    status: u16,
-    keep_alive: bool,
-    head_only: bool,
-    now: SystemTime,
-    extra: &[(&'static str, String)],
-    out: &mut Vec<u8>,
-) -> bool {
-    let reason = match crate::status::reason_phrase(status) {
-        "" => "Error",
-        r => r,
-    };
-    let body = format!(
-        "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
-         <h1>{status} {reason}</h1>\n<p>{}</p>\n<hr><address>ricochet</address>\n</body>\n</html>\n",
-        explanation(status)
-    );
-    let keep_alive = keep_alive && !forces_close(status);
-    let mut head = ResponseHead::new(status)
-        .header("Date", crate::date::http_date(now))
-        .header("Content-Type", "text/html; charset=utf-8")
-        .header("Content-Length", body.len().to_string());
-    if status == 405 {
-        head = head.header("Allow", "GET, HEAD");
-    }
-    for (name, value) in extra {
-        head = head.header(name, value.clone());
-    }
-    head = head.header("Connection", connection_value(keep_alive));
-    // Every value above is built here from digits and fixed text: writing cannot fail.
-    let written = head.write(out);
-    debug_assert!(written.is_ok());
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
-    }
-    keep_alive
-}
-
 /// The answer for a directory requested without its trailing slash (`/docs`): `301` to the
 /// same path with the slash (`/docs/`), as nginx and Apache answer, so that the index page's
 /// relative links resolve inside the directory. The `Location` is an absolute path (RFC 9110
@@ -411,25 +343,13 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
     }
     location.push('/');
     let mut out = Vec::with_capacity(512);
-    write_error(
-        301,
+    crate::error_page::write(
+        Status::MOVED_PERMANENTLY,
         request.keep_alive,
         request.head_only,
         now,
         &[("Location", location)],
         &mut out,
     );
-    out
-}
-
-/// A complete error response (head and a small HTML body, like a classic error page) for
-/// `status`. 405 carries `Allow: GET, HEAD`. `keep_alive` false adds `Connection: close`.
-/// `head_only` omits the body (the head still announces its length).
-///
-/// 400, 408, 413, 414, 431 and 505 always say `Connection: close`, whatever `keep_alive` says:
-/// after them the request stream is out of sync, and the shell must close after writing.
-pub fn error_response(status: u16, keep_alive: bool, head_only: bool, now: SystemTime) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    write_error(status, keep_alive, head_only, now, &[], &mut out);
     out
 }

@@ -1,11 +1,14 @@
 //! The accept loop every listening binary shares: a cap on open connections, and accept errors
 //! (EMFILE and friends) logged and backed off instead of ending the server.
 
+use crate::driver::Shutdown;
 use crate::runtime::{self, TcpListener, TcpStream};
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
+use futures::future::{select, Either};
 use futures::StreamExt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::time::Duration;
 
 /// First pause after a failed accept; doubles on each further failure up to [`MAX_BACKOFF`].
@@ -49,39 +52,58 @@ impl Slots {
     }
 }
 
-/// Accept connections forever, running `handle(stream, peer)` as a task for each, with at most
-/// `max_connections` open at once (further clients wait in the kernel's backlog). TCP_NODELAY
-/// is left to [`Conn`](crate::conn::Conn), which sets it from a connection's second write on.
+/// Accept connections until `shutdown` fires, running `handle(stream, peer, shutdown)` as a
+/// task for each, with at most `max_connections` open at once (further clients wait in the kernel's
+/// backlog); then stop accepting, and return once every connection has ended (they drain on the
+/// same signal). TCP_NODELAY is left to [`Conn`](crate::conn::Conn), which sets it from a
+/// connection's second write on.
 ///
 /// The loop itself runs as a task on the executor's worker threads, not on the thread awaiting
 /// this function: a connection task spawned from a worker starts on that worker's own queue,
 /// with no cross-thread wake-up per accepted connection.
-pub async fn accept_loop<F, Fut>(listener: TcpListener, max_connections: usize, handle: F) -> !
-where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    shutdown: Shutdown,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let (done, finished) = oneshot::channel();
     runtime::spawn(async move {
-        run_loop(listener, max_connections, handle).await;
+        run_loop(listener, max_connections, shutdown, handle).await;
+        let _ = done.send(());
     });
-    loop {
-        futures::future::pending::<()>().await;
-    }
+    let _ = finished.await;
 }
 
-async fn run_loop<F, Fut>(listener: TcpListener, max_connections: usize, handle: F) -> !
-where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+async fn run_loop<F, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    shutdown: Shutdown,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Shutdown) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut slots = Slots::new(max_connections.max(1));
+    let max = max_connections.max(1);
+    let mut slots = Slots::new(max);
     let mut backoff = MIN_BACKOFF;
     loop {
-        let slot = slots.acquire().await;
-        match listener.accept().await {
+        let next = async {
+            let slot = slots.acquire().await;
+            (slot, listener.accept().await)
+        };
+        let stop = shutdown.wait();
+        let (slot, accepted) = match select(pin!(next), pin!(stop)).await {
+            Either::Left((next, _)) => next,
+            Either::Right(_) => break,
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                let task = handle(stream, peer);
+                let task = handle(stream, peer, shutdown.clone());
                 runtime::spawn(async move {
                     task.await;
                     drop(slot);
@@ -96,5 +118,11 @@ where
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+    drop(listener);
+    // Every slot back: every connection has ended.
+    let mut held = Vec::with_capacity(max);
+    for _ in 0..max {
+        held.push(slots.acquire().await);
     }
 }

@@ -8,36 +8,35 @@
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
-//! - A connection reads request heads with the core's [`RequestParser`] (keep-alive and
-//!   pipelining: every complete head in the buffer is answered, and the answers go out in one
-//!   write), answers each with [`Redirect::answer`], a header timeout with 408, a malformed head
-//!   with the status the parser hints. The hot path takes the current ranking with one atomic
-//!   load (a new `Arc` is cloned only after a new ranking was published) and draws from the
-//!   thread's random generator; buffers are reused for the life of the connection.
+//! - A connection runs on the shared driver ([`crate::driver`]: keep-alive, pipelining with
+//!   every answer already due in one write, timeouts, error pages); the balancer's part answers
+//!   each request with [`Redirect::answer`]. The hot path takes the current ranking with one
+//!   atomic load (a new `Arc` is cloned only after a new ranking was published) and draws from
+//!   the thread's random generator; buffers are reused for the life of the connection.
 
 use crate::accept;
-use crate::conn::{Conn, FillError};
+use crate::conn::ByteStream;
+use crate::driver::{self, Responder, Service, Shutdown};
 use crate::exchange::TlsClient;
 use crate::probe;
-use crate::runtime::{self, TcpListener, TcpStream};
+use crate::runtime::{self, TcpListener};
 use crate::tls::{CertError, Trust};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
+use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::pool::{Measurement, Policy, Ranking, ServerAddr};
 use ricochet_core::probe::ProbeFailure;
-use ricochet_core::redirect::{self, Redirect};
-use ricochet_core::request::{Limits, RequestParser};
+use ricochet_core::redirect::Redirect;
+use ricochet_core::request::{Limits, Request};
+use ricochet_core::status::Status;
 use ricochet_core::url::UrlError;
-use ricochet_core::Parsed;
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
-
-/// How long to read and drop a client's leftovers after a final error response.
-const LINGER: Duration = Duration::from_secs(1);
 
 /// Balancer settings, from the command line.
 #[derive(Debug, Clone)]
@@ -226,11 +225,6 @@ impl Prober {
         &self.published
     }
 
-    /// Every server has had its first probe judged.
-    pub fn first_round_complete(&self) -> bool {
-        self.balancer.first_round_complete()
-    }
-
     /// Start every probe the core says is due.
     fn start_due(&mut self) {
         let now = Instant::now();
@@ -326,155 +320,108 @@ pub async fn start(config: &Config) -> Result<Prober, StartError> {
 
 /// Keep probing in the background and answer clients from `listener` forever.
 pub async fn serve(listener: TcpListener, prober: Prober, config: Config) -> ! {
+    serve_until(listener, prober, config, Shutdown::never()).await;
+    futures::future::pending().await
+}
+
+/// Keep probing in the background and answer clients from `listener` until `shutdown` fires;
+/// then let every connection drain and return once all have closed.
+pub async fn serve_until(
+    listener: TcpListener,
+    prober: Prober,
+    config: Config,
+    shutdown: Shutdown,
+) {
     let published = Arc::clone(prober.published());
     runtime::spawn(prober.run());
     let config = Arc::new(config);
     let max = config.max_connections;
-    accept::accept_loop(listener, max, move |stream, peer| {
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
         let published = Arc::clone(&published);
-        async move { handle_connection(stream, peer, &config, &published).await }
+        async move {
+            match &config.tls {
+                None => handle_connection(stream, peer, &config, &published, &stop).await,
+                // The handshake gets the time a request head gets.
+                Some(tls) => match tls.accept(stream, config.header_timeout).await {
+                    Ok(stream) => handle_connection(stream, peer, &config, &published, &stop).await,
+                    Err(e) => log::debug!("{peer}: {e}"),
+                },
+            }
+        }
     })
     .await
 }
 
-/// How a connection goes on after the answers in a batch.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum After {
-    KeepAlive,
-    /// The last answer said `Connection: close`.
-    Close,
-    /// A final error was answered: read the peer's leftovers, then close.
-    Linger,
-}
-
 /// Answer one connection until it closes, fails or times out. Errors are logged, never raised.
-pub async fn handle_connection(
-    stream: TcpStream,
+pub async fn handle_connection<S: ByteStream>(
+    stream: S,
     peer: SocketAddr,
     config: &Config,
     published: &Published,
+    shutdown: &Shutdown,
 ) {
-    let stream = match &config.tls {
-        None => crate::tls::Stream::Plain(stream),
-        Some(tls) => match tls.accept(stream, config.header_timeout).await {
-            Ok(stream) => stream,
-            Err(e) => return log::debug!("{peer}: {e}"),
-        },
+    let mut redirector = Redirector {
+        config,
+        published,
+        view: published.view(),
+        peer,
     };
-    let mut conn = Conn::new(stream, config.limits.max_head.saturating_add(1024));
-    let mut parser = RequestParser::new(config.limits);
-    let mut view = published.view();
-    let mut out: Vec<u8> = Vec::with_capacity(2048);
-    let mut first = true;
-    // When the head now being received began (its first byte arrived): the header timeout
-    // runs from there, however the bytes trickle in.
-    let mut head_started: Option<Instant> = None;
-    loop {
-        // Answer every complete head already received, in order, into one buffer.
-        out.clear();
-        let mut after = After::KeepAlive;
-        let mut answered = false;
-        let now = SystemTime::now();
-        loop {
-            match parser.parse(conn.buffered()) {
-                Ok(Parsed::Complete { value, consumed }) => {
-                    let ranking = view.refresh(published);
-                    let answer = {
-                        let mut rng = rand::rng();
-                        config
-                            .redirect
-                            .answer(&value, ranking, &mut rng, now, &mut out)
-                    };
-                    if log::log_enabled!(log::Level::Info) {
-                        let to = answer
-                            .server
-                            .and_then(|i| ranking.table().iter().find(|r| r.index == i))
-                            .map_or("-", |r| r.server.as_str());
-                        log::info!(
-                            "{peer} \"{} {}\" {} -> {to}",
-                            value.method,
-                            value.raw_target,
-                            answer.status
-                        );
-                    }
-                    conn.consume(consumed);
-                    answered = true;
-                    if !answer.keep_alive {
-                        after = After::Close;
-                        break;
-                    }
-                }
-                Ok(Parsed::Partial) => break,
-                Err(e) => {
-                    log::debug!("{peer}: {e}");
-                    let answer = redirect::answer_parse_error(&e, now, &mut out);
-                    log::info!("{peer} \"-\" {}", answer.status);
-                    after = After::Linger;
-                    break;
-                }
-            }
-        }
-        if !out.is_empty() {
-            if let Err(e) = conn.write_all(&out, config.idle_timeout).await {
-                log::debug!("{peer}: write failed: {e}");
-                return;
-            }
-            first = false;
-        }
-        match after {
-            After::KeepAlive => {}
-            After::Close if conn.buffered().is_empty() => return,
-            After::Close | After::Linger => {
-                conn.close_gracefully(LINGER).await;
-                return;
-            }
-        }
-        if conn.buffered().is_empty() {
-            head_started = None;
-        } else if answered || head_started.is_none() {
-            // What is left is the start of the next pipelined head.
-            head_started = Some(Instant::now());
-        }
-
-        // Wait for more. Nothing buffered: a fresh connection gets the header timeout to start
-        // a request, a kept-alive one the idle timeout.
-        let deadline = match head_started {
-            Some(started) => started + config.header_timeout,
-            None if first => Instant::now() + config.header_timeout,
-            None => Instant::now() + config.idle_timeout,
-        };
-        match conn.fill(deadline).await {
-            Ok(_) => {
-                if head_started.is_none() {
-                    head_started = Some(Instant::now());
-                }
-            }
-            Err(FillError::TimedOut) if head_started.is_some() => {
-                final_error(conn, peer, 408, config).await;
-                return;
-            }
-            Err(FillError::BufferFull) => {
-                // The parser reports an oversized head first; this is a safety net.
-                final_error(conn, peer, 431, config).await;
-                return;
-            }
-            Err(FillError::Io(e)) => {
-                log::debug!("{peer}: read failed: {e}");
-                return;
-            }
-            Err(FillError::Closed | FillError::TimedOut) => return,
-        }
-    }
+    let connection =
+        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    driver::run(stream, connection, &mut redirector, shutdown).await;
 }
 
-/// Answer `status` (408 on a header timeout), close gracefully.
-async fn final_error(mut conn: Conn, peer: SocketAddr, status: u16, config: &Config) {
-    let mut out = Vec::with_capacity(512);
-    redirect::answer_status(status, false, false, SystemTime::now(), &mut out);
-    log::info!("{peer} \"-\" {status}");
-    if conn.write_all(&out, config.idle_timeout).await.is_ok() {
-        conn.close_gracefully(LINGER).await;
+/// The balancer's side of one connection: every request answered at once with
+/// [`Redirect::answer`] into the driver's output buffer.
+struct Redirector<'a> {
+    config: &'a Config,
+    published: &'a Published,
+    view: View,
+    peer: SocketAddr,
+}
+
+impl Service for Redirector<'_> {
+    /// Whether the answer let the connection go on.
+    type Pending = bool;
+
+    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+        let ranking = self.view.refresh(self.published);
+        let answer = {
+            let mut rng = rand::rng();
+            let now = SystemTime::now();
+            self.config
+                .redirect
+                .answer(request, keep_alive, ranking, &mut rng, now, out)
+        };
+        if log::log_enabled!(log::Level::Info) {
+            let to = answer
+                .server
+                .and_then(|i| ranking.table().iter().find(|r| r.index == i))
+                .map_or("-", |r| r.server.as_str());
+            log::info!(
+                "{} \"{} {}\" {} -> {to}",
+                self.peer,
+                request.method,
+                request.raw_target,
+                answer.status
+            );
+        }
+        answer.keep_alive
+    }
+
+    async fn respond<S: ByteStream>(
+        &mut self,
+        keep_alive: bool,
+        _: bool,
+        _: &mut Responder<'_, S>,
+    ) -> io::Result<bool> {
+        // Already written into the driver's buffer by `request`.
+        Ok(keep_alive)
+    }
+
+    fn error(&mut self, status: Status, _: u64, _: Option<Instant>) {
+        log::info!("{} \"-\" {status}", self.peer);
     }
 }
 

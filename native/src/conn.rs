@@ -1,18 +1,49 @@
-//! A server-side connection: a socket plus the buffer of received bytes not yet consumed, read
-//! and written under deadlines. Shared by the file server and the balancer.
+//! A server-side connection's I/O: a byte stream plus the buffer of received bytes not yet
+//! consumed, read and written under the deadlines of the core's
+//! [`ServerConnection`].
 //!
-//! The caller drives a core parser over [`Conn::buffered`], calls [`Conn::consume`] for what the
-//! parser used, and [`Conn::fill`] when it needs more bytes.
+//! The driver ([`crate::driver`]) feeds [`Conn::buffered`] to the core, calls [`Conn::consume`]
+//! for what it used, and [`Conn::fill`] when it needs more bytes. [`ByteStream`] is what the
+//! connection runs over: TCP today, TLS through the same trait.
 
-use crate::runtime::{self, TcpStream};
-use crate::tls::Stream;
-use ricochet_core::body::{BodyDecoder, BodyError};
-use ricochet_core::BodyKind;
+use crate::runtime::{self, AsyncWriteExt, TcpStream};
+use ricochet_core::connection::ServerConnection;
+use std::future::Future;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Receive buffer allocated for a new connection; it grows up to the capacity asked for.
 const INITIAL_BUFFER: usize = 2048;
+
+/// A connected byte stream a server connection runs over.
+pub trait ByteStream: Send {
+    /// Read at least one byte into `buf`; `Ok(0)` at end of stream.
+    fn read_some(&mut self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
+    /// Write some of `buf`; how many bytes were taken.
+    fn write(&mut self, buf: &[u8]) -> impl Future<Output = io::Result<usize>> + Send;
+    /// Stop sending (the peer sees end of stream) but keep receiving.
+    fn shutdown_write(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Turn Nagle's algorithm off (or on) on the socket underneath.
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+}
+
+impl ByteStream for TcpStream {
+    async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::read_some(self, buf).await
+    }
+
+    async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        AsyncWriteExt::write(self, buf).await
+    }
+
+    async fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        TcpStream::set_nodelay(self, on)
+    }
+}
 
 /// Why [`Conn::fill`] got no bytes.
 #[derive(Debug)]
@@ -27,21 +58,10 @@ pub enum FillError {
     Io(io::Error),
 }
 
-/// Why a request body could not be skipped.
-#[derive(Debug)]
-pub enum DiscardError {
-    /// The body is malformed (bad chunk framing): answer with its status and close.
-    Body(BodyError),
-    /// The body is larger than the caller allows: answer, then close instead of reading it.
-    TooLarge,
-    /// The peer closed, timed out or failed.
-    Fill(FillError),
-}
-
 /// A connection with its receive buffer.
 #[derive(Debug)]
-pub struct Conn {
-    stream: Stream,
+pub struct Conn<S> {
+    stream: S,
     /// Zeroed bytes in use; grows up to `capacity` only when a head does not fit (most heads
     /// fit in the first [`INITIAL_BUFFER`] bytes, so a connection zeroes no more than that).
     buf: Vec<u8>,
@@ -56,14 +76,13 @@ pub struct Conn {
     timer: runtime::Deadline,
 }
 
-impl Conn {
-    /// Wrap a stream with a receive buffer of `capacity` bytes (make it larger than the longest
-    /// head the parser accepts, so the parser reports an oversized head before the buffer fills).
-    pub fn new(stream: impl Into<Stream>, capacity: usize) -> Conn {
-        let stream = stream.into();
+impl<S: ByteStream> Conn<S> {
+    /// Wrap a stream with a receive buffer of `capacity` bytes
+    /// ([`ServerConnection::buffer_size`]).
+    pub fn new(stream: S, capacity: usize) -> Conn<S> {
         // Linux's Nagle (Minshall's variant) never holds back a first write; classic Nagle
         // elsewhere may hold its tail, so there TCP_NODELAY goes on from the start.
-        let nodelay = !cfg!(target_os = "linux") && stream.tcp().set_nodelay(true).is_ok();
+        let nodelay = !cfg!(target_os = "linux") && stream.set_nodelay(true).is_ok();
         Conn {
             stream,
             buf: vec![0; capacity.clamp(1, INITIAL_BUFFER)],
@@ -76,9 +95,10 @@ impl Conn {
         }
     }
 
-    /// The TCP socket underneath, for its addresses and options.
-    pub fn stream(&self) -> &TcpStream {
-        self.stream.tcp()
+    /// The stream.
+    #[cfg(test)]
+    pub fn stream(&self) -> &S {
+        &self.stream
     }
 
     /// Received bytes not consumed yet.
@@ -121,91 +141,60 @@ impl Conn {
         }
     }
 
-    /// Read and throw away a request body framed as `kind`, so the next pipelined request
-    /// starts where it should. At most `limit` body bytes are read; each read waits at most
-    /// until `deadline`.
-    pub async fn discard_body(
-        &mut self,
-        kind: BodyKind,
-        limit: u64,
-        deadline: Instant,
-    ) -> Result<(), DiscardError> {
-        match kind {
-            BodyKind::None => return Ok(()),
-            BodyKind::Length(n) if n > limit => return Err(DiscardError::TooLarge),
-            _ => {}
-        }
-        let mut decoder = BodyDecoder::new(kind);
-        loop {
-            while !decoder.is_done() && !self.buffered().is_empty() {
-                let step = decoder
-                    .decode(self.buffered())
-                    .map_err(DiscardError::Body)?;
-                if step.consumed == 0 {
-                    break;
-                }
-                self.consume(step.consumed);
-            }
-            if decoder.is_done() {
-                return Ok(());
-            }
-            if decoder.received() > limit {
-                return Err(DiscardError::TooLarge);
-            }
-            self.fill(deadline).await.map_err(DiscardError::Fill)?;
-        }
-    }
-
-    /// Write all of `bytes`, giving up (with `TimedOut`) if the peer takes nothing for
-    /// `timeout`. The limit is on time without progress, like nginx's `send_timeout`, so a slow
-    /// but steady reader is never cut off in the middle of a large file.
+    /// Write all of `bytes` under the machine's write deadline, which counts time without
+    /// progress (like nginx's `send_timeout`): a slow but steady reader is never cut off. A
+    /// stall past it gives `TimedOut`, and the machine is closed.
     ///
     /// On Linux the first write on a connection goes out with Nagle's algorithm on, which cannot
     /// delay it (nothing is in flight yet); TCP_NODELAY is set before any later write, which
     /// Nagle would hold back until the peer acknowledges the earlier one. A connection answered
     /// with one write (`Connection: close`, a redirect or a small file) thus makes no
     /// `setsockopt` call.
-    pub async fn write_all(&mut self, mut bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    pub async fn write_all(
+        &mut self,
+        mut bytes: &[u8],
+        machine: &mut ServerConnection,
+    ) -> io::Result<()> {
         if self.wrote && !self.nodelay {
-            if let Err(e) = self.stream.tcp().set_nodelay(true) {
+            if let Err(e) = self.stream.set_nodelay(true) {
                 log::debug!("cannot set TCP_NODELAY: {e}");
             }
             self.nodelay = true;
         }
         self.wrote = true;
+        let mut now = Instant::now();
+        machine.handle_write_progress(now);
         while !bytes.is_empty() {
-            let write = self.stream.write_flushed(bytes);
-            match self.timer.run(Instant::now() + timeout, write).await {
+            let deadline = machine.poll_timeout().unwrap_or(now);
+            let write = self.stream.write(bytes);
+            match self.timer.run(deadline, write).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Some(Ok(n)) => bytes = &bytes[n..],
+                Some(Ok(n)) => {
+                    bytes = &bytes[n..];
+                    if !bytes.is_empty() {
+                        now = Instant::now();
+                        machine.handle_write_progress(now);
+                    }
+                }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(e)) => return Err(e),
                 None => {
+                    machine.handle_timeout(Instant::now());
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "peer stopped reading",
-                    ))
+                    ));
                 }
             }
         }
+        machine.handle_write_done();
         Ok(())
     }
 
-    /// Close after a final response: stop sending, then read and discard what the peer still
-    /// sends for a short while, so the kernel does not answer unread data with a reset that could
-    /// destroy the response before the peer reads it.
-    pub async fn close_gracefully(mut self, linger: Duration) {
-        let shutdown = self.stream.shutdown_write();
-        let _ = self.timer.run(Instant::now() + linger, shutdown).await;
-        let deadline = Instant::now() + linger;
-        let mut drained = 0usize;
-        while drained < 256 * 1024 {
-            self.start = 0;
-            self.end = 0;
-            match self.fill(deadline).await {
-                Ok(n) => drained += n,
-                Err(_) => break,
-            }
+    /// Stop sending, keep receiving (lingering before a close).
+    pub async fn shutdown_write(&mut self) {
+        if let Err(e) = self.stream.shutdown_write().await {
+            log::debug!("shutdown failed: {e}");
         }
     }
 }
@@ -213,7 +202,8 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::AsyncWriteExt;
+    use ricochet_core::connection::ConnectionConfig;
+    use std::time::Duration;
 
     /// A head longer than the initial buffer is received whole (the buffer grows), and one that
     /// fills the whole capacity gives `BufferFull`.
@@ -261,11 +251,11 @@ mod tests {
             });
             let (stream, _) = listener.accept().await.unwrap();
             let mut conn = Conn::new(stream, 4096);
-            let timeout = Duration::from_secs(5);
+            let mut machine = ServerConnection::new(ConnectionConfig::default(), Instant::now());
             assert!(!conn.stream().nodelay().unwrap());
-            conn.write_all(b"first", timeout).await.unwrap();
+            conn.write_all(b"first", &mut machine).await.unwrap();
             assert!(!conn.stream().nodelay().unwrap());
-            conn.write_all(b"second", timeout).await.unwrap();
+            conn.write_all(b"second", &mut machine).await.unwrap();
             assert!(conn.stream().nodelay().unwrap());
         });
     }

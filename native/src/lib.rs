@@ -5,13 +5,15 @@
 //! Module map:
 //! - [`runtime`]: the only module that names the async runtime (async-std today).
 //! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
-//! - [`conn`]: a server-side connection with its receive buffer, read and written under deadlines.
-//! - [`server`]: the static file server's connection handling.
+//! - [`driver`]: the one connection loop for server and balancer, driving the core's
+//!   `ServerConnection`; a [`driver::Service`] is the per-application part; graceful stop.
+//! - [`conn`]: a connection's I/O: a byte stream and its receive buffer, under deadlines.
+//! - [`server`]: the static file server's service.
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
 //! - [`client`]: the download client.
-//! - [`balancer`]: the balancer's connection handling and its prober; [`probe`]: one probe
+//! - [`balancer`]: the balancer's service and its prober; [`probe`]: one probe
 //!   download.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
@@ -23,6 +25,7 @@ pub mod balancer;
 pub mod client;
 pub mod cluster;
 pub mod conn;
+pub mod driver;
 pub mod duration;
 pub mod exchange;
 #[cfg(unix)]

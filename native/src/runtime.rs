@@ -148,6 +148,7 @@ impl TcpStream {
     }
 
     /// Whether Nagle's algorithm is off.
+    #[cfg(test)]
     pub fn nodelay(&self) -> io::Result<bool> {
         self.inner.get_ref().nodelay()
     }
@@ -155,16 +156,6 @@ impl TcpStream {
     /// Shut down one or both directions.
     pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
     }
 
     /// Read at least one byte into `buf` (`Ok(0)` at end of stream), waiting for readiness

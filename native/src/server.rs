@@ -1,19 +1,18 @@
-//! The static file server's connection handling: read request heads, let the core decide, send
-//! what it decided, stream files in bounded pieces.
-//!
-//! Per connection: keep-alive and pipelining with one [`RequestParser`]; a header-read timeout
-//! (408) and an idle keep-alive timeout (quiet close); request bodies skipped with the core's
-//! [`BodyDecoder`](ricochet_core::body::BodyDecoder) so the next request starts in the right
-//! place. Per request, one log line: peer, method, target, status, bytes sent, duration.
+//! The static file server: a [`Service`] for the shared connection driver ([`crate::driver`]).
+//! Per request: route it with the core, open the file beneath the root, send what the core
+//! decided, stream larger files in bounded pieces; one log line (peer, method, target, status,
+//! bytes sent, duration).
 
 use crate::accept;
-use crate::conn::{Conn, DiscardError, FillError};
-use crate::runtime::{self, Dir, File, TcpListener, TcpStream};
+use crate::conn::ByteStream;
+use crate::driver::{self, Responder, Service, Shutdown};
+use crate::runtime::{self, Dir, File, TcpListener};
 use crate::throttle::Throttle;
-use crate::tls::Stream;
-use ricochet_core::request::{Limits, RequestParser};
-use ricochet_core::serve::{self, Directory, FileRequest};
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::connection::ConnectionConfig;
+use ricochet_core::error_page;
+use ricochet_core::request::{Limits, Request};
+use ricochet_core::serve::{self, Directory, FileError, FileRequest};
+use ricochet_core::status::Status;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,10 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 const SMALL_FILE: u64 = 64 * 1024;
 /// Piece size for streaming larger files: the most file data a connection holds at once.
 const CHUNK: usize = 256 * 1024;
-/// Largest request body skipped to keep a connection alive; a larger one closes it.
-const MAX_DISCARD: u64 = 1024 * 1024;
-/// How long to read and drop a client's leftovers after a final error response.
-const LINGER: Duration = Duration::from_secs(1);
 
 /// Server settings, from the command line.
 #[derive(Debug, Clone)]
@@ -78,251 +73,158 @@ impl Config {
 
 /// Serve files from `listener` forever.
 pub async fn run(listener: TcpListener, config: Config) -> ! {
+    serve(listener, config, Shutdown::never()).await;
+    futures::future::pending().await
+}
+
+/// Serve files from `listener` until `shutdown` fires, then let every connection drain and
+/// return once all have closed.
+pub async fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) {
     let config = Arc::new(config);
     let max = config.max_connections;
-    accept::accept_loop(listener, max, move |stream, peer| {
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
-        async move { handle_connection(stream, peer, &config).await }
+        async move {
+            match &config.tls {
+                None => handle_connection(stream, peer, &config, &stop).await,
+                // The handshake gets the time a request head gets.
+                Some(tls) => match tls.accept(stream, config.header_timeout).await {
+                    Ok(stream) => handle_connection(stream, peer, &config, &stop).await,
+                    Err(e) => log::debug!("{peer}: {e}"),
+                },
+            }
+        }
     })
     .await
 }
 
-/// What is kept of a request once its head has been consumed (the head borrows the receive
-/// buffer, which the body and the next request reuse).
-struct Summary {
-    method_and_target: String,
-    head_only: bool,
-    keep_alive: bool,
-}
-
-impl Summary {
-    /// No request could be parsed: log `-` in its place.
-    fn unparsed(&mut self) {
-        self.method_and_target.clear();
-        self.method_and_target.push('-');
-    }
-}
-
-/// How a connection goes on after a response.
-enum After {
-    KeepAlive,
-    Close,
-    /// Close after sending a final error (read the peer's leftovers first).
-    Linger,
-}
-
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
-pub async fn handle_connection(stream: TcpStream, peer: SocketAddr, config: &Config) {
-    let capacity = config.limits.max_head.saturating_add(1024);
-    let stream = match &config.tls {
-        None => Stream::Plain(stream),
-        Some(tls) => match tls.accept(stream, config.header_timeout).await {
-            Ok(stream) => stream,
-            Err(e) => return log::debug!("{peer}: {e}"),
-        },
+pub async fn handle_connection<S: ByteStream>(
+    stream: S,
+    peer: SocketAddr,
+    config: &Config,
+    shutdown: &Shutdown,
+) {
+    let mut files = Files {
+        config,
+        peer,
+        summary: String::with_capacity(128),
+        out: Vec::with_capacity(4096),
+        chunk: Vec::new(),
     };
-    let mut conn = Conn::new(stream, capacity);
-    let mut parser = RequestParser::new(config.limits);
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk: Vec<u8> = Vec::new();
-    let mut summary = Summary {
-        method_and_target: String::with_capacity(128),
-        head_only: false,
-        keep_alive: false,
-    };
-    let mut first = true;
-    loop {
-        // Wait for a complete head. A fresh connection gets the header timeout to send anything;
-        // a kept-alive one the idle timeout; once a head has begun, the header timeout runs from
-        // its first byte.
-        let waiting_since = Instant::now();
-        let idle_deadline = waiting_since
-            + if first {
-                config.header_timeout
-            } else {
-                config.idle_timeout
-            };
-        // When the first byte of this request was seen: the start of its header timeout and of
-        // the duration logged.
-        let mut head_started: Option<Instant> = if conn.buffered().is_empty() {
-            None
-        } else {
-            Some(waiting_since)
-        };
-        let (route, body, started) = loop {
-            let parsed = parser.parse(conn.buffered());
-            match parsed {
-                Ok(Parsed::Complete { value, consumed }) => {
-                    summary.method_and_target.clear();
-                    summary.method_and_target.push_str(value.method);
-                    summary.method_and_target.push(' ');
-                    summary.method_and_target.push_str(value.raw_target);
-                    summary.head_only = value.method == "HEAD";
-                    summary.keep_alive = value.keep_alive;
-                    let route = serve::route(&value);
-                    let body = value.body;
-                    conn.consume(consumed);
-                    break (route, body, head_started.unwrap_or(waiting_since));
-                }
-                Ok(Parsed::Partial) => {}
-                Err(e) => {
-                    log::debug!("{peer}: {e}");
-                    let started = head_started.unwrap_or(waiting_since);
-                    summary.unparsed();
-                    send_final_error(conn, peer, e.status(), &summary, config, started).await;
-                    return;
-                }
-            }
-            let deadline = if conn.buffered().is_empty() {
-                idle_deadline
-            } else {
-                let begun = *head_started.get_or_insert_with(Instant::now);
-                begun + config.header_timeout
-            };
-            match conn.fill(deadline).await {
-                Ok(_) => {
-                    head_started.get_or_insert_with(Instant::now);
-                }
-                Err(FillError::TimedOut) if !conn.buffered().is_empty() => {
-                    let started = head_started.unwrap_or(waiting_since);
-                    summary.unparsed();
-                    send_final_error(conn, peer, 408, &summary, config, started).await;
-                    return;
-                }
-                Err(FillError::BufferFull) => {
-                    let started = head_started.unwrap_or(waiting_since);
-                    summary.unparsed();
-                    send_final_error(conn, peer, 431, &summary, config, started).await;
-                    return;
-                }
-                Err(FillError::Io(e)) => {
-                    log::debug!("{peer}: read failed: {e}");
-                    return;
-                }
-                Err(FillError::Closed | FillError::TimedOut) => return,
-            }
-        };
-        first = false;
+    let connection =
+        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    driver::run(stream, connection, &mut files, shutdown).await;
+}
 
-        // Skip the request body so a pipelined request after it parses from its first byte.
-        let mut after_body = After::KeepAlive;
-        if body != BodyKind::None {
-            let deadline = Instant::now() + config.idle_timeout;
-            match conn.discard_body(body, MAX_DISCARD, deadline).await {
-                Ok(()) => {}
-                Err(DiscardError::Body(e)) => {
-                    log::debug!("{peer}: {e}");
-                    send_final_error(conn, peer, e.status(), &summary, config, started).await;
-                    return;
-                }
-                Err(DiscardError::TooLarge) => after_body = After::Linger,
-                Err(DiscardError::Fill(_)) => return,
-            }
-        }
+/// The file server's side of one connection: a request in, a file (or an error page) out.
+struct Files<'a> {
+    config: &'a Config,
+    peer: SocketAddr,
+    /// `METHOD target` of the request being answered, for its log line.
+    summary: String,
+    /// A response head (and a small file's bytes).
+    out: Vec<u8>,
+    /// One piece of a larger file.
+    chunk: Vec<u8>,
+}
 
-        let result = match route {
+/// A routed request, or the status to answer it with (and whether it was a HEAD).
+type Routed = Result<FileRequest, (Status, bool)>;
+
+impl Service for Files<'_> {
+    type Pending = Routed;
+
+    fn request(&mut self, request: &Request<'_>, _: bool, _: &mut Vec<u8>) -> Routed {
+        self.summary.clear();
+        self.summary.push_str(request.method);
+        self.summary.push(' ');
+        self.summary.push_str(request.raw_target);
+        serve::route(request).map_err(|status| {
+            let head_only = error_page::allowed_method(request.method) == Ok(true);
+            (status, head_only)
+        })
+    }
+
+    async fn respond<S: ByteStream>(
+        &mut self,
+        routed: Routed,
+        keep_alive: bool,
+        responder: &mut Responder<'_, S>,
+    ) -> io::Result<bool> {
+        let config = self.config;
+        let (status, more) = match routed {
             Ok(mut request) => {
-                if !matches!(after_body, After::KeepAlive) {
-                    request.keep_alive = false;
-                }
-                send_file(&mut conn, &request, config, &mut out, &mut chunk).await
+                request.keep_alive = keep_alive;
+                send_file(responder, &request, config, &mut self.out, &mut self.chunk).await?
             }
-            Err(status) => {
-                let keep_alive = summary.keep_alive && matches!(after_body, After::KeepAlive);
-                send_error(&mut conn, status, keep_alive, summary.head_only, config).await
+            Err((status, head_only)) => {
+                send_error(responder, status, keep_alive, head_only, config).await?
             }
         };
-        let (status, sent, after) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                log::debug!("{peer}: {}: write failed: {e}", summary.method_and_target);
-                return;
-            }
-        };
-        log_request(peer, &summary.method_and_target, status, sent, started);
-        match (after, after_body) {
-            (After::KeepAlive, After::KeepAlive) => {}
-            (_, After::Linger) | (After::Linger, _) => {
-                conn.close_gracefully(LINGER).await;
-                return;
-            }
-            // Bytes the peer pipelined after a `Connection: close` request would be answered
-            // by the kernel with a reset that can destroy this response: drain them first.
-            (After::Close, _) | (_, After::Close) if !conn.buffered().is_empty() => {
-                conn.close_gracefully(LINGER).await;
-                return;
-            }
-            (After::Close, _) | (_, After::Close) => return,
-        }
+        let started = responder.request_started();
+        log_request(self.peer, &self.summary, status, responder.sent(), started);
+        Ok(more)
+    }
+
+    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
+        log_request(self.peer, "-", status.code(), sent, started);
     }
 }
 
-fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started: Instant) {
+fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started: Option<Instant>) {
     if !log::log_enabled!(log::Level::Info) {
         return;
     }
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ms = started.map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
     log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
 }
 
-/// Send an error that ends the connection (malformed head, timeout, bad body), log it, close.
-async fn send_final_error(
-    mut conn: Conn,
-    peer: SocketAddr,
-    status: u16,
-    summary: &Summary,
-    config: &Config,
-    started: Instant,
-) {
-    match send_error(&mut conn, status, false, false, config).await {
-        Ok((status, sent, _)) => {
-            log_request(peer, &summary.method_and_target, status, sent, started);
-            conn.close_gracefully(LINGER).await;
-        }
-        Err(e) => log::debug!("{peer}: write failed: {e}"),
-    }
-}
-
-/// Send the core's error page for `status`. Returns the status, bytes sent and what next.
-async fn send_error(
-    conn: &mut Conn,
-    status: u16,
+/// Send the core's error page for `status`: the status and whether the connection goes on.
+async fn send_error<S: ByteStream>(
+    responder: &mut Responder<'_, S>,
+    status: Status,
     keep_alive: bool,
     head_only: bool,
     config: &Config,
-) -> io::Result<(u16, u64, After)> {
-    let keep_alive = keep_alive && !serve::forces_close(status);
-    let bytes = serve::error_response(status, keep_alive, head_only, SystemTime::now());
-    send_bytes(conn, &bytes, status, keep_alive, config).await
+) -> io::Result<(u16, bool)> {
+    let mut bytes = Vec::with_capacity(512);
+    let more = error_page::write(
+        status,
+        keep_alive,
+        head_only,
+        SystemTime::now(),
+        &[],
+        &mut bytes,
+    );
+    send_bytes(responder, &bytes, config).await?;
+    Ok((status.code(), more))
 }
 
-/// Send a complete response the core produced; the status, bytes sent and what comes next.
-async fn send_bytes(
-    conn: &mut Conn,
+/// Send a complete response the core produced, at the configured pace.
+async fn send_bytes<S: ByteStream>(
+    responder: &mut Responder<'_, S>,
     bytes: &[u8],
-    status: u16,
-    keep_alive: bool,
     config: &Config,
-) -> io::Result<(u16, u64, After)> {
+) -> io::Result<()> {
     let mut pace = config.throttle.start().await;
-    pace.write_all(conn, bytes, config.idle_timeout).await?;
-    let after = if keep_alive {
-        After::KeepAlive
-    } else {
-        After::Close
-    };
-    Ok((status, pace.sent(), after))
+    pace.write_all(responder, bytes).await
 }
 
-/// Why a file could not be served, as a status.
-fn io_status(e: &io::Error) -> u16 {
+/// Why a file could not be had, in the core's terms.
+fn file_error(e: &io::Error) -> FileError {
     match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => FileError::NotFound,
         // A name longer than the file system allows names no file.
-        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => 404,
-        io::ErrorKind::PermissionDenied => 403,
-        _ => 500,
+        _ if e.raw_os_error() == Some(libc::ENAMETOOLONG) => FileError::NotFound,
+        io::ErrorKind::PermissionDenied => FileError::PermissionDenied,
+        _ => FileError::Other,
     }
+}
+
+/// The status to answer for an I/O error.
+fn io_status(e: &io::Error) -> Status {
+    file_error(e).status()
 }
 
 /// Find and check the path `relative` (from the core's router) names under the root, with
@@ -332,7 +234,7 @@ fn io_status(e: &io::Error) -> u16 {
 /// components are none of them symlinks lies inside the root: one `lstat` per component proves
 /// it. Only when a component is a symlink is the path canonicalized and checked with the core's
 /// [`serve::is_inside`] (a symlink leading out of the root is refused with 403).
-async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), u16> {
+async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), Status> {
     let mut path = config.root.clone();
     let mut meta = None;
     for segment in relative.split('/').filter(|s| !s.is_empty()) {
@@ -347,7 +249,7 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
                 .map_err(|e| io_status(&e))?;
             if !serve::is_inside(&config.root, &canonical) {
                 log::warn!("refusing {relative}: it resolves outside the root");
-                return Err(403);
+                return Err(Status::FORBIDDEN);
             }
             let m = runtime::metadata(&canonical)
                 .await
@@ -365,22 +267,33 @@ async fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::M
     }
 }
 
+/// What a request names, once found and checked. Returned once per request and taken apart
+/// at once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// A regular file with its metadata and, for a directory, the request for its index page
+    /// (the one to answer: its name gives the Content-Type).
+    File(File, std::fs::Metadata, Option<FileRequest>),
+    /// A directory named without its trailing slash: answer [`serve::directory_redirect`].
+    AddSlash,
+}
+
 /// Find, check and open the file a request names (a directory's index page for a
-/// directory), with its metadata and, for a directory, the request for its index page (the
-/// one to answer: its name gives the Content-Type). `Err` is the status to answer.
-async fn open_file(
-    config: &Config,
-    request: &FileRequest,
-) -> Result<(File, std::fs::Metadata, Option<FileRequest>), u16> {
+/// directory). `Err` is the status to answer.
+async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Status> {
     // The root is always a directory: straight to its index page.
     let (file, meta, index) = if request.relative.is_empty() {
-        let index = index_request(request)?;
+        let Directory::Index(index) = serve::directory(request) else {
+            return Ok(Opened::AddSlash);
+        };
         let (file, meta) = open_checked(config, &index.relative).await?;
         (file, meta, Some(index))
     } else {
         let (file, meta) = open_checked(config, &request.relative).await?;
         if meta.is_dir() {
-            let index = index_request(request)?;
+            let Directory::Index(index) = serve::directory(request) else {
+                return Ok(Opened::AddSlash);
+            };
             let (file, meta) = open_checked(config, &index.relative).await?;
             (file, meta, Some(index))
         } else {
@@ -388,18 +301,9 @@ async fn open_file(
         }
     };
     match file {
-        Some(file) if meta.is_file() => Ok((file, meta, index)),
+        Some(file) if meta.is_file() => Ok(Opened::File(file, meta, index)),
         // A directory without index.html, a FIFO, a device: nothing to serve.
-        _ => Err(404),
-    }
-}
-
-/// The request for a directory's index page, or 301 (answered with
-/// [`serve::directory_redirect`] by the caller) when the path lacks its trailing slash.
-fn index_request(request: &FileRequest) -> Result<FileRequest, u16> {
-    match serve::directory(request) {
-        Directory::Index(index) => Ok(index),
-        Directory::AddSlash => Err(301),
+        _ => Err(Status::NOT_FOUND),
     }
 }
 
@@ -412,7 +316,7 @@ fn index_request(request: &FileRequest) -> Result<FileRequest, u16> {
 async fn open_checked(
     config: &Config,
     relative: &str,
-) -> Result<(Option<File>, std::fs::Metadata), u16> {
+) -> Result<(Option<File>, std::fs::Metadata), Status> {
     if let Some(file) = config
         .root_dir
         .open_beneath(relative)
@@ -448,21 +352,24 @@ async fn open_checked(
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
-async fn send_file(
-    conn: &mut Conn,
+/// Returns the status sent and whether the connection goes on.
+async fn send_file<S: ByteStream>(
+    responder: &mut Responder<'_, S>,
     request: &FileRequest,
     config: &Config,
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
-) -> io::Result<(u16, u64, After)> {
+) -> io::Result<(u16, bool)> {
     let (mut file, meta, index) = match open_file(config, request).await {
-        Ok(opened) => opened,
-        Err(301) => {
+        Ok(Opened::File(file, meta, index)) => (file, meta, index),
+        Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
-            return send_bytes(conn, &bytes, 301, request.keep_alive, config).await;
+            send_bytes(responder, &bytes, config).await?;
+            return Ok((Status::MOVED_PERMANENTLY.code(), request.keep_alive));
         }
         Err(status) => {
-            return send_error(conn, status, request.keep_alive, request.head_only, config).await
+            let (keep_alive, head_only) = (request.keep_alive, request.head_only);
+            return send_error(responder, status, keep_alive, head_only, config).await;
         }
     };
     let request = index.as_ref().unwrap_or(request);
@@ -474,23 +381,21 @@ async fn send_file(
     let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
         serve::FileResponse::File { head, body } => (head, body),
         serve::FileResponse::Refused { status, bytes } => {
-            return send_bytes(conn, &bytes, status, request.keep_alive, config).await;
+            send_bytes(responder, &bytes, config).await?;
+            return Ok((status, request.keep_alive));
         }
     };
     out.clear();
     if head.write(out).is_err() {
-        return send_error(conn, 500, false, request.head_only, config).await;
+        let status = Status::INTERNAL_SERVER_ERROR;
+        return send_error(responder, status, false, request.head_only, config).await;
     }
     let status = head.status;
-    let after = if request.keep_alive {
-        After::KeepAlive
-    } else {
-        After::Close
-    };
+    let more = request.keep_alive;
     let mut pace = config.throttle.start().await;
     let Some(body) = body else {
-        pace.write_all(conn, out, config.idle_timeout).await?;
-        return Ok((status, pace.sent(), after));
+        pace.write_all(responder, out).await?;
+        return Ok((status, more));
     };
     if body.start > 0 {
         file.seek_to(body.start).await?;
@@ -503,13 +408,13 @@ async fn send_file(
         let complete = read_full(&mut file, &mut out[head_len..]).await?;
         if complete < len as usize {
             // The file shrank under us: what was announced cannot be sent.
-            pace.write_all(conn, &out[..head_len + complete], config.idle_timeout)
+            pace.write_all(responder, &out[..head_len + complete])
                 .await?;
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, pace.sent(), After::Close));
+            return Ok((status, false));
         }
-        pace.write_all(conn, out, config.idle_timeout).await?;
-        return Ok((status, pace.sent(), after));
+        pace.write_all(responder, out).await?;
+        return Ok((status, more));
     }
     // Larger files: head plus the first piece in one write, then piece by piece.
     if chunk.is_empty() {
@@ -521,21 +426,20 @@ async fn send_file(
         chunk[..out.len()].copy_from_slice(out);
         offset = out.len();
     } else {
-        pace.write_all(conn, out, config.idle_timeout).await?;
+        pace.write_all(responder, out).await?;
     }
     while remaining > 0 {
         let want = (CHUNK - offset).min(usize::try_from(remaining).unwrap_or(usize::MAX));
         let got = read_full(&mut file, &mut chunk[offset..offset + want]).await?;
-        pace.write_all(conn, &chunk[..offset + got], config.idle_timeout)
-            .await?;
+        pace.write_all(responder, &chunk[..offset + got]).await?;
         offset = 0;
         if got < want {
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, pace.sent(), After::Close));
+            return Ok((status, false));
         }
         remaining -= got as u64;
     }
-    Ok((status, pace.sent(), after))
+    Ok((status, more))
 }
 
 /// The file's inode number, part of its ETag (0 where there is none).

@@ -1,7 +1,8 @@
 //! `--rate` and `--delay`: make a server answer slowly on purpose, so a local cluster can
 //! simulate slow and fast servers for the balancer.
 
-use crate::conn::Conn;
+use crate::conn::ByteStream;
+use crate::driver::Responder;
 use crate::runtime;
 use std::io;
 use std::time::{Duration, Instant};
@@ -43,22 +44,21 @@ impl Pace {
         self.sent
     }
 
-    /// Write `bytes` to `conn`, no faster than the rate: in slices of about a twentieth of a
-    /// second's worth, sleeping until each slice is due.
-    pub async fn write_all(
+    /// Write `bytes` through `out`, no faster than the rate: in slices of about a twentieth of
+    /// a second's worth, sleeping until each slice is due.
+    pub async fn write_all<S: ByteStream>(
         &mut self,
-        conn: &mut Conn,
+        out: &mut Responder<'_, S>,
         bytes: &[u8],
-        timeout: Duration,
     ) -> io::Result<()> {
         let Some(rate) = self.rate else {
-            conn.write_all(bytes, timeout).await?;
+            out.write_all(bytes).await?;
             self.sent += bytes.len() as u64;
             return Ok(());
         };
         let slice = usize::try_from(rate / 20).unwrap_or(usize::MAX).max(512);
         for piece in bytes.chunks(slice) {
-            conn.write_all(piece, timeout).await?;
+            out.write_all(piece).await?;
             self.sent += piece.len() as u64;
             let due = self.started + Duration::from_secs_f64(self.sent as f64 / rate as f64);
             let now = Instant::now();

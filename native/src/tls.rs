@@ -456,6 +456,25 @@ impl Stream {
     }
 }
 
+/// What the server-side connection driver runs over.
+impl crate::conn::ByteStream for Stream {
+    async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Stream::read_some(self, buf).await
+    }
+
+    async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_flushed(buf).await
+    }
+
+    async fn shutdown_write(&mut self) -> io::Result<()> {
+        Stream::shutdown_write(self).await
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.tcp().set_nodelay(on)
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

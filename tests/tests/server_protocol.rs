@@ -8,6 +8,26 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
 
+/// Everything the server sends until it closes; `None` if it is still open after `limit`.
+fn read_to_close(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let end = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(got),
+            Err(_) => return None,
+        }
+    }
+}
+
 fn file(name: &str) -> Vec<u8> {
     std::fs::read(www().join(name)).unwrap()
 }
@@ -139,6 +159,8 @@ fn malformed_requests_get_their_status_and_a_closed_connection() {
     }
 }
 
+/// Smoke test over a socket: when these deadlines run and from which byte is decided by the
+/// core's connection machine and tested on a fake clock (core/tests/http_connection.rs).
 #[test]
 fn a_slow_head_gets_408_and_an_idle_connection_is_closed() {
     let srv = server(
@@ -146,22 +168,16 @@ fn a_slow_head_gets_408_and_an_idle_connection_is_closed() {
         &["--header-timeout", "500ms", "--idle-timeout", "700ms"],
     );
     // Slowloris: a head that never completes.
-    let started = Instant::now();
     let mut stream = TcpStream::connect(srv.addr).unwrap();
     stream
         .write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
-    let got = read_until_close(&mut stream, T);
+    let got = read_to_close(&mut stream, T).expect("closed after the 408");
     assert_eq!(
         status_of(&got),
         Some(408),
         "{}",
         String::from_utf8_lossy(&got)
-    );
-    let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(400) && took < Duration::from_secs(5),
-        "{took:?}"
     );
 
     // Idle keep-alive: after one answered request, silence closes the connection quietly.
@@ -169,17 +185,11 @@ fn a_slow_head_gets_408_and_an_idle_connection_is_closed() {
     stream
         .write_all(b"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let started = Instant::now();
-    let got = read_until_close(&mut stream, T);
+    let got = read_to_close(&mut stream, T).expect("closed when idle");
     assert_eq!(statuses(&got), vec![200]);
     assert!(
         got.ends_with(&file("style.css")),
         "no second response, just the close"
-    );
-    let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(500) && took < Duration::from_secs(5),
-        "{took:?}"
     );
 }
 
@@ -345,20 +355,13 @@ fn a_non_ascii_if_modified_since_is_ignored_not_fatal() {
 }
 
 /// A client that connects and never sends a byte is not kept forever: the connection is
-/// closed quietly, within the header timeout plus the kernel's deferred-accept period (the
-/// listener only hands over connections once their first bytes arrive, or after about 1 s).
+/// closed quietly (no 408). When is the machine's decision, tested on a fake clock.
 #[test]
 fn a_connection_that_sends_nothing_is_closed_quietly() {
     let srv = server(&www(), &["--header-timeout", "500ms"]);
-    let started = Instant::now();
     let mut stream = TcpStream::connect(srv.addr).unwrap();
-    let got = read_until_close(&mut stream, Duration::from_secs(10));
-    let took = started.elapsed();
+    let got = read_to_close(&mut stream, T).expect("closed");
     assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
-    assert!(
-        took >= Duration::from_millis(400) && took < Duration::from_secs(5),
-        "closed after {took:?}"
-    );
     // The server is still there for the next client.
     let mut stream = TcpStream::connect(srv.addr).unwrap();
     stream

@@ -1,0 +1,141 @@
+//! The answers a server gives when it does not serve what was asked: the error pages (the same
+//! for the file server and the balancer) and the method policy of a GET/HEAD-only resource
+//! (405 for a method RFC 9110 defines, 501 for any other).
+
+use crate::status::Status;
+use crate::write::ResponseHead;
+use std::time::SystemTime;
+
+/// What a GET/HEAD-only resource does with `method`: `Ok(true)` for HEAD (head only),
+/// `Ok(false)` for GET, 405 for the other methods RFC 9110 defines, 501 for any other.
+pub fn allowed_method(method: &str) -> Result<bool, Status> {
+    match method {
+        "GET" => Ok(false),
+        "HEAD" => Ok(true),
+        "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH" | "TRACE" | "CONNECT" => {
+            Err(Status::METHOD_NOT_ALLOWED)
+        }
+        _ => Err(Status::NOT_IMPLEMENTED),
+    }
+}
+
+/// One line under the heading of an error page.
+fn explanation(status: Status) -> &'static str {
+    match status.code() {
+        301 => "This is a directory: its address ends with a slash.",
+        400 => "Your browser sent a request that this server could not understand.",
+        403 => "You don't have permission to access this resource.",
+        404 => "The requested URL was not found on this server.",
+        405 => "This resource only supports GET and HEAD.",
+        408 => "The server timed out waiting for the request.",
+        412 => "A precondition of the request (If-Match, If-Unmodified-Since) does not hold.",
+        413 => "The request body is too large.",
+        414 => "The requested URL is too long for this server.",
+        416 => "The requested range is not part of the file.",
+        431 => "The request header fields are too large.",
+        500 => "The server encountered an internal error.",
+        501 => "The server does not support the method or feature the request needs.",
+        503 => "No server is available to handle this request right now. Please try again later.",
+        505 => "The server only speaks HTTP/1.0 and HTTP/1.1.",
+        _ => "The server cannot handle this request.",
+    }
+}
+
+/// Statuses after which the connection cannot carry another request: the head was not fully
+/// understood, so where the next request starts is unknown.
+pub fn forces_close(status: Status) -> bool {
+    matches!(status.code(), 400 | 408 | 413 | 414 | 431 | 505)
+}
+
+/// Write a complete error response for `status` into `out`: head (with `extra` headers such as
+/// `Retry-After` or `Location`; 405 carries `Allow: GET, HEAD`) and a small HTML page unless
+/// `head_only`. Returns whether the connection stays open: `keep_alive`, except after the
+/// statuses of [`forces_close`], whose response always says `Connection: close`.
+pub fn write(
+    status: Status,
+    keep_alive: bool,
+    head_only: bool,
+    now: SystemTime,
+    extra: &[(&'static str, String)],
+    out: &mut Vec<u8>,
+) -> bool {
+    let reason = match status.reason() {
+        "" => "Error",
+        r => r,
+    };
+    let body = format!(
+        "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
+         <h1>{status} {reason}</h1>\n<p>{}</p>\n<hr><address>ricochet</address>\n</body>\n</html>\n",
+        explanation(status)
+    );
+    let keep_alive = keep_alive && !forces_close(status);
+    let mut head = ResponseHead::new(status.code())
+        .header("Date", crate::date::http_date(now))
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Content-Length", body.len().to_string());
+    if status == Status::METHOD_NOT_ALLOWED {
+        head = head.header("Allow", "GET, HEAD");
+    }
+    for (name, value) in extra {
+        head = head.header(name, value.clone());
+    }
+    head = head.header("Connection", connection_value(keep_alive));
+    // Every value above is built here from digits and fixed text: writing cannot fail.
+    let written = head.write(out);
+    debug_assert!(written.is_ok());
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+    keep_alive
+}
+
+/// `Connection: keep-alive` or `Connection: close`. Saying keep-alive explicitly costs a few
+/// bytes and lets HTTP/1.0 clients that asked for it (ab, old proxies) reuse the connection.
+pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
+    if keep_alive {
+        "keep-alive"
+    } else {
+        "close"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_and_head_pass_known_methods_get_405_others_501() {
+        assert_eq!(allowed_method("GET"), Ok(false));
+        assert_eq!(allowed_method("HEAD"), Ok(true));
+        assert_eq!(allowed_method("DELETE"), Err(Status::METHOD_NOT_ALLOWED));
+        assert_eq!(allowed_method("BREW"), Err(Status::NOT_IMPLEMENTED));
+        // Methods are case-sensitive: `get` is not GET.
+        assert_eq!(allowed_method("get"), Err(Status::NOT_IMPLEMENTED));
+    }
+
+    #[test]
+    fn a_page_that_breaks_framing_always_closes() {
+        let mut out = Vec::new();
+        assert!(!write(
+            Status::BAD_REQUEST,
+            true,
+            false,
+            SystemTime::UNIX_EPOCH,
+            &[],
+            &mut out
+        ));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        assert!(text.contains("Connection: close\r\n"), "{text}");
+        let mut out = Vec::new();
+        assert!(write(
+            Status::NOT_FOUND,
+            true,
+            true,
+            SystemTime::UNIX_EPOCH,
+            &[],
+            &mut out
+        ));
+        assert!(out.ends_with(b"Connection: keep-alive\r\n\r\n"));
+    }
+}

@@ -1,0 +1,414 @@
+//! The one loop behind every server-side connection (file server and balancer alike): read,
+//! feed the core's [`ServerConnection`], do what it says, sleep until its next deadline.
+//!
+//! What differs between applications is only "request in, response out": a [`Service`]. The
+//! driver batches answers a service writes into its output buffer (every pipelined request
+//! already received is answered in one write) and writes the core's error pages itself.
+//! [`Shutdown`] is the graceful-stop hook: when it fires, accept loops stop and every
+//! connection drains (the answer in flight completes, an idle connection closes at once).
+
+use crate::conn::{ByteStream, Conn, FillError};
+use futures::channel::oneshot;
+use futures::future::{Either, FutureExt, Shared};
+use ricochet_core::connection::{ConnectionConfig, Event, ServerConnection};
+use ricochet_core::error_page;
+use ricochet_core::request::Request;
+use ricochet_core::status::Status;
+use std::future::Future;
+use std::io;
+use std::time::{Instant, SystemTime};
+
+/// What an application does with a connection's requests.
+pub trait Service: Send {
+    /// What is kept of a request head while its body is read and dropped (the head borrows the
+    /// receive buffer, which the body reuses).
+    type Pending: Send;
+
+    /// A request head arrived; `keep_alive` is the machine's expectation. Take what the answer
+    /// needs. A service whose answer is ready at once may append it to `out`: the driver writes
+    /// `out` when it next waits for the peer, so pipelined answers go out in one write (and
+    /// drops the answer if the request's body then turns out malformed).
+    fn request(
+        &mut self,
+        request: &Request<'_>,
+        keep_alive: bool,
+        out: &mut Vec<u8>,
+    ) -> Self::Pending;
+
+    /// Answer the request (its body has been dropped), through `responder`. Returns whether the
+    /// connection may carry another request (false when the answer said `Connection: close` or
+    /// fell short of what it announced).
+    fn respond<S: ByteStream>(
+        &mut self,
+        pending: Self::Pending,
+        keep_alive: bool,
+        responder: &mut Responder<'_, S>,
+    ) -> impl Future<Output = io::Result<bool>> + Send;
+
+    /// The driver answered `status`'s error page (`sent` bytes) for a request that failed or
+    /// timed out before it could be answered: log it.
+    fn error(&mut self, status: Status, sent: u64, started: Option<Instant>);
+}
+
+/// Writes a service's answer under the connection's write deadline.
+pub struct Responder<'a, S> {
+    conn: &'a mut Conn<S>,
+    machine: &'a mut ServerConnection,
+    /// Answers batched before this one: they go out first.
+    batched: &'a mut Vec<u8>,
+    sent: u64,
+}
+
+impl<S: ByteStream> Responder<'_, S> {
+    /// Write all of `bytes`; fails if the peer takes nothing for the write timeout.
+    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.batched.is_empty() {
+            self.conn.write_all(self.batched, self.machine).await?;
+            self.batched.clear();
+        }
+        self.conn.write_all(bytes, self.machine).await?;
+        self.sent += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written through this responder.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// When the request's first byte arrived.
+    pub fn request_started(&self) -> Option<Instant> {
+        self.machine.request_started()
+    }
+}
+
+/// The graceful-stop signal, cloned into every accept loop and connection.
+#[derive(Clone)]
+pub struct Shutdown {
+    signal: Option<Shared<oneshot::Receiver<()>>>,
+}
+
+/// Fires the [`Shutdown`] signal it was made with (dropping it fires it too).
+pub struct ShutdownTrigger(oneshot::Sender<()>);
+
+impl ShutdownTrigger {
+    /// Stop: accept loops end, connections drain.
+    pub fn trigger(self) {
+        // Dropping the sender completes the receivers as well; no one needs the value.
+        let _ = self.0.send(());
+    }
+}
+
+impl Shutdown {
+    /// A signal and what fires it.
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = oneshot::channel();
+        (
+            ShutdownTrigger(tx),
+            Shutdown {
+                signal: Some(rx.shared()),
+            },
+        )
+    }
+
+    /// A signal that never fires (costs nothing to watch).
+    pub fn never() -> Shutdown {
+        Shutdown { signal: None }
+    }
+
+    /// Whether it has fired.
+    pub fn is_triggered(&self) -> bool {
+        self.signal.as_ref().is_some_and(|s| s.peek().is_some())
+    }
+
+    /// Wait until it fires (forever for [`Shutdown::never`]).
+    pub async fn wait(&self) {
+        match &self.signal {
+            Some(signal) => {
+                let _ = signal.clone().await;
+            }
+            None => futures::future::pending().await,
+        }
+    }
+}
+
+/// Serve one connection with `service` until it closes, fails or times out. Errors are logged,
+/// never raised. When `shutdown` fires the connection drains.
+pub async fn run<S: ByteStream, A: Service>(
+    stream: S,
+    config: ConnectionConfig,
+    service: &mut A,
+    shutdown: &Shutdown,
+) {
+    let mut now = Instant::now();
+    let mut machine = ServerConnection::new(config, now);
+    let mut conn = Conn::new(stream, machine.buffer_size());
+    let mut out: Vec<u8> = Vec::with_capacity(2048);
+    // Where the answer to the request now being read starts in `out`.
+    let mut mark = 0;
+    let mut pending: Option<A::Pending> = None;
+    let mut stop = shutdown.signal.clone();
+    if shutdown.is_triggered() {
+        machine.start_drain();
+    }
+    loop {
+        let step = machine.poll_event(conn.buffered(), now);
+        let consumed = step.consumed;
+        match step.event {
+            Event::Request {
+                request,
+                keep_alive,
+            } => {
+                mark = out.len();
+                pending = Some(service.request(&request, keep_alive, &mut out));
+                conn.consume(consumed);
+            }
+            Event::Respond { keep_alive } => {
+                conn.consume(consumed);
+                let Some(request) = pending.take() else {
+                    // Cannot happen: Respond always follows a Request. Close rather than loop.
+                    log::error!("answer asked for without a request");
+                    return;
+                };
+                let mut responder = Responder {
+                    conn: &mut conn,
+                    machine: &mut machine,
+                    batched: &mut out,
+                    sent: 0,
+                };
+                let more = match service.respond(request, keep_alive, &mut responder).await {
+                    Ok(more) => more,
+                    Err(e) => {
+                        log::debug!("write failed: {e}");
+                        return;
+                    }
+                };
+                if responder.sent > 0 {
+                    now = Instant::now();
+                }
+                mark = out.len();
+                machine.handle_response_done(now, more);
+                // A stop that came while answering: no further request starts.
+                if stop.as_ref().is_some_and(|s| s.peek().is_some()) {
+                    stop = None;
+                    machine.start_drain();
+                }
+            }
+            Event::Error(status) => {
+                conn.consume(consumed);
+                // The answer prepared for a request whose body then failed is not sent.
+                out.truncate(mark);
+                pending = None;
+                let before = out.len();
+                error_page::write(status, false, false, SystemTime::now(), &[], &mut out);
+                let sent = (out.len() - before) as u64;
+                if !flush(&mut conn, &mut machine, &mut out).await {
+                    return;
+                }
+                service.error(status, sent, machine.request_started());
+                mark = 0;
+                machine.handle_response_done(now, false);
+            }
+            Event::NeedData => {
+                conn.consume(consumed);
+                if !flush(&mut conn, &mut machine, &mut out).await {
+                    return;
+                }
+                mark = 0;
+                let deadline = machine.poll_timeout().unwrap_or(now);
+                let filled = match stop.as_mut() {
+                    None => Some(conn.fill(deadline).await),
+                    Some(signal) => {
+                        let fill = std::pin::pin!(conn.fill(deadline));
+                        match futures::future::select(fill, signal).await {
+                            Either::Left((filled, _)) => Some(filled),
+                            Either::Right(_) => None,
+                        }
+                    }
+                };
+                now = Instant::now();
+                match filled {
+                    None => {
+                        stop = None;
+                        machine.start_drain();
+                    }
+                    Some(Ok(_)) | Some(Err(FillError::BufferFull)) => {}
+                    Some(Err(FillError::TimedOut)) => machine.handle_timeout(now),
+                    Some(Err(FillError::Closed)) => machine.handle_eof(),
+                    Some(Err(FillError::Io(e))) => {
+                        log::debug!("read failed: {e}");
+                        return;
+                    }
+                }
+            }
+            Event::Linger => {
+                conn.consume(consumed);
+                if !flush(&mut conn, &mut machine, &mut out).await {
+                    return;
+                }
+                conn.shutdown_write().await;
+            }
+            Event::Close => {
+                flush(&mut conn, &mut machine, &mut out).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Write the batched answers in `out`, if any. False if the connection failed.
+async fn flush<S: ByteStream>(
+    conn: &mut Conn<S>,
+    machine: &mut ServerConnection,
+    out: &mut Vec<u8>,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let result = conn.write_all(out, machine).await;
+    out.clear();
+    machine.handle_write_done();
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log::debug!("write failed: {e}");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accept;
+    use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
+    use std::time::Duration;
+
+    const BODY: &[u8] = b"0123456789";
+
+    /// Answers every request with [`BODY`], written in pieces 100 ms apart.
+    struct Slow;
+
+    impl Service for Slow {
+        type Pending = ();
+
+        fn request(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) {}
+
+        async fn respond<S: ByteStream>(
+            &mut self,
+            _: (),
+            keep_alive: bool,
+            responder: &mut Responder<'_, S>,
+        ) -> io::Result<bool> {
+            let connection = if keep_alive { "keep-alive" } else { "close" };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                BODY.len()
+            );
+            responder.write_all(head.as_bytes()).await?;
+            for piece in BODY.chunks(5) {
+                runtime::sleep(Duration::from_millis(100)).await;
+                responder.write_all(piece).await?;
+            }
+            Ok(keep_alive)
+        }
+
+        fn error(&mut self, _: Status, _: u64, _: Option<Instant>) {}
+    }
+
+    /// Read until `ends_with` is seen; then whether the peer closed right after.
+    async fn read_response(stream: &mut runtime::TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(BODY) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    async fn closed(stream: &mut runtime::TcpStream) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            runtime::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
+            Some(Ok(0) | Err(_))
+        )
+    }
+
+    #[test]
+    fn shutdown_finishes_answers_in_flight_closes_idle_connections_and_stops_accepting() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (trigger, shutdown) = Shutdown::new();
+            let (done_tx, done_rx) = oneshot::channel();
+            runtime::spawn(async move {
+                accept::accept_loop(listener, 16, shutdown, move |stream, _, stop| async move {
+                    let config = ConnectionConfig::default();
+                    run(stream, config, &mut Slow, &stop).await;
+                })
+                .await;
+                let _ = done_tx.send(());
+            });
+            let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+            // An idle kept-alive connection.
+            let mut idle = runtime::connect(addr).await.unwrap();
+            idle.write_all(request).await.unwrap();
+            read_response(&mut idle).await;
+            // A connection whose answer is in flight when the stop comes.
+            let mut busy = runtime::connect(addr).await.unwrap();
+            busy.write_all(request).await.unwrap();
+            let mut first = [0u8; 16];
+            let n = busy.read(&mut first).await.unwrap();
+            assert!(n > 0);
+            trigger.trigger();
+
+            assert!(closed(&mut idle).await, "the idle connection is closed");
+            let rest = read_response(&mut busy).await;
+            let mut whole = first[..n].to_vec();
+            whole.extend_from_slice(&rest);
+            assert!(whole.starts_with(b"HTTP/1.1 200 OK\r\n"));
+            assert!(whole.ends_with(BODY), "the answer in flight completes");
+            assert!(closed(&mut busy).await, "then its connection closes");
+            let finished = runtime::timeout(Duration::from_secs(5), done_rx).await;
+            assert!(
+                finished.is_some(),
+                "the accept loop returns once all have closed"
+            );
+            assert!(runtime::connect(addr).await.is_err(), "no longer accepting");
+        });
+    }
+
+    #[test]
+    fn a_pipelined_request_after_an_error_is_never_answered() {
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            runtime::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                run(
+                    stream,
+                    ConnectionConfig::default(),
+                    &mut Slow,
+                    &Shutdown::never(),
+                )
+                .await;
+            });
+            let mut client = runtime::connect(addr).await.unwrap();
+            client
+                .write_all(b"GET / HTTP/9.9\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let read = client.read_to_end(&mut got);
+            runtime::timeout(Duration::from_secs(5), read)
+                .await
+                .unwrap()
+                .unwrap();
+            let text = String::from_utf8_lossy(&got);
+            assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
+            assert!(!text.contains("200 OK"), "{text}");
+        });
+    }
+}
