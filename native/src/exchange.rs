@@ -88,6 +88,9 @@ pub async fn connect(
         return Ok(Stream::Plain(tcp));
     }
     let connector = tls.connector().map_err(ConnectError::TlsConfig)?;
+    if tls.trust.insecure {
+        eprintln!("warning: --insecure: the certificate of {url} is not verified");
+    }
     match connector.connect(url.host(), tcp, timeout).await {
         Ok(stream) => Ok(stream),
         Err(HandshakeError::TimedOut) => Err(ConnectError::Timeout),

@@ -12,6 +12,9 @@
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
+//! - [`tls`]: rustls configurations from PEM files, handshakes under a deadline, and
+//!   [`tls::Stream`], plain TCP or TLS behind one set of I/O traits; a throwaway CA for
+//!   `cluster --tls` and the tests.
 //! - [`client`]: the download client.
 //! - [`balancer`]: the balancer's service and its prober; [`probe`]: one probe
 //!   download.

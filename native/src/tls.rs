@@ -142,13 +142,13 @@ pub fn server_config_from(
 pub struct Trust {
     /// Extra CA certificates (PEM files), trusted besides the system's.
     pub ca_files: Vec<PathBuf>,
-    /// Accept any certificate (`-k/--insecure`), with a warning on stderr for each.
+    /// Accept any certificate (`-k/--insecure`); whoever connects warns on stderr each time.
     pub insecure: bool,
 }
 
 /// The client's TLS configuration: certificates verified against the system's trust store
 /// (Debian's ca-certificates, through rustls-native-certs) plus `trust.ca_files`, SNI, ALPN
-/// `http/1.1`, resumption on.
+/// `http/1.1`, resumption on. With `trust.insecure` nothing is verified: the caller must warn.
 pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, CertError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -182,9 +182,9 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, CertError> {
     Ok(Arc::new(config))
 }
 
-/// `-k/--insecure`: any certificate for any name is accepted (with a warning on stderr each
-/// time); the handshake's signatures are still checked, so the peer holds the key of the
-/// certificate it sent.
+/// `-k/--insecure`: any certificate for any name is accepted (the caller warns on stderr for
+/// each connection: a resumed session skips this verifier); the handshake's signatures are
+/// still checked, so the peer holds the key of the certificate it sent.
 #[derive(Debug)]
 struct AcceptAnything {
     provider: Arc<CryptoProvider>,
@@ -195,14 +195,10 @@ impl ServerCertVerifier for AcceptAnything {
         &self,
         _end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
+        _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        eprintln!(
-            "warning: --insecure: the certificate of {} is not verified",
-            server_name.to_str()
-        );
         Ok(ServerCertVerified::assertion())
     }
 
