@@ -28,7 +28,7 @@ const ALPN_HTTP1: &[u8] = b"http/1.1";
 const SESSION_CACHE: usize = 4096;
 
 /// The crypto provider every configuration here uses (see Cargo.toml for why this one).
-pub fn provider() -> Arc<CryptoProvider> {
+fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
@@ -84,7 +84,7 @@ fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> CertError {
 }
 
 /// Every certificate in a PEM file, in order (a chain: the server's own first).
-pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
+fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -96,7 +96,7 @@ pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Ce
 }
 
 /// The first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
     match PrivateKeyDer::from_pem_file(path) {
         Ok(key) => Ok(key),
         Err(rustls::pki_types::pem::Error::NoItemsFound) => {
@@ -414,11 +414,6 @@ impl Stream {
         }
     }
 
-    /// Whether this connection is TLS.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
-    }
-
     /// Read at least one byte (`Ok(0)` at end of stream). Plain TCP goes through
     /// [`TcpStream::read_some`], which skips the read that would fail with `EAGAIN`.
     pub async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -530,7 +525,7 @@ pub struct Issued {
     pub cert_pem: String,
     /// Its private key (PKCS#8), PEM.
     pub key_pem: String,
-    /// The certificate, DER (the whole chain: the CA is what clients trust, so not sent).
+    /// The chain to send, DER: the certificate alone (clients trust the CA itself).
     pub chain: Vec<CertificateDer<'static>>,
     /// Its private key, DER.
     pub key: PrivateKeyDer<'static>,

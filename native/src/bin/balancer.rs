@@ -29,9 +29,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
-/// at random with more weight for the servers that downloaded the probe file faster. Prints
-/// `listening on http://ADDR` on stdout after the first probe round. Logs go to stderr; the
+/// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port, or an
+/// http:// or https:// URL), picked at random with more weight for the servers that downloaded
+/// the probe file faster. Prints `listening on http://ADDR` (https:// with --tls-cert) on
+/// stdout after the first probe round. Logs go to stderr; the
 /// environment variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace;
 /// default info).
 #[derive(FromArgs)]

@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Ricochet's static file server: GET and HEAD for the files under --root.
-/// Prints `listening on http://ADDR` on stdout when ready. Logs go to stderr; the environment
+/// Ricochet's static file server: GET and HEAD for the files under --root, over HTTPS with
+/// --tls-cert and --tls-key. Prints `listening on http://ADDR` (https://) on stdout when ready. Logs go to stderr; the environment
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
 #[derive(FromArgs)]
 #[argh(
