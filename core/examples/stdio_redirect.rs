@@ -16,7 +16,8 @@
 
 use rand::SeedableRng;
 use ricochet_core::error_page;
-use ricochet_core::pool::{Measurement, Policy, Pool, ServerAddr};
+use ricochet_core::pool::{Policy, Pool, ServerAddr};
+use ricochet_core::probe::Measurement;
 use ricochet_core::redirect::Redirect;
 use ricochet_core::request::RequestParser;
 use ricochet_core::status::Status;

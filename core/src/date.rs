@@ -70,7 +70,7 @@ pub fn push_http_date(out: &mut Vec<u8>, t: SystemTime) {
 
 /// Year, month (1..=12) and day (1..=31) of a day count since 1970-01-01, proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -16,8 +16,7 @@
 //! [`crate::follow`]'s decision; how a probe is judged is [`ResponseReader::probe_verdict`].
 
 use crate::body::{BodyDecoder, BodyError};
-use crate::pool::Measurement;
-use crate::probe::{judge, ProbeFailure};
+use crate::probe::{judge, Measurement, ProbeFailure};
 use crate::response::{Response, ResponseError, ResponseParser};
 use crate::{BodyKind, Parsed};
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The download client's decisions: which responses to save, follow or refuse, when to stop,
-//! which bodies to print, where to save.
+//! which bodies to print, where to save, and when to ask a balancer again for another server
+//! (client-assisted failover).
 
 use crate::url::{Scheme, Url, UrlError};
 
@@ -53,6 +54,21 @@ pub struct Follower {
     visited: Vec<Url>,
     /// Follow redirects from `https` to `http`.
     allow_downgrade: bool,
+    /// The server reported unreachable on the current request, as `host:port`.
+    report: Option<String>,
+    /// A failover was tried already in this chain: the next unreachable server is final.
+    failed_over: bool,
+}
+
+/// What [`Follower::handle_unreachable`] decided: ask `url` (the URL that redirected the
+/// client) once more, reporting `unreachable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failover {
+    /// The URL to request again: the one whose redirect led to the unreachable server.
+    pub url: Url,
+    /// The unreachable server, `host:port`, sent in
+    /// [`crate::redirect::UNREACHABLE_HEADER`].
+    pub unreachable: String,
 }
 
 impl Follower {
@@ -62,6 +78,8 @@ impl Follower {
             max_redirects,
             visited: vec![url],
             allow_downgrade: false,
+            report: None,
+            failed_over: false,
         }
     }
 
@@ -90,6 +108,7 @@ impl Follower {
         status: u16,
         location: Option<&[u8]>,
     ) -> Result<Next, FollowError> {
+        self.report = None;
         if (200..300).contains(&status) {
             return Ok(Next::Save);
         }
@@ -115,6 +134,35 @@ impl Follower {
         }
         self.visited.push(next.clone());
         Ok(Next::Redirect(next))
+    }
+
+    /// The current URL could not be connected to. If a redirect led there and no failover was
+    /// tried yet in this chain, go back to the URL that redirected here and return it with the
+    /// server to report: request it again with [`Follower::report_field`] among the request's
+    /// fields (a Ricochet balancer then redirects elsewhere; any other server answers as
+    /// before). Otherwise `None`: the failure is final. The retry does not count as a
+    /// redirect.
+    pub fn handle_unreachable(&mut self) -> Option<Failover> {
+        if self.failed_over || self.visited.len() < 2 {
+            return None;
+        }
+        let dead = self.visited.pop()?;
+        self.failed_over = true;
+        let unreachable = dead.socket_addr();
+        self.report = Some(unreachable.clone());
+        Some(Failover {
+            url: self.current().clone(),
+            unreachable,
+        })
+    }
+
+    /// The extra request field for [`Follower::current`]: the unreachable server's report
+    /// ([`crate::redirect::UNREACHABLE_HEADER`]) when this request is a failover retry, for
+    /// [`crate::write::write_request_head_with`].
+    pub fn report_field(&self) -> Option<(&'static str, &[u8])> {
+        self.report
+            .as_ref()
+            .map(|r| (crate::redirect::UNREACHABLE_HEADER, r.as_bytes()))
     }
 
     /// How many redirects have been followed so far.

@@ -28,14 +28,22 @@
 //! - [`range`]: byte ranges (`Range`, 206, 416).
 //! - [`follow`]: the download client's decisions (redirect following, output file name).
 //! - [`resume`]: the download client's resumes and retries (Range, If-Range, 200/206/416).
-//! - [`redirect`]: the balancer's redirect responses.
-//! - [`pool`]: servers with their probe results, ranking and the weighted random pick.
-//! - [`probe`]: when to probe which server, and how to judge a probe.
-//! - [`balancer`]: the pool driven by the probe schedule, publishing rankings (the balancer's
-//!   whole probing logic, so its shell only downloads and times).
+//! - [`redirect`]: the balancer's redirect responses (and client reports of unreachable
+//!   servers).
+//! - [`probe`]: how to judge a probe, and each server's health: when to probe it, when it is
+//!   removed, re-checked and re-admitted.
+//! - [`pool`]: servers with their latest measurements, ranking and the weighted random pick
+//!   (uses [`probe::Measurement`]; `probe` knows nothing of the pool).
+//! - [`admin`]: the balancer's admin application (status page, JSON, metrics, reload).
+//! - [`access_log`]: access log lines in Combined Log Format.
+//! - [`balancer`]: the pool driven by the probe schedule, publishing rankings, taking client
+//!   reports and reloads, giving snapshots (the balancer's whole probing logic, so its shell
+//!   only downloads and times).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]

@@ -1,17 +1,19 @@
 //! The balancer's servers, their latest probe results, and the ranking redirects are drawn from.
 //!
-//! - [`ServerAddr`] is one `host:port` or `http(s)://host[:port]/prefix/` entry; [`ServerList`] collects entries from the command
-//!   line and a config file, refusing malformed and duplicate ones with an error naming where
-//!   they came from.
-//! - [`Pool`] holds every configured server with its [`ServerState`]: not measured yet, live with
-//!   its latest [`Measurement`], or removed for good after a failed probe. Indices into the pool
-//!   never change (a removed server keeps its slot), so probe results can always be matched.
+//! - [`ServerAddr`] is one `host:port` or `http(s)://host[:port]/prefix/` entry; [`ServerList`]
+//!   collects entries from the command line and a config file, refusing malformed and duplicate
+//!   ones with an error naming where they came from.
+//! - [`Pool`] holds every server with its state: not measured yet, live with its latest
+//!   [`crate::probe::Measurement`], or removed. Indices into the pool never change (a
+//!   removed server keeps its slot, new ones are pushed at the end), so probe results can
+//!   always be matched. When a server is removed or comes back is the
+//!   [`crate::probe::ProbeSchedule`]'s decision, not the pool's.
 //! - [`Ranking`] is an immutable snapshot built from the pool under a [`Policy`]: the live
 //!   servers with their weights and cumulative weights, so [`Ranking::pick`] is a binary search.
 //!   The shell shares one snapshot between all connections and swaps in a new one atomically
 //!   when the pool changes.
 
-use crate::probe::ProbeFailure;
+use crate::probe::Measurement;
 use crate::url::{Scheme, Url, UrlError};
 use std::fmt;
 use std::time::Duration;
@@ -264,14 +266,6 @@ impl ServerList {
         self.add(entry, Source::Line(number))
     }
 
-    /// Add every line of a config file's text. Stops at the first bad line.
-    pub fn add_config(&mut self, text: &str) -> Result<(), ServerListError> {
-        for (i, line) in text.lines().enumerate() {
-            self.add_config_line(i + 1, line)?;
-        }
-        Ok(())
-    }
-
     fn add(&mut self, entry: &str, source: Source) -> Result<(), ServerListError> {
         let error = |kind| ServerListError {
             source,
@@ -287,11 +281,6 @@ impl ServerList {
         Ok(())
     }
 
-    /// Number of servers so far.
-    pub fn len(&self) -> usize {
-        self.servers.len()
-    }
-
     /// No server given.
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
@@ -303,32 +292,15 @@ impl ServerList {
     }
 }
 
-/// A successful probe: how long the full download took and how many body bytes it carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Measurement {
-    /// From starting to connect to the last body byte.
-    pub elapsed: Duration,
-    /// Body bytes received.
-    pub bytes: u64,
-}
-
-impl Measurement {
-    /// Bytes per second. A zero duration counts as one nanosecond, so the result is finite.
-    pub fn bytes_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        self.bytes as f64 / secs
-    }
-}
-
-/// How a server stands.
+/// How a server stands for the ranking.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerState {
+enum ServerState {
     /// Not measured yet: not picked.
     Pending,
     /// Its latest probe succeeded: picked according to the policy.
     Live(Measurement),
-    /// A probe failed: never picked nor probed again.
-    Removed(ProbeFailure),
+    /// Removed after failing probes: not picked (the schedule decides whether it comes back).
+    Removed,
 }
 
 /// How live servers are weighted.
@@ -369,8 +341,8 @@ impl std::str::FromStr for Policy {
     }
 }
 
-/// Every configured server with its state. Indices are positions in the list given to
-/// [`Pool::new`] and stay valid for the pool's life.
+/// Every server with its state. Indices are positions in the list given to [`Pool::new`]
+/// (then [`Pool::push`]) and stay valid for the pool's life.
 #[derive(Debug, Clone)]
 pub struct Pool {
     servers: Vec<ServerAddr>,
@@ -378,7 +350,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// All servers [`ServerState::Pending`].
+    /// All servers not measured yet.
     pub fn new(servers: Vec<ServerAddr>) -> Pool {
         let states = vec![ServerState::Pending; servers.len()];
         Pool { servers, states }
@@ -399,43 +371,38 @@ impl Pool {
         &self.servers
     }
 
-    /// Server `index`, if it exists.
-    pub fn server(&self, index: usize) -> Option<&ServerAddr> {
-        self.servers.get(index)
+    /// Add a server, not measured yet; returns its index.
+    pub fn push(&mut self, server: ServerAddr) -> usize {
+        self.servers.push(server);
+        self.states.push(ServerState::Pending);
+        self.servers.len() - 1
     }
 
-    /// State of server `index`, if it exists.
-    pub fn state(&self, index: usize) -> Option<&ServerState> {
-        self.states.get(index)
-    }
-
-    /// Number of live servers.
-    pub fn live(&self) -> usize {
-        self.states
-            .iter()
-            .filter(|s| matches!(s, ServerState::Live(_)))
-            .count()
-    }
-
-    /// Record a successful probe of server `index`, replacing its previous measurement.
-    /// Returns false, changing nothing, if the server does not exist or was removed (a removed
-    /// server never comes back).
+    /// Make server `index` live with `measurement`, replacing its previous state (a removed
+    /// server comes back only when the caller says so). Returns false if it does not exist.
     pub fn record(&mut self, index: usize, measurement: Measurement) -> bool {
         match self.states.get_mut(index) {
-            Some(state) if !matches!(state, ServerState::Removed(_)) => {
+            Some(state) => {
                 *state = ServerState::Live(measurement);
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
-    /// Remove server `index` for good because of `failure`. Returns false, changing nothing,
-    /// if it does not exist or was already removed.
-    pub fn remove(&mut self, index: usize, failure: ProbeFailure) -> bool {
+    /// Set server `index` back to not measured (not picked until measured again).
+    pub fn reset(&mut self, index: usize) {
+        if let Some(state) = self.states.get_mut(index) {
+            *state = ServerState::Pending;
+        }
+    }
+
+    /// Stop picking server `index`. Returns false, changing nothing, if it does not exist or
+    /// was already removed.
+    pub fn remove(&mut self, index: usize) -> bool {
         match self.states.get_mut(index) {
-            Some(state) if !matches!(state, ServerState::Removed(_)) => {
-                *state = ServerState::Removed(failure);
+            Some(state) if *state != ServerState::Removed => {
+                *state = ServerState::Removed;
                 true
             }
             _ => false,
@@ -566,11 +533,6 @@ impl Ranking {
         }
     }
 
-    /// The policy it was built under.
-    pub fn policy(&self) -> Policy {
-        self.policy
-    }
-
     /// The live servers, fastest first (tied servers in pool order), for logging.
     pub fn table(&self) -> &[Row] {
         &self.rows
@@ -597,9 +559,44 @@ impl Ranking {
         let i = self.cumulative.partition_point(|&c| c <= x);
         self.rows.get(i)
     }
+
+    /// Pick as [`Ranking::pick`] does, but not the server at pool index `avoid` as long as
+    /// another one can be picked: the others keep their relative shares. When `avoid` is not
+    /// in the ranking this is [`Ranking::pick`]; when it is the only server, it is picked.
+    pub fn pick_avoiding<R: rand::Rng + ?Sized>(&self, rng: &mut R, avoid: usize) -> Option<&Row> {
+        let Some(pos) = self.rows.iter().position(|r| r.index == avoid) else {
+            return self.pick(rng);
+        };
+        let total = *self.cumulative.last()?;
+        let end = self.cumulative[pos];
+        let start = if pos == 0 {
+            0
+        } else {
+            self.cumulative[pos - 1]
+        };
+        let others = total - (end - start);
+        if others == 0 {
+            return self.pick(rng);
+        }
+        // Draw over the other servers' weights, skipping the avoided one's interval.
+        let mut x = rng.random_range(0..others);
+        if x >= start {
+            x += end - start;
+        }
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        self.rows.get(i)
+    }
+
+    /// The row of the live server at `server`'s host and port, whatever the schemes and path
+    /// prefixes (a client reports a server by `host:port`).
+    pub fn find(&self, server: &ServerAddr) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.server.authority() == server.authority())
+    }
 }
 
-fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms < 10_000.0 {
         format!("{ms:.1} ms")
@@ -608,7 +605,7 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-fn format_speed(bytes_per_second: f64) -> String {
+pub(crate) fn format_speed(bytes_per_second: f64) -> String {
     const UNITS: [&str; 4] = ["B/s", "kB/s", "MB/s", "GB/s"];
     let mut value = bytes_per_second;
     let mut unit = 0;
@@ -619,7 +616,7 @@ fn format_speed(bytes_per_second: f64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-fn format_number(x: f64) -> String {
+pub(crate) fn format_number(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{x:.0}")
     } else if (x * 2.0).fract() == 0.0 {

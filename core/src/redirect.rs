@@ -5,13 +5,19 @@
 //! bytes and closes the connection when [`Answer::keep_alive`] is false. Requests that did not
 //! parse or timed out get [`crate::error_page`]'s pages, as on the file server.
 //!
+//! Client-assisted failover: a request carrying [`UNREACHABLE_HEADER`]`: HOST:PORT` (sent by a
+//! client that could not connect to the server it was redirected to) is redirected to another
+//! live server when there is one, and [`Answer::unreachable`] names the reported server so the
+//! shell can ask for a verification probe ([`crate::balancer::Balancer::handle_unreachable`]).
+//! The header is never trusted further: anyone can send it.
+//!
 //! The redirect's target host always comes from the [`Ranking`] (the pool), never from the
 //! request: neither `Host` nor an absolute-form target can steer it, so the balancer is no open
 //! redirect. The request's path and query are carried over with every byte that may not appear
 //! in a URI percent-encoded ([`crate::url::encode_uri`], plus `#`), so CR, LF or spaces can
 //! never split or inject a header.
 
-use crate::pool::Ranking;
+use crate::pool::{Ranking, ServerAddr};
 use crate::request::Request;
 use crate::status::Status;
 use std::fmt;
@@ -19,6 +25,9 @@ use std::time::SystemTime;
 
 /// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
 pub const DEFAULT_RETRY_AFTER: u32 = 60;
+
+/// The request header by which a client reports the server it could not reach, as `host:port`.
+pub const UNREACHABLE_HEADER: &str = "Ricochet-Unreachable";
 
 /// How the balancer redirects: which status, and what a 503 announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +72,9 @@ pub struct Answer {
     pub keep_alive: bool,
     /// The pool index of the server redirected to, if it was a redirect.
     pub server: Option<usize>,
+    /// The pool index of the live server the request reported unreachable
+    /// ([`UNREACHABLE_HEADER`]), if any: hand it to the prober for a verification probe.
+    pub unreachable: Option<usize>,
 }
 
 impl Redirect {
@@ -99,6 +111,8 @@ impl Redirect {
     /// Decide and write the complete answer to `request` into `out`:
     /// - GET or HEAD: a redirect to a server picked from `ranking` with `rng`, or 503 (with
     ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
+    ///   when [`UNREACHABLE_HEADER`] names a live server, another one is picked if there is
+    ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
     /// - POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT: 405 with `Allow: GET, HEAD`;
     /// - any other method: 501.
     ///
@@ -121,10 +135,16 @@ impl Redirect {
                     status: status.code(),
                     keep_alive,
                     server: None,
+                    unreachable: None,
                 };
             }
         };
-        match ranking.pick(rng) {
+        let unreachable = reported_unreachable(request, ranking);
+        let picked = match unreachable {
+            None => ranking.pick(rng),
+            Some(index) => ranking.pick_avoiding(rng, index),
+        };
+        match picked {
             Some(row) => {
                 self.write(
                     row.server.base_url(),
@@ -139,6 +159,7 @@ impl Redirect {
                     status: self.status,
                     keep_alive,
                     server: Some(row.index),
+                    unreachable,
                 }
             }
             None => {
@@ -147,6 +168,7 @@ impl Redirect {
                     status: 503,
                     keep_alive,
                     server: None,
+                    unreachable,
                 }
             }
         }
@@ -219,6 +241,26 @@ impl Redirect {
             debug_assert_eq!(out.len() - before, body_len);
         }
     }
+}
+
+/// The pool index of the live server named by the request's [`UNREACHABLE_HEADER`], if any.
+/// Costs one length comparison per header when the header is absent.
+fn reported_unreachable(request: &Request<'_>, ranking: &Ranking) -> Option<usize> {
+    let value = request
+        .headers
+        .iter()
+        .find(|h| {
+            h.name.len() == UNREACHABLE_HEADER.len()
+                && h.name.eq_ignore_ascii_case(UNREACHABLE_HEADER)
+        })?
+        .value;
+    // `host:port` only, as the client sends it (a server entry may also be a URL).
+    let value = std::str::from_utf8(value).ok()?;
+    if value.contains("://") {
+        return None;
+    }
+    let server = ServerAddr::parse(value).ok()?;
+    ranking.find(&server).map(|row| row.index)
 }
 
 /// Length of byte `b` once HTML-escaped by [`html_escape`].

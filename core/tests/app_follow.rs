@@ -1,7 +1,8 @@
 //! The download client's decisions: following redirects, stopping, naming the output file.
 
-use ricochet_core::follow::{output_name, FollowError, Follower, Next};
+use ricochet_core::follow::{output_name, Failover, FollowError, Follower, Next};
 use ricochet_core::url::{Url, UrlError};
+use ricochet_core::write::write_request_head_with;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -154,6 +155,61 @@ fn output_names() {
     for (u, name) in cases {
         assert_eq!(output_name(&url(u)), name, "{u}");
     }
+}
+
+fn head(f: &Follower) -> String {
+    let mut out = Vec::new();
+    let fields: Vec<_> = f.report_field().into_iter().collect();
+    write_request_head_with(&mut out, "GET", f.current(), "test", false, &fields);
+    String::from_utf8(out).unwrap()
+}
+
+/// Client-assisted failover: an unreachable redirect target sends the client back to the URL
+/// that redirected it, once per chain, with the target reported in the request.
+#[test]
+fn an_unreachable_target_is_reported_to_the_url_that_redirected_once() {
+    let mut f = Follower::new(url("http://balancer:12345/f?x=1"), 5);
+    assert_eq!(
+        f.handle_unreachable(),
+        None,
+        "the first URL: nothing to go back to"
+    );
+    assert!(!head(&f).contains("Ricochet-Unreachable"));
+    f.handle_response(301, Some(b"http://[::1]:8081/f?x=1"))
+        .unwrap();
+    assert_eq!(
+        f.handle_unreachable(),
+        Some(Failover {
+            url: url("http://balancer:12345/f?x=1"),
+            unreachable: "[::1]:8081".into(),
+        })
+    );
+    assert_eq!(f.current(), &url("http://balancer:12345/f?x=1"));
+    assert_eq!(f.redirects(), 0, "the retry is no redirect");
+    assert_eq!(
+        head(&f),
+        "GET /f?x=1 HTTP/1.1\r\nHost: balancer:12345\r\nUser-Agent: test\r\nAccept: */*\r\n\
+         Connection: close\r\nRicochet-Unreachable: [::1]:8081\r\n\r\n"
+    );
+    // The balancer sends it elsewhere; the report is not repeated there.
+    f.handle_response(301, Some(b"http://127.0.0.1:8082/f?x=1"))
+        .unwrap();
+    assert!(!head(&f).contains("Ricochet-Unreachable"), "{}", head(&f));
+    // A second unreachable server in the same chain is final.
+    assert_eq!(f.handle_unreachable(), None);
+    assert_eq!(f.current(), &url("http://127.0.0.1:8082/f?x=1"));
+}
+
+#[test]
+fn a_failover_sent_to_the_same_dead_server_again_is_no_loop_but_final() {
+    let mut f = Follower::new(url("http://b/x"), 5);
+    f.handle_response(302, Some(b"http://dead:1/x")).unwrap();
+    assert!(f.handle_unreachable().is_some());
+    assert_eq!(
+        f.handle_response(302, Some(b"http://dead:1/x")),
+        Ok(Next::Redirect(url("http://dead:1/x")))
+    );
+    assert_eq!(f.handle_unreachable(), None);
 }
 
 #[test]

@@ -3,13 +3,22 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use ricochet_core::pool::{
-    Measurement, Policy, Pool, Ranking, ServerAddr, ServerAddrError, ServerList,
-    ServerListErrorKind, ServerState, Source,
+    Policy, Pool, Ranking, ServerAddr, ServerAddrError, ServerList, ServerListError,
+    ServerListErrorKind, Source,
 };
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::probe::Measurement;
 use ricochet_core::redirect::location;
 use ricochet_core::url::Scheme;
 use std::time::Duration;
+
+/// Feed a config file's text to `list` line by line, as the balancer does; stops at the first
+/// bad line.
+fn add_config(list: &mut ServerList, text: &str) -> Result<(), ServerListError> {
+    for (i, line) in text.lines().enumerate() {
+        list.add_config_line(i + 1, line)?;
+    }
+    Ok(())
+}
 
 fn addr(s: &str) -> ServerAddr {
     ServerAddr::parse(s).unwrap()
@@ -89,10 +98,14 @@ fn server_addresses() {
 fn server_list_from_arguments_and_config() {
     let mut list = ServerList::new();
     list.add_argument("127.0.0.1:11111").unwrap();
-    list.add_config("# the cluster\n\n127.0.0.1:22222\n  [::1]:33333   # v6 one\n\t\n# end\n")
-        .unwrap();
-    assert_eq!(list.len(), 3);
+    add_config(
+        &mut list,
+        "# the cluster\n\n127.0.0.1:22222\n  [::1]:33333   # v6 one\n\t\n# end\n",
+    )
+    .unwrap();
+    assert!(!list.is_empty());
     let servers = list.into_servers();
+    assert_eq!(servers.len(), 3);
     assert_eq!(servers[2], addr("[::1]:33333"));
 }
 
@@ -100,9 +113,7 @@ fn server_list_from_arguments_and_config() {
 fn server_list_errors_name_the_line() {
     let mut list = ServerList::new();
     list.add_argument("127.0.0.1:1").unwrap();
-    let err = list
-        .add_config("127.0.0.1:2\n\n# ok\nnot a server\n")
-        .unwrap_err();
+    let err = add_config(&mut list, "127.0.0.1:2\n\n# ok\nnot a server\n").unwrap_err();
     assert_eq!(err.source, Source::Line(4));
     assert!(matches!(err.kind, ServerListErrorKind::Malformed(_)));
     assert_eq!(
@@ -112,9 +123,7 @@ fn server_list_errors_name_the_line() {
 
     let mut list = ServerList::new();
     list.add_argument("localhost:8080").unwrap();
-    let err = list
-        .add_config("a:1\nLOCALHOST:8080 # again\n")
-        .unwrap_err();
+    let err = add_config(&mut list, "a:1\nLOCALHOST:8080 # again\n").unwrap_err();
     assert_eq!(err.source, Source::Line(2));
     assert_eq!(
         err.kind,
@@ -166,10 +175,8 @@ fn sixty_thousand_picks_match_one_two_three_sixths() {
 #[test]
 fn removal_reranks_the_rest() {
     let mut pool = pool(&[30, 20, 10]);
-    assert!(pool.remove(2, ProbeFailure::Timeout));
-    assert!(!pool.remove(2, ProbeFailure::Timeout), "already removed");
-    assert!(!pool.record(2, ms(1)), "a removed server never comes back");
-    assert_eq!(pool.live(), 2);
+    assert!(pool.remove(2));
+    assert!(!pool.remove(2), "already removed");
     let ranking = pool.ranking(Policy::Rank);
     let rows: Vec<(usize, f64)> = ranking.table().iter().map(|r| (r.index, r.rank)).collect();
     assert_eq!(rows, [(1, 2.0), (0, 1.0)]);
@@ -178,10 +185,45 @@ fn removal_reranks_the_rest() {
     assert_eq!(c[2], 0, "removed server never picked");
     assert_share(c[0], n, 1.0 / 3.0, "slower");
     assert_share(c[1], n, 2.0 / 3.0, "faster");
-    assert!(matches!(
-        pool.state(2),
-        Some(ServerState::Removed(ProbeFailure::Timeout))
-    ));
+    // Coming back is the caller's decision: recording a measurement ranks it again.
+    assert!(pool.record(2, ms(10)));
+    assert_eq!(pool.ranking(Policy::Rank).len(), 3);
+    assert!(!pool.record(3, ms(10)), "no such server");
+}
+
+/// A client reported the fastest server unreachable: the others keep their relative shares
+/// and it is never picked, unless it is the only one.
+#[test]
+fn pick_avoiding_skips_one_server_and_keeps_the_others_shares() {
+    let ranking = pool(&[30, 20, 10]).ranking(Policy::Rank);
+    let n = 60_000;
+    for (avoid, seed) in [(2, 3), (0, 4), (1, 5)] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut c = [0usize; 3];
+        for _ in 0..n {
+            c[ranking.pick_avoiding(&mut rng, avoid).unwrap().index] += 1;
+        }
+        assert_eq!(c[avoid], 0, "avoided {avoid}: {c:?}");
+        // Weights 1, 2, 3 for servers 0, 1, 2.
+        let rest: f64 = [1.0, 2.0, 3.0]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != avoid)
+            .map(|(_, w)| w)
+            .sum();
+        for i in (0..3).filter(|&i| i != avoid) {
+            assert_share(c[i], n, (i + 1) as f64 / rest, "other");
+        }
+    }
+    // Not in the ranking: an ordinary pick. The only server: picked anyway.
+    let mut rng = StdRng::seed_from_u64(6);
+    assert!(ranking.pick_avoiding(&mut rng, 9).is_some());
+    let single = pool(&[10]).ranking(Policy::Rank);
+    assert_eq!(single.pick_avoiding(&mut rng, 0).unwrap().index, 0);
+    assert!(Ranking::empty(Policy::Rank)
+        .pick_avoiding(&mut rng, 0)
+        .is_none());
+    assert_eq!(ranking.find(&addr("127.0.0.1:9")), None);
 }
 
 #[test]
@@ -227,7 +269,7 @@ fn empty_ranking_picks_nothing() {
     let mut rng = StdRng::seed_from_u64(0);
     assert!(Ranking::empty(Policy::Rank).pick(&mut rng).is_none());
     let mut pool = pool(&[10]);
-    pool.remove(0, ProbeFailure::Status(404));
+    pool.remove(0);
     let ranking = pool.ranking(Policy::Throughput);
     assert!(ranking.pick(&mut rng).is_none());
     assert_eq!(ranking.to_string(), "no live server (policy throughput)");

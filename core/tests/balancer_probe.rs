@@ -2,8 +2,8 @@
 //! native shell drives it.
 
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
-use ricochet_core::pool::{Measurement, Policy, ServerAddr, ServerState};
-use ricochet_core::probe::{judge, ProbeFailure, ProbeSchedule};
+use ricochet_core::pool::{Policy, ServerAddr};
+use ricochet_core::probe::{judge, Health, Measurement, ProbeFailure, ProbeSchedule, Verdict};
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(300);
@@ -69,7 +69,7 @@ fn judge_a_probe() {
 #[test]
 fn first_round_all_at_once_then_every_interval() {
     let t0 = Instant::now();
-    let mut s = ProbeSchedule::new(3, INTERVAL, TIMEOUT, t0);
+    let mut s = ProbeSchedule::new(3, INTERVAL, TIMEOUT, None, t0);
     assert_eq!(s.poll_timeout(), Some(t0));
     assert!(!s.first_round_complete());
     assert_eq!(drain(&mut s, t0), [0, 1, 2]);
@@ -78,7 +78,10 @@ fn first_round_all_at_once_then_every_interval() {
     assert_eq!(s.poll_timeout(), Some(t0 + TIMEOUT));
     for (i, ms) in [(0, 30), (1, 20), (2, 10)] {
         let done = t0 + Duration::from_millis(ms);
-        assert_eq!(s.handle_result(i, done, ok(ms)), Some(ok(ms)));
+        assert_eq!(
+            s.handle_result(i, done, ok(ms)),
+            Some(Verdict::Admitted(ok(ms).unwrap()))
+        );
         assert_eq!(s.first_round_complete(), i == 2);
     }
     // Nothing due before the interval.
@@ -99,23 +102,25 @@ fn first_round_all_at_once_then_every_interval() {
 #[test]
 fn timeout_removes_and_removed_server_is_never_probed_again() {
     let t0 = Instant::now();
-    let mut s = ProbeSchedule::new(2, INTERVAL, TIMEOUT, t0);
+    let mut s = ProbeSchedule::new(2, INTERVAL, TIMEOUT, None, t0);
     assert_eq!(drain(&mut s, t0), [0, 1]);
     assert_eq!(s.deadline(1), Some(t0 + TIMEOUT));
-    assert_eq!(s.started(1), Some(t0));
     s.handle_result(0, t0 + secs(1), ok(1000));
     // Early and spurious timeouts are harmless.
     assert!(s
         .handle_timeout(t0 + TIMEOUT - Duration::from_millis(1))
         .is_empty());
     assert!(!s.first_round_complete());
-    assert_eq!(s.handle_timeout(t0 + TIMEOUT), [1]);
+    assert_eq!(
+        s.handle_timeout(t0 + TIMEOUT),
+        [(1, Verdict::Removed(ProbeFailure::Timeout))]
+    );
     assert!(s.handle_timeout(t0 + TIMEOUT).is_empty(), "only once");
-    assert!(s.is_removed(1));
+    assert_eq!(s.health(1), Some(Health::Removed));
     assert!(s.first_round_complete());
     // The late result of the timed-out probe is ignored.
     assert_eq!(s.handle_result(1, t0 + secs(11), ok(11_000)), None);
-    assert!(s.is_removed(1));
+    assert_eq!(s.health(1), Some(Health::Removed));
     // Many intervals later only server 0 is ever probed.
     for round in 1..5 {
         let now = t0 + INTERVAL * round;
@@ -127,11 +132,11 @@ fn timeout_removes_and_removed_server_is_never_probed_again() {
 #[test]
 fn failed_probe_removes_for_good() {
     let t0 = Instant::now();
-    let mut s = ProbeSchedule::new(2, INTERVAL, TIMEOUT, t0);
+    let mut s = ProbeSchedule::new(2, INTERVAL, TIMEOUT, None, t0);
     drain(&mut s, t0);
     assert_eq!(
         s.handle_result(1, t0 + secs(1), Err(ProbeFailure::Status(500))),
-        Some(Err(ProbeFailure::Status(500)))
+        Some(Verdict::Removed(ProbeFailure::Status(500)))
     );
     s.handle_result(0, t0 + secs(1), ok(1000));
     assert_eq!(drain(&mut s, t0 + INTERVAL), [0]);
@@ -143,13 +148,13 @@ fn failed_probe_removes_for_good() {
 #[test]
 fn result_at_or_after_the_deadline_is_a_timeout() {
     let t0 = Instant::now();
-    let mut s = ProbeSchedule::new(1, INTERVAL, TIMEOUT, t0);
+    let mut s = ProbeSchedule::new(1, INTERVAL, TIMEOUT, None, t0);
     drain(&mut s, t0);
     assert_eq!(
         s.handle_result(0, t0 + TIMEOUT, ok(10_000)),
-        Some(Err(ProbeFailure::Timeout))
+        Some(Verdict::Removed(ProbeFailure::Timeout))
     );
-    assert!(s.is_removed(0));
+    assert_eq!(s.health(0), Some(Health::Removed));
     assert_eq!(s.poll_timeout(), None, "nothing left to do");
     assert!(drain(&mut s, t0 + INTERVAL * 10).is_empty());
 }
@@ -159,7 +164,7 @@ fn a_slow_probe_delays_the_next_one_instead_of_overlapping() {
     let t0 = Instant::now();
     let interval = secs(1);
     let timeout = secs(5);
-    let mut s = ProbeSchedule::new(1, interval, timeout, t0);
+    let mut s = ProbeSchedule::new(1, interval, timeout, None, t0);
     assert_eq!(drain(&mut s, t0), [0]);
     // Due again at t0+1s, but still running: nothing new starts.
     assert!(drain(&mut s, t0 + secs(2)).is_empty());
@@ -173,9 +178,9 @@ fn a_slow_probe_delays_the_next_one_instead_of_overlapping() {
 #[test]
 fn zero_interval_and_timeout_are_raised() {
     let t0 = Instant::now();
-    let s = ProbeSchedule::new(1, Duration::ZERO, Duration::ZERO, t0);
+    let s = ProbeSchedule::new(1, Duration::ZERO, Duration::ZERO, None, t0);
     assert!(s.interval() > Duration::ZERO && s.timeout() > Duration::ZERO);
-    let empty = ProbeSchedule::new(0, INTERVAL, TIMEOUT, t0);
+    let empty = ProbeSchedule::new(0, INTERVAL, TIMEOUT, None, t0);
     assert!(empty.first_round_complete());
     assert_eq!(empty.poll_timeout(), None);
 }
@@ -191,6 +196,7 @@ fn config() -> ProbeConfig {
         path: "/probe.bin".into(),
         interval: Duration::from_millis(500),
         timeout: Duration::from_millis(200),
+        readmit: None,
     }
 }
 
@@ -256,6 +262,7 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
         Event::Removed {
             index: 1,
             failure: ProbeFailure::Connect(_),
+            rechecking: false,
             ..
         }
     ));
@@ -276,10 +283,13 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
     let Event::Ranking(r) = &ev[1] else { panic!() };
     assert_eq!(r.table().len(), 1);
     assert_eq!(r.table()[0].index, 0);
-    assert!(matches!(
-        b.pool().state(2),
-        Some(ServerState::Removed(ProbeFailure::Timeout))
-    ));
+    let snapshot = b.snapshot();
+    assert_eq!(snapshot.servers[2].probe.health, Health::Removed);
+    assert_eq!(
+        snapshot.servers[2].probe.last.as_ref().unwrap().result,
+        Err(ProbeFailure::Timeout)
+    );
+    assert_eq!(snapshot.servers[2].probe.next_probe, None);
     // Later rounds probe only server 0.
     let t2 = b.poll_timeout().unwrap();
     let jobs: Vec<usize> = std::iter::from_fn(|| b.poll_probe(t2))
@@ -331,6 +341,7 @@ fn balancer_publishes_when_probes_overlap() {
         path: "/probe.bin".into(),
         interval: Duration::from_millis(500),
         timeout: Duration::from_secs(10),
+        readmit: None,
     };
     let ms = |n: u64| t0 + Duration::from_millis(n);
     let mut b = Balancer::new(servers(2), &config, Policy::Rank, t0).unwrap();

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use ricochet_core::error_page;
-use ricochet_core::pool::{Measurement, Policy, Pool, Ranking, ServerAddr};
+use ricochet_core::pool::{Policy, Pool, Ranking, ServerAddr};
+use ricochet_core::probe::Measurement;
 use ricochet_core::redirect::{
     html_escape, location, Answer, NotARedirect, Redirect, DEFAULT_RETRY_AFTER,
 };
@@ -107,7 +108,8 @@ fn redirect_response_is_complete() {
         Answer {
             status: 301,
             keep_alive: true,
-            server: Some(0)
+            server: Some(0),
+            unreachable: None,
         }
     );
     assert!(bytes.starts_with(b"HTTP/1.1 301 Moved Permanently\r\n"));
@@ -270,7 +272,8 @@ fn unavailable_when_no_server_is_live() {
         Answer {
             status: 503,
             keep_alive: true,
-            server: None
+            server: None,
+            unreachable: None,
         }
     );
     let p = parse_response(&bytes, false);
@@ -403,6 +406,81 @@ fn picks_follow_the_ranking() {
     }
     // Server 0 is fastest (10 ms) here.
     assert!(counts[0] > counts[1] && counts[1] > counts[2], "{counts:?}");
+}
+
+/// A client that could not reach a server names it in `Ricochet-Unreachable`: it is sent
+/// elsewhere while another server is live, and the answer names the reported server for a
+/// verification probe. Names that are not live servers change nothing.
+#[test]
+fn an_unreachable_report_sends_the_client_to_another_server() {
+    let servers = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"];
+    let r = ranking(&servers);
+    let raw = "GET /f HTTP/1.1\r\nHost: b\r\nricochet-unreachable:  127.0.0.1:1 \r\n\r\n";
+    let request = parse_request(raw.as_bytes());
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut out = Vec::new();
+    let mut counts = [0usize; 3];
+    for _ in 0..3000 {
+        out.clear();
+        let a = Redirect::default().answer(&request, true, &r, &mut rng, now(), &mut out);
+        assert_eq!(a.unreachable, Some(0));
+        counts[a.server.unwrap()] += 1;
+        let response = parse_response(&out, false);
+        assert_eq!(response.status, 301);
+        assert!(!response
+            .header("Location")
+            .unwrap()
+            .starts_with("http://127.0.0.1:1/"));
+    }
+    assert_eq!(counts[0], 0, "{counts:?}");
+    assert!(counts[1] > counts[2], "shares kept: {counts:?}");
+
+    // Unknown, malformed or removed servers: an ordinary answer, nothing to verify.
+    for value in [
+        "127.0.0.1:9",
+        "nonsense",
+        "http://127.0.0.1:1/",
+        "",
+        "127.0.0.1:1:1",
+    ] {
+        let raw = format!("GET /f HTTP/1.1\r\nHost: b\r\nRicochet-Unreachable: {value}\r\n\r\n");
+        let (a, _) = answer(&Redirect::default(), &raw, &r);
+        assert_eq!(a.unreachable, None, "{value}");
+        assert!(a.server.is_some());
+    }
+    // The only live server: nowhere else to go, so the client gets it again.
+    let single = ranking(&["127.0.0.1:1"]);
+    let (a, _) = answer(
+        &Redirect::default(),
+        "GET / HTTP/1.1\r\nHost: b\r\nRicochet-Unreachable: 127.0.0.1:1\r\n\r\n",
+        &single,
+    );
+    assert_eq!((a.server, a.unreachable), (Some(0), Some(0)));
+    // No server: 503 as usual.
+    let (a, out) = answer(
+        &Redirect::default(),
+        "GET / HTTP/1.1\r\nHost: b\r\nRicochet-Unreachable: 127.0.0.1:1\r\n\r\n",
+        &Ranking::empty(Policy::Rank),
+    );
+    assert_eq!((a.status, a.unreachable), (503, None));
+    assert_eq!(parse_response(&out, false).status, 503);
+    // Without the header, nothing is reported.
+    let (a, _) = answer(&Redirect::default(), GET, &r);
+    assert_eq!(a.unreachable, None);
+
+    // A server given as a URL is reported by its host:port, like any other.
+    let urls = ranking(&["https://127.0.0.1:1/pub/", "https://127.0.0.1:2/pub/"]);
+    let (a, out) = answer(
+        &Redirect::default(),
+        "GET /f HTTP/1.1\r\nHost: b\r\nRicochet-Unreachable: 127.0.0.1:1\r\n\r\n",
+        &urls,
+    );
+    assert_eq!((a.server, a.unreachable), (Some(1), Some(0)));
+    let response = parse_response(&out, false);
+    assert_eq!(
+        response.header("Location").unwrap(),
+        "https://127.0.0.1:2/pub/f"
+    );
 }
 
 proptest! {

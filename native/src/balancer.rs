@@ -2,31 +2,40 @@
 //! swapped atomically, and connections answered with [`Redirect::answer`].
 //!
 //! - [`Prober`] owns the core [`Balancer`]: it starts the probe downloads the core asks for
-//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next result, feeds
-//!   results and timeouts back, logs every removal and every new ranking table, and publishes
-//!   each new ranking into [`Published`].
+//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next input (a
+//!   probe result, a client report of an unreachable server, a reload request from a
+//!   [`Reloader`]), feeds them in, logs every event (removals, re-checks, re-admissions,
+//!   reloads, ranking tables), and publishes each new ranking and a [`Snapshot`] into
+//!   [`Published`]. It runs for ever, even with every server removed.
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
 //! - A connection runs on the shared driver ([`crate::driver`]: keep-alive, pipelining with
 //!   every answer already due in one write, timeouts, error pages); the balancer's part answers
-//!   each request with [`Redirect::answer`]. The hot path takes the current ranking with one
-//!   atomic load (a new `Arc` is cloned only after a new ranking was published) and draws from
-//!   the thread's random generator; buffers are reused for the life of the connection.
+//!   each request with [`Redirect::answer`], and passes a client's report of an unreachable
+//!   server on to the prober ([`Published::report_unreachable`]). The hot path takes the
+//!   current ranking with one atomic load (a new `Arc` is cloned only after a new ranking was
+//!   published) and draws from the thread's random generator; buffers are reused for the life
+//!   of the connection.
 
 use crate::accept;
+use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
+use crate::counters::{RedirectCounts, RequestCounts};
 use crate::driver::{self, Responder, Service, Shutdown};
 use crate::exchange::TlsClient;
 use crate::probe;
 use crate::runtime::{self, TcpListener};
+use crate::servers::{LoadError, ServerSource};
 use crate::tls::{CertError, Trust};
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
+use ricochet_core::access_log;
+use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
 use ricochet_core::connection::ConnectionConfig;
-use ricochet_core::pool::{Measurement, Policy, Ranking, ServerAddr};
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::error_page;
+use ricochet_core::pool::{Policy, Ranking, ServerAddr};
+use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
 use ricochet_core::request::{Limits, Request};
 use ricochet_core::status::Status;
@@ -34,7 +43,7 @@ use ricochet_core::url::UrlError;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +72,10 @@ pub struct Config {
     pub probe_trust: Trust,
     /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
     pub tls: Option<crate::tls::Acceptor>,
+    /// Where a reload re-reads the server list (`None`: reloads are refused).
+    pub source: Option<ServerSource>,
+    /// Where to write one Combined Log Format line per request, if anywhere.
+    pub access_log: Option<AccessLog>,
 }
 
 impl Config {
@@ -75,6 +88,7 @@ impl Config {
                 path: "/probe.bin".to_string(),
                 interval: Duration::from_secs(300),
                 timeout: Duration::from_secs(10),
+                readmit: None,
             },
             policy: Policy::Rank,
             redirect: Redirect::default(),
@@ -84,8 +98,34 @@ impl Config {
             limits: Limits::default(),
             probe_trust: Trust::default(),
             tls: None,
+            source: None,
+            access_log: None,
         }
     }
+}
+
+/// The re-admission settings from the `--readmit`, `--rise` and `--fall` flags: `None` without
+/// `--readmit`; `--rise` and `--fall` need it and must be at least 1 (defaults 2 and 1).
+pub fn readmit_from_flags(
+    readmit: bool,
+    rise: Option<u32>,
+    fall: Option<u32>,
+) -> Result<Option<Readmit>, String> {
+    if !readmit {
+        return match (rise, fall) {
+            (None, None) => Ok(None),
+            _ => Err("--rise and --fall need --readmit".into()),
+        };
+    }
+    let defaults = Readmit::default();
+    let readmit = Readmit {
+        rise: rise.unwrap_or(defaults.rise),
+        fall: fall.unwrap_or(defaults.fall),
+    };
+    if readmit.rise == 0 || readmit.fall == 0 {
+        return Err("--rise and --fall must be at least 1".into());
+    }
+    Ok(Some(readmit))
 }
 
 /// Why the balancer could not start serving.
@@ -116,52 +156,137 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The current ranking, shared by every connection and replaced atomically by the prober.
+/// The current ranking, shared by every connection and replaced atomically by the prober,
+/// with the latest [`Snapshot`] of every server (for the admin listener), the counters it
+/// reports, and the way back to the prober for client reports of unreachable servers.
 ///
 /// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
-/// atomic load, and the lock is taken only when there is one.
+/// atomic load, and the lock is taken only when there is one. Counting a request or a redirect
+/// is one relaxed atomic add: no lock, no allocation.
 #[derive(Debug)]
 pub struct Published {
     generation: AtomicU64,
-    ranking: RwLock<Arc<Ranking>>,
+    current: RwLock<Current>,
+    requests: RequestCounts,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    reports: Option<Reports>,
+}
+
+/// The ranking in force and the redirect counters of the pool's servers, by pool index.
+#[derive(Debug, Clone)]
+struct Current {
+    ranking: Arc<Ranking>,
+    redirects: RedirectCounts,
+}
+
+/// Most client reports queued for the prober at once; more are dropped (the prober verifies
+/// a server at most once per [`ricochet_core::probe::REPORT_PERIOD`] anyway).
+const MAX_QUEUED_REPORTS: usize = 64;
+
+/// The connections' side of the report channel: a bounded count over an unbounded channel,
+/// so sending costs an atomic add and never waits.
+#[derive(Debug)]
+struct Reports {
+    tx: mpsc::UnboundedSender<Input>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Published {
-    /// Start with `ranking`.
+    /// Start with `ranking`, no status yet, and no prober to report to.
     pub fn new(ranking: Ranking) -> Published {
+        let redirects = RedirectCounts::default().covering(&ranking);
         Published {
             generation: AtomicU64::new(0),
-            ranking: RwLock::new(Arc::new(ranking)),
+            current: RwLock::new(Current {
+                ranking: Arc::new(ranking),
+                redirects,
+            }),
+            requests: RequestCounts::default(),
+            snapshot: RwLock::new(None),
+            reports: None,
         }
     }
 
     /// Replace the ranking; connections pick it up at their next request.
     pub fn publish(&self, ranking: Ranking) {
-        let ranking = Arc::new(ranking);
-        // A poisoned lock only means a panic elsewhere while holding it; the Arc inside is
+        // A poisoned lock only means a panic elsewhere while holding it; the data inside is
         // still whole, so carry on rather than crash.
-        *self.ranking.write().unwrap_or_else(|e| e.into_inner()) = ranking;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        current.redirects = current.redirects.covering(&ranking);
+        current.ranking = Arc::new(ranking);
+        drop(current);
         self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The current ranking.
     pub fn current(&self) -> Arc<Ranking> {
-        Arc::clone(&self.ranking.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.read().ranking)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The prober's latest snapshot of every server (health, last probe, next probe) and of
+    /// its settings; `None` before the prober's first step. Updated after every probe result,
+    /// report and reload. Join it with [`Published::current`] by [`Row::index`] for ranks,
+    /// weights and shares.
+    ///
+    /// [`Row::index`]: ricochet_core::pool::Row::index
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
+    }
+
+    /// Tell the prober a client could not reach server `index` (the
+    /// [`ricochet_core::redirect::Answer::unreachable`] of its request). Never waits; dropped
+    /// when too many reports are queued already.
+    pub fn report_unreachable(&self, index: usize) {
+        let Some(reports) = &self.reports else {
+            return;
+        };
+        if reports.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REPORTS {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if reports
+            .tx
+            .unbounded_send(Input::Unreachable(index))
+            .is_err()
+        {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn view(&self) -> View {
         let generation = self.generation.load(Ordering::Acquire);
         View {
             generation,
-            ranking: self.current(),
+            current: self.read().clone(),
         }
+    }
+
+    /// Requests answered on the redirect port, by status code.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
+    /// Redirects sent so far, by pool index.
+    pub fn redirects(&self) -> Vec<u64> {
+        self.read().redirects.values()
     }
 }
 
 /// One connection's copy of the published ranking.
 struct View {
     generation: u64,
-    ranking: Arc<Ranking>,
+    current: Current,
 }
 
 impl View {
@@ -169,28 +294,91 @@ impl View {
         let generation = published.generation.load(Ordering::Acquire);
         if generation != self.generation {
             self.generation = generation;
-            self.ranking = published.current();
+            self.current = published.read().clone();
         }
-        &self.ranking
+        &self.current.ranking
     }
 }
 
 /// A finished probe download.
+#[derive(Debug)]
 struct Outcome {
     index: usize,
     finished: Instant,
     result: Result<Measurement, ProbeFailure>,
 }
 
-/// Drives the core [`Balancer`]: starts probe downloads, feeds results and timeouts back,
-/// logs and publishes what comes out.
+/// What the prober waits for, besides its timer.
+#[derive(Debug)]
+enum Input {
+    Probed(Outcome),
+    /// A client could not reach this server.
+    Unreachable(usize),
+    /// Re-read the server list; the outcome goes back on the sender, if any.
+    Reload(Option<oneshot::Sender<Result<Reloaded, ReloadError>>>),
+}
+
+/// Why a reload was refused (the servers in force stay as they were).
+#[derive(Debug)]
+pub enum ReloadError {
+    /// Nothing to re-read: the server list was not given by a file or arguments (the demo
+    /// cluster).
+    NoSource,
+    /// The list could not be read or has a bad entry.
+    Load(LoadError),
+    /// A new server does not make a probe URL.
+    ProbeUrl(UrlError),
+    /// The prober is gone.
+    Stopped,
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::NoSource => f.write_str("no --config to re-read"),
+            ReloadError::Load(e) => write!(f, "{e}"),
+            ReloadError::ProbeUrl(e) => write!(f, "bad probe URL: {e}"),
+            ReloadError::Stopped => f.write_str("the prober has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+/// A handle that asks the prober to re-read the server list (SIGHUP, the admin listener's
+/// `POST /reload`). Cheap to clone; usable from any thread.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl Reloader {
+    /// Ask for a reload and return at once. The prober logs the outcome.
+    pub fn request_reload(&self) {
+        let _ = self.tx.unbounded_send(Input::Reload(None));
+    }
+
+    /// Ask for a reload and wait for its outcome (also logged by the prober).
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.unbounded_send(Input::Reload(Some(tx))).is_err() {
+            return Err(ReloadError::Stopped);
+        }
+        rx.await.unwrap_or(Err(ReloadError::Stopped))
+    }
+}
+
+/// Drives the core [`Balancer`]: starts probe downloads, feeds results, timeouts, client
+/// reports and reloads in, logs and publishes what comes out.
 pub struct Prober {
     balancer: Balancer,
     /// TLS for probing `https://` servers (its session cache spans probe rounds).
     tls: Arc<TlsClient>,
     published: Arc<Published>,
-    tx: mpsc::UnboundedSender<Outcome>,
-    rx: mpsc::UnboundedReceiver<Outcome>,
+    tx: mpsc::UnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+    queued_reports: Arc<AtomicUsize>,
+    source: Option<ServerSource>,
 }
 
 impl Prober {
@@ -211,18 +399,34 @@ impl Prober {
             tls.connector().map_err(StartError::ProbeCaFile)?;
         }
         let (tx, rx) = mpsc::unbounded();
+        let queued_reports = Arc::new(AtomicUsize::new(0));
+        let mut published = Published::new(Ranking::empty(config.policy));
+        published.reports = Some(Reports {
+            tx: tx.clone(),
+            queued: Arc::clone(&queued_reports),
+        });
+        published.set_snapshot(balancer.snapshot());
         Ok(Prober {
             tls: Arc::new(tls),
             balancer,
-            published: Arc::new(Published::new(Ranking::empty(config.policy))),
+            published: Arc::new(published),
             tx,
             rx,
+            queued_reports,
+            source: config.source.clone(),
         })
     }
 
-    /// The shared ranking this prober publishes into.
+    /// The shared ranking and status this prober publishes into.
     pub fn published(&self) -> &Arc<Published> {
         &self.published
+    }
+
+    /// A handle to ask this prober for reloads.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            tx: self.tx.clone(),
+        }
     }
 
     /// Start every probe the core says is due.
@@ -240,7 +444,7 @@ impl Prober {
                     result,
                 };
                 // The receiver lives as long as the prober; if it is gone, nobody cares.
-                let _ = tx.unbounded_send(outcome);
+                let _ = tx.unbounded_send(Input::Probed(outcome));
             });
         }
     }
@@ -250,50 +454,136 @@ impl Prober {
         while let Some(event) = self.balancer.poll_event() {
             match event {
                 Event::Removed {
-                    server, failure, ..
+                    server,
+                    failure,
+                    rechecking: false,
+                    ..
                 } => log::warn!("removed {server}: {failure}; it gets no more redirects"),
+                Event::Removed {
+                    server,
+                    failure,
+                    rechecking: true,
+                    ..
+                } => log::warn!("removed {server}: {failure}; re-checking it"),
+                Event::Failed {
+                    server,
+                    failure,
+                    failures,
+                    ..
+                } => log::info!("probe of {server} failed ({failures} in a row): {failure}"),
+                Event::Passed {
+                    server,
+                    passes,
+                    rise,
+                    ..
+                } => log::info!("{server} passed a re-check ({passes} of {rise})"),
+                Event::Admitted { server, .. } => {
+                    log::info!("{server} is live: it gets redirects")
+                }
                 Event::Ranking(ranking) => {
                     // Logged once live, so whoever reads the log line can rely on it.
                     let table = ranking.to_string();
+                    let empty = ranking.is_empty();
                     self.published.publish(ranking);
                     log::info!("new ranking:\n{table}");
+                    if empty && self.balancer.first_round_complete() {
+                        log::error!("no live server: answering 503 until one passes a probe");
+                    }
                 }
             }
         }
     }
 
-    /// One turn: start due probes, then wait for a result or the core's next deadline and hand
-    /// it in. Returns false when nothing is left to probe (every server removed).
-    pub async fn step(&mut self) -> bool {
+    fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Probed(outcome) => {
+                self.balancer
+                    .handle_probe_result(outcome.index, outcome.finished, outcome.result)
+            }
+            Input::Unreachable(index) => {
+                self.queued_reports.fetch_sub(1, Ordering::Relaxed);
+                if self.balancer.handle_unreachable(index, Instant::now()) {
+                    let snapshot = self.balancer.snapshot();
+                    if let Some(s) = snapshot.servers.iter().find(|s| s.index == index) {
+                        log::info!("a client could not reach {}: probing it now", s.server);
+                    }
+                }
+            }
+            Input::Reload(reply) => {
+                let result = self.reload();
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Re-read the server list and apply it; logs the outcome in one line.
+    fn reload(&mut self) -> Result<Reloaded, ReloadError> {
+        let result = match &self.source {
+            None => Err(ReloadError::NoSource),
+            Some(source) => source
+                .load()
+                .map_err(ReloadError::Load)
+                .and_then(|servers| {
+                    self.balancer
+                        .reload(servers, Instant::now())
+                        .map_err(ReloadError::ProbeUrl)
+                }),
+        };
+        match &result {
+            Ok(r) => {
+                let names = |list: &[ServerAddr]| {
+                    list.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                log::info!(
+                    "reloaded the server list: {} kept, added [{}], removed [{}], probed again [{}]",
+                    r.kept,
+                    names(&r.added),
+                    names(&r.removed),
+                    names(&r.restarted)
+                );
+            }
+            Err(e) => log::error!("reload refused, the servers in force stay: {e}"),
+        }
+        result
+    }
+
+    /// One turn: start due probes, then wait for a result, a report, a reload or the core's
+    /// next deadline, and hand it in. With nothing to probe, waits for inputs only.
+    async fn step(&mut self) {
         self.start_due();
         self.handle_events();
-        let Some(wake) = self.balancer.poll_timeout() else {
-            return false;
+        self.published.set_snapshot(self.balancer.snapshot());
+        let input = match self.balancer.poll_timeout() {
+            Some(wake) => {
+                let left = wake.saturating_duration_since(Instant::now());
+                runtime::timeout(left, self.rx.next()).await.flatten()
+            }
+            None => self.rx.next().await,
         };
-        let left = wake.saturating_duration_since(Instant::now());
-        if let Some(Some(outcome)) = runtime::timeout(left, self.rx.next()).await {
-            self.balancer
-                .handle_probe_result(outcome.index, outcome.finished, outcome.result);
+        if let Some(input) = input {
+            self.handle_input(input);
         }
-        // Hand in every result already queued before judging deadlines: a probe that finished
+        // Hand in every input already queued before judging deadlines: a probe that finished
         // in time must not be taken for a timeout because another result was read first.
-        while let Ok(outcome) = self.rx.try_recv() {
-            self.balancer
-                .handle_probe_result(outcome.index, outcome.finished, outcome.result);
+        while let Ok(input) = self.rx.try_recv() {
+            self.handle_input(input);
         }
         self.balancer.handle_timeout(Instant::now());
         self.start_due();
         self.handle_events();
-        true
+        self.published.set_snapshot(self.balancer.snapshot());
     }
 
     /// Run the first probe round to completion. The ranking it produced is in
     /// [`Prober::published`]; fails if it is empty.
     pub async fn first_round(&mut self) -> Result<Arc<Ranking>, StartError> {
         while !self.balancer.first_round_complete() {
-            if !self.step().await {
-                break;
-            }
+            self.step().await;
         }
         self.handle_events();
         let ranking = self.published.current();
@@ -303,10 +593,12 @@ impl Prober {
         Ok(ranking)
     }
 
-    /// Keep probing every interval until every server is gone.
+    /// Keep probing, and taking reports and reloads, for ever: even with every server removed,
+    /// a reload or (with readmit) a passing re-check brings servers back.
     pub async fn run(mut self) {
-        while self.step().await {}
-        log::error!("every server has been removed: answering 503 from now on");
+        loop {
+            self.step().await;
+        }
     }
 }
 
@@ -387,18 +679,41 @@ impl Service for Redirector<'_> {
 
     fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let ranking = self.view.refresh(self.published);
+        let start = out.len();
+        let now = SystemTime::now();
         let answer = {
             let mut rng = rand::rng();
-            let now = SystemTime::now();
             self.config
                 .redirect
                 .answer(request, keep_alive, ranking, &mut rng, now, out)
         };
-        if log::log_enabled!(log::Level::Info) {
-            let to = answer
+        self.published.requests.count(answer.status);
+        if let Some(index) = answer.server {
+            self.view.current.redirects.count(index);
+        }
+        let ranking = &self.view.current.ranking;
+        let to = || {
+            answer
                 .server
                 .and_then(|i| ranking.table().iter().find(|r| r.index == i))
-                .map_or("-", |r| r.server.as_str());
+                .map(|r| r.server.as_str())
+        };
+        if let Some(access_log) = &self.config.access_log {
+            access_log.record(|line| {
+                let entry = access_log::Entry {
+                    client: self.peer.ip(),
+                    time: now,
+                    request: Some((request.method, request.raw_target, request.version.as_str())),
+                    status: answer.status,
+                    body_bytes: body_len(&out[start..]),
+                    referer: request.header("referer"),
+                    user_agent: request.header("user-agent"),
+                };
+                access_log::write_redirect(&entry, to(), line);
+            });
+        }
+        if log::log_enabled!(log::Level::Info) {
+            let to = to().unwrap_or("-");
             log::info!(
                 "{} \"{} {}\" {} -> {to}",
                 self.peer,
@@ -406,6 +721,9 @@ impl Service for Redirector<'_> {
                 request.raw_target,
                 answer.status
             );
+        }
+        if let Some(index) = answer.unreachable {
+            self.published.report_unreachable(index);
         }
         answer.keep_alive
     }
@@ -420,9 +738,35 @@ impl Service for Redirector<'_> {
         Ok(keep_alive)
     }
 
-    fn error(&mut self, status: Status, _: u64, _: Option<Instant>) {
+    fn error(&mut self, status: Status, sent: u64, _: Option<Instant>) {
+        self.published.requests.count(status.code());
+        if let Some(access_log) = &self.config.access_log {
+            let mut page = Vec::with_capacity(512);
+            error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
+            let head = (page.len() as u64).saturating_sub(body_len(&page));
+            access_log.record(|line| {
+                let entry = access_log::Entry {
+                    client: self.peer.ip(),
+                    time: SystemTime::now(),
+                    request: None,
+                    status: status.code(),
+                    body_bytes: sent.saturating_sub(head),
+                    referer: None,
+                    user_agent: None,
+                };
+                access_log::write_redirect(&entry, None, line);
+            });
+        }
         log::info!("{} \"-\" {status}", self.peer);
     }
+}
+
+/// Body bytes of one complete response (`response` holds exactly one, head first).
+fn body_len(response: &[u8]) -> u64 {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |head| (response.len() - head - 4) as u64)
 }
 
 #[cfg(test)]
@@ -457,7 +801,7 @@ mod tests {
         published.publish(Ranking::empty(Policy::Rank));
         assert!(view.refresh(&published).is_empty());
         // A view taken later starts from the latest ranking.
-        assert!(published.view().ranking.is_empty());
+        assert!(published.view().current.ranking.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The download client: GET a URL, print each response's head, follow redirects as the core's
-//! [`Follower`] decides, and stream a 2xx body to disk through a temporary file that is renamed
+//! [`Follower`] decides (asking the redirecting URL once more, with the server reported, when
+//! a redirect target cannot be reached), and stream a 2xx body to disk through a temporary file that is renamed
 //! only once the body is complete (and, with `--fsync`, synced to disk).
 //!
 //! With `--continue` the temporary file has a stable name (`.NAME.part`) and a note beside it
@@ -259,9 +260,24 @@ async fn attempt(
         Follower::new(url.clone(), options.max_redirects).allow_downgrade(options.allow_downgrade);
     loop {
         let current = follower.current().clone();
-        // A redirect target that cannot be reached fails here; asking the balancer again for
-        // another server belongs at this point.
-        let mut stream = connect(&current, tls, options.timeout).await?;
+        let mut stream = match connect(&current, tls, options.timeout).await {
+            Ok(stream) => stream,
+            // A redirect target that cannot be reached: ask the URL that redirected here once
+            // more, naming it (a Ricochet balancer then picks another server).
+            Err(e @ (ClientError::Connect(..) | ClientError::Timeout("connecting to", _))) => {
+                match follower.handle_unreachable() {
+                    Some(failover) => {
+                        say(format_args!(
+                            "{e}\nasking {} for another server\n",
+                            failover.url
+                        ));
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         received.clear();
         let outcome = request(
             &mut stream,
@@ -309,7 +325,8 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     options: &Options,
 ) -> Result<Outcome, ClientError> {
     let url = follower.current().clone();
-    let fields = ask.map(RangeRequest::fields).unwrap_or_default();
+    let mut fields = ask.map(RangeRequest::fields).unwrap_or_default();
+    fields.extend(follower.report_field());
     match exchange::send_get(stream, &url, &fields, options.timeout).await {
         Ok(Some(())) => {}
         Ok(None) => return Err(ClientError::Timeout("sending the request to", url)),

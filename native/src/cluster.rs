@@ -2,7 +2,9 @@
 //! front of them, all in one process, built from the library's own [`crate::server`] and
 //! [`crate::balancer`].
 
+use crate::admin::{self, Admin};
 use crate::balancer::{self, StartError};
+use crate::driver::Shutdown;
 use crate::listen::{self, listening_line};
 use crate::runtime::{self, TcpListener};
 use crate::server;
@@ -13,7 +15,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The default servers' ports, fastest first.
 pub const SERVER_PORTS: [u16; 3] = [11111, 22222, 33333];
@@ -29,6 +32,8 @@ pub struct Config {
     pub root: PathBuf,
     /// The balancer's address.
     pub listen: String,
+    /// The balancer's admin listener.
+    pub admin: String,
     /// One server per entry: its port on 127.0.0.1 (0 picks a free one) and its send rate.
     pub servers: Vec<(u16, u64)>,
     /// The balancer's settings (its server list is filled in from the bound servers).
@@ -152,7 +157,9 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         return Err(ClusterError::ProbeFile(probe_file));
     }
     // Bind everything first, so a busy port is reported before anything starts.
+    let started = Instant::now();
     let (balancer_listener, balancer_addr) = bind(&config.listen).await?;
+    let (admin_listener, admin_addr) = bind(&config.admin).await?;
     let mut servers = Vec::new();
     for &(port, rate) in &config.servers {
         let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
@@ -194,6 +201,12 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         .map_err(ClusterError::Balancer)?;
     let ranking = prober.published().current();
     say(format_args!("{ranking}\n"));
+    let admin = Admin {
+        published: Arc::clone(prober.published()),
+        started,
+        reload: None,
+    };
+    admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
     say(format_args!(
         "balancer: probing every {:?}, redirecting with {}\n{}\n",
         balancer_config.probe.interval,

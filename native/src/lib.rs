@@ -16,18 +16,26 @@
 //!   [`tls::Stream`], plain TCP or TLS behind one set of I/O traits; a throwaway CA for
 //!   `cluster --tls` and the tests.
 //! - [`client`]: the download client.
-//! - [`balancer`]: the balancer's service and its prober; [`probe`]: one probe
-//!   download.
+//! - [`balancer`]: the balancer's service and its prober (probes, client reports, reloads);
+//!   [`probe`]: one probe download; [`servers`]: reading the server list.
 //! - [`cluster`]: the demo cluster (three throttled servers and a balancer in one process).
+//! - [`admin`]: the balancer's admin listener; [`counters`]: what it counts on the hot path.
+//! - [`access_log`]: `--access-log`, written by a background thread.
+//! - [`version`]: the `--version` flag.
 //! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload); [`interrupt`]: the
+//!   client's temporary-file cleanup on a signal.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod accept;
+pub mod access_log;
+pub mod admin;
 pub mod balancer;
 pub mod client;
 pub mod cluster;
 pub mod conn;
+pub mod counters;
 pub mod driver;
 pub mod duration;
 pub mod exchange;
@@ -38,6 +46,10 @@ pub mod logging;
 pub mod probe;
 pub mod runtime;
 pub mod server;
+pub mod servers;
+#[cfg(unix)]
+pub mod signal;
 pub mod throttle;
 pub mod tls;
+pub mod version;
 pub mod workers;

@@ -6,8 +6,7 @@
 
 use crate::exchange::{self, ReceiveError, Received, TlsClient};
 use ricochet_core::exchange::{Event, ResponseReader};
-use ricochet_core::pool::Measurement;
-use ricochet_core::probe::ProbeFailure;
+use ricochet_core::probe::{Measurement, ProbeFailure};
 use ricochet_core::url::Url;
 use std::time::Instant;
 

@@ -4,10 +4,12 @@
 //! bytes sent, duration).
 
 use crate::accept;
+use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
 use crate::driver::{self, Responder, Service, Shutdown};
 use crate::runtime::{self, Dir, File, TcpListener};
 use crate::throttle::Throttle;
+use ricochet_core::access_log;
 use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::error_page;
 use ricochet_core::request::{Limits, Request};
@@ -44,6 +46,8 @@ pub struct Config {
     pub limits: Limits,
     /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
     pub tls: Option<crate::tls::Acceptor>,
+    /// Where to write one Combined Log Format line per request, if anywhere.
+    pub access_log: Option<AccessLog>,
 }
 
 impl Config {
@@ -67,6 +71,7 @@ impl Config {
             max_connections: 1024,
             limits: Limits::default(),
             tls: None,
+            access_log: None,
         })
     }
 }
@@ -111,6 +116,7 @@ pub async fn handle_connection<S: ByteStream>(
         summary: String::with_capacity(128),
         out: Vec::with_capacity(4096),
         chunk: Vec::new(),
+        access: AccessFields::new(),
     };
     let connection =
         ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
@@ -127,6 +133,8 @@ struct Files<'a> {
     out: Vec<u8>,
     /// One piece of a larger file.
     chunk: Vec<u8>,
+    /// The request's fields for the access log, if there is one.
+    access: AccessFields,
 }
 
 /// A routed request, or the status to answer it with (and whether it was a HEAD).
@@ -140,6 +148,9 @@ impl Service for Files<'_> {
         self.summary.push_str(request.method);
         self.summary.push(' ');
         self.summary.push_str(request.raw_target);
+        if self.config.access_log.is_some() {
+            self.access.keep(request);
+        }
         serve::route(request).map_err(|status| {
             let head_only = error_page::allowed_method(request.method) == Ok(true);
             (status, head_only)
@@ -153,7 +164,7 @@ impl Service for Files<'_> {
         responder: &mut Responder<'_, S>,
     ) -> io::Result<bool> {
         let config = self.config;
-        let (status, more) = match routed {
+        let (status, more, head) = match routed {
             Ok(mut request) => {
                 request.keep_alive = keep_alive;
                 send_file(responder, &request, config, &mut self.out, &mut self.chunk).await?
@@ -163,12 +174,101 @@ impl Service for Files<'_> {
             }
         };
         let started = responder.request_started();
-        log_request(self.peer, &self.summary, status, responder.sent(), started);
+        let sent = responder.sent();
+        let body = sent.saturating_sub(head as u64);
+        if let Some(access_log) = &config.access_log {
+            self.access.record(access_log, self.peer, status, body);
+        }
+        log_request(self.peer, &self.summary, status, sent, started);
         Ok(more)
     }
 
     fn error(&mut self, status: Status, sent: u64, started: Option<Instant>) {
+        if let Some(access_log) = &self.config.access_log {
+            // The driver's error page: the request could not be (fully) parsed.
+            self.access.unparsed();
+            let body = sent.saturating_sub(error_page_head(status, sent));
+            self.access
+                .record(access_log, self.peer, status.code(), body);
+        }
         log_request(self.peer, "-", status.code(), sent, started);
+    }
+}
+
+/// The head length of the driver's error page for `status`, `sent` bytes in all: the page
+/// written again (it is small, and only on this rare path).
+fn error_page_head(status: Status, sent: u64) -> u64 {
+    let mut page = Vec::with_capacity(512);
+    error_page::write(status, false, false, SystemTime::UNIX_EPOCH, &[], &mut page);
+    let head = head_len(&page) as u64;
+    head.min(sent)
+}
+
+/// What the access log needs of a request, kept while it is answered (the head borrows the
+/// receive buffer); the buffers are reused from request to request.
+struct AccessFields {
+    received: SystemTime,
+    method: String,
+    target: String,
+    version: &'static str,
+    referer: Vec<u8>,
+    user_agent: Vec<u8>,
+    parsed: bool,
+}
+
+impl AccessFields {
+    fn new() -> AccessFields {
+        AccessFields {
+            received: SystemTime::UNIX_EPOCH,
+            method: String::new(),
+            target: String::new(),
+            version: "",
+            referer: Vec::new(),
+            user_agent: Vec::new(),
+            parsed: false,
+        }
+    }
+
+    fn keep(&mut self, request: &Request<'_>) {
+        self.received = SystemTime::now();
+        self.method.clear();
+        self.method.push_str(request.method);
+        self.target.clear();
+        self.target.push_str(request.raw_target);
+        self.version = request.version.as_str();
+        self.referer.clear();
+        self.referer
+            .extend_from_slice(request.header("referer").unwrap_or_default());
+        self.user_agent.clear();
+        self.user_agent
+            .extend_from_slice(request.header("user-agent").unwrap_or_default());
+        self.parsed = true;
+    }
+
+    fn unparsed(&mut self) {
+        self.received = SystemTime::now();
+        self.parsed = false;
+        self.referer.clear();
+        self.user_agent.clear();
+    }
+
+    fn record(&self, log: &AccessLog, peer: SocketAddr, status: u16, body_bytes: u64) {
+        log.record(|line| {
+            let entry = access_log::Entry {
+                client: peer.ip(),
+                time: self.received,
+                request: self.parsed.then_some((
+                    self.method.as_str(),
+                    self.target.as_str(),
+                    self.version,
+                )),
+                status,
+                body_bytes,
+                referer: Some(&self.referer),
+                user_agent: Some(&self.user_agent),
+            };
+            access_log::write_combined(&entry, line);
+        });
     }
 }
 
@@ -180,14 +280,15 @@ fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started:
     log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
 }
 
-/// Send the core's error page for `status`: the status and whether the connection goes on.
+/// Send the core's error page for `status`: the status, whether the connection goes on, and
+/// the length of the head sent.
 async fn send_error<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     status: Status,
     keep_alive: bool,
     head_only: bool,
     config: &Config,
-) -> io::Result<(u16, bool)> {
+) -> io::Result<(u16, bool, usize)> {
     let mut bytes = Vec::with_capacity(512);
     let more = error_page::write(
         status,
@@ -197,18 +298,28 @@ async fn send_error<S: ByteStream>(
         &[],
         &mut bytes,
     );
-    send_bytes(responder, &bytes, config).await?;
-    Ok((status.code(), more))
+    let head = send_bytes(responder, &bytes, config).await?;
+    Ok((status.code(), more, head))
 }
 
-/// Send a complete response the core produced, at the configured pace.
+/// Send a complete response the core produced, at the configured pace. Returns the length of
+/// its head.
 async fn send_bytes<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     bytes: &[u8],
     config: &Config,
-) -> io::Result<()> {
+) -> io::Result<usize> {
     let mut pace = config.throttle.start().await;
-    pace.write_all(responder, bytes).await
+    pace.write_all(responder, bytes).await?;
+    Ok(head_len(bytes))
+}
+
+/// Length of the head of a complete response (all of it if it has no end).
+fn head_len(response: &[u8]) -> usize {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |at| at + 4)
 }
 
 /// Why a file could not be had, in the core's terms.
@@ -352,20 +463,20 @@ async fn open_checked(
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
-/// Returns the status sent and whether the connection goes on.
+/// Returns the status sent, whether the connection goes on, and the length of the head sent.
 async fn send_file<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     request: &FileRequest,
     config: &Config,
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
-) -> io::Result<(u16, bool)> {
+) -> io::Result<(u16, bool, usize)> {
     let (mut file, meta, index) = match open_file(config, request).await {
         Ok(Opened::File(file, meta, index)) => (file, meta, index),
         Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
-            send_bytes(responder, &bytes, config).await?;
-            return Ok((Status::MOVED_PERMANENTLY.code(), request.keep_alive));
+            let head = send_bytes(responder, &bytes, config).await?;
+            return Ok((Status::MOVED_PERMANENTLY.code(), request.keep_alive, head));
         }
         Err(status) => {
             let (keep_alive, head_only) = (request.keep_alive, request.head_only);
@@ -381,8 +492,8 @@ async fn send_file<S: ByteStream>(
     let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
         serve::FileResponse::File { head, body } => (head, body),
         serve::FileResponse::Refused { status, bytes } => {
-            send_bytes(responder, &bytes, config).await?;
-            return Ok((status, request.keep_alive));
+            let head = send_bytes(responder, &bytes, config).await?;
+            return Ok((status, request.keep_alive, head));
         }
     };
     out.clear();
@@ -392,10 +503,11 @@ async fn send_file<S: ByteStream>(
     }
     let status = head.status;
     let more = request.keep_alive;
+    let head_len = out.len();
     let mut pace = config.throttle.start().await;
     let Some(body) = body else {
         pace.write_all(responder, out).await?;
-        return Ok((status, more));
+        return Ok((status, more, head_len));
     };
     if body.start > 0 {
         file.seek_to(body.start).await?;
@@ -403,7 +515,6 @@ async fn send_file<S: ByteStream>(
     let len = body.len;
     if len <= SMALL_FILE {
         // Head and body in one write.
-        let head_len = out.len();
         out.resize(head_len + len as usize, 0);
         let complete = read_full(&mut file, &mut out[head_len..]).await?;
         if complete < len as usize {
@@ -411,10 +522,10 @@ async fn send_file<S: ByteStream>(
             pace.write_all(responder, &out[..head_len + complete])
                 .await?;
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, false));
+            return Ok((status, false, head_len));
         }
         pace.write_all(responder, out).await?;
-        return Ok((status, more));
+        return Ok((status, more, head_len));
     }
     // Larger files: head plus the first piece in one write, then piece by piece.
     if chunk.is_empty() {
@@ -435,11 +546,11 @@ async fn send_file<S: ByteStream>(
         offset = 0;
         if got < want {
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, false));
+            return Ok((status, false, head_len));
         }
         remaining -= got as u64;
     }
-    Ok((status, more))
+    Ok((status, more, head_len))
 }
 
 /// The file's inode number, part of its ETag (0 where there is none).

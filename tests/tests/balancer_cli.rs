@@ -229,17 +229,17 @@ fn probe_verdicts_chunked_passes_short_body_and_stall_are_removed() {
         .arg(stall.addr.to_string())
         .env("RICOCHET_LOG", "info");
     let balancer = Spawned::start(cmd);
-    let output = balancer.output();
-    assert!(
-        output.contains(&format!(
+    // Logged before `listening on`, but read from stderr by another thread: wait for them.
+    balancer.wait_for(
+        &format!(
             "removed {}: received 10 bytes, Content-Length announced 1000",
             short.addr
-        )),
-        "{output}"
+        ),
+        Duration::from_secs(5),
     );
-    assert!(
-        output.contains(&format!("removed {}: probe timed out", stall.addr)),
-        "{output}"
+    balancer.wait_for(
+        &format!("removed {}: probe timed out", stall.addr),
+        Duration::from_secs(5),
     );
     let got = raw_exchange(
         balancer.addr,

@@ -1,24 +1,31 @@
-//! The demo cluster (on free ports instead of 11111/22222/33333/12345): it ranks its three
-//! servers fastest first, prints how to try it, and a download through it arrives intact.
+//! The demo cluster (on free ports instead of 11111/22222/33333/12345/12346): it ranks its
+//! three servers fastest first, prints how to try it and its admin URL, and a download through
+//! it arrives intact.
 
-use ricochet_tests::{bin, client, www, Spawned, TempDir};
+use ricochet_tests::{bin, client, raw_exchange, status_of, www, Spawned, TempDir};
 use std::fs;
 use std::process::Command;
 
 #[test]
 fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
     let mut cmd = Command::new(bin("cluster"));
-    cmd.args(["--listen", "127.0.0.1:0", "--root"])
-        .arg(www())
-        .args([
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-        ])
-        .env("RICOCHET_LOG", "info");
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--root",
+    ])
+    .arg(www())
+    .args([
+        "--server-port",
+        "0",
+        "--server-port",
+        "0",
+        "--server-port",
+        "0",
+    ])
+    .env("RICOCHET_LOG", "info");
     let cluster = Spawned::start(cmd);
     let output = cluster.wait_for("stop with Ctrl-C", std::time::Duration::from_secs(5));
 
@@ -50,6 +57,18 @@ fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
         )),
         "{output}"
     );
+
+    // The admin listener's URL, to open in a browser.
+    let admin = output
+        .lines()
+        .find_map(|l| l.strip_prefix("admin on http://"))
+        .unwrap_or_else(|| panic!("no admin URL:\n{output}"));
+    let status = raw_exchange(
+        admin.parse().unwrap(),
+        b"GET /status.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(status_of(&status), Some(200));
 
     let dir = TempDir::new("cluster");
     let ran = client(dir.path(), &["-q", &format!("{}/index.html", cluster.url)]);

@@ -3,7 +3,8 @@
 //! It times the download of a probe file from every server, ranks the servers (fastest gets the
 //! most weight) and answers every GET or HEAD with a redirect (301 by default) to a server
 //! picked at random by weight. It re-probes in the background every interval; a server that
-//! fails a probe is removed for good. With no server left it answers 503.
+//! fails a probe is removed for good, or with `--readmit` re-checked until it passes `--rise`
+//! times in a row. With no server left it answers 503. SIGHUP re-reads `--config`.
 //!
 //! Run it (in front of servers started with `server --listen 127.0.0.1:8081 --root www` ...):
 //!
@@ -17,28 +18,39 @@
 //! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
-use ricochet::balancer::{self, Config, StartError};
+use ricochet::access_log::AccessLog;
+use ricochet::admin::{self, Admin};
+use ricochet::balancer::{Config, Prober, StartError};
+use ricochet::driver::Shutdown;
 use ricochet::duration::parse_duration;
+use ricochet::servers::ServerSource;
+use ricochet::signal::{self, Signal};
 use ricochet::tls::{self, Trust};
-use ricochet::{listen, logging, runtime};
+use ricochet::{balancer, listen, logging, runtime, version};
+use ricochet_core::admin::Reload;
 use ricochet_core::balancer::ProbeConfig;
-use ricochet_core::pool::{Policy, ServerList, ServerListError};
+use ricochet_core::pool::Policy;
 use ricochet_core::redirect::Redirect;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port, or an
 /// http:// or https:// URL), picked at random with more weight for the servers that downloaded
 /// the probe file faster. Prints `listening on http://ADDR` (https:// with --tls-cert) on
 /// stdout after the first probe round. Logs go to stderr; the
 /// environment variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace;
-/// default info).
+/// default info). SIGHUP re-reads --config (and the arguments): new servers are probed before
+/// they get redirects, dropped ones get none from then on; a list with an error is refused
+/// whole, with one log line naming the line, and the servers in force stay.
 #[derive(FromArgs)]
 #[argh(
     error_code(1, "usage error (bad flag or value)"),
-    error_code(2, "cannot listen on the --listen address"),
+    error_code(
+        2,
+        "cannot listen on the --listen or --admin address, or cannot open the --access-log file"
+    ),
     error_code(
         3,
         "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
@@ -78,13 +90,28 @@ struct Args {
     )]
     probe_interval: Duration,
 
-    /// longest a probe may take before its server is removed, e.g. 10s (default 10s)
+    /// longest a probe may take before it counts as failed, e.g. 10s (default 10s)
     #[argh(
         option,
         default = "Duration::from_secs(10)",
         from_str_fn(parse_duration)
     )]
     probe_timeout: Duration,
+
+    /// keep re-checking removed servers (after 1 s, doubling up to the probe interval) and
+    /// redirect to them again once they pass --rise probes in a row (default: a server that
+    /// fails a probe is removed for good)
+    #[argh(switch)]
+    readmit: bool,
+
+    /// with --readmit: probes in a row a removed server must pass to get redirects again
+    /// (default 2)
+    #[argh(option)]
+    rise: Option<u32>,
+
+    /// with --readmit: failed probes in a row that remove a live server (default 1)
+    #[argh(option)]
+    fall: Option<u32>,
 
     /// how servers are weighted: rank (slowest 1 ... fastest N) or throughput (by measured
     /// bytes per second, with a floor) (default rank)
@@ -128,6 +155,20 @@ struct Args {
     )]
     idle_timeout: Duration,
 
+    /// address of the admin listener (status page at /, /status.json, /metrics, POST
+    /// /reload), host:port; keep it on loopback (default: off)
+    #[argh(option)]
+    admin: Option<String>,
+
+    /// write one Combined Log Format line per request to this file (appended; - for stderr),
+    /// followed by the server redirected to (default: off)
+    #[argh(option)]
+    access_log: Option<PathBuf>,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
+
     /// answer over HTTPS with this certificate (PEM; the balancer's certificate first, then
     /// its chain); needs --tls-key
     #[argh(option)]
@@ -156,60 +197,55 @@ fn parse_redirect(value: &str) -> Result<Redirect, String> {
     Redirect::new(status).map_err(|e| e.to_string())
 }
 
-/// Why the server list could not be read.
-enum ListError {
-    Entry(ServerListError),
-    File(String),
-}
-
-fn read_config(path: &Path, list: &mut ServerList) -> Result<(), ListError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| ListError::File(format!("cannot read {}: {e}", path.display())))?;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line =
-            line.map_err(|e| ListError::File(format!("{}: line {}: {e}", path.display(), i + 1)))?;
-        list.add_config_line(i + 1, &line)
-            .map_err(ListError::Entry)?;
-    }
-    Ok(())
+fn start_failed(e: StartError) -> ExitCode {
+    eprintln!("balancer: {e}");
+    ExitCode::from(match e {
+        StartError::BadProbePath(_) => 1,
+        StartError::NoServers => 3,
+        StartError::NoServerPassed => 4,
+        StartError::ProbeCaFile(_) => 5,
+    })
 }
 
 fn main() -> ExitCode {
+    version::exit_if_asked("balancer");
+    let started = Instant::now();
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", version::line("balancer"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
 
-    // Servers: the config file's first, then the arguments (the order only matters for ties).
-    let mut list = ServerList::new();
-    if let Some(path) = &args.config {
-        match read_config(path, &mut list) {
-            Ok(()) => {}
-            Err(ListError::Entry(e)) => {
-                eprintln!("balancer: {}: {e}", path.display());
-                return ExitCode::from(3);
-            }
-            Err(ListError::File(e)) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(3);
-            }
+    let readmit = match balancer::readmit_from_flags(args.readmit, args.rise, args.fall) {
+        Ok(readmit) => readmit,
+        Err(e) => {
+            eprintln!("balancer: {e}");
+            return ExitCode::from(1);
         }
-    }
-    for server in &args.servers {
-        if let Err(e) = list.add_argument(server) {
+    };
+
+    // Servers: the config file's first, then the arguments (the order only matters for ties).
+    let source = ServerSource {
+        config: args.config.clone(),
+        arguments: args.servers.clone(),
+    };
+    let servers = match source.load() {
+        Ok(servers) => servers,
+        Err(e) => {
             eprintln!("balancer: {e}");
             return ExitCode::from(3);
         }
-    }
-    if list.is_empty() {
-        eprintln!("balancer: no server given: pass host:port arguments or --config FILE");
-        return ExitCode::from(3);
-    }
+    };
 
-    let mut config = Config::new(list.into_servers());
+    let mut config = Config::new(servers);
+    config.source = Some(source);
     config.probe = ProbeConfig {
         path: args.probe_path.clone(),
         interval: args.probe_interval,
         timeout: args.probe_timeout,
+        readmit,
     };
     config.policy = args.policy;
     config.redirect = args.redirect.with_retry_after(args.retry_after);
@@ -236,6 +272,18 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(path) = &args.access_log {
+        match AccessLog::open(path) {
+            Ok(log) => config.access_log = Some(log),
+            Err(e) => {
+                eprintln!(
+                    "balancer: cannot open the access log {}: {e}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     runtime::block_on(async move {
         // Bind first: a busy port is reported at once, and clients arriving during the first
@@ -247,31 +295,47 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let admin_listener = match &args.admin {
+            Some(addr) => match listen::bind(addr).await {
+                Ok(bound) => Some(bound),
+                Err(e) => {
+                    eprintln!("balancer: cannot listen on {addr} (--admin): {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
+        };
         log::info!(
             "probing {} servers for {} (timeout {:?})",
             config.servers.len(),
             config.probe.path,
             config.probe.timeout
         );
-        let prober = match balancer::start(&config).await {
+        let mut prober = match Prober::new(&config) {
             Ok(prober) => prober,
-            Err(e @ StartError::BadProbePath(_)) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(1);
-            }
-            Err(e @ StartError::NoServers) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(3);
-            }
-            Err(e @ StartError::NoServerPassed) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(4);
-            }
-            Err(e @ StartError::ProbeCaFile(_)) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(5);
-            }
+            Err(e) => return start_failed(e),
         };
+        // From now on SIGHUP reloads instead of ending the process.
+        let reloader = prober.reloader();
+        if let Err(e) = signal::watch(Signal::Hangup, move || reloader.request_reload()) {
+            log::warn!("cannot handle SIGHUP, reloading is off: {e}");
+        }
+        if let Err(e) = prober.first_round().await {
+            return start_failed(e);
+        }
+        if let Some((admin_listener, admin_addr)) = admin_listener {
+            // Same as SIGHUP: the prober re-reads the list and logs the outcome.
+            let reloader = prober.reloader();
+            let admin = Admin {
+                published: Arc::clone(prober.published()),
+                started,
+                reload: Some(Arc::new(move || {
+                    reloader.request_reload();
+                    Reload::Accepted
+                })),
+            };
+            admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
+        }
         listen::announce(addr, config.tls.is_some());
         balancer::serve(listener, prober, config).await
     })

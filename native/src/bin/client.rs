@@ -107,10 +107,19 @@ struct Args {
     /// a cut download is resumed from the URL given (through the balancer again)
     #[argh(option, default = "0")]
     retry: u32,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
 }
 
 fn main() -> ExitCode {
+    ricochet::version::exit_if_asked("client");
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", ricochet::version::line("client"));
+        return ExitCode::SUCCESS;
+    }
     logging::init();
     let options = Options {
         url: args.url,

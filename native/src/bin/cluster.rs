@@ -9,8 +9,8 @@
 //! cargo run --release -p ricochet --bin client -- http://127.0.0.1:12345/index.html
 //! ```
 //!
-//! It prints the ranking, `listening on http://ADDR` and an example client command, then runs
-//! until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
+//! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
+//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
 use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
@@ -61,6 +61,28 @@ struct Args {
     )]
     probe_interval: Duration,
 
+    /// keep re-checking servers that failed a probe and redirect to them again once they pass
+    /// --rise probes in a row (default: removed for good)
+    #[argh(switch)]
+    readmit: bool,
+
+    /// with --readmit: probes in a row a removed server must pass (default 2)
+    #[argh(option)]
+    rise: Option<u32>,
+
+    /// with --readmit: failed probes in a row that remove a live server (default 1)
+    #[argh(option)]
+    fall: Option<u32>,
+
+    /// the balancer's admin listener (status page, /status.json, /metrics); port 0 picks a
+    /// free port (default 127.0.0.1:12346)
+    #[argh(option, default = "String::from(\"127.0.0.1:12346\")")]
+    admin: String,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
+
     /// everything over HTTPS: a throwaway CA and certificate for 127.0.0.1 and localhost are
     /// made at start, the CA written to a file in the temporary directory for clients'
     /// --cacert (default off)
@@ -69,7 +91,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    ricochet::version::exit_if_asked("cluster");
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", ricochet::version::line("cluster"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
     let ports = if args.server_port.is_empty() {
@@ -85,9 +112,18 @@ fn main() -> ExitCode {
     };
     let mut balancer_config = balancer::Config::new(Vec::new());
     balancer_config.probe.interval = args.probe_interval;
+    balancer_config.probe.readmit =
+        match balancer::readmit_from_flags(args.readmit, args.rise, args.fall) {
+            Ok(readmit) => readmit,
+            Err(e) => {
+                eprintln!("cluster: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let config = Config {
         root: args.root.unwrap_or_else(cluster::default_root),
         listen: args.listen,
+        admin: args.admin,
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
         tls: args.tls,

@@ -16,10 +16,11 @@
 //! level (`off`, `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
+use ricochet::access_log::AccessLog;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
-use ricochet::{listen, logging, runtime, tls, workers};
+use ricochet::{listen, logging, runtime, tls, version, workers};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,7 +30,10 @@ use std::time::Duration;
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
 #[derive(FromArgs)]
 #[argh(
-    error_code(1, "usage error, or --root is not a readable directory"),
+    error_code(
+        1,
+        "usage error, --root is not a readable directory, or the --access-log file cannot be opened"
+    ),
     error_code(2, "cannot listen on the --listen address"),
     error_code(3, "a worker process ended (with --workers above 1)"),
     error_code(
@@ -95,6 +99,15 @@ struct Args {
     )]
     idle_timeout: Duration,
 
+    /// write one Combined Log Format line per request to this file (appended; - for stderr;
+    /// with --workers, every worker appends to it) (default: off)
+    #[argh(option)]
+    access_log: Option<PathBuf>,
+
+    /// print the name and version, then exit
+    #[argh(switch)]
+    version: bool,
+
     /// serve HTTPS with this certificate (PEM; the server's certificate first, then its
     /// chain); needs --tls-key
     #[argh(option)]
@@ -106,7 +119,12 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    version::exit_if_asked("server");
     let args: Args = argh::from_env();
+    if args.version {
+        println!("{}", version::line("server"));
+        return ExitCode::SUCCESS;
+    }
     runtime::set_threads(args.threads);
     logging::init();
     let mut config = match Config::new(&args.root) {
@@ -163,6 +181,16 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
         workers::stop_with_any_worker();
+    }
+    // Opened after the fork: its writer thread would not survive it.
+    if let Some(path) = &args.access_log {
+        match AccessLog::open(path) {
+            Ok(log) => config.access_log = Some(log),
+            Err(e) => {
+                eprintln!("server: cannot open the access log {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
     }
     let listener = if worker == 0 {
         first

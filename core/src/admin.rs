@@ -1,0 +1,633 @@
+//! The balancer's admin application: a parsed request in, a complete response out.
+//!
+//! It serves an operator's listener, kept apart from the redirect port:
+//! - `GET /`: an HTML status page (no external assets, no JavaScript, refreshes itself);
+//! - `GET /status.json`: the same facts as JSON;
+//! - `GET /metrics`: Prometheus text exposition format 0.0.4;
+//! - `POST /reload`: asks the balancer to re-read its server list.
+//!
+//! HEAD works like GET without the body; another method on one of these paths gets 405 with
+//! `Allow`, any other path 404. What the application needs from the running balancer goes
+//! through [`Control`]: a [`Status`] snapshot, and the reload hook. [`Status::from_snapshot`]
+//! builds it from the core balancer's own [`balancer::Snapshot`]; the shell adds its counters.
+
+use crate::balancer;
+use crate::pool::{format_duration, format_number, format_speed, Policy, Ranking};
+use crate::probe::Measurement;
+use crate::request::Request;
+use crate::write::ResponseHead;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use crate::probe::Health;
+
+/// A server's latest judged probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastProbe {
+    /// When its result came in (wall clock).
+    pub at: SystemTime,
+    /// What it measured, or why it failed (the failure's text).
+    pub result: Result<Measurement, String>,
+}
+
+/// One configured server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerStatus {
+    /// Its index in the pool (what the shell's counters are kept by).
+    pub index: usize,
+    /// `host:port` (IPv6 bracketed).
+    pub address: String,
+    /// Live, removed, re-checking or pending.
+    pub health: Health,
+    /// The latest judged probe, if any.
+    pub last_probe: Option<LastProbe>,
+    /// The measurement the server is ranked by, if it is in the ranking in force.
+    pub measurement: Option<Measurement>,
+    /// Rank by transfer time (1 slowest, N fastest), if in the ranking.
+    pub rank: Option<f64>,
+    /// Weight under the policy, if in the ranking.
+    pub weight: Option<f64>,
+    /// Expected share of the redirects (0 to 1), if in the ranking.
+    pub share: Option<f64>,
+    /// Redirects sent to it since start.
+    pub redirects: u64,
+    /// Failed probes since start.
+    pub probe_failures: u64,
+}
+
+/// Everything the admin endpoints show, taken at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The balancer's version.
+    pub version: String,
+    /// When the snapshot was taken (wall clock).
+    pub time: SystemTime,
+    /// Time since the balancer started.
+    pub uptime: Duration,
+    /// How live servers are weighted.
+    pub policy: Policy,
+    /// Path downloaded by every probe.
+    pub probe_path: String,
+    /// Time between two probes of a server.
+    pub probe_interval: Duration,
+    /// Time until the next probe starts; `None` when nothing is left to probe.
+    pub next_probe: Option<Duration>,
+    /// Every configured server, in configuration order.
+    pub servers: Vec<ServerStatus>,
+    /// Requests answered on the redirect port, by status code, ascending.
+    pub requests: Vec<(u16, u64)>,
+}
+
+impl Status {
+    /// The admin view of the balancer's `snapshot` ([`balancer::Balancer::snapshot`]) taken
+    /// at or before `now` (`wall` on the wall clock), with `ranking` the ranking in force (the
+    /// one redirects are drawn from). Counters (`redirects`, `requests`) start at zero: the
+    /// shell, which counts them, fills them in by pool index.
+    pub fn from_snapshot(
+        snapshot: &balancer::Snapshot,
+        ranking: &Ranking,
+        started: Instant,
+        now: Instant,
+        wall: SystemTime,
+        version: &str,
+    ) -> Status {
+        let servers = snapshot
+            .servers
+            .iter()
+            .map(|s| {
+                let row = ranking.table().iter().find(|r| r.index == s.index);
+                let last_probe = s.probe.last.as_ref().map(|p| LastProbe {
+                    at: wall
+                        .checked_sub(now.saturating_duration_since(p.finished))
+                        .unwrap_or(UNIX_EPOCH),
+                    result: p.result.clone().map_err(|e| e.to_string()),
+                });
+                ServerStatus {
+                    index: s.index,
+                    address: s.server.as_str().to_string(),
+                    health: s.probe.health,
+                    last_probe,
+                    measurement: row.map(|r| r.measurement),
+                    rank: row.map(|r| r.rank),
+                    weight: row.map(|r| r.weight),
+                    share: row.map(|r| r.share),
+                    redirects: 0,
+                    probe_failures: s.probe.failures_total,
+                }
+            })
+            .collect();
+        Status {
+            version: version.to_string(),
+            time: wall,
+            uptime: now.saturating_duration_since(started),
+            policy: snapshot.policy,
+            probe_path: snapshot.probe_path.clone(),
+            probe_interval: snapshot.interval,
+            next_probe: snapshot
+                .next_probe
+                .map(|due| due.saturating_duration_since(now)),
+            servers,
+            requests: Vec::new(),
+        }
+    }
+}
+
+/// What became of a reload request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The balancer will re-read its server list (202).
+    Accepted,
+    /// It cannot (409), and why.
+    Refused(String),
+}
+
+/// What the admin application asks of the running balancer.
+pub trait Control {
+    /// A snapshot, taken now. Called once per GET or HEAD of a status endpoint.
+    fn status(&mut self) -> Status;
+    /// Re-read the server list, as on SIGHUP. Called once per `POST /reload`.
+    fn reload(&mut self) -> Reload;
+}
+
+/// What the admin application answered, for the shell and its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The status written.
+    pub status: u16,
+    /// Whether the connection may carry another request; when false the response says
+    /// `Connection: close` and the shell closes after writing it.
+    pub keep_alive: bool,
+}
+
+/// The paths the admin application serves, and the methods each takes.
+const ENDPOINTS: [(&str, &str); 4] = [
+    ("/", "GET, HEAD"),
+    ("/status.json", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/reload", "POST"),
+];
+
+/// Content type of the metrics, as Prometheus expects it for the text format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Answer `request` completely into `out`; `keep_alive` is what the connection machine expects
+/// (it reads and drops any request body itself).
+pub fn answer(
+    request: &Request<'_>,
+    keep_alive: bool,
+    control: &mut dyn Control,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let path = request.path();
+    let Some(&(_, allow)) = ENDPOINTS.iter().find(|(p, _)| *p == path) else {
+        let body = format!("no such page: {}\n", printable(path));
+        return respond(
+            404,
+            "text/plain; charset=utf-8",
+            &[],
+            &body,
+            false,
+            keep_alive,
+            now,
+            out,
+        );
+    };
+    let head_only = request.method == "HEAD";
+    let allowed = allow.split(", ").any(|m| m == request.method);
+    if !allowed {
+        let body = format!("{path} takes {allow}\n");
+        let extra = [("Allow", allow.to_string())];
+        return respond(
+            405,
+            "text/plain; charset=utf-8",
+            &extra,
+            &body,
+            head_only,
+            keep_alive,
+            now,
+            out,
+        );
+    }
+    let text = "text/plain; charset=utf-8";
+    match path {
+        "/reload" => match control.reload() {
+            Reload::Accepted => respond(
+                202,
+                text,
+                &[],
+                "reload requested\n",
+                false,
+                keep_alive,
+                now,
+                out,
+            ),
+            Reload::Refused(why) => {
+                let body = format!("cannot reload: {why}\n");
+                respond(409, text, &[], &body, false, keep_alive, now, out)
+            }
+        },
+        "/status.json" => {
+            let mut body = status_json(&control.status());
+            body.push('\n');
+            respond(
+                200,
+                "application/json",
+                &[],
+                &body,
+                head_only,
+                keep_alive,
+                now,
+                out,
+            )
+        }
+        "/metrics" => {
+            let body = metrics(&control.status());
+            respond(
+                200,
+                METRICS_CONTENT_TYPE,
+                &[],
+                &body,
+                head_only,
+                keep_alive,
+                now,
+                out,
+            )
+        }
+        _ => {
+            let body = status_page(&control.status());
+            respond(
+                200,
+                "text/html; charset=utf-8",
+                &[],
+                &body,
+                head_only,
+                keep_alive,
+                now,
+                out,
+            )
+        }
+    }
+}
+
+/// The path as text safe to echo (it is percent-encoded already; cap its length).
+fn printable(path: &str) -> &str {
+    let mut end = path.len().min(200);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    status: u16,
+    content_type: &'static str,
+    extra: &[(&'static str, String)],
+    body: &str,
+    head_only: bool,
+    keep_alive: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let mut head = ResponseHead::new(status)
+        .header("Date", crate::date::http_date(now))
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len().to_string())
+        .header("Cache-Control", "no-store");
+    for (name, value) in extra {
+        head = head.header(name, value.clone());
+    }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    head = head.header("Connection", connection);
+    // Every value is fixed text or digits here: writing cannot fail.
+    let written = head.write(out);
+    debug_assert!(written.is_ok());
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+    Answer { status, keep_alive }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `2h 03m 04s`, `3m 04s`, `4.2s`: short and exact enough for a status page.
+fn format_span(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 86_400 {
+        format!("{}d {:02}h {:02}m", s / 86_400, s / 3600 % 24, s / 60 % 60)
+    } else if s >= 3600 {
+        format!("{}h {:02}m {:02}s", s / 3600, s / 60 % 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `HH:MM:SS UTC` of `t`.
+fn clock_time(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Escape text for HTML content and attribute values.
+fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML status page: a self-refreshing table, readable without JavaScript or any other
+/// request.
+pub fn status_page(status: &Status) -> String {
+    let mut page = String::with_capacity(4096);
+    page.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"5\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Ricochet balancer</title>\n<style>\n\
+         body { font-family: sans-serif; margin: 2em; color: #222; }\n\
+         table { border-collapse: collapse; }\n\
+         th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: left; }\n\
+         td.n { text-align: right; font-variant-numeric: tabular-nums; }\n\
+         .live { color: #070; } .removed { color: #b00; } .re-checking { color: #a60; }\n\
+         dt { font-weight: bold; float: left; clear: left; width: 11em; }\n\
+         dd { margin-left: 12em; }\n\
+         </style>\n</head>\n<body>\n<h1>Ricochet balancer</h1>\n<dl>\n",
+    );
+    let next = match status.next_probe {
+        Some(d) => format!("in {}", format_span(d)),
+        None => "none (no server left to probe)".to_string(),
+    };
+    let facts = [
+        ("Version", html(&status.version)),
+        ("Uptime", format_span(status.uptime)),
+        ("Policy", status.policy.to_string()),
+        ("Probe", html(&status.probe_path)),
+        ("Probe interval", format_span(status.probe_interval)),
+        ("Next probe round", next),
+    ];
+    for (name, value) in facts {
+        let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+    let requests = if status.requests.is_empty() {
+        "none yet".to_string()
+    } else {
+        let parts: Vec<String> = status
+            .requests
+            .iter()
+            .map(|(code, n)| format!("{n} &times; {code}"))
+            .collect();
+        parts.join(", ")
+    };
+    let _ = writeln!(page, "<dt>Requests</dt><dd>{requests}</dd>\n</dl>");
+    page.push_str(
+        "<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
+         <th>Speed</th><th>Rank</th><th>Weight</th><th>Share</th><th>Redirects</th>\
+         <th>Failed probes</th></tr></thead>\n<tbody>\n",
+    );
+    let dash = || "&ndash;".to_string();
+    for s in &status.servers {
+        let last = match &s.last_probe {
+            None => "never".to_string(),
+            Some(p) => {
+                let ago = status.time.duration_since(p.at).unwrap_or_default();
+                let when = format!("{} ({} ago)", clock_time(p.at), format_span(ago));
+                match &p.result {
+                    Ok(_) => format!("{when}: ok"),
+                    Err(why) => format!("{when}: {}", html(why)),
+                }
+            }
+        };
+        let (time, speed) = match &s.measurement {
+            Some(m) => (
+                format_duration(m.elapsed),
+                format_speed(m.bytes_per_second()),
+            ),
+            None => (dash(), dash()),
+        };
+        let _ = writeln!(
+            page,
+            "<tr class=\"server\"><td>{}</td><td class=\"{state}\">{state}</td><td>{last}</td>\
+             <td class=\"n\">{time}</td><td class=\"n\">{speed}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td></tr>",
+            html(&s.address),
+            s.rank.map_or_else(dash, format_number),
+            s.weight.map_or_else(dash, format_number),
+            s.share.map_or_else(dash, |x| format!("{:.1}%", x * 100.0)),
+            s.redirects,
+            s.probe_failures,
+            state = s.health.as_str(),
+        );
+    }
+    page.push_str(
+        "</tbody>\n</table>\n<p>Also: <a href=\"/status.json\">status.json</a>, \
+                   <a href=\"/metrics\">metrics</a>. This page refreshes every 5 seconds.</p>\n\
+                   </body>\n</html>\n",
+    );
+    page
+}
+
+/// The status as JSON (fields documented in the README's operators section).
+pub fn status_json(status: &Status) -> String {
+    use serde_json::{json, Map, Value};
+    let servers: Vec<Value> = status
+        .servers
+        .iter()
+        .map(|s| {
+            let last_probe = s.last_probe.as_ref().map(|p| {
+                let (ok, error) = match &p.result {
+                    Ok(_) => (true, Value::Null),
+                    Err(why) => (false, Value::from(why.as_str())),
+                };
+                json!({
+                    "unix_time": unix_seconds(p.at),
+                    "ok": ok,
+                    "error": error,
+                })
+            });
+            json!({
+                "address": s.address,
+                "state": s.health.as_str(),
+                "last_probe": last_probe,
+                "probe_seconds": s.measurement.map(|m| m.elapsed.as_secs_f64()),
+                "probe_bytes": s.measurement.map(|m| m.bytes),
+                "bytes_per_second": s.measurement.map(|m| m.bytes_per_second()),
+                "rank": s.rank,
+                "weight": s.weight,
+                "share": s.share,
+                "redirects": s.redirects,
+                "probe_failures": s.probe_failures,
+            })
+        })
+        .collect();
+    let requests: Map<String, Value> = status
+        .requests
+        .iter()
+        .map(|(code, n)| (code.to_string(), Value::from(*n)))
+        .collect();
+    json!({
+        "version": status.version,
+        "unix_time": unix_seconds(status.time),
+        "uptime_seconds": status.uptime.as_secs_f64(),
+        "policy": status.policy.to_string(),
+        "probe_path": status.probe_path,
+        "probe_interval_seconds": status.probe_interval.as_secs_f64(),
+        "next_probe_seconds": status.next_probe.map(|d| d.as_secs_f64()),
+        "requests": requests,
+        "servers": servers,
+    })
+    .to_string()
+}
+
+/// Escape a label value for the text exposition format: `\`, `"` and newline.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A float as Prometheus reads it (`+Inf`, `NaN` spelled its way).
+fn sample(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The metrics in Prometheus text exposition format 0.0.4, every family with HELP and TYPE.
+/// Per-server families carry a `server="host:port"` label; a family whose value does not
+/// exist for a server (the probe time of a removed one) leaves that server out.
+pub fn metrics(status: &Status) -> String {
+    let mut out = String::with_capacity(2048);
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {value}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {value}");
+            }
+        }
+    };
+    let per_server = |f: &dyn Fn(&ServerStatus) -> Option<String>| -> Vec<(String, String)> {
+        status
+            .servers
+            .iter()
+            .filter_map(|s| Some((format!("server=\"{}\"", label(&s.address)), f(s)?)))
+            .collect()
+    };
+    family(
+        "ricochet_build_info",
+        "gauge",
+        "Always 1; the version label says which build runs.",
+        vec![(
+            format!("version=\"{}\"", label(&status.version)),
+            "1".into(),
+        )],
+    );
+    family(
+        "ricochet_uptime_seconds",
+        "gauge",
+        "Seconds since the balancer started.",
+        vec![(String::new(), sample(status.uptime.as_secs_f64()))],
+    );
+    family(
+        "ricochet_requests_total",
+        "counter",
+        "Requests answered on the redirect port, by status code.",
+        status
+            .requests
+            .iter()
+            .map(|(code, n)| (format!("code=\"{code}\""), n.to_string()))
+            .collect(),
+    );
+    family(
+        "ricochet_redirects_total",
+        "counter",
+        "Redirects sent to each server.",
+        per_server(&|s| Some(s.redirects.to_string())),
+    );
+    family(
+        "ricochet_probe_duration_seconds",
+        "gauge",
+        "Duration of the latest successful probe download of each live server.",
+        per_server(&|s| Some(sample(s.measurement?.elapsed.as_secs_f64()))),
+    );
+    family(
+        "ricochet_probe_throughput_bytes_per_second",
+        "gauge",
+        "Throughput of the latest successful probe download of each live server.",
+        per_server(&|s| Some(sample(s.measurement?.bytes_per_second()))),
+    );
+    family(
+        "ricochet_probe_last_timestamp_seconds",
+        "gauge",
+        "Unix time at which the latest probe of each server was judged.",
+        per_server(&|s| Some(sample(unix_seconds(s.last_probe.as_ref()?.at)))),
+    );
+    family(
+        "ricochet_probe_failures_total",
+        "counter",
+        "Failed probes of each server.",
+        per_server(&|s| Some(s.probe_failures.to_string())),
+    );
+    family(
+        "ricochet_server_up",
+        "gauge",
+        "1 if the server is live (in the ranking), 0 if not.",
+        per_server(&|s| Some(u8::from(s.health == Health::Live).to_string())),
+    );
+    family(
+        "ricochet_server_weight",
+        "gauge",
+        "Weight of each server in the ranking in force (0 when out of it).",
+        per_server(&|s| Some(sample(s.weight.unwrap_or(0.0)))),
+    );
+    family(
+        "ricochet_server_share_ratio",
+        "gauge",
+        "Expected share of the redirects for each server, 0 to 1.",
+        per_server(&|s| Some(sample(s.share.unwrap_or(0.0)))),
+    );
+    family(
+        "ricochet_next_probe_seconds",
+        "gauge",
+        "Seconds until the next probe starts (absent when nothing is left to probe).",
+        status
+            .next_probe
+            .map(|d| (String::new(), sample(d.as_secs_f64())))
+            .into_iter()
+            .collect(),
+    );
+    out
+}

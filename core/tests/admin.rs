@@ -1,0 +1,435 @@
+//! The admin application: the status snapshot built from a Balancer on a fake clock, and the
+//! answers of every endpoint, parsed back like a client would.
+
+use ricochet_core::admin::{self, Control, Health, Reload, Status};
+use ricochet_core::balancer::{Balancer, ProbeConfig};
+use ricochet_core::pool::{Policy, ServerAddr};
+use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
+use ricochet_core::request::{Limits, RequestParser};
+use ricochet_core::response::ResponseParser;
+use ricochet_core::{find_header, BodyKind, Parsed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn ok(ms: u64) -> Result<Measurement, ProbeFailure> {
+    Ok(Measurement {
+        elapsed: Duration::from_millis(ms),
+        bytes: 262_144,
+    })
+}
+
+/// Three servers probed at t0: A takes 100 ms, B 300 ms, C refuses the connection.
+fn balancer(t0: Instant) -> Balancer {
+    let servers = ["127.0.0.1:8081", "127.0.0.1:8082", "[::1]:8083"]
+        .iter()
+        .map(|s| ServerAddr::parse(s).unwrap())
+        .collect();
+    let config = ProbeConfig {
+        path: "/probe.bin".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: None,
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    while b.poll_probe(t0).is_some() {}
+    b.handle_probe_result(0, t0 + Duration::from_millis(100), ok(100));
+    b.handle_probe_result(1, t0 + Duration::from_millis(300), ok(300));
+    b.handle_probe_result(
+        2,
+        t0 + Duration::from_millis(5),
+        Err(ProbeFailure::Connect("connection refused".into())),
+    );
+    b
+}
+
+/// Wall clock at the fake `t0 + 12 s`: 2026-11-29 01:20:12 UTC.
+fn wall() -> SystemTime {
+    UNIX_EPOCH + secs(1_795_915_212)
+}
+
+fn status() -> Status {
+    let t0 = Instant::now();
+    let b = balancer(t0);
+    let mut s = Status::from_snapshot(
+        &b.snapshot(),
+        &b.ranking(),
+        t0,
+        t0 + secs(12),
+        wall(),
+        "1.2.3",
+    );
+    s.servers[0].redirects = 20;
+    s.servers[1].redirects = 10;
+    s.requests = vec![(301, 30), (503, 2)];
+    s
+}
+
+#[test]
+fn the_snapshot_says_how_each_server_stands() {
+    let s = status();
+    assert_eq!(s.uptime, secs(12));
+    assert_eq!(s.probe_interval, secs(30));
+    assert_eq!(s.probe_path, "/probe.bin");
+    // Rounds stay aligned on t0: the next is due at t0 + 30 s, 18 s after t0 + 12 s.
+    assert_eq!(s.next_probe, Some(secs(18)));
+    let [a, b, c] = &s.servers[..] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(a.address, "127.0.0.1:8081");
+    assert_eq!(
+        (a.health, b.health, c.health),
+        (Health::Live, Health::Live, Health::Removed)
+    );
+    assert_eq!((a.rank, a.weight), (Some(2.0), Some(2.0)));
+    assert_eq!(b.rank, Some(1.0));
+    assert!((a.share.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!((c.rank, c.share, c.measurement), (None, None, None));
+    assert_eq!((a.probe_failures, c.probe_failures), (0, 1));
+    // A's result came in at t0 + 100 ms, 11.9 s before the snapshot.
+    let at = a.last_probe.as_ref().unwrap().at;
+    assert_eq!(
+        wall().duration_since(at).unwrap(),
+        Duration::from_millis(11_900)
+    );
+    assert_eq!(
+        c.last_probe.as_ref().unwrap().result,
+        Err("cannot connect: connection refused".to_string())
+    );
+}
+
+#[test]
+fn a_timeout_counts_as_a_failed_probe() {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:1").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: None,
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    assert!(b.poll_probe(t0).is_some());
+    b.handle_timeout(t0 + secs(10));
+    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0 + secs(11), wall(), "x");
+    assert_eq!(s.servers[0].probe_failures, 1);
+    assert_eq!(s.servers[0].health, Health::Removed);
+    assert_eq!(s.next_probe, None, "nothing left to probe");
+}
+
+#[test]
+fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:1").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: Some(Readmit { rise: 2, fall: 1 }),
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    assert!(b.poll_probe(t0).is_some());
+    b.handle_probe_result(0, t0 + secs(1), ok(100));
+    // Due again at t0 + 30 s; it fails, then its first re-check a second later fails too.
+    let mut now = t0 + secs(30);
+    for _ in 0..2 {
+        assert!(b.poll_probe(now).is_some(), "a probe is due at {now:?}");
+        b.handle_probe_result(0, now, Err(ProbeFailure::Status(500)));
+        now = b.poll_timeout().unwrap();
+    }
+    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    assert_eq!(s.servers[0].health, Health::Rechecking);
+    assert_eq!(s.servers[0].probe_failures, 2);
+    assert_eq!(s.servers[0].rank, None);
+    let page = admin::status_page(&s);
+    assert!(
+        page.contains("<td class=\"re-checking\">re-checking</td>"),
+        "{page}"
+    );
+    let metrics = admin::metrics(&s);
+    assert!(metrics.contains("ricochet_probe_failures_total{server=\"127.0.0.1:1\"} 2"));
+    assert!(metrics.contains("ricochet_server_up{server=\"127.0.0.1:1\"} 0"));
+}
+
+struct Fake {
+    status: Status,
+    reload: Reload,
+    reloads: usize,
+    snapshots: usize,
+}
+
+impl Control for Fake {
+    fn status(&mut self) -> Status {
+        self.snapshots += 1;
+        self.status.clone()
+    }
+    fn reload(&mut self) -> Reload {
+        self.reloads += 1;
+        self.reload.clone()
+    }
+}
+
+fn fake() -> Fake {
+    Fake {
+        status: status(),
+        reload: Reload::Accepted,
+        reloads: 0,
+        snapshots: 0,
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    keep_alive: bool,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn ask(control: &mut Fake, request: &str) -> Response {
+    let mut parser = RequestParser::new(Limits::default());
+    let Ok(Parsed::Complete { value, .. }) = parser.parse(request.as_bytes()) else {
+        panic!("bad test request {request:?}")
+    };
+    let mut out = Vec::new();
+    let keep_alive = value.keep_alive && value.body == BodyKind::None;
+    let answer = admin::answer(&value, keep_alive, control, wall(), &mut out);
+    let head_only = value.method == "HEAD";
+    let Ok(Parsed::Complete {
+        value: head,
+        consumed,
+    }) = ResponseParser::new(64 * 1024).parse(&out, head_only)
+    else {
+        panic!("unparsable answer: {}", String::from_utf8_lossy(&out))
+    };
+    assert_eq!(head.status, answer.status);
+    let headers = head
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect::<Vec<_>>();
+    let body = String::from_utf8(out[consumed..].to_vec()).unwrap();
+    if !head_only {
+        assert_eq!(head.body, BodyKind::Length(body.len() as u64));
+    }
+    let keep_alive = find_header(&head.headers, "connection") != Some(b"close");
+    assert_eq!(keep_alive, answer.keep_alive);
+    Response {
+        status: head.status,
+        headers,
+        body,
+        keep_alive,
+    }
+}
+
+#[test]
+fn the_status_page_is_self_contained_html_with_one_row_per_server() {
+    let mut c = fake();
+    let r = ask(&mut c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.keep_alive);
+    let page = &r.body;
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    assert!(!page.contains("<script"), "readable without JavaScript");
+    assert!(!page.contains("src="), "no external assets");
+    assert_eq!(page.matches("<tr class=\"server\">").count(), 3);
+    let row = |addr: &str| {
+        page.lines()
+            .find(|l| l.contains(&format!("<td>{addr}</td>")))
+            .unwrap_or_else(|| panic!("no row for {addr}:\n{page}"))
+    };
+    let a = row("127.0.0.1:8081");
+    assert!(
+        a.contains(">live<") && a.contains(">66.7%<") && a.contains(">20<"),
+        "{a}"
+    );
+    assert!(a.contains("100.0 ms") && a.contains("2.6 MB/s"), "{a}");
+    assert!(a.contains("01:20:00 UTC (11.9s ago)"), "{a}");
+    let c3 = row("[::1]:8083");
+    assert!(
+        c3.contains(">removed<") && c3.contains("connection refused"),
+        "{c3}"
+    );
+    for fact in [
+        "1.2.3",
+        "rank",
+        "in 18.0s",
+        "30.0s",
+        "/probe.bin",
+        "30 &times; 301",
+    ] {
+        assert!(page.contains(fact), "{fact} missing:\n{page}");
+    }
+}
+
+#[test]
+fn head_gets_the_get_head_without_a_body() {
+    let mut c = fake();
+    let get = ask(&mut c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let head = ask(&mut c, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn status_json_carries_the_same_facts() {
+    let mut c = fake();
+    let r = ask(&mut c, "GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["version"], "1.2.3");
+    assert_eq!(v["policy"], "rank");
+    assert_eq!(v["probe_interval_seconds"], 30.0);
+    assert_eq!(v["next_probe_seconds"], 18.0);
+    assert_eq!(v["uptime_seconds"], 12.0);
+    assert_eq!(v["requests"]["301"], 30);
+    let servers = v["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3);
+    assert_eq!(servers[0]["address"], "127.0.0.1:8081");
+    assert_eq!(servers[0]["state"], "live");
+    assert_eq!(servers[0]["rank"], 2.0);
+    assert_eq!(servers[0]["redirects"], 20);
+    assert_eq!(servers[0]["probe_seconds"], 0.1);
+    assert_eq!(servers[0]["last_probe"]["ok"], true);
+    assert_eq!(servers[2]["state"], "removed");
+    assert_eq!(servers[2]["rank"], serde_json::Value::Null);
+    assert_eq!(servers[2]["probe_failures"], 1);
+    assert_eq!(servers[2]["last_probe"]["ok"], false);
+    assert_eq!(
+        servers[2]["last_probe"]["error"],
+        "cannot connect: connection refused"
+    );
+}
+
+#[test]
+fn metrics_follow_the_text_exposition_format() {
+    let mut c = fake();
+    let r = ask(&mut c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = &r.body;
+    for line in [
+        "ricochet_redirects_total{server=\"127.0.0.1:8081\"} 20",
+        "ricochet_redirects_total{server=\"[::1]:8083\"} 0",
+        "ricochet_requests_total{code=\"301\"} 30",
+        "ricochet_requests_total{code=\"503\"} 2",
+        "ricochet_probe_duration_seconds{server=\"127.0.0.1:8082\"} 0.3",
+        "ricochet_probe_failures_total{server=\"[::1]:8083\"} 1",
+        "ricochet_server_up{server=\"127.0.0.1:8081\"} 1",
+        "ricochet_server_up{server=\"[::1]:8083\"} 0",
+        "ricochet_server_weight{server=\"127.0.0.1:8081\"} 2",
+        "ricochet_server_weight{server=\"[::1]:8083\"} 0",
+        "# TYPE ricochet_redirects_total counter",
+        "# TYPE ricochet_server_up gauge",
+        "ricochet_build_info{version=\"1.2.3\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    // No probe time for the removed server.
+    assert!(!text.contains("ricochet_probe_duration_seconds{server=\"[::1]:8083\"}"));
+    // Every sample's family was introduced by HELP and TYPE; counters end in _total.
+    let mut declared = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            declared.push(name.to_string());
+        } else if !line.starts_with('#') {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(declared.last() == Some(&name.to_string()), "{line}");
+        }
+    }
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let mut s = status();
+    s.version = "a\"b\\c\nd".into();
+    let text = admin::metrics(&s);
+    assert!(
+        text.contains("ricochet_build_info{version=\"a\\\"b\\\\c\\nd\"} 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reload_calls_the_hook_once_and_says_so() {
+    let mut c = fake();
+    let r = ask(
+        &mut c,
+        "POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!((r.status, c.reloads), (202, 1));
+    assert_eq!(r.body, "reload requested\n");
+    c.reload = Reload::Refused("no --config given".into());
+    let r = ask(
+        &mut c,
+        "POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!((r.status, c.reloads), (409, 2));
+    assert!(r.body.contains("no --config given"));
+    c.reload = Reload::Accepted;
+    // The machine's expectation decides (here: close after a request with a body).
+    let r = ask(
+        &mut c,
+        "POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    assert_eq!(r.status, 202);
+    assert!(!r.keep_alive);
+}
+
+#[test]
+fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
+    let mut c = fake();
+    let r = ask(&mut c, "GET /reload HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    for path in ["/", "/status.json", "/metrics"] {
+        for method in ["POST", "PUT", "DELETE", "BREW"] {
+            let r = ask(
+                &mut c,
+                &format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            );
+            assert_eq!(
+                (r.status, r.header("allow")),
+                (405, Some("GET, HEAD")),
+                "{method} {path}"
+            );
+        }
+    }
+    let r = ask(&mut c, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 404);
+    let r = ask(&mut c, "GET /metrics/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        (c.reloads, c.snapshots),
+        (0, 0),
+        "refusals take no snapshot"
+    );
+    // A query string does not change the page.
+    let r = ask(&mut c, "GET /status.json?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
