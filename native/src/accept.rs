@@ -103,9 +103,11 @@ async fn run_loop<F, Fut>(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
+                let open = shutdown.open();
                 let task = handle(stream, peer, shutdown.clone());
                 runtime::spawn(async move {
                     task.await;
+                    drop(open);
                     drop(slot);
                 });
             }

@@ -617,7 +617,7 @@ pub async fn serve(listener: TcpListener, prober: Prober, config: Config) -> ! {
 }
 
 /// Keep probing in the background and answer clients from `listener` until `shutdown` fires;
-/// then let every connection drain and return once all have closed.
+/// then stop probing, let every connection drain and return once all have closed.
 pub async fn serve_until(
     listener: TcpListener,
     prober: Prober,
@@ -625,7 +625,12 @@ pub async fn serve_until(
     shutdown: Shutdown,
 ) {
     let published = Arc::clone(prober.published());
-    runtime::spawn(prober.run());
+    // The prober stops with the accept loop: no new probe during the drain.
+    let stop = shutdown.clone();
+    runtime::spawn(async move {
+        let probing = std::pin::pin!(prober.run());
+        futures::future::select(probing, std::pin::pin!(stop.wait())).await;
+    });
     let config = Arc::new(config);
     let max = config.max_connections;
     accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {

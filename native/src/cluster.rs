@@ -119,16 +119,12 @@ fn say(args: fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Start the servers, probe them, print the ranking and how to try it, then serve forever.
-/// Returns only on a start-up failure.
-pub async fn run(config: Config) -> ClusterError {
-    match start(config).await {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
+/// Start the servers, probe them, print the ranking and how to try it, then serve until
+/// `shutdown` fires; then stop accepting on every port, let every connection drain (servers and
+/// balancer together) and return once all have closed. Errs only on a start-up failure.
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
+    start(config, shutdown).await
 }
-
-enum Never {}
 
 /// A throwaway CA, its certificate written to a file clients are given with `--cacert`, and
 /// one certificate for the loopback names that every server and the balancer present.
@@ -145,7 +141,7 @@ fn demo_tls() -> Result<(PathBuf, tls::Acceptor), ClusterError> {
     Ok((path, tls::Acceptor::new(server)))
 }
 
-async fn start(config: Config) -> Result<Never, ClusterError> {
+async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     let mut server_config = server::Config::new(&config.root)
         .map_err(|e| ClusterError::Root(config.root.clone(), e))?;
     let demo_tls = if config.tls { Some(demo_tls()?) } else { None };
@@ -161,6 +157,7 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
     let (balancer_listener, balancer_addr) = bind(&config.listen).await?;
     let (admin_listener, admin_addr) = bind(&config.admin).await?;
     let mut servers = Vec::new();
+    let mut drained = Vec::new();
     for &(port, rate) in &config.servers {
         let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
         let entry = if config.tls {
@@ -180,9 +177,13 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
             server_config.root.display(),
             rate / 1000
         ));
+        let (done, finished) = futures::channel::oneshot::channel::<()>();
+        let stop = shutdown.clone();
         runtime::spawn(async move {
-            server::run(listener, this).await;
+            server::serve(listener, this, stop).await;
+            drop(done);
         });
+        drained.push(finished);
         servers.push(entry);
     }
     let mut balancer_config = config.balancer;
@@ -206,7 +207,7 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         started,
         reload: None,
     };
-    admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
+    admin::spawn(admin_listener, admin_addr, admin, shutdown.clone());
     say(format_args!(
         "balancer: probing every {:?}, redirecting with {}\n{}\n",
         balancer_config.probe.interval,
@@ -225,5 +226,10 @@ async fn start(config: Config) -> Result<Never, ClusterError> {
         )),
     }
     say(format_args!("stop with Ctrl-C\n"));
-    balancer::serve(balancer_listener, prober, balancer_config).await
+    balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
+    for finished in drained {
+        // Each server's task drops its sender once its connections have all ended.
+        let _ = finished.await;
+    }
+    Ok(())
 }

@@ -16,6 +16,8 @@ use ricochet_core::request::Request;
 use ricochet_core::status::Status;
 use std::future::Future;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 /// What an application does with a connection's requests.
@@ -82,10 +84,21 @@ impl<S: ByteStream> Responder<'_, S> {
     }
 }
 
-/// The graceful-stop signal, cloned into every accept loop and connection.
+/// The graceful-stop signal, cloned into every accept loop and connection; it also counts the
+/// connections open under it (for the drain's log lines).
 #[derive(Clone)]
 pub struct Shutdown {
     signal: Option<Shared<oneshot::Receiver<()>>>,
+    open: Arc<AtomicUsize>,
+}
+
+/// One open connection, counted by its [`Shutdown`] until dropped.
+pub struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Fires the [`Shutdown`] signal it was made with (dropping it fires it too).
@@ -107,13 +120,28 @@ impl Shutdown {
             ShutdownTrigger(tx),
             Shutdown {
                 signal: Some(rx.shared()),
+                open: Arc::default(),
             },
         )
     }
 
     /// A signal that never fires (costs nothing to watch).
     pub fn never() -> Shutdown {
-        Shutdown { signal: None }
+        Shutdown {
+            signal: None,
+            open: Arc::default(),
+        }
+    }
+
+    /// Count a connection as open until the returned value is dropped.
+    pub fn open(&self) -> Open {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Open(Arc::clone(&self.open))
+    }
+
+    /// Connections open now under this signal (and its clones).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Whether it has fired.

@@ -7,6 +7,8 @@
 //! - [`accept`]: the accept loop with its connection cap and accept-error backoff.
 //! - [`driver`]: the one connection loop for server and balancer, driving the core's
 //!   `ServerConnection`; a [`driver::Service`] is the per-application part; graceful stop.
+//! - [`stop`]: SIGTERM and SIGINT fire the driver's graceful stop (`--shutdown-timeout`);
+//!   [`workers`]: the server's worker processes, which stop with the first.
 //! - [`conn`]: a connection's I/O: a byte stream and its receive buffer, under deadlines.
 //! - [`server`]: the static file server's service.
 //! - [`throttle`]: `--rate` and `--delay`.
@@ -49,6 +51,8 @@ pub mod server;
 pub mod servers;
 #[cfg(unix)]
 pub mod signal;
+#[cfg(unix)]
+pub mod stop;
 pub mod throttle;
 pub mod tls;
 pub mod version;

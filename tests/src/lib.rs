@@ -224,6 +224,32 @@ impl Spawned {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Send it a signal by name (`TERM`, `INT`, `HUP`), through the shell's `kill` builtin (no
+    /// extra tool needed).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.pid())])
+            .status()
+            .expect("run sh");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Wait, at most `limit`, for the process to end; panic with its output if it does not.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "still running after {limit:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Spawned {

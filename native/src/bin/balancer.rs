@@ -21,7 +21,6 @@ use argh::FromArgs;
 use ricochet::access_log::AccessLog;
 use ricochet::admin::{self, Admin};
 use ricochet::balancer::{Config, Prober, StartError};
-use ricochet::driver::Shutdown;
 use ricochet::duration::parse_duration;
 use ricochet::servers::ServerSource;
 use ricochet::signal::{self, Signal};
@@ -59,6 +58,10 @@ use std::time::{Duration, Instant};
     error_code(
         5,
         "the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
+    ),
+    error_code(
+        6,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
 struct Args {
@@ -145,6 +148,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     header_timeout: Duration,
+
+    /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
+    /// cut and the balancer exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 
     /// how long a kept-alive connection may wait for its next request, and a write may stall
     /// (default 60s)
@@ -305,6 +317,12 @@ fn main() -> ExitCode {
             },
             None => None,
         };
+        // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
+        let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
+        // Lines of answers sent before a stop are written out before the process ends.
+        if let Some(log) = config.access_log.clone() {
+            stop.on_exit(move || log.flush());
+        }
         log::info!(
             "probing {} servers for {} (timeout {:?})",
             config.servers.len(),
@@ -334,9 +352,10 @@ fn main() -> ExitCode {
                     Reload::Accepted
                 })),
             };
-            admin::spawn(admin_listener, admin_addr, admin, Shutdown::never());
+            admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
         }
         listen::announce(addr, config.tls.is_some());
-        balancer::serve(listener, prober, config).await
+        balancer::serve_until(listener, prober, config, stop.shutdown()).await;
+        stop.finish(true)
     })
 }

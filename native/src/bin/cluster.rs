@@ -30,7 +30,11 @@ use std::time::Duration;
     error_code(2, "cannot listen on one of the ports"),
     error_code(3, "the root is not a directory, or the probe file is missing from it"),
     error_code(4, "no server passed the first probe"),
-    error_code(5, "--tls: the throwaway CA or its file could not be made")
+    error_code(5, "--tls: the throwaway CA or its file could not be made"),
+    error_code(
+        6,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+    )
 )]
 struct Args {
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
@@ -47,6 +51,15 @@ struct Args {
     /// the balancer's address; port 0 picks a free port (default 127.0.0.1:12345)
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
+
+    /// after SIGTERM or SIGINT (Ctrl-C), how long answers in flight may take to finish before
+    /// they are cut and the cluster exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 
     /// ports of the three servers on 127.0.0.1, fastest first, each as its own flag; 0 picks a
     /// free port (default 11111 22222 33333)
@@ -128,7 +141,13 @@ fn main() -> ExitCode {
         balancer: balancer_config,
         tls: args.tls,
     };
-    let error = runtime::block_on(cluster::run(config));
-    eprintln!("cluster: {error}");
-    ExitCode::from(error.exit_code())
+    // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
+    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
+    match runtime::block_on(cluster::run(config, stop.shutdown())) {
+        Ok(()) => stop.finish(true),
+        Err(error) => {
+            eprintln!("cluster: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
 }

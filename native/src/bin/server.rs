@@ -39,6 +39,10 @@ use std::time::Duration;
     error_code(
         4,
         "the --tls-cert or --tls-key file is missing, unreadable, not PEM, or the key does not match the certificate"
+    ),
+    error_code(
+        6,
+        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
 struct Args {
@@ -89,6 +93,15 @@ struct Args {
         from_str_fn(parse_duration)
     )]
     header_timeout: Duration,
+
+    /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
+    /// cut and the server exits 6, e.g. 30s (default 30s)
+    #[argh(
+        option,
+        default = "Duration::from_secs(30)",
+        from_str_fn(parse_duration)
+    )]
+    shutdown_timeout: Duration,
 
     /// how long a kept-alive connection may wait for its next request, and a write may stall,
     /// e.g. 60s (default 60s)
@@ -178,9 +191,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // SIGTERM and SIGINT drain; a worker leaves forcing a stop to the first process.
+    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
-        workers::stop_with_any_worker();
+        workers::supervise(&stop);
     }
     // Opened after the fork: its writer thread would not survive it.
     if let Some(path) = &args.access_log {
@@ -191,6 +206,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         }
+    }
+    // Lines of answers sent before a stop are written out before the process ends.
+    if let Some(log) = config.access_log.clone() {
+        stop.on_exit(move || log.flush());
     }
     let listener = if worker == 0 {
         first
@@ -205,12 +224,13 @@ fn main() -> ExitCode {
         }
     };
 
-    runtime::block_on(async move {
+    let shutdown = stop.shutdown();
+    let served = runtime::block_on(async move {
         let listener = match runtime::TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(e) => {
                 eprintln!("server: cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         };
         if worker == 0 {
@@ -220,6 +240,11 @@ fn main() -> ExitCode {
                 log::info!("{workers} worker processes");
             }
         }
-        server::run(listener, config).await
-    })
+        server::serve(listener, config, shutdown).await;
+        Ok(())
+    });
+    match served {
+        Ok(()) => stop.finish(worker != 0 || workers::wait_for_workers()),
+        Err(code) => code,
+    }
 }
