@@ -449,8 +449,14 @@ impl Stream {
 
 /// What the server-side connection driver runs over.
 impl crate::conn::ByteStream for Stream {
+    /// A peer that closes TCP without TLS's `close_notify` is at end of stream here, as over
+    /// plain TCP: requests are framed, so nothing can be cut unnoticed (the client side keeps
+    /// rustls' error, which tells a cut close-delimited body from a complete one).
     async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Stream::read_some(self, buf).await
+        match Stream::read_some(self, buf).await {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        }
     }
 
     async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
