@@ -48,3 +48,24 @@ bench-core:
 # server vs nginx, client vs curl, balancer vs nginx and HAProxy (installs them from Debian).
 bench-system:
     bash bench/run.sh
+
+# Stress and faults on release binaries (slowloris, wrk, 2,000 connections under `ulimit -n 256`, servers killed); prints a table. STRESS_SECONDS=60 of wrk by default.
+stress:
+    bash bench/stress.sh
+
+# Every fuzz target for FUZZ_SECONDS each (default 60), printing executions; a crash stops it (its input is in core/fuzz/artifacts/). Needs nightly and `cargo install cargo-fuzz`.
+fuzz:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd core
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
+    for target in request response chunked url redirect; do
+        if ! cargo +nightly fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 >"$log" 2>&1; then
+            tail -n 40 "$log"
+            echo "fuzz: $target failed; the input is under core/fuzz/artifacts/$target/"
+            exit 1
+        fi
+        runs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log")
+        echo "$target: $runs executions in ${FUZZ_SECONDS:-60} s, no crash"
+    done

@@ -9,7 +9,8 @@
 //! and then calls [`ServerConnection::handle_timeout`].
 //!
 //! A cycle: [`Event::Request`] (answer-independent parts of the head, e.g. a route, are taken
-//! now), [`Event::NeedData`] while the request's body is read and dropped, [`Event::Respond`]
+//! now), [`Event::Continue`] if the client waits for `100 Continue` before a body the machine
+//! will read, [`Event::NeedData`] while the body is read and dropped, [`Event::Respond`]
 //! (write the answer, calling [`ServerConnection::handle_write_progress`] as it goes), then
 //! [`ServerConnection::handle_response_done`], and the machine decides whether a next request
 //! may follow. A malformed head or body, an oversized head or a head not finished in time gives
@@ -20,6 +21,9 @@ use crate::request::{Limits, Request, RequestParser};
 use crate::status::Status;
 use crate::{BodyKind, Parsed};
 use std::time::{Duration, Instant};
+
+/// The interim answer written on [`Event::Continue`].
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Deadlines and limits of a server connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +99,11 @@ pub enum Event<'b> {
     /// Answer this status's error page with `Connection: close`, then call
     /// [`ServerConnection::handle_response_done`]. Returned again until then.
     Error(Status),
+    /// The client sent `Expect: 100-continue` and waits before sending a body the machine will
+    /// read: write [`CONTINUE`] ahead of this request's answer, then poll again. Returned once.
+    /// Not returned when the body will not be read (too large: the final answer goes out at
+    /// once and the connection closes), nor for HTTP/1.0, nor once body bytes have arrived.
+    Continue,
     /// Read more bytes (or wait until [`ServerConnection::poll_timeout`]), then poll again.
     NeedData,
     /// Shut down the sending side and keep reading, feeding what arrives to
@@ -126,6 +135,8 @@ enum State {
         decoder: BodyDecoder,
         keep_alive: bool,
         since: Instant,
+        /// The client waits for `100 Continue` (not sent yet).
+        expects_continue: bool,
     },
     /// The request is being answered.
     Respond {
@@ -202,6 +213,12 @@ impl ServerConnection {
                         BodyKind::Length(n) => n <= self.config.max_discard,
                         _ => true,
                     };
+                    // A client waiting for `100 Continue` before a body that a refused method
+                    // would carry gets the final status at once, then the connection ends: it
+                    // may send the body or not, so where a next request would start is unknown.
+                    let refused = value.sends_continue(true)
+                        && crate::error_page::allowed_method(value.method).is_err();
+                    let fits = fits && !refused;
                     let keep_alive = value.keep_alive && fits && !self.draining;
                     self.request_started = Some(started.unwrap_or(now));
                     self.state = if fits {
@@ -209,6 +226,7 @@ impl ServerConnection {
                             decoder: BodyDecoder::new(value.body),
                             keep_alive,
                             since: now,
+                            expects_continue: value.sends_continue(true),
                         }
                     } else {
                         State::Respond {
@@ -239,7 +257,11 @@ impl ServerConnection {
                 decoder,
                 keep_alive,
                 since,
+                expects_continue,
             } => {
+                if std::mem::take(expects_continue) && buf.is_empty() && decoder.received() == 0 {
+                    return event(0, Event::Continue);
+                }
                 let mut used = 0;
                 while !decoder.is_done()
                     && decoder.received() <= self.config.max_discard

@@ -1,18 +1,25 @@
 //! The answers a server gives when it does not serve what was asked: the error pages (the same
 //! for the file server and the balancer) and the method policy of a GET/HEAD-only resource
-//! (405 for a method RFC 9110 defines, 501 for any other).
+//! (204 with the allowed methods for OPTIONS, 405 for another method RFC 9110 defines, 501 for
+//! any other).
 
 use crate::status::Status;
 use crate::write::ResponseHead;
 use std::time::SystemTime;
 
+/// The methods a GET/HEAD-only resource allows, as its `Allow` field lists them.
+pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
 /// What a GET/HEAD-only resource does with `method`: `Ok(true)` for HEAD (head only),
-/// `Ok(false)` for GET, 405 for the other methods RFC 9110 defines, 501 for any other.
+/// `Ok(false)` for GET; otherwise the status to answer with [`write`]: 204 for OPTIONS (`*` or
+/// a path: the answer lists the allowed methods), 405 for the other methods RFC 9110 defines,
+/// 501 for any other.
 pub fn allowed_method(method: &str) -> Result<bool, Status> {
     match method {
         "GET" => Ok(false),
         "HEAD" => Ok(true),
-        "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH" | "TRACE" | "CONNECT" => {
+        "OPTIONS" => Err(Status::NO_CONTENT),
+        "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" | "CONNECT" => {
             Err(Status::METHOD_NOT_ALLOWED)
         }
         _ => Err(Status::NOT_IMPLEMENTED),
@@ -26,7 +33,7 @@ fn explanation(status: Status) -> &'static str {
         400 => "Your browser sent a request that this server could not understand.",
         403 => "You don't have permission to access this resource.",
         404 => "The requested URL was not found on this server.",
-        405 => "This resource only supports GET and HEAD.",
+        405 => "This resource only supports GET, HEAD and OPTIONS.",
         408 => "The server timed out waiting for the request.",
         412 => "A precondition of the request (If-Match, If-Unmodified-Since) does not hold.",
         413 => "The request body is too large.",
@@ -48,9 +55,10 @@ pub fn forces_close(status: Status) -> bool {
 }
 
 /// Write a complete error response for `status` into `out`: head (with `extra` headers such as
-/// `Retry-After` or `Location`; 405 carries `Allow: GET, HEAD`) and a small HTML page unless
-/// `head_only`. Returns whether the connection stays open: `keep_alive`, except after the
-/// statuses of [`forces_close`], whose response always says `Connection: close`.
+/// `Retry-After` or `Location`; 405 carries `Allow: GET, HEAD, OPTIONS`) and a small HTML page
+/// unless `head_only`. Returns whether the connection stays open: `keep_alive`, except after the
+/// statuses of [`forces_close`], whose response always says `Connection: close`. 204 (from
+/// [`allowed_method`] for OPTIONS) is the OPTIONS answer: `Allow`, no body, no `extra`.
 pub fn write(
     status: Status,
     keep_alive: bool,
@@ -59,6 +67,10 @@ pub fn write(
     extra: &[(&'static str, String)],
     out: &mut Vec<u8>,
 ) -> bool {
+    if status == Status::NO_CONTENT {
+        crate::write::write_options_response(out, now, keep_alive);
+        return keep_alive;
+    }
     let reason = match status.reason() {
         "" => "Error",
         r => r,
@@ -74,7 +86,7 @@ pub fn write(
         .header("Content-Type", "text/html; charset=utf-8")
         .header("Content-Length", body.len().to_string());
     if status == Status::METHOD_NOT_ALLOWED {
-        head = head.header("Allow", "GET, HEAD");
+        head = head.header("Allow", ALLOW);
     }
     for (name, value) in extra {
         head = head.header(name, value.clone());
@@ -108,6 +120,7 @@ mod tests {
         assert_eq!(allowed_method("GET"), Ok(false));
         assert_eq!(allowed_method("HEAD"), Ok(true));
         assert_eq!(allowed_method("DELETE"), Err(Status::METHOD_NOT_ALLOWED));
+        assert_eq!(allowed_method("OPTIONS"), Err(Status::NO_CONTENT));
         assert_eq!(allowed_method("BREW"), Err(Status::NOT_IMPLEMENTED));
         // Methods are case-sensitive: `get` is not GET.
         assert_eq!(allowed_method("get"), Err(Status::NOT_IMPLEMENTED));
@@ -137,5 +150,26 @@ mod tests {
             &mut out
         ));
         assert!(out.ends_with(b"Connection: keep-alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn options_is_answered_with_the_allowed_methods_and_no_body() {
+        let Err(status) = allowed_method("OPTIONS") else {
+            panic!("OPTIONS is not served as a GET")
+        };
+        let mut out = Vec::new();
+        assert!(write(
+            status,
+            true,
+            false,
+            SystemTime::UNIX_EPOCH,
+            &[],
+            &mut out
+        ));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+        assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(text.ends_with("Connection: keep-alive\r\n\r\n"), "{text}");
     }
 }

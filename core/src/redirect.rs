@@ -113,7 +113,8 @@ impl Redirect {
     ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
     ///   when [`UNREACHABLE_HEADER`] names a live server, another one is picked if there is
     ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
-    /// - POST, PUT, DELETE, OPTIONS, PATCH, TRACE, CONNECT: 405 with `Allow: GET, HEAD`;
+    /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
+    ///   CONNECT: 405 with the same `Allow`;
     /// - any other method: 501.
     ///
     /// `keep_alive` is what the connection machine decided

@@ -118,7 +118,8 @@ impl<'a> Request<'a> {
     /// it, a body follows, and the server `will_read_body`. A server that refuses the request
     /// sends its final status at once instead (and closes, or reads and discards the body).
     pub fn sends_continue(&self, will_read_body: bool) -> bool {
-        self.expect_continue && will_read_body && self.body != BodyKind::None
+        let body = !matches!(self.body, BodyKind::None | BodyKind::Length(0));
+        self.expect_continue && will_read_body && body
     }
 }
 

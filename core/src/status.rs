@@ -52,6 +52,8 @@ pub struct Status(u16);
 impl Status {
     /// 200 OK
     pub const OK: Status = Status(200);
+    /// 204 No Content
+    pub const NO_CONTENT: Status = Status(204);
     /// 301 Moved Permanently
     pub const MOVED_PERMANENTLY: Status = Status(301);
     /// 304 Not Modified

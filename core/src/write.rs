@@ -109,15 +109,15 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// Append the answer to `OPTIONS *` or `OPTIONS /path`: `204 No Content` with
 /// `Allow: GET, HEAD, OPTIONS` and a `Date`, no Content-Length (a 204 has no body; RFC 9110
-/// section 8.6), and `Connection: close` unless `keep_alive`.
+/// section 8.6), and `Connection: keep-alive` or `close` as every other answer says it.
 pub fn write_options_response(out: &mut Vec<u8>, now: std::time::SystemTime, keep_alive: bool) {
     out.extend_from_slice(b"HTTP/1.1 204 No Content\r\nDate: ");
     crate::date::push_http_date(out, now);
-    out.extend_from_slice(b"\r\nAllow: GET, HEAD, OPTIONS\r\n");
-    if !keep_alive {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"\r\nAllow: ");
+    out.extend_from_slice(crate::error_page::ALLOW.as_bytes());
+    out.extend_from_slice(b"\r\nConnection: ");
+    out.extend_from_slice(crate::error_page::connection_value(keep_alive).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Append a client request head: `<method> <path> HTTP/1.1`, `Host` (with the port unless it is

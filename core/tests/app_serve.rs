@@ -126,9 +126,7 @@ fn absolute_form_uses_only_its_path() {
 fn methods() {
     let head = route(&request("HEAD", "/x.txt", Vec::new())).unwrap();
     assert!(head.head_only);
-    for m in [
-        "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
-    ] {
+    for m in ["POST", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT"] {
         assert_eq!(
             route(&request(m, "/", Vec::new())).map_err(u16::from),
             Err(405),
@@ -142,9 +140,12 @@ fn methods() {
             "{m}"
         );
     }
+    // OPTIONS, for the whole server or a path (existing or not): 204 listing the methods.
     let mut r = request("OPTIONS", "*", Vec::new());
     r.target = Target::Asterisk;
-    assert_eq!(route(&r).map_err(u16::from), Err(405));
+    assert_eq!(route(&r).map_err(u16::from), Err(204));
+    let r = request("OPTIONS", "/no/such/file", Vec::new());
+    assert_eq!(route(&r).map_err(u16::from), Err(204));
 }
 
 #[test]
@@ -352,7 +353,7 @@ fn error_pages() {
         let reason = &line["HTTP/1.1 ".len()..];
         assert!(body.contains(&format!("<h1>{reason}</h1>")), "{body}");
         assert_eq!(
-            head.contains("Allow: GET, HEAD\r\n"),
+            head.contains("Allow: GET, HEAD, OPTIONS\r\n"),
             status == 405,
             "{head}"
         );

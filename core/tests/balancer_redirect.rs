@@ -304,16 +304,27 @@ fn other_methods() {
         assert_eq!(a.status, 405, "{m}");
         assert_eq!(a.server, None);
         let p = parse_response(&bytes, false);
-        assert_eq!(p.header("Allow"), Some("GET, HEAD"));
+        assert_eq!(p.header("Allow"), Some("GET, HEAD, OPTIONS"));
         assert!(p.header("Location").is_none());
     }
-    let (a, bytes) = answer(
-        &Redirect::default(),
+    // OPTIONS, for the whole server or one path: 204 listing the methods, no body, no redirect.
+    for raw in [
         "OPTIONS * HTTP/1.1\r\nHost: b\r\n\r\n",
-        &r,
-    );
-    assert_eq!(a.status, 405);
-    assert!(bytes.starts_with(b"HTTP/1.1 405 Method Not Allowed\r\n"));
+        "OPTIONS /a?b HTTP/1.1\r\nHost: b\r\n\r\n",
+    ] {
+        let (a, bytes) = answer(&Redirect::default(), raw, &r);
+        assert_eq!(
+            (a.status, a.server, a.keep_alive),
+            (204, None, true),
+            "{raw}"
+        );
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+        assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(!text.contains("Location"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "no body: {text}");
+    }
     let (a, bytes) = answer(
         &Redirect::default(),
         "BREW /pot HTTP/1.1\r\nHost: b\r\n\r\n",

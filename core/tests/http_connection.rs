@@ -12,6 +12,8 @@ const SECOND: Duration = Duration::from_secs(1);
 enum Seen {
     /// Method and target, and the keep-alive the machine expects.
     Request(String, bool),
+    /// `100 Continue` written.
+    Continue,
     Respond(bool),
     Error(u16),
     Linger,
@@ -63,6 +65,7 @@ impl Driver {
                     keep_alive,
                 ),
                 Event::Respond { keep_alive } => Seen::Respond(keep_alive),
+                Event::Continue => Seen::Continue,
                 Event::Error(status) => Seen::Error(status.code()),
                 Event::Linger => Seen::Linger,
                 Event::Close => Seen::Close,
@@ -384,6 +387,124 @@ fn a_malformed_body_gets_400_instead_of_an_answer() {
             Seen::Linger
         ]
     );
+}
+
+#[test]
+fn a_client_waiting_for_100_continue_gets_it_before_a_body_that_will_be_read() {
+    let head = b"GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+    let mut d = Driver::default();
+    d.feed(head);
+    assert_eq!(
+        d.seen,
+        vec![Seen::Request("GET /a".into(), true), Seen::Continue],
+        "100 Continue, then the machine waits for the body"
+    );
+    // The body must come within the idle timeout.
+    assert_eq!(d.conn.poll_timeout(), Some(d.now + 60 * SECOND));
+    d.feed(b"hello");
+    d.feed(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        d.seen[2..],
+        [Seen::Respond(true), req("/b", true), Seen::Respond(true)],
+        "the body read, the connection stays in sync"
+    );
+    // Byte by byte: the same, once.
+    let mut input = head.to_vec();
+    input.extend_from_slice(b"hello");
+    let mut d = Driver::default();
+    d.feed_bytewise(&input);
+    assert_eq!(
+        d.seen,
+        vec![
+            Seen::Request("GET /a".into(), true),
+            Seen::Continue,
+            Seen::Respond(true)
+        ]
+    );
+    // Chunked bodies too.
+    let mut d = Driver::default();
+    d.feed(
+        b"GET /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    assert_eq!(d.seen.last(), Some(&Seen::Continue));
+}
+
+#[test]
+fn no_100_continue_when_nothing_waits_for_it() {
+    let cases: [&[u8]; 4] = [
+        // The body already came with the head: the client did not wait.
+        b"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+        // HTTP/1.0 has no 1xx answers.
+        b"POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+        // No body to wait for.
+        b"GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+    ];
+    for input in cases {
+        let mut d = Driver::default();
+        d.feed(input);
+        assert!(
+            d.seen.len() >= 2 && !d.seen.contains(&Seen::Continue),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(input),
+            d.seen
+        );
+        assert!(matches!(d.seen[1], Seen::Respond(_)), "{:?}", d.seen);
+    }
+    // HTTP/1.0 whose body has not come: read it, still no 100.
+    let mut d = Driver::default();
+    d.feed(b"POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    assert_eq!(d.seen, vec![Seen::Request("POST /a".into(), false)]);
+}
+
+#[test]
+fn a_body_for_a_refused_method_gets_the_final_answer_at_once_instead_of_100() {
+    // POST is answered 405 whatever its body: the client waiting for 100 Continue gets the
+    // 405 at once, and the connection ends after it (lingering, for a body sent anyway).
+    for method in ["POST", "PUT", "OPTIONS", "BREW"] {
+        let mut d = Driver::default();
+        let head = format!(
+            "{method} /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        );
+        d.feed(head.as_bytes());
+        assert_eq!(
+            d.seen,
+            vec![
+                Seen::Request(format!("{method} /a"), false),
+                Seen::Respond(false),
+                Seen::Linger
+            ],
+            "{method}"
+        );
+    }
+}
+
+#[test]
+fn a_body_too_large_to_read_gets_the_final_answer_at_once_instead_of_100() {
+    let config = ConnectionConfig {
+        max_discard: 10,
+        ..ConnectionConfig::default()
+    };
+    let mut d = Driver::new(config);
+    d.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n");
+    assert_eq!(
+        d.seen,
+        vec![
+            Seen::Request("POST /a".into(), false),
+            Seen::Respond(false),
+            Seen::Linger
+        ],
+        "answered without waiting for the body, then closed after lingering"
+    );
+}
+
+#[test]
+fn an_expectation_other_than_100_continue_is_417() {
+    let seen = both_ways(
+        ConnectionConfig::default(),
+        b"POST /a HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    assert_eq!(seen, vec![Seen::Error(417), Seen::Linger]);
 }
 
 #[test]

@@ -189,6 +189,9 @@ fn expect_100_continue_is_exposed_and_decides_the_interim_response() {
     let (req, _) = complete(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n");
     assert!(req.expect_continue);
     assert!(!req.sends_continue(true));
+    let empty = post("Expect: 100-continue\r\n", "1", "Content-Length: 0\r\n");
+    let (req, _) = complete(empty.as_bytes());
+    assert!(!req.sends_continue(true), "an empty body");
 }
 
 #[test]

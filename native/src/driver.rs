@@ -10,7 +10,7 @@
 use crate::conn::{ByteStream, Conn, FillError};
 use futures::channel::oneshot;
 use futures::future::{Either, FutureExt, Shared};
-use ricochet_core::connection::{ConnectionConfig, Event, ServerConnection};
+use ricochet_core::connection::{self, ConnectionConfig, Event, ServerConnection};
 use ricochet_core::error_page;
 use ricochet_core::request::Request;
 use ricochet_core::status::Status;
@@ -236,6 +236,11 @@ pub async fn run<S: ByteStream, A: Service>(
                 service.error(status, sent, machine.request_started());
                 mark = 0;
                 machine.handle_response_done(now, false);
+            }
+            Event::Continue => {
+                // Ahead of an answer the service may already have batched for this request.
+                out.splice(mark..mark, connection::CONTINUE.iter().copied());
+                mark += connection::CONTINUE.len();
             }
             Event::NeedData => {
                 conn.consume(consumed);

@@ -309,7 +309,7 @@ fn keep_alive_pipelining_methods_and_header_timeout() {
     );
     assert_eq!(statuses(&got), vec![301, 301, 405, 301]);
     let text = String::from_utf8_lossy(&got);
-    assert!(text.contains("\r\nAllow: GET, HEAD\r\n"), "{text}");
+    assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{text}");
 
     // A malformed body is 400, not the 405 its method would get.
     let got = raw_exchange(

@@ -1,11 +1,16 @@
 //! Strict framing as RFC 9112 words it, over raw TCP against `server` and `balancer`: long
 //! request lines, empty Host, Transfer-Encoding whose final coding is not chunked, chunk-line
-//! grammar, NUL/CR/LF in the path, empty lines before a request, Expect, `OPTIONS *`.
+//! grammar, NUL/CR/LF in the path, empty lines before a request, Expect and 100 Continue (raw and
+//! with curl), OPTIONS, request bodies read alike by both.
 //!
 //! Every refusal must also end the connection: each bad request is followed by a valid one on
 //! the same connection, which must never be answered.
 
-use ricochet_tests::{bin, raw_exchange, server, statuses, www, Spawned};
+use ricochet_tests::{
+    bin, raw_exchange, read_until_close, require, run, server, statuses, www, Spawned, TempDir,
+};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -275,15 +280,248 @@ fn an_expectation_other_than_100_continue_is_417() {
 }
 
 #[test]
-fn options_asterisk_form_is_understood() {
-    // The 204 answer is decided with the method policy; here only that the form parses.
+fn options_gets_204_with_the_allowed_methods_and_the_connection_goes_on() {
     let pair = Pair::start();
     for (name, peer) in pair.both() {
-        let got = status(
-            peer,
-            b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        let got = raw_exchange(
+            peer.addr,
+            b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n\
+              OPTIONS /no/such/page HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            T,
         );
-        assert_eq!(got.len(), 1, "{name}: {got:?}");
-        assert_ne!(got[0], 400, "{name}");
+        assert_eq!(statuses(&got), vec![204, 204, ok_status(name)], "{name}");
+        let text = String::from_utf8_lossy(&got);
+        let first = &text[..text.find("\r\n\r\n").unwrap() + 4];
+        assert!(
+            first.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"),
+            "{name}: {first}"
+        );
+        assert!(!first.contains("Content-Length"), "{name}: {first}");
+        // Another method RFC 9110 defines: 405, listing the same methods.
+        let got = raw_exchange(
+            peer.addr,
+            b"DELETE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            T,
+        );
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(statuses(&got), vec![405], "{name}: {text}");
+        assert!(
+            text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn curl_options_sees_204_and_allow() {
+    if !require("curl") {
+        return;
+    }
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        let url = format!("{}/docs/", peer.url);
+        let ran = run(
+            Command::new("curl").args(["-sS", "-i", "--max-time", "10", "-X", "OPTIONS", &url]),
+            T,
+        );
+        assert_eq!(ran.code(), 0, "{name}: {}", ran.stderr);
+        assert!(
+            ran.stdout.starts_with("HTTP/1.1 204 No Content\r\n"),
+            "{name}: {}",
+            ran.stdout
+        );
+        assert!(
+            ran.stdout.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"),
+            "{name}: {}",
+            ran.stdout
+        );
+    }
+}
+
+/// Read from `stream` until `what` has arrived (bounded by [`T`]); everything read.
+fn read_until(stream: &mut TcpStream, what: &[u8]) -> Vec<u8> {
+    let end = Instant::now() + T;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(what.len()).any(|w| w == what) {
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "timed out: {}",
+            String::from_utf8_lossy(&got)
+        );
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got
+}
+
+#[test]
+fn expect_100_continue_gets_100_before_a_body_we_read_and_the_final_status_at_once_otherwise() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        // A small body on a GET, which is served: 100 Continue comes before the body is sent,
+        // then the answer, and the connection goes on.
+        let mut stream = TcpStream::connect(peer.addr).unwrap();
+        stream
+            .write_all(
+                b"GET /style.css HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            )
+            .unwrap();
+        let interim = read_until(&mut stream, b"\r\n\r\n");
+        assert!(
+            interim.starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            "{name}: {}",
+            String::from_utf8_lossy(&interim)
+        );
+        stream
+            .write_all(b"helloGET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = interim;
+        got.extend_from_slice(&read_until_close(&mut stream, T));
+        assert_eq!(
+            statuses(&got),
+            vec![100, ok_status(name), ok_status(name)],
+            "{name}"
+        );
+
+        // A small body for a refused method: the 405 at once, without 100, then the
+        // connection closes (the client may or may not send the body).
+        let started = Instant::now();
+        let got = raw_exchange(
+            peer.addr,
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            T,
+        );
+        assert_eq!(statuses(&got), vec![405], "{name}");
+        assert!(
+            started.elapsed() < T,
+            "{name}: the connection was left open"
+        );
+
+        // A body too large to read: the final status at once, without 100, then the
+        // connection closes although the body never came.
+        let started = Instant::now();
+        let got = raw_exchange(
+            peer.addr,
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10000000\r\n\r\n",
+            T,
+        );
+        assert_eq!(statuses(&got), vec![405], "{name}");
+        assert!(
+            started.elapsed() < T,
+            "{name}: the connection was left open"
+        );
+
+        // HTTP/1.0 knows no 100: the body is read without it.
+        let got = raw_exchange(
+            peer.addr,
+            b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+            T,
+        );
+        assert_eq!(statuses(&got), vec![405], "{name}");
+    }
+}
+
+/// Run curl's POST of `size` bytes with `Expect: 100-continue` and a 100 timeout far longer than
+/// its `--max-time`: a server that neither sends 100 nor answers at once makes it time out.
+fn curl_post_expecting_100(url: &str, size: usize) -> ricochet_tests::Ran {
+    let dir = TempDir::new("expect");
+    let file = dir.path().join("body");
+    std::fs::write(&file, vec![b'x'; size]).unwrap();
+    run(
+        Command::new("curl").args([
+            "-sS",
+            "-v",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            "--expect100-timeout",
+            "60",
+            "-H",
+            "Expect: 100-continue",
+            "-X",
+            "POST",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            url,
+        ]),
+        T * 2,
+    )
+}
+
+#[test]
+fn curl_posting_with_expect_never_waits_for_its_100_timeout() {
+    if !require("curl") {
+        return;
+    }
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        // POST is refused whatever its body: the 405 at once, no 100, no wait.
+        let ran = curl_post_expecting_100(&peer.url, 100_000);
+        assert_eq!(
+            (ran.code(), ran.stdout.as_str()),
+            (0, "405"),
+            "{name}: {}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stderr.contains("100 Continue"),
+            "{name}: {}",
+            ran.stderr
+        );
+        // Too large to read: the 405 at once, no 100.
+        let ran = curl_post_expecting_100(&peer.url, 3_000_000);
+        assert_eq!(ran.stdout, "405", "{name}: {}", ran.stderr);
+        assert_ne!(ran.code(), 28, "{name}: curl timed out: {}", ran.stderr);
+        assert!(
+            !ran.stderr.contains("100 Continue"),
+            "{name}: {}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn request_bodies_are_read_alike_by_server_and_balancer() {
+    let pair = Pair::start();
+    for (name, peer) in pair.both() {
+        // Malformed chunked bodies: 400 (not the 405 the method would get), then close.
+        refused(
+            name,
+            peer,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n",
+            400,
+        );
+        refused(
+            name,
+            peer,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+            400,
+        );
+        // Well-formed bodies: read and dropped, the method's answer, the connection goes on.
+        let got = raw_exchange(
+            peer.addr,
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\n\r\n\
+              BREW / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\
+              GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            T,
+        );
+        assert_eq!(statuses(&got), vec![405, 501, ok_status(name)], "{name}");
+        // A body too large to skip: answered, then the connection closes (the request after
+        // it is never answered).
+        refused(
+            name,
+            peer,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\nhello",
+            405,
+        );
     }
 }
