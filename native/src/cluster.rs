@@ -231,5 +231,9 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         // Each server's task drops its sender once its connections have all ended.
         let _ = finished.await;
     }
+    if let Some((ca_file, _)) = &demo_tls {
+        // Its key is gone with this process: the file trusts nothing that still exists.
+        let _ = std::fs::remove_file(ca_file);
+    }
     Ok(())
 }

@@ -255,7 +255,22 @@ fn cluster_tls_serves_https_and_prints_a_client_command_that_works() {
     let dir = TempDir::new("tls-cluster");
     let mut args = args;
     args.insert(0, "-q");
+    let ca_file = args[args.iter().position(|a| *a == "--cacert").unwrap() + 1].to_string();
     let ran = client(dir.path(), &args);
     assert_eq!(ran.code(), 0, "{line}: {}{}", ran.stdout, ran.stderr);
     same_as_www(&dir.path().join("index.html"), "index.html");
+
+    // Stopped with SIGTERM, it removes the CA file it wrote.
+    let mut cluster = cluster;
+    let ran = run(
+        Command::new("kill").args(["-TERM", &cluster.pid().to_string()]),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 0, "{}", ran.stderr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cluster.is_running() {
+        assert!(std::time::Instant::now() < deadline, "cluster did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!Path::new(&ca_file).exists(), "{ca_file} left behind");
 }
