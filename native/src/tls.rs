@@ -840,6 +840,53 @@ mod tests {
         assert!(err.to_string().contains("expired"), "{err}");
     }
 
+    /// A client that stops sending by closing TCP without `close_notify` is at end of stream for
+    /// the server's driver (after the bytes it sent), not an error that drops its request.
+    #[test]
+    fn a_tcp_close_without_close_notify_is_end_of_stream_for_the_server() {
+        use crate::conn::ByteStream;
+        let ca = ThrowawayCa::new("test CA").unwrap();
+        let issued = localhost(&ca);
+        let acceptor = Acceptor::new(server_config_from(issued.chain, issued.key).unwrap());
+        let insecure = Connector::new(
+            client_config(&Trust {
+                ca_files: Vec::new(),
+                insecure: true,
+            })
+            .unwrap(),
+        );
+        runtime::block_on(async {
+            let listener = runtime::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            runtime::spawn(async move {
+                let tcp = runtime::connect(addr).await.unwrap();
+                let mut stream = insecure
+                    .connect("localhost", tcp, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                stream
+                    .write_flushed(b"GET / HTTP/1.1\r\n\r\n")
+                    .await
+                    .unwrap();
+                stream.tcp().shutdown(std::net::Shutdown::Write).unwrap();
+                runtime::sleep(Duration::from_secs(5)).await;
+            });
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut server = acceptor.accept(tcp, Duration::from_secs(10)).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                let read = ByteStream::read_some(&mut server, &mut buf);
+                match runtime::timeout(Duration::from_secs(5), read).await {
+                    Some(Ok(0)) => break,
+                    Some(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                    other => panic!("not a clean end of stream: {other:?}"),
+                }
+            }
+            assert_eq!(got, b"GET / HTTP/1.1\r\n\r\n");
+        });
+    }
+
     /// Plaintext HTTP and a silent peer each end only their own connection: the first at once,
     /// the second at the handshake deadline, while a good client is served in between.
     #[test]
