@@ -8,6 +8,10 @@ default:
 run-cluster:
     cargo run --release -p ricochet --bin cluster
 
+# The same demo over HTTPS: a throwaway CA and certificate made at start; prints a client command with --cacert.
+run-cluster-tls:
+    cargo run --release -p ricochet --bin cluster -- --tls
+
 # All tests: the workspace on this machine, then core's suite on wasm32-wasip1 under Wasmtime.
 test: test-native test-wasm test-stdio
 

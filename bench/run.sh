@@ -69,7 +69,7 @@ start_ricochet() { # start_ricochet BIN ARGS...; prints the bound port, records 
   for _ in $(seq 100); do
     if grep -q 'listening on' "$log"; then
       local port
-      port=$(grep -m1 -o 'listening on http://[^ ]*' "$log" | sed 's#.*:##; s#/$##')
+      port=$(grep -m1 -o 'listening on https\?://[^ ]*' "$log" | sed 's#.*:##; s#/$##')
       echo "$pid" >"$dir/pid.$port"
       echo "$port"
       return 0
@@ -250,6 +250,69 @@ for mode in keep-alive close; do
     row "balancer, this build vs baseline build: CPU us per redirect, $mode" "$b_cpu" "$bb_cpu"
   fi
 done
+
+# HTTPS: a throwaway CA and a certificate for localhost/127.0.0.1 (ECDSA P-256), the same for
+# every side; one thread or worker each.
+mkdir -p "$dir/tls"
+(
+  cd "$dir/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca-key.pem \
+    -out ca.pem -subj /CN=bench-ca -days 2 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out req.pem \
+    -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf
+  openssl x509 -req -in req.pem -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem \
+    -days 2 -extfile ext.cnf 2>/dev/null
+  cat cert.pem key.pem >both.pem
+)
+tls_flags=(--tls-cert "$dir/tls/cert.pem" --tls-key "$dir/tls/key.pem")
+ts=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files" "${tls_flags[@]}")
+tb1=$(start_ricochet "$bin/server" --listen 127.0.0.1:0 --root "$dir/files" "${tls_flags[@]}")
+tbal=$(start_ricochet "$bin/balancer" --listen 127.0.0.1:0 --probe-path /probe.bin \
+  --probe-cacert "$dir/tls/ca.pem" "${tls_flags[@]}" "https://localhost:$tb1/")
+tn_static=$(free_port); tn_redirect=$(free_port); th_redirect=$(free_port)
+sed -e "s#@DIR@#$dir#g" -e "s#@STATIC_PORT@#$tn_static#g" -e "s#@REDIRECT_PORT@#$tn_redirect#g" \
+  -e "s#@TARGET@#localhost:$tb1#g" bench/nginx-tls.conf.in >"$dir/nginx-tls.conf"
+nginx -c "$dir/nginx-tls.conf" -p "$dir" &
+echo $! >"$dir/pid.$tn_static"; echo $! >"$dir/pid.$tn_redirect"; pids+=($!)
+sed -e "s#@DIR@#$dir#g" -e "s#@REDIRECT_PORT@#$th_redirect#g" -e "s#@TARGET@#localhost:$tb1#g" \
+  bench/haproxy-tls.cfg.in >"$dir/haproxy-tls.cfg"
+haproxy -f "$dir/haproxy-tls.cfg" -q &
+echo $! >"$dir/pid.$th_redirect"; pids+=($!)
+for p in "$tn_static" "$tn_redirect" "$th_redirect"; do
+  for _ in $(seq 100); do curl -s -o /dev/null --cacert "$dir/tls/ca.pem" "https://localhost:$p/" && break; sleep 0.1; done
+done
+ttarget() { echo "$(pid_of "$1")=https://localhost:$1$2"; }
+
+echo "== HTTPS server vs nginx ssl: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
+res=$(wrk_rr -- "$(ttarget "$ts" /1k.bin)" "$(ttarget "$tn_static" /1k.bin)")
+{ read -r s_rps s_p99 s_cpu; read -r n_rps n_p99 n_cpu; } <<<"$res"
+row "HTTPS server vs nginx ssl, 1 worker: 1 KiB requests/s, keep-alive (higher is better)" "$s_rps" "$n_rps"
+row "HTTPS server vs nginx ssl: CPU us per request (lower is better)" "$s_cpu" "$n_cpu"
+row "HTTPS server vs nginx ssl: p99 ms (lower is better)" "$s_p99" "$n_p99"
+
+for mode in keep-alive close; do
+  hdr=()
+  [ "$mode" = close ] && hdr=(-H "Connection: close")
+  echo "== HTTPS balancer vs nginx ssl vs HAProxy ssl: redirects, wrk -t1 -c64 $mode (close: a handshake per request), ${secs}s, median of $runs rounds"
+  res=$(wrk_rr "${hdr[@]}" -- "$(ttarget "$tbal" /index.html)" "$(ttarget "$tn_redirect" /index.html)" \
+    "$(ttarget "$th_redirect" /index.html)")
+  { read -r b_rps b_p99 b_cpu; read -r n_rps n_p99 n_cpu; read -r h_rps h_p99 h_cpu; } <<<"$res"
+  row "HTTPS balancer vs nginx ssl: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps"
+  row "HTTPS balancer vs HAProxy ssl: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps"
+  row "HTTPS balancer vs nginx ssl: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$n_cpu"
+  row "HTTPS balancer vs HAProxy ssl: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$h_cpu"
+  row "HTTPS balancer vs nginx ssl: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99"
+  row "HTTPS balancer vs HAProxy ssl: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99"
+done
+
+echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, best of $runs"
+turl="https://localhost:$tn_static/100m.bin"
+res=$(timed "$bin/client" -q --cacert "$dir/tls/ca.pem" -o "$dir/client-tls.out" "$turl"); read -r c_t c_rss <<<"$res"
+res=$(timed curl -s --cacert "$dir/tls/ca.pem" -o "$dir/curl-tls.out" "$turl"); read -r u_t u_rss <<<"$res"
+cmp -s "$dir/client-tls.out" "$dir/files/100m.bin" || { echo "client's HTTPS download differs from the file" >&2; exit 1; }
+row "client vs curl over HTTPS: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t"
+row "client vs curl over HTTPS: peak RSS KiB (lower is better)" "$c_rss" "$u_rss"
 
 {
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)."

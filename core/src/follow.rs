@@ -2,7 +2,7 @@
 //! which bodies to print, where to save, and when to ask a balancer again for another server
 //! (client-assisted failover).
 
-use crate::url::{Url, UrlError};
+use crate::url::{Scheme, Url, UrlError};
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum FollowError {
     MissingLocation(u16),
     /// A Location that is not a usable URL.
     BadLocation(UrlError),
+    /// A redirect from `https` to `http` (the rest would travel unencrypted), not allowed.
+    Downgrade(Url),
 }
 
 impl std::fmt::Display for FollowError {
@@ -35,6 +37,10 @@ impl std::fmt::Display for FollowError {
             FollowError::Loop(u) => write!(f, "redirect loop: {u} was already requested"),
             FollowError::MissingLocation(s) => write!(f, "{s} redirect without a Location header"),
             FollowError::BadLocation(e) => write!(f, "unusable Location: {e}"),
+            FollowError::Downgrade(u) => write!(
+                f,
+                "redirect from https to {u} refused: it would no longer be encrypted"
+            ),
         }
     }
 }
@@ -46,6 +52,8 @@ impl std::error::Error for FollowError {}
 pub struct Follower {
     max_redirects: u32,
     visited: Vec<Url>,
+    /// Follow redirects from `https` to `http`.
+    allow_downgrade: bool,
     /// The server reported unreachable on the current request, as `host:port`.
     report: Option<String>,
     /// A failover was tried already in this chain: the next unreachable server is final.
@@ -69,9 +77,17 @@ impl Follower {
         Follower {
             max_redirects,
             visited: vec![url],
+            allow_downgrade: false,
             report: None,
             failed_over: false,
         }
+    }
+
+    /// Follow redirects from `https` to `http` too (refused by default: the rest of the chain
+    /// would travel unencrypted).
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.allow_downgrade = allow;
+        self
     }
 
     /// The URL to request now.
@@ -85,8 +101,8 @@ impl Follower {
     /// [`Next::Refused`]. A redirect's `Location`
     /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
     /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
-    /// order: no Location, an unusable one, more than `max_redirects` redirects, a URL already
-    /// in the chain (a loop). After an error the follower is unchanged.
+    /// order: no Location, an unusable one, `https` to `http` unless allowed, more than
+    /// `max_redirects` redirects, a URL already in the chain (a loop). After an error the follower is unchanged.
     pub fn handle_response(
         &mut self,
         status: u16,
@@ -106,6 +122,10 @@ impl Follower {
             .current()
             .join(&reference)
             .map_err(FollowError::BadLocation)?;
+        let downgrade = self.current().scheme() == Scheme::Https && next.scheme() == Scheme::Http;
+        if downgrade && !self.allow_downgrade {
+            return Err(FollowError::Downgrade(next));
+        }
         if self.redirects() >= self.max_redirects {
             return Err(FollowError::TooManyRedirects(self.max_redirects));
         }

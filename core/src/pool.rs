@@ -1,8 +1,8 @@
 //! The balancer's servers, their latest probe results, and the ranking redirects are drawn from.
 //!
-//! - [`ServerAddr`] is one `host:port` entry; [`ServerList`] collects entries from the command
-//!   line and a config file, refusing malformed and duplicate ones with an error naming where
-//!   they came from.
+//! - [`ServerAddr`] is one `host:port` or `http(s)://host[:port]/prefix/` entry; [`ServerList`]
+//!   collects entries from the command line and a config file, refusing malformed and duplicate
+//!   ones with an error naming where they came from.
 //! - [`Pool`] holds every server with its state: not measured yet, live with its latest
 //!   [`crate::probe::Measurement`], or removed. Indices into the pool never change (a
 //!   removed server keeps its slot, new ones are pushed at the end), so probe results can
@@ -14,19 +14,24 @@
 //!   when the pool changes.
 
 use crate::probe::Measurement;
-use crate::url::UrlError;
+use crate::url::{Scheme, Url, UrlError};
 use std::fmt;
 use std::time::Duration;
 
-/// One server: `host:port`, host lower-case, IPv6 without brackets inside but bracketed when
-/// displayed (`[::1]:8080`).
+/// One server: `host:port` (plain HTTP at the root), or a URL `https://host[:port]/prefix/`
+/// (or `http://`) whose path is a prefix for every request. Host lower-case, IPv6 without
+/// brackets inside but bracketed when displayed (`[::1]:8080`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerAddr {
+    scheme: Scheme,
     host: String,
     port: u16,
     /// `host:port`, IPv6 bracketed.
+    authority: String,
+    /// How the server is named: `host:port` for plain HTTP at the root, else the URL.
     text: String,
-    /// `http://host:port`, computed once: every redirect starts with it.
+    /// `scheme://host:port/prefix` (no trailing slash), computed once: every redirect starts
+    /// with it and goes on with the request's path.
     base_url: String,
 }
 
@@ -35,9 +40,13 @@ pub struct ServerAddr {
 pub enum ServerAddrError {
     /// Nothing but whitespace.
     Empty,
-    /// `http://host:port`: the entry is `host:port` only.
-    HasScheme,
-    /// A path, query or fragment after the port.
+    /// A scheme other than `http` and `https`.
+    UnsupportedScheme(String),
+    /// `user@host` in a URL entry.
+    HasUserInfo,
+    /// A query or fragment in a URL entry.
+    HasQueryOrFragment,
+    /// A path after `host:port` without a scheme.
     HasPath,
     /// No `:port`.
     MissingPort,
@@ -49,8 +58,19 @@ impl fmt::Display for ServerAddrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerAddrError::Empty => f.write_str("empty server entry"),
-            ServerAddrError::HasScheme => f.write_str("give host:port, without http://"),
-            ServerAddrError::HasPath => f.write_str("give host:port only, without a path"),
+            ServerAddrError::UnsupportedScheme(s) => {
+                write!(
+                    f,
+                    "scheme '{s}' is not supported, only http:// and https://"
+                )
+            }
+            ServerAddrError::HasUserInfo => f.write_str("user@ (user info) is not allowed"),
+            ServerAddrError::HasQueryOrFragment => {
+                f.write_str("a query (?) or fragment (#) is not allowed")
+            }
+            ServerAddrError::HasPath => f.write_str(
+                "give host:port, or a URL with a scheme for a path: https://host:port/prefix/",
+            ),
             ServerAddrError::MissingPort => {
                 f.write_str("missing port: give host:port (IPv6 as [::1]:port)")
             }
@@ -62,37 +82,73 @@ impl fmt::Display for ServerAddrError {
 impl std::error::Error for ServerAddrError {}
 
 impl ServerAddr {
-    /// Parse `host:port` (`127.0.0.1:8080`, `localhost:80`, `[::1]:8080`). Surrounding
-    /// whitespace is ignored; the port is required and must be 1 to 65535.
+    /// Parse `host:port` (`127.0.0.1:8080`, `localhost:80`, `[::1]:8080`; the port is
+    /// required) or a URL `https://host[:port]/prefix/` or `http://...` (the scheme's default
+    /// port if none; no user info, query or fragment). `http://host:port/` is the same server as
+    /// `host:port`. Surrounding whitespace is ignored.
     pub fn parse(entry: &str) -> Result<ServerAddr, ServerAddrError> {
         let entry = entry.trim();
         if entry.is_empty() {
             return Err(ServerAddrError::Empty);
         }
-        if entry.contains("://") {
-            return Err(ServerAddrError::HasScheme);
+        if let Some(i) = entry.find("://") {
+            let scheme = Scheme::from_name(&entry[..i])
+                .ok_or_else(|| ServerAddrError::UnsupportedScheme(entry[..i].to_lowercase()))?;
+            let rest = &entry[i + 3..];
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            if authority.contains('@') {
+                return Err(ServerAddrError::HasUserInfo);
+            }
+            if entry.contains(['?', '#']) {
+                return Err(ServerAddrError::HasQueryOrFragment);
+            }
+            let url = Url::parse(entry).map_err(ServerAddrError::Invalid)?;
+            let prefix = url.path().trim_end_matches('/');
+            return Ok(ServerAddr::new(
+                scheme,
+                url.host().to_string(),
+                url.port(),
+                prefix,
+            ));
         }
         if entry.contains(['/', '?', '#']) {
             return Err(ServerAddrError::HasPath);
         }
         let (host, port) = crate::url::parse_authority(entry).map_err(ServerAddrError::Invalid)?;
         let port = port.ok_or(ServerAddrError::MissingPort)?;
-        Ok(ServerAddr::new(host, port))
+        Ok(ServerAddr::new(Scheme::Http, host, port, ""))
     }
 
-    fn new(host: String, port: u16) -> ServerAddr {
-        let text = if host.contains(':') {
+    fn new(scheme: Scheme, host: String, port: u16, prefix: &str) -> ServerAddr {
+        let authority = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        let base_url = format!("http://{text}");
+        let base_url = format!("{}://{authority}{prefix}", scheme.as_str());
+        let text = if scheme == Scheme::Http && prefix.is_empty() {
+            authority.clone()
+        } else {
+            format!("{base_url}/")
+        };
         ServerAddr {
+            scheme,
             host,
             port,
+            authority,
             text,
             base_url,
         }
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// `host:port`, IPv6 bracketed: what to connect to.
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 
     /// Host without brackets.
@@ -105,12 +161,14 @@ impl ServerAddr {
         self.port
     }
 
-    /// `host:port`, IPv6 bracketed: what to connect to, and how logs name the server.
+    /// How logs and the ranking name the server: `host:port` (IPv6 bracketed) for plain HTTP
+    /// at the root, else its URL (`https://host:port/prefix/`).
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
-    /// `http://host:port` (the port always written): the start of every redirect to it.
+    /// `scheme://host:port/prefix` (the port always written, no trailing slash): the start of
+    /// every redirect to it, followed by the request's path.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -529,9 +587,12 @@ impl Ranking {
         self.rows.get(i)
     }
 
-    /// The row of server `server`, if it is live.
+    /// The row of the live server at `server`'s host and port, whatever the schemes and path
+    /// prefixes (a client reports a server by `host:port`).
     pub fn find(&self, server: &ServerAddr) -> Option<&Row> {
-        self.rows.iter().find(|r| r.server == *server)
+        self.rows
+            .iter()
+            .find(|r| r.server.authority() == server.authority())
     }
 }
 

@@ -255,7 +255,12 @@ fn reported_unreachable(request: &Request<'_>, ranking: &Ranking) -> Option<usiz
                 && h.name.eq_ignore_ascii_case(UNREACHABLE_HEADER)
         })?
         .value;
-    let server = ServerAddr::parse(std::str::from_utf8(value).ok()?).ok()?;
+    // `host:port` only, as the client sends it (a server entry may also be a URL).
+    let value = std::str::from_utf8(value).ok()?;
+    if value.contains("://") {
+        return None;
+    }
+    let server = ServerAddr::parse(value).ok()?;
     ranking.find(&server).map(|row| row.index)
 }
 

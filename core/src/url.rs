@@ -1,19 +1,57 @@
-//! `http://` URLs: parsing, RFC 3986 reference resolution and percent-encoding.
+//! `http://` and `https://` URLs: parsing, RFC 3986 reference resolution and percent-encoding.
+//! The core knows the scheme and its default port; TLS itself is the native shell's.
 
-/// An absolute `http` URL. Only what Ricochet needs: host, port and path-and-query
-/// (no userinfo, no fragment: a fragment is dropped when parsing).
+/// An absolute `http` or `https` URL. Only what Ricochet needs: scheme, host, port and
+/// path-and-query (no userinfo, no fragment: a fragment is dropped when parsing).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Url {
+    scheme: Scheme,
     host: String,
     port: u16,
     path_and_query: String,
 }
 
+/// The two schemes Ricochet speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `http://`: plain TCP, port 80 by default.
+    Http,
+    /// `https://`: TLS, port 443 by default.
+    Https,
+}
+
+impl Scheme {
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The scheme named `name` (case-insensitive), if it is one of the two.
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        if name.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if name.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
 /// Why a URL was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UrlError {
-    /// `https://`: Ricochet does not speak TLS.
-    HttpsNotSupported,
     /// Another scheme (`ftp:`, `file:` ...), or none at all.
     UnsupportedScheme(String),
     /// No host after `http://`.
@@ -27,12 +65,14 @@ pub enum UrlError {
 impl std::fmt::Display for UrlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UrlError::HttpsNotSupported => f.write_str("https is not supported, only http://"),
             UrlError::UnsupportedScheme(s) if s.is_empty() => {
-                f.write_str("not an absolute URL: it needs http:// in front")
+                f.write_str("not an absolute URL: it needs http:// or https:// in front")
             }
             UrlError::UnsupportedScheme(s) => {
-                write!(f, "scheme '{s}' is not supported, only http://")
+                write!(
+                    f,
+                    "scheme '{s}' is not supported, only http:// and https://"
+                )
             }
             UrlError::MissingHost => f.write_str("the URL has no host"),
             UrlError::BadPort => f.write_str("the port must be a number from 1 to 65535"),
@@ -44,13 +84,13 @@ impl std::fmt::Display for UrlError {
 impl std::error::Error for UrlError {}
 
 impl Url {
-    /// Parse an absolute `http://host[:port][/path][?query][#fragment]` URL. The scheme and host
-    /// are case-insensitive (stored lower-case); IPv6 literals go in brackets; the default port is
-    /// 80; an empty path becomes `/`. Bytes that may not appear in a URI are percent-encoded.
+    /// Parse an absolute `http://host[:port][/path][?query][#fragment]` URL (or `https://`). The
+    /// scheme and host are case-insensitive (stored lower-case); IPv6 literals go in brackets; the
+    /// default port is 80 for http, 443 for https; an empty path becomes `/`. Bytes that may not appear in a URI are percent-encoded.
     ///
     /// Also: surrounding ASCII whitespace is ignored; userinfo (`user@host`) is refused as
     /// [`UrlError::Malformed`] (Ricochet never needs it, and it is a classic way to disguise the
-    /// real host); an empty port (`http://host:/`) means 80; dot segments (`/a/../b`) are removed
+    /// real host); an empty port (`http://host:/`) means the default; dot segments (`/a/../b`) are removed
     /// as RFC 3986 section 5.2.2 does for an absolute reference, so `parse(s)` and
     /// `any_base.join(s)` agree.
     pub fn parse(input: &str) -> Result<Url, UrlError> {
@@ -60,15 +100,11 @@ impl Url {
             Some(s) => s,
             None => return Err(UrlError::UnsupportedScheme(String::new())),
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(UrlError::HttpsNotSupported);
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()));
-        }
+        let scheme = Scheme::from_name(scheme)
+            .ok_or_else(|| UrlError::UnsupportedScheme(scheme.to_ascii_lowercase()))?;
         let authority = match parts.authority {
             Some(a) => a,
-            None => return Err(UrlError::Malformed("expected // after http:")),
+            None => return Err(UrlError::Malformed("expected // after the scheme")),
         };
         let (host, port) = parse_authority(authority)?;
         let path = if parts.path.is_empty() {
@@ -77,10 +113,16 @@ impl Url {
             remove_dot_segments(parts.path)
         };
         Ok(Url {
+            scheme,
             host,
-            port: port.unwrap_or(80),
+            port: port.unwrap_or(scheme.default_port()),
             path_and_query: build_path_and_query(&path, parts.query),
         })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     /// Host without brackets (`::1`, `127.0.0.1`, `example.com`).
@@ -88,7 +130,7 @@ impl Url {
         &self.host
     }
 
-    /// Port (80 when the URL named none).
+    /// Port (the scheme's default when the URL named none).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -113,9 +155,10 @@ impl Url {
             .map(|i| &self.path_and_query[i + 1..])
     }
 
-    /// The `Host` header value: host (bracketed if IPv6) plus `:port` unless it is 80.
+    /// The `Host` header value: host (bracketed if IPv6) plus `:port` unless it is the scheme's
+    /// default.
     pub fn authority(&self) -> String {
-        if self.port == 80 {
+        if self.port == self.scheme.default_port() {
             bracketed(&self.host)
         } else {
             self.socket_addr()
@@ -130,8 +173,8 @@ impl Url {
     /// Resolve a reference (a `Location` value, absolute or relative) against this URL, per
     /// RFC 3986 section 5 (dot segments removed).
     ///
-    /// Handles every reference form: absolute (`http://h/x`, which goes through [`Url::parse`],
-    /// so `https:` is still an error), network-path (`//h/x`, keeps `http`), absolute-path
+    /// Handles every reference form: absolute (`http://h/x`, which goes through [`Url::parse`]),
+    /// network-path (`//h/x`, keeps the base's scheme), absolute-path
     /// (`/x`), relative-path (`x`, `../x`), query-only (`?q`) and empty (the base without its
     /// fragment). A fragment in the reference is dropped; bytes not allowed in a URI are
     /// percent-encoded.
@@ -142,7 +185,7 @@ impl Url {
             return Url::parse(reference);
         }
         if parts.authority.is_some() {
-            return Url::parse(&format!("http:{reference}"));
+            return Url::parse(&format!("{}:{reference}", self.scheme.as_str()));
         }
         let (path, query) = if parts.path.is_empty() {
             (self.path().to_string(), parts.query.or(self.query()))
@@ -157,6 +200,7 @@ impl Url {
             (remove_dot_segments(&merged), parts.query)
         };
         Ok(Url {
+            scheme: self.scheme,
             host: self.host.clone(),
             port: self.port,
             path_and_query: build_path_and_query(&path, query),
@@ -166,7 +210,13 @@ impl Url {
 
 impl std::fmt::Display for Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path_and_query)
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme.as_str(),
+            self.authority(),
+            self.path_and_query
+        )
     }
 }
 

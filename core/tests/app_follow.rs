@@ -68,10 +68,6 @@ fn missing_or_bad_location() {
         f.handle_response(302, None),
         Err(FollowError::MissingLocation(302))
     );
-    assert_eq!(
-        f.handle_response(301, Some(b"https://a/")),
-        Err(FollowError::BadLocation(UrlError::HttpsNotSupported))
-    );
     assert!(matches!(
         f.handle_response(301, Some(b"ftp://a/")),
         Err(FollowError::BadLocation(UrlError::UnsupportedScheme(_)))
@@ -214,6 +210,34 @@ fn a_failover_sent_to_the_same_dead_server_again_is_no_loop_but_final() {
         Ok(Next::Redirect(url("http://dead:1/x")))
     );
     assert_eq!(f.handle_unreachable(), None);
+}
+
+#[test]
+fn https_to_http_is_refused_unless_allowed_and_http_to_https_is_followed() {
+    let mut f = Follower::new(url("http://a/"), 10);
+    assert_eq!(
+        f.handle_response(301, Some(b"https://a/x")),
+        Ok(Next::Redirect(url("https://a/x")))
+    );
+    // A relative Location keeps https.
+    assert_eq!(
+        f.handle_response(302, Some(b"/y")),
+        Ok(Next::Redirect(url("https://a/y")))
+    );
+    let err = f.handle_response(301, Some(b"http://a/z")).unwrap_err();
+    assert_eq!(err, FollowError::Downgrade(url("http://a/z")));
+    assert!(err.to_string().contains("https to http://a/z"), "{err}");
+    assert_eq!(
+        f.current(),
+        &url("https://a/y"),
+        "unchanged after the refusal"
+    );
+
+    let mut allowed = Follower::new(url("https://a/"), 10).allow_downgrade(true);
+    assert_eq!(
+        allowed.handle_response(301, Some(b"http://a/z")),
+        Ok(Next::Redirect(url("http://a/z")))
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! URL parsing, RFC 3986 reference resolution and percent-encoding.
 
 use proptest::prelude::*;
-use ricochet_core::url::{encode_uri, percent_decode, Url, UrlError};
+use ricochet_core::url::{encode_uri, percent_decode, Scheme, Url, UrlError};
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -65,11 +65,6 @@ fn ipv6_literals() {
 #[test]
 fn errors_name_the_problem() {
     assert_eq!(
-        Url::parse("https://example.com/"),
-        Err(UrlError::HttpsNotSupported)
-    );
-    assert_eq!(Url::parse("HTTPS://x/"), Err(UrlError::HttpsNotSupported));
-    assert_eq!(
         Url::parse("ftp://example.com/"),
         Err(UrlError::UnsupportedScheme("ftp".into()))
     );
@@ -108,8 +103,8 @@ fn errors_name_the_problem() {
     ));
     // Every error has a readable message.
     assert_eq!(
-        UrlError::HttpsNotSupported.to_string(),
-        "https is not supported, only http://"
+        UrlError::UnsupportedScheme("ftp".into()).to_string(),
+        "scheme 'ftp' is not supported, only http:// and https://"
     );
 }
 
@@ -218,7 +213,7 @@ fn join_keeps_the_base_authority_and_handles_absolute_locations() {
         base.join("//other:81").unwrap().to_string(),
         "http://other:81/"
     );
-    assert_eq!(base.join("https://x/"), Err(UrlError::HttpsNotSupported));
+    assert_eq!(base.join("https://x/").unwrap().to_string(), "https://x/");
     assert_eq!(
         base.join("/a b/ü").unwrap().path_and_query(),
         "/a%20b/%C3%BC"
@@ -292,4 +287,31 @@ proptest! {
         let u = Url::parse(&format!("http://[::1]:{port}{path}")).unwrap();
         prop_assert_eq!(Url::parse(&u.to_string()).unwrap(), u);
     }
+}
+
+#[test]
+fn https_urls_default_to_port_443_and_keep_their_scheme() {
+    let u = url("HTTPS://Example.COM/a?b");
+    assert_eq!(u.scheme(), Scheme::Https);
+    assert_eq!((u.host(), u.port()), ("example.com", 443));
+    assert_eq!(u.authority(), "example.com");
+    assert_eq!(u.socket_addr(), "example.com:443");
+    assert_eq!(u.to_string(), "https://example.com/a?b");
+    // 443 is only the default for https; 80 only for http.
+    assert_eq!(url("https://h:80/").to_string(), "https://h:80/");
+    assert_eq!(url("http://h:443/").to_string(), "http://h:443/");
+    assert_eq!(url("https://[::1]:8443/").authority(), "[::1]:8443");
+    assert_eq!(url("https://h:/").port(), 443);
+    // Relative references keep the base's scheme; network-path ones too.
+    let base = url("https://h/dir/file");
+    assert_eq!(
+        base.join("other").unwrap().to_string(),
+        "https://h/dir/other"
+    );
+    assert_eq!(base.join("//m/x").unwrap().to_string(), "https://m/x");
+    assert_eq!(base.join("http://m/x").unwrap().scheme(), Scheme::Http);
+    assert_eq!(
+        url("http://h/").join("//m/x").unwrap().to_string(),
+        "http://m/x"
+    );
 }

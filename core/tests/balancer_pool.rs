@@ -7,6 +7,8 @@ use ricochet_core::pool::{
     ServerListErrorKind, Source,
 };
 use ricochet_core::probe::Measurement;
+use ricochet_core::redirect::location;
+use ricochet_core::url::Scheme;
 use std::time::Duration;
 
 /// Feed a config file's text to `list` line by line, as the balancer does; stops at the first
@@ -75,10 +77,6 @@ fn server_addresses() {
     assert_eq!(v6.base_url(), "http://[::1]:11111");
     assert_eq!(addr("LocalHost:80").as_str(), "localhost:80");
     assert_eq!(ServerAddr::parse("  "), Err(ServerAddrError::Empty));
-    assert_eq!(
-        ServerAddr::parse("http://h:80"),
-        Err(ServerAddrError::HasScheme)
-    );
     assert_eq!(ServerAddr::parse("h:80/x"), Err(ServerAddrError::HasPath));
     assert_eq!(ServerAddr::parse("h"), Err(ServerAddrError::MissingPort));
     assert_eq!(ServerAddr::parse("h:"), Err(ServerAddrError::MissingPort));
@@ -388,4 +386,53 @@ fn pick_is_logarithmic_in_practice() {
     }
     // Expected shares: top decile ~19%, bottom decile ~1%.
     assert!(fast > 10 * slow, "fast {fast} slow {slow}");
+}
+
+#[test]
+fn url_entries_carry_scheme_and_prefix_and_bad_ones_say_why() {
+    let m = addr("https://Mirror.example:8443/pub/");
+    assert_eq!(m.scheme(), Scheme::Https);
+    assert_eq!((m.host(), m.port()), ("mirror.example", 8443));
+    assert_eq!(m.authority(), "mirror.example:8443");
+    assert_eq!(m.as_str(), "https://mirror.example:8443/pub/");
+    assert_eq!(m.base_url(), "https://mirror.example:8443/pub");
+    // The prefix is joined with one slash, with or without the trailing slash in the entry.
+    assert_eq!(
+        location(m.base_url(), "/f.iso", Some("x=1")),
+        "https://mirror.example:8443/pub/f.iso?x=1"
+    );
+    assert_eq!(addr("https://m/pub").base_url(), "https://m:443/pub");
+    assert_eq!(addr("https://m").base_url(), "https://m:443");
+    assert_eq!(addr("https://[::1]:8443/").as_str(), "https://[::1]:8443/");
+    // http://host:port/ is the plain entry, so the two are duplicates.
+    assert_eq!(addr("http://h:8080/"), addr("h:8080"));
+    assert_eq!(addr("http://h:8080/").as_str(), "h:8080");
+    assert_eq!(addr("http://h/").authority(), "h:80");
+    let mut list = ServerList::new();
+    list.add_argument("h:8080").unwrap();
+    assert!(list.add_argument("http://h:8080").is_err());
+
+    assert_eq!(
+        ServerAddr::parse("https://user@h/"),
+        Err(ServerAddrError::HasUserInfo)
+    );
+    assert_eq!(
+        ServerAddr::parse("https://h/pub/#top"),
+        Err(ServerAddrError::HasQueryOrFragment)
+    );
+    assert_eq!(
+        ServerAddr::parse("http://h/?a"),
+        Err(ServerAddrError::HasQueryOrFragment)
+    );
+    assert_eq!(
+        ServerAddr::parse("ftp://h/"),
+        Err(ServerAddrError::UnsupportedScheme("ftp".into()))
+    );
+    let err = ServerList::new()
+        .add_config_line(3, "gopher://h:70/")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 3: bad server 'gopher://h:70/': scheme 'gopher' is not supported, only http:// and https://"
+    );
 }

@@ -478,6 +478,20 @@ fn an_unreachable_report_sends_the_client_to_another_server() {
     // Without the header, nothing is reported.
     let (a, _) = answer(&Redirect::default(), GET, &r);
     assert_eq!(a.unreachable, None);
+
+    // A server given as a URL is reported by its host:port, like any other.
+    let urls = ranking(&["https://127.0.0.1:1/pub/", "https://127.0.0.1:2/pub/"]);
+    let (a, out) = answer(
+        &Redirect::default(),
+        "GET /f HTTP/1.1\r\nHost: b\r\nRicochet-Unreachable: 127.0.0.1:1\r\n\r\n",
+        &urls,
+    );
+    assert_eq!((a.server, a.unreachable), (Some(1), Some(0)));
+    let response = parse_response(&out, false);
+    assert_eq!(
+        response.header("Location").unwrap(),
+        "https://127.0.0.1:2/pub/f"
+    );
 }
 
 proptest! {

@@ -23,9 +23,11 @@ use crate::access_log::AccessLog;
 use crate::conn::ByteStream;
 use crate::counters::{RedirectCounts, RequestCounts};
 use crate::driver::{self, InstantService, Shutdown};
+use crate::exchange::TlsClient;
 use crate::probe;
 use crate::runtime::{self, TcpListener};
 use crate::servers::{LoadError, ServerSource};
+use crate::tls::{CertError, Trust};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use ricochet_core::access_log;
@@ -63,6 +65,11 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// Who to trust when probing `https://` servers: the system's store plus
+    /// `--probe-cacert` files.
+    pub probe_trust: Trust,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
+    pub tls: Option<crate::tls::Acceptor>,
     /// Where a reload re-reads the server list (`None`: reloads are refused).
     pub source: Option<ServerSource>,
     /// Where to write one Combined Log Format line per request, if anywhere.
@@ -87,6 +94,8 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             limits: Limits::default(),
+            probe_trust: Trust::default(),
+            tls: None,
             source: None,
             access_log: None,
         }
@@ -126,6 +135,8 @@ pub enum StartError {
     NoServers,
     /// Every server failed its first probe.
     NoServerPassed,
+    /// A `--probe-cacert` file cannot be used.
+    ProbeCaFile(CertError),
 }
 
 impl fmt::Display for StartError {
@@ -136,6 +147,7 @@ impl fmt::Display for StartError {
             StartError::NoServerPassed => {
                 f.write_str("no server passed the first probe: nothing to redirect to")
             }
+            StartError::ProbeCaFile(e) => write!(f, "--probe-cacert: {e}"),
         }
     }
 }
@@ -358,6 +370,8 @@ impl Reloader {
 /// reports and reloads in, logs and publishes what comes out.
 pub struct Prober {
     balancer: Balancer,
+    /// TLS for probing `https://` servers (its session cache spans probe rounds).
+    tls: Arc<TlsClient>,
     published: Arc<Published>,
     tx: mpsc::UnboundedSender<Input>,
     rx: mpsc::UnboundedReceiver<Input>,
@@ -378,6 +392,10 @@ impl Prober {
             Instant::now(),
         )
         .map_err(StartError::BadProbePath)?;
+        let tls = TlsClient::new(config.probe_trust.clone());
+        if !config.probe_trust.ca_files.is_empty() {
+            tls.connector().map_err(StartError::ProbeCaFile)?;
+        }
         let (tx, rx) = mpsc::unbounded();
         let queued_reports = Arc::new(AtomicUsize::new(0));
         let mut published = Published::new(Ranking::empty(config.policy));
@@ -387,6 +405,7 @@ impl Prober {
         });
         published.set_snapshot(balancer.snapshot());
         Ok(Prober {
+            tls: Arc::new(tls),
             balancer,
             published: Arc::new(published),
             tx,
@@ -414,8 +433,9 @@ impl Prober {
         while let Some(job) = self.balancer.poll_probe(now) {
             log::debug!("probing {}", job.url);
             let tx = self.tx.clone();
+            let tls = Arc::clone(&self.tls);
             runtime::spawn(async move {
-                let result = probe::probe(&job.url, job.deadline).await;
+                let result = probe::probe(&job.url, &tls, job.deadline).await;
                 let outcome = Outcome {
                     index: job.index,
                     finished: Instant::now(),
@@ -614,7 +634,16 @@ pub async fn serve_until(
     accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
         let published = Arc::clone(&published);
-        async move { handle_connection(stream, peer, &config, &published, &stop).await }
+        async move {
+            match &config.tls {
+                None => handle_connection(stream, peer, &config, &published, &stop).await,
+                // The handshake gets the time a request head gets.
+                Some(tls) => match tls.accept(stream, config.header_timeout).await {
+                    Ok(stream) => handle_connection(stream, peer, &config, &published, &stop).await,
+                    Err(e) => log::debug!("{peer}: {e}"),
+                },
+            }
+        }
     })
     .await
 }

@@ -12,8 +12,9 @@
 //! Every failure is a [`ClientError`] with its own exit code ([`ClientError::exit_code`]), so
 //! scripts can tell a refused connection from a truncated download.
 
-use crate::exchange::{self, ConnectError, ReceiveError, Received};
+use crate::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
 use crate::runtime;
+use crate::tls::{CertError, HandshakeError, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::body::BodyError;
 use ricochet_core::exchange::{Event, ReadError, ResponseReader};
@@ -57,6 +58,10 @@ pub struct Options {
     /// Attempts after the first when the transfer fails in a way that may pass (a cut
     /// connection, a refused one, a timeout, a 503...).
     pub retries: u32,
+    /// Who to trust for `https://`: the system's store, `--cacert` files, or `-k` anyone.
+    pub trust: Trust,
+    /// Follow a redirect from `https` to `http` (`--allow-downgrade`).
+    pub allow_downgrade: bool,
 }
 
 /// A completed download.
@@ -95,13 +100,17 @@ pub enum ClientError {
     File(PathBuf, io::Error),
     /// The body ended before its announced end.
     Truncated(Url, BodyError),
+    /// The TLS handshake with the named `host:port` failed.
+    Tls(String, HandshakeError),
+    /// A `--cacert` file cannot be used.
+    CaFile(CertError),
 }
 
 impl ClientError {
     /// The process exit code for this error (the client binary's `--help` lists them).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClientError::BadUrl(..) => 1,
+            ClientError::BadUrl(..) | ClientError::CaFile(..) => 1,
             ClientError::Resolve(..) | ClientError::Connect(..) => 2,
             ClientError::Timeout(..) => 3,
             ClientError::Protocol(..) | ClientError::Broken(..) => 4,
@@ -109,6 +118,7 @@ impl ClientError {
             ClientError::Redirect(..) => 6,
             ClientError::File(..) => 7,
             ClientError::Truncated(..) => 8,
+            ClientError::Tls(..) => 9,
         }
     }
 }
@@ -141,11 +151,16 @@ impl std::fmt::Display for ClientError {
             ClientError::Status(status, reason) => {
                 write!(f, "server answered {status} {reason}; nothing saved")
             }
+            ClientError::Redirect(e @ FollowError::Downgrade(_)) => {
+                write!(f, "{e} (--allow-downgrade follows it)")
+            }
             ClientError::Redirect(e) => write!(f, "{e}"),
             ClientError::File(path, e) => write!(f, "cannot save {}: {e}", path.display()),
             ClientError::Truncated(url, e) => {
                 write!(f, "download from {url} incomplete: {e}")
             }
+            ClientError::Tls(addr, e) => write!(f, "{addr}: {e}"),
+            ClientError::CaFile(e) => write!(f, "--cacert: {e}"),
         }
     }
 }
@@ -197,11 +212,16 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
     // The default file name comes from the URL the user gave, never from a redirect target: a
     // server must not choose which local file is written (wget's CVE-2010-2252).
     let path = output_path(options.output.as_deref(), &url);
+    let tls = TlsClient::new(options.trust.clone());
+    if !options.trust.ca_files.is_empty() {
+        // A bad --cacert file is a usage error, whatever the URL.
+        tls.connector().map_err(ClientError::CaFile)?;
+    }
     let mut part = Part::prepare(&path, &url, options);
     let mut received = Received::new(READ_BUF);
     let mut retries = 0;
     loop {
-        match attempt(&url, &mut part, &mut received, options).await {
+        match attempt(&url, &tls, &mut part, &mut received, options).await {
             Ok(Some(saved)) => return Ok(saved),
             // Asked again without a range: this cannot repeat.
             Ok(None) => part.drop_local(),
@@ -230,15 +250,17 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
 /// balancer's): `Ok(None)` when the local bytes must be dropped and the file asked whole.
 async fn attempt(
     url: &Url,
+    tls: &TlsClient,
     part: &mut Part,
     received: &mut Received,
     options: &Options,
 ) -> Result<Option<Saved>, ClientError> {
     let ask = resume::plan(part.local());
-    let mut follower = Follower::new(url.clone(), options.max_redirects);
+    let mut follower =
+        Follower::new(url.clone(), options.max_redirects).allow_downgrade(options.allow_downgrade);
     loop {
         let current = follower.current().clone();
-        let mut stream = match connect(&current, options.timeout).await {
+        let mut stream = match connect(&current, tls, options.timeout).await {
             Ok(stream) => stream,
             // A redirect target that cannot be reached: ask the URL that redirected here once
             // more, naming it (a Ricochet balancer then picks another server).
@@ -275,12 +297,20 @@ async fn attempt(
 }
 
 /// Connect to the URL's host, mapping failures to the client's errors.
-async fn connect(url: &Url, timeout: Duration) -> Result<runtime::TcpStream, ClientError> {
-    exchange::connect(url, timeout).await.map_err(|e| match e {
-        ConnectError::Resolve(e) => ClientError::Resolve(url.host().to_string(), e),
-        ConnectError::Connect(addr, e) => ClientError::Connect(addr.to_string(), e),
-        ConnectError::Timeout => ClientError::Timeout("connecting to", url.clone()),
-    })
+async fn connect(
+    url: &Url,
+    tls: &TlsClient,
+    timeout: Duration,
+) -> Result<crate::tls::Stream, ClientError> {
+    exchange::connect(url, tls, timeout)
+        .await
+        .map_err(|e| match e {
+            ConnectError::Resolve(e) => ClientError::Resolve(url.host().to_string(), e),
+            ConnectError::Connect(addr, e) => ClientError::Connect(addr.to_string(), e),
+            ConnectError::Timeout => ClientError::Timeout("connecting to", url.clone()),
+            ConnectError::Handshake(e) => ClientError::Tls(url.socket_addr(), e),
+            ConnectError::TlsConfig(e) => ClientError::CaFile(e),
+        })
 }
 
 /// One request on a fresh connection: send it (with `Range` and `If-Range` when resuming),

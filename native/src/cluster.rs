@@ -9,6 +9,7 @@ use crate::listen::{self, listening_line};
 use crate::runtime::{self, TcpListener};
 use crate::server;
 use crate::throttle::Throttle;
+use crate::tls;
 use ricochet_core::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
 use std::io::{self, Write};
@@ -37,6 +38,8 @@ pub struct Config {
     pub servers: Vec<(u16, u64)>,
     /// The balancer's settings (its server list is filled in from the bound servers).
     pub balancer: balancer::Config,
+    /// Everything over HTTPS, with a throwaway CA made at start.
+    pub tls: bool,
 }
 
 /// Why the cluster could not start.
@@ -52,6 +55,8 @@ pub enum ClusterError {
     Address(SocketAddr, ServerAddrError),
     /// The balancer could not start.
     Balancer(StartError),
+    /// The throwaway CA or its certificate could not be made or written.
+    Tls(String),
 }
 
 impl ClusterError {
@@ -61,6 +66,7 @@ impl ClusterError {
             ClusterError::Listen(..) | ClusterError::Address(..) => 2,
             ClusterError::Root(..) | ClusterError::ProbeFile(..) => 3,
             ClusterError::Balancer(_) => 4,
+            ClusterError::Tls(_) => 5,
         }
     }
 }
@@ -77,6 +83,7 @@ impl fmt::Display for ClusterError {
             ClusterError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ClusterError::Address(addr, e) => write!(f, "bad server address {addr}: {e}"),
             ClusterError::Balancer(e) => write!(f, "{e}"),
+            ClusterError::Tls(e) => write!(f, "cannot set up TLS: {e}"),
         }
     }
 }
@@ -119,9 +126,26 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ClusterError>
     start(config, shutdown).await
 }
 
+/// A throwaway CA, its certificate written to a file clients are given with `--cacert`, and
+/// one certificate for the loopback names that every server and the balancer present.
+fn demo_tls() -> Result<(PathBuf, tls::Acceptor), ClusterError> {
+    let error = |e: &dyn fmt::Display| ClusterError::Tls(e.to_string());
+    let ca = tls::ThrowawayCa::new("Ricochet cluster demo CA").map_err(|e| error(&e))?;
+    let issued = ca
+        .issue(&["localhost", "127.0.0.1", "::1"], tls::Validity::Current)
+        .map_err(|e| error(&e))?;
+    let server = tls::server_config_from(issued.chain, issued.key).map_err(|e| error(&e))?;
+    let path = std::env::temp_dir().join(format!("ricochet-cluster-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, ca.cert_pem())
+        .map_err(|e| ClusterError::Tls(format!("cannot write {}: {e}", path.display())))?;
+    Ok((path, tls::Acceptor::new(server)))
+}
+
 async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
-    let server_config = server::Config::new(&config.root)
+    let mut server_config = server::Config::new(&config.root)
         .map_err(|e| ClusterError::Root(config.root.clone(), e))?;
+    let demo_tls = if config.tls { Some(demo_tls()?) } else { None };
+    server_config.tls = demo_tls.as_ref().map(|(_, acceptor)| acceptor.clone());
     let probe_file = server_config
         .root
         .join(config.balancer.probe.path.trim_start_matches('/'));
@@ -136,8 +160,12 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     let mut drained = Vec::new();
     for &(port, rate) in &config.servers {
         let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
-        let entry =
-            ServerAddr::parse(&addr.to_string()).map_err(|e| ClusterError::Address(addr, e))?;
+        let entry = if config.tls {
+            ServerAddr::parse(&format!("https://{addr}/"))
+        } else {
+            ServerAddr::parse(&addr.to_string())
+        }
+        .map_err(|e| ClusterError::Address(addr, e))?;
         let mut this = server_config.clone();
         this.throttle = Throttle {
             delay: Duration::ZERO,
@@ -145,7 +173,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         };
         say(format_args!(
             "server {} serving {} at {} kB/s\n",
-            listening_line(addr).trim_start_matches("listening on "),
+            listening_line(addr, config.tls).trim_start_matches("listening on "),
             server_config.root.display(),
             rate / 1000
         ));
@@ -160,6 +188,10 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     }
     let mut balancer_config = config.balancer;
     balancer_config.servers = servers;
+    if let Some((ca_file, acceptor)) = &demo_tls {
+        balancer_config.probe_trust.ca_files.push(ca_file.clone());
+        balancer_config.tls = Some(acceptor.clone());
+    }
     say(format_args!(
         "probing {} servers for {} ...\n",
         balancer_config.servers.len(),
@@ -180,16 +212,28 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         "balancer: probing every {:?}, redirecting with {}\n{}\n",
         balancer_config.probe.interval,
         balancer_config.redirect.status(),
-        listening_line(balancer_addr),
+        listening_line(balancer_addr, config.tls),
     ));
-    say(format_args!(
-        "try: cargo run --release -p ricochet --bin client -- http://{balancer_addr}/index.html\n\
-         stop with Ctrl-C\n"
-    ));
+    match &demo_tls {
+        Some((ca_file, _)) => say(format_args!(
+            "try: cargo run --release -p ricochet --bin client -- --cacert {} https://{balancer_addr}/index.html\n\
+             or: curl -L --cacert {} https://{balancer_addr}/index.html\n",
+            ca_file.display(),
+            ca_file.display(),
+        )),
+        None => say(format_args!(
+            "try: cargo run --release -p ricochet --bin client -- http://{balancer_addr}/index.html\n"
+        )),
+    }
+    say(format_args!("stop with Ctrl-C\n"));
     balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
     for finished in drained {
         // Each server's task drops its sender once its connections have all ended.
         let _ = finished.await;
+    }
+    if let Some((ca_file, _)) = &demo_tls {
+        // Its key is gone with this process: the file trusts nothing that still exists.
+        let _ = std::fs::remove_file(ca_file);
     }
     Ok(())
 }

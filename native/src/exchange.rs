@@ -2,16 +2,18 @@
 //! prober: connect to a URL (resolve, then try each address), send a request, and receive the
 //! response through the core's [`ResponseReader`].
 //!
-//! Everything after [`connect`] works on any `AsyncRead + AsyncWrite + Unpin` stream, so a TLS
-//! stream wrapping the [`TcpStream`] can take its place.
+//! [`connect`] gives a [`Stream`], plain TCP or TLS by the URL's scheme; everything after it works
+//! on any `AsyncRead + AsyncWrite + Unpin` stream.
 
-use crate::runtime::{self, AsyncReadExt, AsyncWriteExt, TcpStream};
+use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
+use crate::tls::{self, CertError, Connector, HandshakeError, Stream, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::exchange::{Event, ReadError, ResponseReader};
-use ricochet_core::url::Url;
+use ricochet_core::url::{Scheme, Url};
 use ricochet_core::write::write_request_head_with;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `User-Agent` sent with every request.
@@ -24,8 +26,13 @@ pub enum ConnectError {
     Resolve(io::Error),
     /// The last address tried refused or was unreachable.
     Connect(SocketAddr, io::Error),
-    /// Resolving, or connecting to the last address tried, took longer than the timeout.
+    /// Resolving, connecting to the last address tried, or the TLS handshake took longer than
+    /// the timeout.
     Timeout,
+    /// The TLS handshake failed (certificate, name, protocol).
+    Handshake(HandshakeError),
+    /// The TLS configuration could not be built (a `--cacert` file).
+    TlsConfig(CertError),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -34,13 +41,64 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Resolve(e) => write!(f, "cannot resolve: {e}"),
             ConnectError::Connect(addr, e) => write!(f, "cannot connect to {addr}: {e}"),
             ConnectError::Timeout => f.write_str("timed out connecting"),
+            ConnectError::Handshake(e) => e.fmt(f),
+            ConnectError::TlsConfig(e) => e.fmt(f),
         }
     }
 }
 
+/// How to make TLS connections: the trust to verify servers with, and the connector built from
+/// it on first use (reading the system's trust store costs a few milliseconds, which a plain
+/// `http://` download never pays). One per process, so later connections resume sessions.
+#[derive(Debug, Default)]
+pub struct TlsClient {
+    trust: Trust,
+    connector: OnceLock<Connector>,
+}
+
+impl TlsClient {
+    /// A client trusting what `trust` says.
+    pub fn new(trust: Trust) -> TlsClient {
+        TlsClient {
+            trust,
+            connector: OnceLock::new(),
+        }
+    }
+
+    /// The connector, built now if it was not yet (a bad `--cacert` file fails here).
+    pub fn connector(&self) -> Result<&Connector, CertError> {
+        if let Some(connector) = self.connector.get() {
+            return Ok(connector);
+        }
+        let connector = Connector::new(tls::client_config(&self.trust)?);
+        Ok(self.connector.get_or_init(|| connector))
+    }
+}
+
 /// Resolve the URL's host and connect to its addresses in turn, each attempt (and the
-/// resolution) bounded by `timeout`. The first that accepts wins.
-pub async fn connect(url: &Url, timeout: Duration) -> Result<TcpStream, ConnectError> {
+/// resolution) bounded by `timeout`; the first that accepts wins. For an `https` URL the TLS
+/// handshake follows (its own `timeout`), verifying the certificate for the URL's host.
+pub async fn connect(
+    url: &Url,
+    tls: &TlsClient,
+    timeout: Duration,
+) -> Result<Stream, ConnectError> {
+    let tcp = connect_tcp(url, timeout).await?;
+    if url.scheme() == Scheme::Http {
+        return Ok(Stream::Plain(tcp));
+    }
+    let connector = tls.connector().map_err(ConnectError::TlsConfig)?;
+    if tls.trust.insecure {
+        eprintln!("warning: --insecure: the certificate of {url} is not verified");
+    }
+    match connector.connect(url.host(), tcp, timeout).await {
+        Ok(stream) => Ok(stream),
+        Err(HandshakeError::TimedOut) => Err(ConnectError::Timeout),
+        Err(e) => Err(ConnectError::Handshake(e)),
+    }
+}
+
+async fn connect_tcp(url: &Url, timeout: Duration) -> Result<runtime::TcpStream, ConnectError> {
     let addrs = match runtime::timeout(timeout, runtime::resolve(&url.socket_addr())).await {
         None => return Err(ConnectError::Timeout),
         Some(Err(e)) => return Err(ConnectError::Resolve(e)),
@@ -61,7 +119,8 @@ pub async fn connect(url: &Url, timeout: Duration) -> Result<TcpStream, ConnectE
 }
 
 /// Send `GET url` with `fields` added (with `Connection: close`: one request per connection),
-/// bounded by `timeout`. `Ok(None)` on timeout.
+/// bounded by `timeout`. `Ok(None)` on timeout. Flushed: over TLS the request may otherwise
+/// wait in the record layer.
 pub async fn send_get<S: AsyncWrite + Unpin>(
     stream: &mut S,
     url: &Url,
@@ -70,9 +129,11 @@ pub async fn send_get<S: AsyncWrite + Unpin>(
 ) -> io::Result<Option<()>> {
     let mut request = Vec::with_capacity(256);
     write_request_head_with(&mut request, "GET", url, USER_AGENT, false, fields);
-    runtime::timeout(timeout, stream.write_all(&request))
-        .await
-        .transpose()
+    let send = async {
+        stream.write_all(&request).await?;
+        stream.flush().await
+    };
+    runtime::timeout(timeout, send).await.transpose()
 }
 
 /// Why a response could not be received.

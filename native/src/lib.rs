@@ -15,6 +15,9 @@
 //! - [`throttle`]: `--rate` and `--delay`.
 //! - [`exchange`]: the client side of one request (connect, send, receive through the core's
 //!   response reader), shared by the client and the prober.
+//! - [`tls`]: rustls configurations from PEM files, handshakes under a deadline, and
+//!   [`tls::Stream`], plain TCP or TLS behind one set of I/O traits; a throwaway CA for
+//!   `cluster --tls` and the tests.
 //! - [`client`]: the download client (redirects, `--continue`, `--retry`).
 //! - [`balancer`]: the balancer's service and its prober (probes, client reports, reloads);
 //!   [`probe`]: one probe download; [`servers`]: reading the server list.
@@ -52,5 +55,6 @@ pub mod signal;
 #[cfg(unix)]
 pub mod stop;
 pub mod throttle;
+pub mod tls;
 pub mod version;
 pub mod workers;

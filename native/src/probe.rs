@@ -4,7 +4,7 @@
 //! Reading and the verdict are the core's ([`ResponseReader`] and
 //! [`ResponseReader::probe_verdict`]); this module only connects, reads and times.
 
-use crate::exchange::{self, ReceiveError, Received};
+use crate::exchange::{self, ReceiveError, Received, TlsClient};
 use ricochet_core::exchange::{Event, ResponseReader};
 use ricochet_core::probe::{Measurement, ProbeFailure};
 use ricochet_core::url::Url;
@@ -18,10 +18,14 @@ const MAX_HEAD: usize = 32 * 1024;
 /// Download `url` once, giving up at `deadline` ([`ProbeFailure::Timeout`]). The time measured
 /// runs from the start of this call (name resolution and connect included) to the last body
 /// byte.
-pub async fn probe(url: &Url, deadline: Instant) -> Result<Measurement, ProbeFailure> {
+pub async fn probe(
+    url: &Url,
+    tls: &TlsClient,
+    deadline: Instant,
+) -> Result<Measurement, ProbeFailure> {
     let started = Instant::now();
     let left = deadline.saturating_duration_since(started);
-    match crate::runtime::timeout(left, download(url, started, deadline)).await {
+    match crate::runtime::timeout(left, download(url, tls, started, deadline)).await {
         Some(result) => result,
         None => Err(ProbeFailure::Timeout),
     }
@@ -29,11 +33,12 @@ pub async fn probe(url: &Url, deadline: Instant) -> Result<Measurement, ProbeFai
 
 async fn download(
     url: &Url,
+    tls: &TlsClient,
     started: Instant,
     deadline: Instant,
 ) -> Result<Measurement, ProbeFailure> {
     let left = || deadline.saturating_duration_since(Instant::now());
-    let mut stream = match exchange::connect(url, left()).await {
+    let mut stream = match exchange::connect(url, tls, left()).await {
         Ok(stream) => stream,
         Err(exchange::ConnectError::Timeout) => return Err(ProbeFailure::Timeout),
         Err(e) => return Err(ProbeFailure::Connect(e.to_string())),

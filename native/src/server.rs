@@ -44,6 +44,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Request-head limits for the parser.
     pub limits: Limits,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
+    pub tls: Option<crate::tls::Acceptor>,
     /// Where to write one Combined Log Format line per request, if anywhere.
     pub access_log: Option<AccessLog>,
 }
@@ -68,6 +70,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             limits: Limits::default(),
+            tls: None,
             access_log: None,
         })
     }
@@ -86,7 +89,16 @@ pub async fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) {
     let max = config.max_connections;
     accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
         let config = Arc::clone(&config);
-        async move { handle_connection(stream, peer, &config, &stop).await }
+        async move {
+            match &config.tls {
+                None => handle_connection(stream, peer, &config, &stop).await,
+                // The handshake gets the time a request head gets.
+                Some(tls) => match tls.accept(stream, config.header_timeout).await {
+                    Ok(stream) => handle_connection(stream, peer, &config, &stop).await,
+                    Err(e) => log::debug!("{peer}: {e}"),
+                },
+            }
+        }
     })
     .await
 }

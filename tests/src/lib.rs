@@ -13,6 +13,8 @@
 //! Tests that need an outside tool (curl, wget, python3) call [`require`], which fails the test
 //! with a clear message when the tool is missing, unless `RICOCHET_SKIP_MISSING_TOOLS=1` is set.
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -103,7 +105,7 @@ pub fn require(tool: &str) -> bool {
 /// (so a chatty process never blocks on a full pipe).
 pub struct Spawned {
     child: Child,
-    /// The URL from its `listening on` line, e.g. `http://127.0.0.1:40123`.
+    /// The URL from its `listening on` line, e.g. `http://127.0.0.1:40123` (or `https://`).
     pub url: String,
     /// The bound address.
     pub addr: SocketAddr,
@@ -168,7 +170,8 @@ impl Spawned {
         let url = url.trim_end_matches('/').to_string();
         let authority = url
             .strip_prefix("http://")
-            .unwrap_or_else(|| panic!("listening line without http://: {url}"));
+            .or_else(|| url.strip_prefix("https://"))
+            .unwrap_or_else(|| panic!("listening line without http:// or https://: {url}"));
         let addr = authority
             .to_socket_addrs()
             .ok()

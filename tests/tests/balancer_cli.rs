@@ -23,14 +23,14 @@ fn a_bad_config_line_is_named_and_exits_3() {
     let path = dir.path().join("servers.txt");
     fs::write(
         &path,
-        "# our servers\n127.0.0.1:8081\n\n127.0.0.1:8082  # rack 2\nhttp://127.0.0.1:8083\n",
+        "# our servers\n127.0.0.1:8081\n\n127.0.0.1:8082  # rack 2\nftp://127.0.0.1:8083\n",
     )
     .unwrap();
     let ran = balancer(&["--config", path.to_str().unwrap()]);
     assert_eq!(ran.code(), 3, "{ran:?}");
     assert!(ran.stderr.contains("line 5"), "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("http://127.0.0.1:8083"),
+        ran.stderr.contains("ftp://127.0.0.1:8083"),
         "{}",
         ran.stderr
     );

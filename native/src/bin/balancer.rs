@@ -24,6 +24,7 @@ use ricochet::balancer::{Config, Prober, StartError};
 use ricochet::duration::parse_duration;
 use ricochet::servers::ServerSource;
 use ricochet::signal::{self, Signal};
+use ricochet::tls::{self, Trust};
 use ricochet::{balancer, listen, logging, runtime, version};
 use ricochet_core::admin::Reload;
 use ricochet_core::balancer::ProbeConfig;
@@ -34,9 +35,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port), picked
-/// at random with more weight for the servers that downloaded the probe file faster. Prints
-/// `listening on http://ADDR` on stdout after the first probe round. Logs go to stderr; the
+/// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port, or an
+/// http:// or https:// URL), picked at random with more weight for the servers that downloaded
+/// the probe file faster. Prints `listening on http://ADDR` (https:// with --tls-cert) on
+/// stdout after the first probe round. Logs go to stderr; the
 /// environment variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace;
 /// default info). SIGHUP re-reads --config (and the arguments): new servers are probed before
 /// they get redirects, dropped ones get none from then on; a list with an error is refused
@@ -54,6 +56,10 @@ use std::time::{Duration, Instant};
     ),
     error_code(4, "no server passed the first probe"),
     error_code(
+        5,
+        "the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
+    ),
+    error_code(
         6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
@@ -69,7 +75,8 @@ struct Args {
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
 
-    /// file listing servers, one host:port per line; blank lines and # comments allowed
+    /// file listing servers, one host:port or http(s):// URL per line; blank lines and #
+    /// comments allowed
     /// (default: none, servers from the arguments only)
     #[argh(option)]
     config: Option<PathBuf>,
@@ -174,7 +181,22 @@ struct Args {
     #[argh(switch)]
     version: bool,
 
-    /// servers to balance, host:port (IPv6 as [::1]:port), in addition to --config's
+    /// answer over HTTPS with this certificate (PEM; the balancer's certificate first, then
+    /// its chain); needs --tls-key
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+
+    /// trust the CA certificates in this PEM file too, besides the system's, when probing
+    /// https:// servers (repeatable)
+    #[argh(option)]
+    probe_cacert: Vec<PathBuf>,
+
+    /// servers to balance: host:port (IPv6 as [::1]:port), or a URL http(s)://host[:port]/prefix/
+    /// whose path is put in front of every redirected path; in addition to --config's
     #[argh(positional)]
     servers: Vec<String>,
 }
@@ -193,6 +215,7 @@ fn start_failed(e: StartError) -> ExitCode {
         StartError::BadProbePath(_) => 1,
         StartError::NoServers => 3,
         StartError::NoServerPassed => 4,
+        StartError::ProbeCaFile(_) => 5,
     })
 }
 
@@ -243,6 +266,24 @@ fn main() -> ExitCode {
     config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
     config.idle_timeout = args.idle_timeout;
+    config.probe_trust = Trust {
+        ca_files: args.probe_cacert.clone(),
+        insecure: false,
+    };
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(tls) => Some(tls::Acceptor::new(tls)),
+            Err(e) => {
+                eprintln!("balancer: {e}");
+                return ExitCode::from(5);
+            }
+        },
+        _ => {
+            eprintln!("balancer: --tls-cert and --tls-key go together");
+            return ExitCode::from(1);
+        }
+    };
     if let Some(path) = &args.access_log {
         match AccessLog::open(path) {
             Ok(log) => config.access_log = Some(log),
@@ -313,7 +354,7 @@ fn main() -> ExitCode {
             };
             admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
         }
-        listen::announce(addr);
+        listen::announce(addr, config.tls.is_some());
         balancer::serve_until(listener, prober, config, stop.shutdown()).await;
         stop.finish(true)
     })

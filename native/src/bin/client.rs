@@ -1,6 +1,6 @@
 //! `client`: Ricochet's download client.
 //!
-//! GETs an `http://` URL, prints each response's status line and headers (and the text body
+//! GETs an `http://` or `https://` URL, prints each response's status line and headers (and the text body
 //! of a redirect or an error) to stdout, follows redirects (saying so), and saves a 2xx body
 //! through a temporary file renamed only once the body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
 //! lists them).
@@ -19,11 +19,12 @@ use argh::FromArgs;
 use ricochet::client::{self, Options};
 use ricochet::duration::parse_duration;
 use ricochet::logging;
+use ricochet::tls::Trust;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Download an http:// URL. Prints each response's status line and headers on stdout, follows
+/// Download an http:// or https:// URL. Prints each response's status line and headers on stdout, follows
 /// redirects, and saves a 2xx body (through a temporary file renamed when complete). A progress
 /// bar shows on stderr when it is a terminal. The environment variable RICOCHET_LOG sets the log
 /// level (off, error, warn, info, debug, trace; default info).
@@ -42,12 +43,30 @@ use std::time::Duration;
     error_code(
         8,
         "download cut short: fewer body bytes than announced (nothing saved; with -c the partial file stays for the next run)"
+    ),
+    error_code(
+        9,
+        "TLS failure: bad certificate (unknown issuer, expired...), name mismatch, or handshake failure (nothing saved)"
     )
 )]
 struct Args {
-    /// the http:// URL to download
+    /// the http:// or https:// URL to download
     #[argh(positional)]
     url: String,
+
+    /// trust the CA certificates in this PEM file too, besides the system's (repeatable)
+    #[argh(option)]
+    cacert: Vec<PathBuf>,
+
+    /// insecure: accept any TLS certificate for any name, with a warning on stderr each time
+    /// (never the default)
+    #[argh(switch, short = 'k')]
+    insecure: bool,
+
+    /// follow a redirect from https to http (refused by default: the rest would travel
+    /// unencrypted)
+    #[argh(switch)]
+    allow_downgrade: bool,
 
     /// save the body here; an existing directory saves inside it (default: the given URL's last
     /// path segment, never a redirect target's, in the current directory; index.html for a
@@ -111,6 +130,11 @@ fn main() -> ExitCode {
         fsync: args.fsync,
         resume: args.r#continue,
         retries: args.retry,
+        trust: Trust {
+            ca_files: args.cacert,
+            insecure: args.insecure,
+        },
+        allow_downgrade: args.allow_downgrade,
     };
     match client::run(&options) {
         Ok(saved) => {

@@ -30,6 +30,7 @@ use std::time::Duration;
     error_code(2, "cannot listen on one of the ports"),
     error_code(3, "the root is not a directory, or the probe file is missing from it"),
     error_code(4, "no server passed the first probe"),
+    error_code(5, "--tls: the throwaway CA or its file could not be made"),
     error_code(
         6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
@@ -94,6 +95,12 @@ struct Args {
     /// print the name and version, then exit
     #[argh(switch)]
     version: bool,
+
+    /// everything over HTTPS: a throwaway CA and certificate for 127.0.0.1 and localhost are
+    /// made at start, the CA written to a file in the temporary directory for clients'
+    /// --cacert (default off)
+    #[argh(switch)]
+    tls: bool,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +139,7 @@ fn main() -> ExitCode {
         admin: args.admin,
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
+        tls: args.tls,
     };
     // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
     let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);

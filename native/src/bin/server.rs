@@ -20,13 +20,13 @@ use ricochet::access_log::AccessLog;
 use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
-use ricochet::{listen, logging, runtime, version, workers};
+use ricochet::{listen, logging, runtime, tls, version, workers};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Ricochet's static file server: GET and HEAD for the files under --root.
-/// Prints `listening on http://ADDR` on stdout when ready. Logs go to stderr; the environment
+/// Ricochet's static file server: GET and HEAD for the files under --root, over HTTPS with
+/// --tls-cert and --tls-key. Prints `listening on http://ADDR` (https://) on stdout when ready. Logs go to stderr; the environment
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
 #[derive(FromArgs)]
 #[argh(
@@ -36,6 +36,10 @@ use std::time::Duration;
     ),
     error_code(2, "cannot listen on the --listen address"),
     error_code(3, "a worker process ended (with --workers above 1)"),
+    error_code(
+        4,
+        "the --tls-cert or --tls-key file is missing, unreadable, not PEM, or the key does not match the certificate"
+    ),
     error_code(
         6,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
@@ -116,6 +120,15 @@ struct Args {
     /// print the name and version, then exit
     #[argh(switch)]
     version: bool,
+
+    /// serve HTTPS with this certificate (PEM; the server's certificate first, then its
+    /// chain); needs --tls-key
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -142,6 +155,21 @@ fn main() -> ExitCode {
     config.limits.max_request_line = args.max_request_line;
     config.limits.max_head = args.max_head;
     config.header_timeout = args.header_timeout;
+    // Loaded before the workers fork: one error message, and one session-ticket key for all.
+    config.tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(tls) => Some(tls::Acceptor::new(tls)),
+            Err(e) => {
+                eprintln!("server: {e}");
+                return ExitCode::from(4);
+            }
+        },
+        _ => {
+            eprintln!("server: --tls-cert and --tls-key go together");
+            return ExitCode::from(1);
+        }
+    };
     config.idle_timeout = args.idle_timeout;
 
     // Bound and forked before the runtime starts: a forked child must not inherit its threads
@@ -206,7 +234,7 @@ fn main() -> ExitCode {
             }
         };
         if worker == 0 {
-            listen::announce(addr);
+            listen::announce(addr, config.tls.is_some());
             log::info!("serving {}", config.root.display());
             if workers > 1 {
                 log::info!("{workers} worker processes");
