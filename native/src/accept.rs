@@ -1,11 +1,15 @@
 //! The accept loop every listening binary shares: a cap on open connections, and accept errors
 //! (EMFILE and friends) logged and backed off instead of ending the server.
 
+use crate::conn::ByteStream;
 use crate::driver::Shutdown;
 use crate::runtime::{self, TcpListener, TcpStream};
+use crate::tls::Acceptor;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{select, Either};
 use futures::StreamExt;
+use ricochet_core::connection::ConnectionConfig;
+use ricochet_core::request::Limits;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -49,6 +53,68 @@ impl Slots {
         Slot {
             tx: self.tx.clone(),
         }
+    }
+}
+
+/// What every listener's connections share: their cap, request-head limits, deadlines and TLS.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Request-head limits for the parser.
+    pub limits: Limits,
+    /// Longest time from a request's first byte to the end of its head (then 408); also the
+    /// time a TLS handshake gets.
+    pub header_timeout: Duration,
+    /// Longest wait for the next request on a kept-alive connection (then a quiet close); also
+    /// the longest a write may stall.
+    pub idle_timeout: Duration,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
+    pub tls: Option<Acceptor>,
+}
+
+impl ListenerConfig {
+    /// Plain HTTP, default head limits, 10 s header and 60 s idle timeouts, and at most
+    /// `max_connections` open at once.
+    pub fn new(max_connections: usize) -> ListenerConfig {
+        ListenerConfig {
+            max_connections,
+            limits: Limits::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls: None,
+        }
+    }
+
+    /// The driver's settings for one connection.
+    pub fn connection(&self) -> ConnectionConfig {
+        ConnectionConfig::new(self.limits, self.header_timeout, self.idle_timeout)
+    }
+}
+
+/// One accepted connection's application side (it knows the peer and the stop signal), run
+/// over plain TCP or TLS.
+pub trait Handler {
+    /// Serve `stream` until it closes, fails, times out or drains.
+    fn handle<S: ByteStream>(&self, stream: S) -> impl Future<Output = ()> + Send;
+}
+
+/// Hand a connection accepted from `peer` to `handler`: as is without TLS in `config`, else
+/// after the TLS handshake, which gets the header timeout (the time a request head gets). A
+/// failed handshake is logged and ends only this connection. The plain path stays monomorphic
+/// over [`TcpStream`], with no boxing.
+pub async fn serve_accepted<H: Handler>(
+    handler: &H,
+    config: &ListenerConfig,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    match &config.tls {
+        None => handler.handle(stream).await,
+        Some(tls) => match tls.accept(stream, config.header_timeout).await {
+            Ok(stream) => handler.handle(stream).await,
+            Err(e) => log::debug!("{peer}: {e}"),
+        },
     }
 }
 

@@ -32,11 +32,10 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use ricochet_core::access_log;
 use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
-use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::pool::{Policy, Ranking, ServerAddr};
 use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
 use ricochet_core::redirect::Redirect;
-use ricochet_core::request::{Limits, Request};
+use ricochet_core::request::Request;
 use ricochet_core::status::Status;
 use ricochet_core::url::UrlError;
 use std::fmt;
@@ -56,20 +55,11 @@ pub struct Config {
     pub policy: Policy,
     /// Which redirect status, and the 503's Retry-After.
     pub redirect: Redirect,
-    /// Longest time from a request's first byte to the end of its head (then 408).
-    pub header_timeout: Duration,
-    /// Longest wait for the next request on a kept-alive connection (then a quiet close); also
-    /// the longest a write may stall.
-    pub idle_timeout: Duration,
-    /// Most client connections open at once.
-    pub max_connections: usize,
-    /// Request-head limits for the parser.
-    pub limits: Limits,
+    /// Client connection cap, head limits, deadlines and TLS.
+    pub listener: accept::ListenerConfig,
     /// Who to trust when probing `https://` servers: the system's store plus
     /// `--probe-cacert` files.
     pub probe_trust: Trust,
-    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
-    pub tls: Option<crate::tls::Acceptor>,
     /// Where a reload re-reads the server list (`None`: reloads are refused).
     pub source: Option<ServerSource>,
     /// Where to write one Combined Log Format line per request, if anywhere.
@@ -90,12 +80,8 @@ impl Config {
             },
             policy: Policy::Rank,
             redirect: Redirect::default(),
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 4096,
-            limits: Limits::default(),
+            listener: accept::ListenerConfig::new(4096),
             probe_trust: Trust::default(),
-            tls: None,
             source: None,
             access_log: None,
         }
@@ -630,22 +616,37 @@ pub async fn serve_until(
         futures::future::select(probing, std::pin::pin!(stop.wait())).await;
     });
     let config = Arc::new(config);
-    let max = config.max_connections;
-    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
-        let config = Arc::clone(&config);
-        let published = Arc::clone(&published);
-        async move {
-            match &config.tls {
-                None => handle_connection(stream, peer, &config, &published, &stop).await,
-                // The handshake gets the time a request head gets.
-                Some(tls) => match tls.accept(stream, config.header_timeout).await {
-                    Ok(stream) => handle_connection(stream, peer, &config, &published, &stop).await,
-                    Err(e) => log::debug!("{peer}: {e}"),
-                },
-            }
-        }
+    let max = config.listener.max_connections;
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, shutdown| {
+        let client = Client {
+            config: Arc::clone(&config),
+            published: Arc::clone(&published),
+            peer,
+            shutdown,
+        };
+        async move { accept::serve_accepted(&client, &client.config.listener, stream, peer).await }
     })
     .await
+}
+
+/// One accepted client connection: what it is answered from, and who it is.
+struct Client {
+    config: Arc<Config>,
+    published: Arc<Published>,
+    peer: SocketAddr,
+    shutdown: Shutdown,
+}
+
+impl accept::Handler for Client {
+    fn handle<S: ByteStream>(&self, stream: S) -> impl std::future::Future<Output = ()> + Send {
+        handle_connection(
+            stream,
+            self.peer,
+            &self.config,
+            &self.published,
+            &self.shutdown,
+        )
+    }
 }
 
 /// Answer one connection until it closes, fails or times out. Errors are logged, never raised.
@@ -662,8 +663,7 @@ pub async fn handle_connection<S: ByteStream>(
         view: published.view(),
         peer,
     };
-    let connection =
-        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    let connection = config.listener.connection();
     driver::run(stream, connection, &mut redirector, shutdown).await;
 }
 

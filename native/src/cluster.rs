@@ -145,7 +145,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     let mut server_config = server::Config::new(&config.root)
         .map_err(|e| ClusterError::Root(config.root.clone(), e))?;
     let demo_tls = if config.tls { Some(demo_tls()?) } else { None };
-    server_config.tls = demo_tls.as_ref().map(|(_, acceptor)| acceptor.clone());
+    server_config.listener.tls = demo_tls.as_ref().map(|(_, acceptor)| acceptor.clone());
     let probe_file = server_config
         .root
         .join(config.balancer.probe.path.trim_start_matches('/'));
@@ -190,7 +190,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     balancer_config.servers = servers;
     if let Some((ca_file, acceptor)) = &demo_tls {
         balancer_config.probe_trust.ca_files.push(ca_file.clone());
-        balancer_config.tls = Some(acceptor.clone());
+        balancer_config.listener.tls = Some(acceptor.clone());
     }
     say(format_args!(
         "probing {} servers for {} ...\n",

@@ -25,7 +25,8 @@
 //! - [`admin`]: the balancer's admin listener; [`counters`]: what it counts on the hot path.
 //! - [`access_log`]: `--access-log`, written by a background thread.
 //! - [`version`]: the `--version` flag.
-//! - [`listen`], [`logging`], [`duration`]: command-line plumbing shared by the binaries.
+//! - [`listen`], [`logging`], [`duration`], [`flags`]: command-line plumbing shared by the
+//!   binaries.
 //! - [`signal`]: Unix signals as callbacks on a thread (SIGHUP reload, SIGTERM/SIGINT stop);
 //!   [`interrupt`]: the client's temporary-file cleanup on a signal.
 
@@ -42,6 +43,7 @@ pub mod counters;
 pub mod driver;
 pub mod duration;
 pub mod exchange;
+pub mod flags;
 #[cfg(unix)]
 pub mod interrupt;
 pub mod listen;

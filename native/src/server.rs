@@ -10,16 +10,15 @@ use crate::driver::{self, Responder, Service, Shutdown};
 use crate::runtime::{self, Dir, File, TcpListener};
 use crate::throttle::Throttle;
 use ricochet_core::access_log;
-use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::error_page;
-use ricochet_core::request::{Limits, Request};
+use ricochet_core::request::Request;
 use ricochet_core::serve::{self, Directory, FileError, FileRequest};
 use ricochet_core::status::Status;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Files up to this size go out with their head in a single write.
 const SMALL_FILE: u64 = 64 * 1024;
@@ -35,17 +34,8 @@ pub struct Config {
     pub root_dir: Arc<Dir>,
     /// Slow-down for simulated slow servers.
     pub throttle: Throttle,
-    /// Longest time from a request's first byte to the end of its head (then 408).
-    pub header_timeout: Duration,
-    /// Longest wait for the next request on a kept-alive connection (then a quiet close); also
-    /// the longest a write may stall.
-    pub idle_timeout: Duration,
-    /// Most connections open at once.
-    pub max_connections: usize,
-    /// Request-head limits for the parser.
-    pub limits: Limits,
-    /// TLS on the listener (`--tls-cert`/`--tls-key`); `None` for plain HTTP.
-    pub tls: Option<crate::tls::Acceptor>,
+    /// Connection cap, head limits, deadlines and TLS.
+    pub listener: accept::ListenerConfig,
     /// Where to write one Combined Log Format line per request, if anywhere.
     pub access_log: Option<AccessLog>,
 }
@@ -66,11 +56,7 @@ impl Config {
             root,
             root_dir,
             throttle: Throttle::default(),
-            header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            limits: Limits::default(),
-            tls: None,
+            listener: accept::ListenerConfig::new(1024),
             access_log: None,
         })
     }
@@ -86,21 +72,32 @@ pub async fn run(listener: TcpListener, config: Config) -> ! {
 /// return once all have closed.
 pub async fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) {
     let config = Arc::new(config);
-    let max = config.max_connections;
-    accept::accept_loop(listener, max, shutdown, move |stream, peer, stop| {
-        let config = Arc::clone(&config);
+    let max = config.listener.max_connections;
+    accept::accept_loop(listener, max, shutdown, move |stream, peer, shutdown| {
+        let connection = Connection {
+            config: Arc::clone(&config),
+            peer,
+            shutdown,
+        };
         async move {
-            match &config.tls {
-                None => handle_connection(stream, peer, &config, &stop).await,
-                // The handshake gets the time a request head gets.
-                Some(tls) => match tls.accept(stream, config.header_timeout).await {
-                    Ok(stream) => handle_connection(stream, peer, &config, &stop).await,
-                    Err(e) => log::debug!("{peer}: {e}"),
-                },
-            }
+            let listener = &connection.config.listener;
+            accept::serve_accepted(&connection, listener, stream, peer).await
         }
     })
     .await
+}
+
+/// One accepted connection of the file server.
+struct Connection {
+    config: Arc<Config>,
+    peer: SocketAddr,
+    shutdown: Shutdown,
+}
+
+impl accept::Handler for Connection {
+    fn handle<S: ByteStream>(&self, stream: S) -> impl std::future::Future<Output = ()> + Send {
+        handle_connection(stream, self.peer, &self.config, &self.shutdown)
+    }
 }
 
 /// Serve one connection until it closes, fails or times out. Errors are logged, never raised.
@@ -118,8 +115,7 @@ pub async fn handle_connection<S: ByteStream>(
         chunk: Vec::new(),
         access: AccessFields::new(),
     };
-    let connection =
-        ConnectionConfig::new(config.limits, config.header_timeout, config.idle_timeout);
+    let connection = config.listener.connection();
     driver::run(stream, connection, &mut files, shutdown).await;
 }
 

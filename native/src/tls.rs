@@ -309,6 +309,39 @@ fn cert_reason(e: &CertificateError) -> String {
     }
 }
 
+/// Why `--tls-cert` and `--tls-key` gave no acceptor.
+#[derive(Debug)]
+pub enum TlsFlagsError {
+    /// One was given without the other.
+    Unpaired,
+    /// The certificate or key could not be loaded.
+    Cert(CertError),
+}
+
+impl fmt::Display for TlsFlagsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsFlagsError::Unpaired => f.write_str("--tls-cert and --tls-key go together"),
+            TlsFlagsError::Cert(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A listener's acceptor from its `--tls-cert` and `--tls-key` flags: `None` (plain HTTP)
+/// without either.
+pub fn acceptor_from_flags(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Option<Acceptor>, TlsFlagsError> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => server_config(cert, key)
+            .map(|config| Some(Acceptor::new(config)))
+            .map_err(TlsFlagsError::Cert),
+        _ => Err(TlsFlagsError::Unpaired),
+    }
+}
+
 /// The server side: accept TLS on connections with one configuration.
 #[derive(Clone)]
 pub struct Acceptor {

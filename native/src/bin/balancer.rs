@@ -35,6 +35,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+ricochet::args_struct! {
 /// Redirect every GET and HEAD to one of the SERVERs (host:port, IPv6 as [::1]:port, or an
 /// http:// or https:// URL), picked at random with more weight for the servers that downloaded
 /// the probe file faster. Prints `listening on http://ADDR` (https:// with --tls-cert) on
@@ -65,6 +66,7 @@ use std::time::{Duration, Instant};
     )
 )]
 struct Args {
+{
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
     /// async-std drives every socket from one reactor, and for small responses one thread
     /// answers fastest; more help when large responses keep a core busy
@@ -101,21 +103,19 @@ struct Args {
     )]
     probe_timeout: Duration,
 
+}
+readmit {
     /// keep re-checking removed servers (after 1 s, doubling up to the probe interval) and
     /// redirect to them again once they pass --rise probes in a row (default: a server that
     /// fails a probe is removed for good)
-    #[argh(switch)]
-    readmit: bool,
-
+    readmit,
     /// with --readmit: probes in a row a removed server must pass to get redirects again
     /// (default 2)
-    #[argh(option)]
-    rise: Option<u32>,
-
+    rise,
     /// with --readmit: failed probes in a row that remove a live server (default 1)
-    #[argh(option)]
-    fall: Option<u32>,
-
+    fall,
+}
+{
     /// how servers are weighted: rank (slowest 1 ... fastest N) or throughput (by measured
     /// bytes per second, with a floor) (default rank)
     #[argh(option, default = "Policy::Rank")]
@@ -129,67 +129,35 @@ struct Args {
     #[argh(option, default = "60")]
     retry_after: u32,
 
+}
+limits {
     /// most client connections open at once; more wait to be accepted (default 4096)
-    #[argh(option, default = "4096")]
-    max_connections: usize,
-
-    /// longest request line accepted, in bytes; longer is 414 (long target) or 400 (default 8192)
-    #[argh(option, default = "8192")]
-    max_request_line: usize,
-
-    /// largest request head accepted, in bytes; header fields past it are 431 (default 16384)
-    #[argh(option, default = "16384")]
-    max_head: usize,
-
+    max_connections = "4096",
     /// time allowed to send a complete request head, e.g. 10s; then 408 (default 10s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(10)",
-        from_str_fn(parse_duration)
-    )]
-    header_timeout: Duration,
-
+    header_timeout,
     /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
     /// cut and the balancer exits 6, e.g. 30s (default 30s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(30)",
-        from_str_fn(parse_duration)
-    )]
-    shutdown_timeout: Duration,
-
+    shutdown_timeout,
     /// how long a kept-alive connection may wait for its next request, and a write may stall
     /// (default 60s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(60)",
-        from_str_fn(parse_duration)
-    )]
-    idle_timeout: Duration,
-
+    idle_timeout,
+}
+{
     /// address of the admin listener (status page at /, /status.json, /metrics, POST
     /// /reload), host:port; keep it on loopback (default: off)
     #[argh(option)]
     admin: Option<String>,
 
+}
+tls {
     /// write one Combined Log Format line per request to this file (appended; - for stderr),
     /// followed by the server redirected to (default: off)
-    #[argh(option)]
-    access_log: Option<PathBuf>,
-
-    /// print the name and version, then exit
-    #[argh(switch)]
-    version: bool,
-
+    access_log,
     /// answer over HTTPS with this certificate (PEM; the balancer's certificate first, then
     /// its chain); needs --tls-key
-    #[argh(option)]
-    tls_cert: Option<PathBuf>,
-
-    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
-    #[argh(option)]
-    tls_key: Option<PathBuf>,
-
+    tls_cert,
+}
+{
     /// trust the CA certificates in this PEM file too, besides the system's, when probing
     /// https:// servers (repeatable)
     #[argh(option)]
@@ -199,6 +167,8 @@ struct Args {
     /// whose path is put in front of every redirected path; in addition to --config's
     #[argh(positional)]
     servers: Vec<String>,
+}
+}
 }
 
 fn parse_redirect(value: &str) -> Result<Redirect, String> {
@@ -261,29 +231,26 @@ fn main() -> ExitCode {
     };
     config.policy = args.policy;
     config.redirect = args.redirect.with_retry_after(args.retry_after);
-    config.max_connections = args.max_connections.max(1);
-    config.limits.max_request_line = args.max_request_line;
-    config.limits.max_head = args.max_head;
-    config.header_timeout = args.header_timeout;
-    config.idle_timeout = args.idle_timeout;
+    config.listener.max_connections = args.max_connections.max(1);
+    config.listener.limits.max_request_line = args.max_request_line;
+    config.listener.limits.max_head = args.max_head;
+    config.listener.header_timeout = args.header_timeout;
+    config.listener.idle_timeout = args.idle_timeout;
     config.probe_trust = Trust {
         ca_files: args.probe_cacert.clone(),
         insecure: false,
     };
-    config.tls = match (&args.tls_cert, &args.tls_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
-            Ok(tls) => Some(tls::Acceptor::new(tls)),
+    config.listener.tls =
+        match tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref()) {
+            Ok(tls) => tls,
             Err(e) => {
                 eprintln!("balancer: {e}");
-                return ExitCode::from(5);
+                return ExitCode::from(match e {
+                    tls::TlsFlagsError::Unpaired => 1,
+                    tls::TlsFlagsError::Cert(_) => 5,
+                });
             }
-        },
-        _ => {
-            eprintln!("balancer: --tls-cert and --tls-key go together");
-            return ExitCode::from(1);
-        }
-    };
+        };
     if let Some(path) = &args.access_log {
         match AccessLog::open(path) {
             Ok(log) => config.access_log = Some(log),
@@ -354,7 +321,7 @@ fn main() -> ExitCode {
             };
             admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
         }
-        listen::announce(addr, config.tls.is_some());
+        listen::announce(addr, config.listener.tls.is_some());
         balancer::serve_until(listener, prober, config, stop.shutdown()).await;
         stop.finish(true)
     })

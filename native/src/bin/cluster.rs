@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+ricochet::args_struct! {
 /// Start three throttled file servers and a balancer in front of them, in one process, and run
 /// until Ctrl-C. Prints the ranking, `listening on http://ADDR` (the balancer) and an example
 /// client command on stdout. The environment variable RICOCHET_LOG sets the log level (off,
@@ -37,6 +38,7 @@ use std::time::Duration;
     )
 )]
 struct Args {
+{
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
     /// async-std drives every socket from one reactor, and for small responses one thread
     /// answers fastest; more help when large responses keep a core busy
@@ -74,19 +76,17 @@ struct Args {
     )]
     probe_interval: Duration,
 
+}
+readmit {
     /// keep re-checking servers that failed a probe and redirect to them again once they pass
     /// --rise probes in a row (default: removed for good)
-    #[argh(switch)]
-    readmit: bool,
-
+    readmit,
     /// with --readmit: probes in a row a removed server must pass (default 2)
-    #[argh(option)]
-    rise: Option<u32>,
-
+    rise,
     /// with --readmit: failed probes in a row that remove a live server (default 1)
-    #[argh(option)]
-    fall: Option<u32>,
-
+    fall,
+}
+{
     /// the balancer's admin listener (status page, /status.json, /metrics); port 0 picks a
     /// free port (default 127.0.0.1:12346)
     #[argh(option, default = "String::from(\"127.0.0.1:12346\")")]
@@ -101,6 +101,8 @@ struct Args {
     /// --cacert (default off)
     #[argh(switch)]
     tls: bool,
+}
+}
 }
 
 fn main() -> ExitCode {

@@ -17,7 +17,6 @@
 
 use argh::FromArgs;
 use ricochet::access_log::AccessLog;
-use ricochet::duration::parse_duration;
 use ricochet::server::{self, Config};
 use ricochet::throttle::Throttle;
 use ricochet::{listen, logging, runtime, tls, version, workers};
@@ -25,6 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+ricochet::args_struct! {
 /// Ricochet's static file server: GET and HEAD for the files under --root, over HTTPS with
 /// --tls-cert and --tls-key. Prints `listening on http://ADDR` (https://) on stdout when ready. Logs go to stderr; the environment
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
@@ -46,6 +46,7 @@ use std::time::Duration;
     )
 )]
 struct Args {
+{
     /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
     /// async-std drives every socket from one reactor, and for small responses one thread
     /// answers fastest; more help when large responses keep a core busy
@@ -74,61 +75,32 @@ struct Args {
     #[argh(option, default = "0")]
     delay: u64,
 
+}
+limits {
     /// most connections open at once; more wait to be accepted (default 1024)
-    #[argh(option, default = "1024")]
-    max_connections: usize,
-
-    /// longest request line accepted, in bytes; longer is 414 (long target) or 400 (default 8192)
-    #[argh(option, default = "8192")]
-    max_request_line: usize,
-
-    /// largest request head accepted, in bytes; header fields past it are 431 (default 16384)
-    #[argh(option, default = "16384")]
-    max_head: usize,
-
+    max_connections = "1024",
     /// time allowed to send a complete request head, e.g. 10s or 500ms; then 408 (default 10s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(10)",
-        from_str_fn(parse_duration)
-    )]
-    header_timeout: Duration,
-
+    header_timeout,
     /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
     /// cut and the server exits 6, e.g. 30s (default 30s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(30)",
-        from_str_fn(parse_duration)
-    )]
-    shutdown_timeout: Duration,
-
+    shutdown_timeout,
     /// how long a kept-alive connection may wait for its next request, and a write may stall,
     /// e.g. 60s (default 60s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(60)",
-        from_str_fn(parse_duration)
-    )]
-    idle_timeout: Duration,
-
+    idle_timeout,
+}
+{
+}
+tls {
     /// write one Combined Log Format line per request to this file (appended; - for stderr;
     /// with --workers, every worker appends to it) (default: off)
-    #[argh(option)]
-    access_log: Option<PathBuf>,
-
-    /// print the name and version, then exit
-    #[argh(switch)]
-    version: bool,
-
+    access_log,
     /// serve HTTPS with this certificate (PEM; the server's certificate first, then its
     /// chain); needs --tls-key
-    #[argh(option)]
-    tls_cert: Option<PathBuf>,
-
-    /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
-    #[argh(option)]
-    tls_key: Option<PathBuf>,
+    tls_cert,
+}
+{
+}
+}
 }
 
 fn main() -> ExitCode {
@@ -151,26 +123,23 @@ fn main() -> ExitCode {
         delay: Duration::from_millis(args.delay),
         rate: args.rate,
     };
-    config.max_connections = args.max_connections.max(1);
-    config.limits.max_request_line = args.max_request_line;
-    config.limits.max_head = args.max_head;
-    config.header_timeout = args.header_timeout;
+    config.listener.max_connections = args.max_connections.max(1);
+    config.listener.limits.max_request_line = args.max_request_line;
+    config.listener.limits.max_head = args.max_head;
+    config.listener.header_timeout = args.header_timeout;
     // Loaded before the workers fork: one error message, and one session-ticket key for all.
-    config.tls = match (&args.tls_cert, &args.tls_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
-            Ok(tls) => Some(tls::Acceptor::new(tls)),
+    config.listener.tls =
+        match tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref()) {
+            Ok(tls) => tls,
             Err(e) => {
                 eprintln!("server: {e}");
-                return ExitCode::from(4);
+                return ExitCode::from(match e {
+                    tls::TlsFlagsError::Unpaired => 1,
+                    tls::TlsFlagsError::Cert(_) => 4,
+                });
             }
-        },
-        _ => {
-            eprintln!("server: --tls-cert and --tls-key go together");
-            return ExitCode::from(1);
-        }
-    };
-    config.idle_timeout = args.idle_timeout;
+        };
+    config.listener.idle_timeout = args.idle_timeout;
 
     // Bound and forked before the runtime starts: a forked child must not inherit its threads
     // or its reactor.
@@ -234,7 +203,7 @@ fn main() -> ExitCode {
             }
         };
         if worker == 0 {
-            listen::announce(addr, config.tls.is_some());
+            listen::announce(addr, config.listener.tls.is_some());
             log::info!("serving {}", config.root.display());
             if workers > 1 {
                 log::info!("{workers} worker processes");
