@@ -15,14 +15,15 @@
 //! non-ASCII byte is written `\xHH` (as Apache does), so a field can never end early or break
 //! the line.
 
-use std::net::IpAddr;
+use crate::date::MONTHS;
+use std::fmt::Display;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One request, as the log line shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Entry<'a> {
-    /// The client's address.
-    pub client: IpAddr,
+    /// The client's address, as the shell names it (its IP address).
+    pub client: &'a dyn Display,
     /// When the request was received.
     pub time: SystemTime,
     /// Method, target and version, e.g. `("GET", "/x", "HTTP/1.1")`; `None` when no request
@@ -37,10 +38,6 @@ pub struct Entry<'a> {
     /// The `User-Agent` header's value.
     pub user_agent: Option<&'a [u8]>,
 }
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// Append `bytes` escaped for a quoted field.
 fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -136,7 +133,7 @@ mod tests {
 
     fn entry() -> Entry<'static> {
         Entry {
-            client: "127.0.0.1".parse().unwrap(),
+            client: &"127.0.0.1",
             // 2000-10-10T13:55:36Z
             time: UNIX_EPOCH + Duration::from_secs(971_186_136),
             request: Some(("GET", "/apache_pb.gif", "HTTP/1.0")),
@@ -165,7 +162,7 @@ mod tests {
     #[test]
     fn missing_fields_are_dashes() {
         let e = Entry {
-            client: "::1".parse().unwrap(),
+            client: &"::1",
             request: None,
             status: 408,
             body_bytes: 0,

@@ -133,8 +133,8 @@ pub struct ServerSnapshot {
     pub probe: ProbeStatus,
 }
 
-/// A snapshot of the balancer's state, for status pages and metrics. Instants are the
-/// caller's clock: convert with `SystemTime::now() - (Instant::now() - instant)`.
+/// A snapshot of the balancer's state, for status pages and metrics. Instants are on the
+/// caller's monotonic clock; the caller converts them to wall-clock times for display.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// Every configured server, in pool order (servers dropped by a reload are not listed).

@@ -701,7 +701,7 @@ impl InstantService for Redirector<'_> {
         if let Some(access_log) = &self.config.access_log {
             access_log.record(|line| {
                 let entry = access_log::Entry {
-                    client: self.peer.ip(),
+                    client: &self.peer.ip(),
                     time: now,
                     request: Some((request.method, request.raw_target, request.version.as_str())),
                     status: answer.status,
@@ -733,7 +733,7 @@ impl InstantService for Redirector<'_> {
         if let Some(access_log) = &self.config.access_log {
             access_log.record(|line| {
                 let entry = access_log::Entry {
-                    client: self.peer.ip(),
+                    client: &self.peer.ip(),
                     time: SystemTime::now(),
                     request: None,
                     status: status.code(),

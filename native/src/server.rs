@@ -241,7 +241,7 @@ impl AccessFields {
     fn record(&self, log: &AccessLog, peer: SocketAddr, status: u16, body_bytes: u64) {
         log.record(|line| {
             let entry = access_log::Entry {
-                client: peer.ip(),
+                client: &peer.ip(),
                 time: self.received,
                 request: self.parsed.then_some((
                     self.method.as_str(),
