@@ -21,10 +21,27 @@ impl EntityTag {
         let nanos = modified
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        // `{inode:x}-{len:x}-{nanos:x}`, without the formatting machinery (once per response).
+        let mut opaque = String::with_capacity(64);
+        push_hex(&mut opaque, u128::from(inode));
+        opaque.push('-');
+        push_hex(&mut opaque, u128::from(len));
+        opaque.push('-');
+        push_hex(&mut opaque, nanos);
         EntityTag {
             weak: false,
-            opaque: format!("{inode:x}-{len:x}-{nanos:x}"),
+            opaque,
         }
+    }
+
+    /// Append the tag as a field value writes it: `"opaque"` or `W/"opaque"`.
+    pub fn push(&self, out: &mut Vec<u8>) {
+        if self.weak {
+            out.extend_from_slice(b"W/");
+        }
+        out.push(b'"');
+        out.extend_from_slice(self.opaque.as_bytes());
+        out.push(b'"');
     }
 
     /// Strong comparison (RFC 9110 section 8.8.3.2): both strong, same opaque tag.
@@ -70,6 +87,24 @@ impl std::fmt::Display for EntityTag {
             f.write_str("W/")?;
         }
         write!(f, "\"{}\"", self.opaque)
+    }
+}
+
+/// Append `n` in lowercase hexadecimal, no leading zeros (`0` for zero).
+fn push_hex(out: &mut String, n: u128) {
+    let mut digits = [0u8; 32];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 

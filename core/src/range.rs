@@ -47,8 +47,21 @@ pub struct ByteRange {
 impl ByteRange {
     /// `Content-Range` value for this range of a file of `complete` bytes (`len` > 0).
     pub fn content_range(&self, complete: u64) -> String {
+        let mut out = Vec::with_capacity(48);
+        self.push_content_range(&mut out, complete);
+        // Only ASCII digits, `bytes `, `-` and `/` are written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Append [`ByteRange::content_range`]`(complete)` to `out`.
+    pub fn push_content_range(&self, out: &mut Vec<u8>, complete: u64) {
         let last = self.start + self.len.saturating_sub(1);
-        format!("bytes {}-{last}/{complete}", self.start)
+        out.extend_from_slice(b"bytes ");
+        crate::write::push_decimal(out, self.start);
+        out.push(b'-');
+        crate::write::push_decimal(out, last);
+        out.push(b'/');
+        crate::write::push_decimal(out, complete);
     }
 }
 

@@ -13,7 +13,6 @@ use crate::error_page::connection_value;
 use crate::range::{ByteRange, RangeDecision, RangeHeader};
 use crate::request::Request;
 use crate::status::Status;
-use crate::write::ResponseHead;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -234,7 +233,7 @@ pub enum FileResponse {
     /// Send `head`, then these bytes of the file (`None`: the head only, for HEAD and 304).
     File {
         /// 200, 206 or 304.
-        head: ResponseHead,
+        head: FileHead,
         /// The part of the file to send after the head.
         body: Option<ByteRange>,
     },
@@ -263,20 +262,29 @@ pub enum FileResponse {
 /// Connection; a 206 adds Content-Range.
 pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
     let etag = EntityTag::for_file(file.len, file.modified, file.inode);
-    let connection = connection_value(request.keep_alive);
     let refused = |status: Status, extra: &[(&'static str, String)]| FileResponse::Refused {
         status: status.code(),
         bytes: page(request, status, extra, now),
+    };
+    let head = |status: u16, part: ByteRange| FileHead {
+        status,
+        now,
+        content_type: content_type(&request.relative),
+        part,
+        file_len: file.len,
+        modified: file.modified,
+        etag: etag.clone(),
+        keep_alive: request.keep_alive,
+    };
+    let whole = ByteRange {
+        start: 0,
+        len: file.len,
     };
     match request.preconditions.evaluate(&etag, file.modified) {
         Outcome::Proceed => {}
         Outcome::Failed => return refused(Status::PRECONDITION_FAILED, &[]),
         Outcome::NotModified => {
-            let head = ResponseHead::new(304)
-                .header("Date", crate::date::http_date(now))
-                .header("ETag", etag.to_string())
-                .header("Last-Modified", crate::date::http_date(file.modified))
-                .header("Connection", connection);
+            let head = head(304, whole);
             return FileResponse::File { head, body: None };
         }
     }
@@ -292,36 +300,74 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         _ => RangeDecision::Whole,
     };
     let (status, part) = match decision {
-        RangeDecision::Whole => (
-            200,
-            ByteRange {
-                start: 0,
-                len: file.len,
-            },
-        ),
+        RangeDecision::Whole => (200, whole),
         RangeDecision::Partial(part) => (206, part),
         RangeDecision::Unsatisfiable => {
             let range = format!("bytes */{}", file.len);
             return refused(Status::RANGE_NOT_SATISFIABLE, &[("Content-Range", range)]);
         }
     };
-    let mut head = ResponseHead {
-        status,
-        headers: Vec::with_capacity(9),
-    }
-    .header("Date", crate::date::http_date(now))
-    .header("Content-Type", content_type(&request.relative))
-    .header("Content-Length", part.len.to_string());
-    if status == 206 {
-        head = head.header("Content-Range", part.content_range(file.len));
-    }
-    let head = head
-        .header("Last-Modified", crate::date::http_date(file.modified))
-        .header("ETag", etag.to_string())
-        .header("Accept-Ranges", "bytes")
-        .header("Connection", connection);
     let body = (!request.head_only).then_some(part);
-    FileResponse::File { head, body }
+    FileResponse::File {
+        head: head(status, part),
+        body,
+    }
+}
+
+/// The head of a file's answer (200, 206 or 304), as [`file_response`] decided it. Every value
+/// in it is generated here (dates, numbers, a type from [`content_type`]'s table, the ETag's
+/// hex digits), so [`FileHead::write`] writes it in one pass with no check and no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHead {
+    /// 200, 206 or 304.
+    pub status: u16,
+    now: SystemTime,
+    content_type: &'static str,
+    /// The bytes announced: the whole file for 200, the range for 206 (unused for 304).
+    part: ByteRange,
+    file_len: u64,
+    modified: SystemTime,
+    etag: EntityTag,
+    keep_alive: bool,
+}
+
+impl FileHead {
+    /// Append the head: the status line; `Date`; for 200 and 206 `Content-Type`,
+    /// `Content-Length` and (206) `Content-Range`; `Last-Modified`; `ETag`; for 200 and 206
+    /// `Accept-Ranges: bytes`; `Connection`; the blank line. A 304 has no `Content-*` fields
+    /// (RFC 9110 section 15.4.5).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        use crate::date::push_http_date;
+        use crate::write::push_decimal;
+        out.reserve(320);
+        out.extend_from_slice(match self.status {
+            200 => b"HTTP/1.1 200 OK\r\nDate: ".as_slice(),
+            206 => b"HTTP/1.1 206 Partial Content\r\nDate: ",
+            _ => b"HTTP/1.1 304 Not Modified\r\nDate: ",
+        });
+        push_http_date(out, self.now);
+        let content = self.status != 304;
+        if content {
+            out.extend_from_slice(b"\r\nContent-Type: ");
+            out.extend_from_slice(self.content_type.as_bytes());
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_decimal(out, self.part.len);
+            if self.status == 206 {
+                out.extend_from_slice(b"\r\nContent-Range: ");
+                self.part.push_content_range(out, self.file_len);
+            }
+        }
+        out.extend_from_slice(b"\r\nLast-Modified: ");
+        push_http_date(out, self.modified);
+        out.extend_from_slice(b"\r\nETag: ");
+        self.etag.push(out);
+        if content {
+            out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
+        }
+        out.extend_from_slice(b"\r\nConnection: ");
+        out.extend_from_slice(connection_value(self.keep_alive).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+    }
 }
 
 /// The status of [`directory_redirect`].
@@ -353,4 +399,77 @@ fn page(
     let (keep_alive, head_only) = (request.keep_alive, request.head_only);
     crate::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::ResponseHead;
+    use std::time::Duration;
+
+    /// The head as the checked writer builds it, field by field, from the same facts.
+    fn reference(head: &FileHead) -> Vec<u8> {
+        let mut fields =
+            ResponseHead::new(head.status).header("Date", crate::date::http_date(head.now));
+        if head.status != 304 {
+            fields = fields
+                .header("Content-Type", head.content_type)
+                .header("Content-Length", head.part.len.to_string());
+            if head.status == 206 {
+                fields = fields.header("Content-Range", head.part.content_range(head.file_len));
+            }
+        }
+        fields = fields
+            .header("Last-Modified", crate::date::http_date(head.modified))
+            .header("ETag", head.etag.to_string());
+        if head.status != 304 {
+            fields = fields.header("Accept-Ranges", "bytes");
+        }
+        let fields = fields.header("Connection", connection_value(head.keep_alive));
+        let mut out = Vec::new();
+        fields.write(&mut out).expect("every value is valid");
+        out
+    }
+
+    #[test]
+    fn one_pass_head_is_what_the_checked_writer_gives() {
+        let modified = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let now = modified + Duration::from_secs(86_400 * 400 + 7);
+        let cases = [
+            (200, "index.html", 0, 5_000, 5_000, true),
+            (200, "a/b.bin", 0, 0, 0, false),
+            (206, "big.iso", 1_000, 24, 4_000_000_000, true),
+            (206, "x.png", 0, 1, 1, false),
+            (304, "style.css", 0, 7, 7, true),
+            (304, "style.css", 0, 7, 7, false),
+        ];
+        for (status, name, start, len, file_len, keep_alive) in cases {
+            let head = FileHead {
+                status,
+                now,
+                content_type: content_type(name),
+                part: ByteRange { start, len },
+                file_len,
+                modified,
+                etag: EntityTag::for_file(file_len, modified, 0x1234_5678_9abc),
+                keep_alive,
+            };
+            let mut out = Vec::new();
+            head.write(&mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(reference(&head)).unwrap(),
+                "{status} {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_tags_are_the_hex_of_inode_length_and_nanoseconds() {
+        let modified = SystemTime::UNIX_EPOCH + Duration::new(1, 5);
+        let tag = EntityTag::for_file(255, modified, 0);
+        assert_eq!(tag.to_string(), "\"0-ff-3b9aca05\"");
+        let tag = EntityTag::for_file(u64::MAX, SystemTime::UNIX_EPOCH, u64::MAX);
+        assert_eq!(tag.opaque, "ffffffffffffffff-ffffffffffffffff-0");
+    }
 }

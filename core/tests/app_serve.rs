@@ -202,9 +202,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-fn head_text(head: &ricochet_core::write::ResponseHead) -> String {
+fn head_text(head: &ricochet_core::serve::FileHead) -> String {
     let mut out = Vec::new();
-    head.write(&mut out).unwrap();
+    head.write(&mut out);
     text(&out)
 }
 
@@ -215,7 +215,7 @@ fn answer(
     len: u64,
     modified: SystemTime,
     now: SystemTime,
-) -> (ricochet_core::write::ResponseHead, Option<ByteRange>) {
+) -> (ricochet_core::serve::FileHead, Option<ByteRange>) {
     let file = FileMeta {
         len,
         modified,

@@ -68,7 +68,7 @@ fn ask_at(method: &str, headers: &[(&'static str, &str)], f: &FileMeta, now: Sys
     match file_response(&request, f, now) {
         FileResponse::File { head, body } => {
             let mut out = Vec::new();
-            head.write(&mut out).unwrap();
+            head.write(&mut out);
             Seen {
                 status: head.status,
                 head: String::from_utf8(out).unwrap(),

@@ -387,12 +387,20 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     })
 }
 
-/// A file opened for reading, for the server.
+/// Make the file-system calls in `calls` (open, stat, read a piece: see [`File`] and [`Dir`])
+/// and give their result.
 ///
 /// The calls are made inline on the executor thread, not on a thread pool: the files a static
 /// server sends are small or already in the page cache, where an open or a 256 KiB read costs
-/// microseconds, far less than two thread hand-offs per call. For slow disks, route these calls
-/// through a blocking pool here (e.g. `blocking::unblock`) and nothing else changes.
+/// microseconds, far less than two thread hand-offs per call. For slow disks, run `calls` on a
+/// blocking pool here (e.g. `blocking::unblock`) and nothing else changes. One closure per step
+/// rather than an `async fn` per call keeps a request's future small: it is moved once per
+/// request, and every nested call's state would be part of it.
+pub async fn fs<T>(calls: impl FnOnce() -> T) -> T {
+    calls()
+}
+
+/// A file opened for reading, for the server. Its calls block: make them inside [`fs`].
 #[derive(Debug)]
 pub struct File {
     inner: std::fs::File,
@@ -400,24 +408,24 @@ pub struct File {
 
 impl File {
     /// Open a file for reading.
-    pub async fn open(path: &Path) -> io::Result<File> {
+    pub fn open(path: &Path) -> io::Result<File> {
         Ok(File {
             inner: std::fs::File::open(path)?,
         })
     }
 
     /// Metadata of the opened file (size, modification time, kind).
-    pub async fn metadata(&self) -> io::Result<std::fs::Metadata> {
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.inner.metadata()
     }
 
     /// Read up to `buf.len()` bytes; `Ok(0)` at end of file.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         io::Read::read(&mut self.inner, buf)
     }
 
     /// Move the read position to `offset` bytes from the start (where a range begins).
-    pub async fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+    pub fn seek_to(&mut self, offset: u64) -> io::Result<()> {
         io::Seek::seek(&mut self.inner, io::SeekFrom::Start(offset)).map(drop)
     }
 }
@@ -547,7 +555,7 @@ impl Dir {
     /// racing a `..` step (`EAGAIN`), or no `openat2` at all (`ENOSYS`/`EPERM`: before Linux
     /// 5.6, or a seccomp filter; remembered).
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub async fn open_beneath(&self, relative: &str) -> io::Result<Option<File>> {
+    pub fn open_beneath(&self, relative: &str) -> io::Result<Option<File>> {
         use rustix::io::Errno;
         self.follow_path();
         match self.openat2(relative) {
@@ -567,7 +575,7 @@ impl Dir {
 
     /// Without `openat2` the caller always checks the path itself.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub async fn open_beneath(&self, _relative: &str) -> io::Result<Option<File>> {
+    pub fn open_beneath(&self, _relative: &str) -> io::Result<Option<File>> {
         Ok(None)
     }
 
@@ -576,7 +584,7 @@ impl Dir {
     /// of the directory: that case fails with `PermissionDenied`. `None` when there is no
     /// `openat2`; the caller then opens by path, as it must.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub async fn reopen_beneath(&self, relative: &str) -> Option<io::Result<File>> {
+    pub fn reopen_beneath(&self, relative: &str) -> Option<io::Result<File>> {
         Some(self.openat2(relative)?.map_err(|e| {
             if e == rustix::io::Errno::XDEV {
                 io::Error::new(
@@ -591,24 +599,9 @@ impl Dir {
 
     /// Without `openat2` the caller opens by path.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    pub async fn reopen_beneath(&self, _relative: &str) -> Option<io::Result<File>> {
+    pub fn reopen_beneath(&self, _relative: &str) -> Option<io::Result<File>> {
         None
     }
-}
-
-/// Metadata of a path, following symlinks.
-pub async fn metadata(path: &Path) -> io::Result<std::fs::Metadata> {
-    std::fs::metadata(path)
-}
-
-/// Metadata of a path itself: a symlink is reported as a symlink, not followed.
-pub async fn symlink_metadata(path: &Path) -> io::Result<std::fs::Metadata> {
-    std::fs::symlink_metadata(path)
-}
-
-/// The canonical absolute path, symlinks resolved.
-pub async fn canonicalize(path: &Path) -> io::Result<PathBuf> {
-    std::fs::canonicalize(path)
 }
 
 #[cfg(test)]
@@ -671,16 +664,14 @@ mod tests {
         symlink(root.join("file.txt"), root.join("abs-in")).unwrap();
         let dir = Dir::open(&root).unwrap();
         let read = |relative: &str| -> io::Result<Option<String>> {
-            block_on(async {
-                match dir.open_beneath(relative).await? {
-                    Some(mut file) => {
-                        let mut buf = vec![0; 64];
-                        let n = file.read(&mut buf).await?;
-                        Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned()))
-                    }
-                    None => Ok(None),
+            match dir.open_beneath(relative)? {
+                Some(mut file) => {
+                    let mut buf = vec![0; 64];
+                    let n = file.read(&mut buf)?;
+                    Ok(Some(String::from_utf8_lossy(&buf[..n]).into_owned()))
                 }
-            })
+                None => Ok(None),
+            }
         };
         assert_eq!(read("file.txt").unwrap().as_deref(), Some("inside"));
         assert_eq!(read("rel-in").unwrap().as_deref(), Some("inside"));
@@ -696,15 +687,13 @@ mod tests {
         );
         let missing = read("missing.txt").unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-        let sub = block_on(dir.open_beneath("sub")).unwrap().unwrap();
-        assert!(block_on(sub.metadata()).unwrap().is_dir());
+        let sub = dir.open_beneath("sub").unwrap().unwrap();
+        assert!(sub.metadata().unwrap().is_dir());
 
         // A path checked by the caller is opened beneath the root again: a link that leads out
         // (as if swapped in after the check) is refused, not followed.
-        assert!(block_on(dir.reopen_beneath("file.txt")).unwrap().is_ok());
-        let out = block_on(dir.reopen_beneath("rel-out"))
-            .unwrap()
-            .unwrap_err();
+        assert!(dir.reopen_beneath("file.txt").unwrap().is_ok());
+        let out = dir.reopen_beneath("rel-out").unwrap().unwrap_err();
         assert_eq!(out.kind(), io::ErrorKind::PermissionDenied);
 
         // Replace the whole root; within about a second the new one is served.

@@ -318,29 +318,20 @@ fn file_error(e: &io::Error) -> FileError {
 /// components are none of them symlinks lies inside the root: one `lstat` per component proves
 /// it. Only when a component is a symlink is the path canonicalized and checked with the core's
 /// [`serve::is_inside`] (a symlink leading out of the root is refused with 403).
-async fn resolve(
-    config: &Config,
-    relative: &str,
-) -> Result<(PathBuf, std::fs::Metadata), FileError> {
+fn resolve(config: &Config, relative: &str) -> Result<(PathBuf, std::fs::Metadata), FileError> {
     let mut path = config.root.clone();
     let mut meta = None;
     for segment in relative.split('/').filter(|s| !s.is_empty()) {
         path.push(segment);
-        let m = runtime::symlink_metadata(&path)
-            .await
-            .map_err(|e| file_error(&e))?;
+        let m = std::fs::symlink_metadata(&path).map_err(|e| file_error(&e))?;
         if m.file_type().is_symlink() {
             let full = config.root.join(relative);
-            let canonical = runtime::canonicalize(&full)
-                .await
-                .map_err(|e| file_error(&e))?;
+            let canonical = std::fs::canonicalize(&full).map_err(|e| file_error(&e))?;
             if !serve::is_inside(&config.root, &canonical) {
                 log::warn!("refusing {relative}: it resolves outside the root");
                 return Err(FileError::OutsideRoot);
             }
-            let m = runtime::metadata(&canonical)
-                .await
-                .map_err(|e| file_error(&e))?;
+            let m = std::fs::metadata(&canonical).map_err(|e| file_error(&e))?;
             return Ok((canonical, m));
         }
         meta = Some(m);
@@ -348,7 +339,7 @@ async fn resolve(
     match meta {
         Some(m) => Ok((path, m)),
         None => {
-            let m = runtime::metadata(&path).await.map_err(|e| file_error(&e))?;
+            let m = std::fs::metadata(&path).map_err(|e| file_error(&e))?;
             Ok((path, m))
         }
     }
@@ -367,21 +358,21 @@ enum Opened {
 
 /// Find, check and open the file a request names (a directory's index page for a
 /// directory). `Err` is the status to answer.
-async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, FileError> {
+fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, FileError> {
     // The root is always a directory: straight to its index page.
     let (file, meta, index) = if request.relative.is_empty() {
         let Directory::Index(index) = serve::directory(request) else {
             return Ok(Opened::AddSlash);
         };
-        let (file, meta) = open_checked(config, &index.relative).await?;
+        let (file, meta) = open_checked(config, &index.relative)?;
         (file, meta, Some(index))
     } else {
-        let (file, meta) = open_checked(config, &request.relative).await?;
+        let (file, meta) = open_checked(config, &request.relative)?;
         if meta.is_dir() {
             let Directory::Index(index) = serve::directory(request) else {
                 return Ok(Opened::AddSlash);
             };
-            let (file, meta) = open_checked(config, &index.relative).await?;
+            let (file, meta) = open_checked(config, &index.relative)?;
             (file, meta, Some(index))
         } else {
             (file, meta, None)
@@ -400,20 +391,19 @@ async fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, Fil
 /// Usually one `openat2` call that both opens the file and proves it lies beneath the root,
 /// then an `fstat`; when that call cannot decide (an absolute symlink on the way, or no
 /// `openat2` in the kernel), the path is checked component by component by [`resolve`].
-async fn open_checked(
+fn open_checked(
     config: &Config,
     relative: &str,
 ) -> Result<(Option<File>, std::fs::Metadata), FileError> {
     if let Some(file) = config
         .root_dir
         .open_beneath(relative)
-        .await
         .map_err(|e| file_error(&e))?
     {
-        let meta = file.metadata().await.map_err(|e| file_error(&e))?;
+        let meta = file.metadata().map_err(|e| file_error(&e))?;
         return Ok((Some(file), meta));
     }
-    let (path, meta) = resolve(config, relative).await?;
+    let (path, meta) = resolve(config, relative)?;
     if !meta.is_file() {
         return Ok((None, meta));
     }
@@ -424,14 +414,14 @@ async fn open_checked(
         .ok()
         .and_then(|p| p.to_str());
     let reopened = match checked {
-        Some(rel) if !rel.is_empty() => config.root_dir.reopen_beneath(rel).await,
+        Some(rel) if !rel.is_empty() => config.root_dir.reopen_beneath(rel),
         _ => None,
     };
     let file = match reopened {
         Some(opened) => opened.map_err(|e| file_error(&e))?,
-        None => File::open(&path).await.map_err(|e| file_error(&e))?,
+        None => File::open(&path).map_err(|e| file_error(&e))?,
     };
-    let meta = file.metadata().await.map_err(|e| file_error(&e))?;
+    let meta = file.metadata().map_err(|e| file_error(&e))?;
     if !meta.is_file() {
         return Ok((None, meta));
     }
@@ -447,7 +437,7 @@ async fn send_file<S: ByteStream>(
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
 ) -> io::Result<(u16, bool, usize)> {
-    let (mut file, meta, index) = match open_file(config, request).await {
+    let (mut file, meta, index) = match runtime::fs(|| open_file(config, request)).await {
         Ok(Opened::File(file, meta, index)) => (file, meta, index),
         Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
@@ -473,9 +463,7 @@ async fn send_file<S: ByteStream>(
         }
     };
     out.clear();
-    if let Err(e) = head.write(out) {
-        return send_error(responder, e.status(), false, request.head_only, config).await;
-    }
+    head.write(out);
     let status = head.status;
     let more = request.keep_alive;
     let head_len = out.len();
@@ -485,13 +473,13 @@ async fn send_file<S: ByteStream>(
         return Ok((status, more, head_len));
     };
     if body.start > 0 {
-        file.seek_to(body.start).await?;
+        runtime::fs(|| file.seek_to(body.start)).await?;
     }
     let len = body.len;
     if len <= SMALL_FILE {
         // Head and body in one write.
         out.resize(head_len + len as usize, 0);
-        let complete = read_full(&mut file, &mut out[head_len..]).await?;
+        let complete = runtime::fs(|| read_full(&mut file, &mut out[head_len..])).await?;
         if complete < len as usize {
             // The file shrank under us: what was announced cannot be sent.
             pace.write_all(responder, &out[..head_len + complete])
@@ -516,7 +504,7 @@ async fn send_file<S: ByteStream>(
     }
     while remaining > 0 {
         let want = (CHUNK - offset).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let got = read_full(&mut file, &mut chunk[offset..offset + want]).await?;
+        let got = runtime::fs(|| read_full(&mut file, &mut chunk[offset..offset + want])).await?;
         pace.write_all(responder, &chunk[..offset + got]).await?;
         offset = 0;
         if got < want {
@@ -541,10 +529,10 @@ fn inode(meta: &std::fs::Metadata) -> u64 {
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.
-async fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match file.read(&mut buf[filled..]).await {
+        match file.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
