@@ -103,6 +103,10 @@ pub trait Handler {
 /// after the TLS handshake, which gets the header timeout (the time a request head gets). A
 /// failed handshake is logged and ends only this connection. The plain path stays monomorphic
 /// over [`TcpStream`], with no boxing.
+///
+/// The TLS path is boxed: its future holds a rustls connection and is several kilobytes, and an
+/// unboxed branch would make every plain connection's task that large too (a task's future is
+/// moved several times on its way into the executor, once per connection).
 pub async fn serve_accepted<H: Handler>(
     handler: &H,
     config: &ListenerConfig,
@@ -111,10 +115,15 @@ pub async fn serve_accepted<H: Handler>(
 ) {
     match &config.tls {
         None => handler.handle(stream).await,
-        Some(tls) => match tls.accept(stream, config.header_timeout).await {
-            Ok(stream) => handler.handle(stream).await,
-            Err(e) => log::debug!("{peer}: {e}"),
-        },
+        Some(tls) => {
+            Box::pin(async move {
+                match tls.accept(stream, config.header_timeout).await {
+                    Ok(stream) => handler.handle(stream).await,
+                    Err(e) => log::debug!("{peer}: {e}"),
+                }
+            })
+            .await
+        }
     }
 }
 
