@@ -8,16 +8,15 @@
 //! connection drains (the answer in flight completes, an idle connection closes at once).
 
 use crate::conn::{ByteStream, Conn, FillError};
-use futures::channel::oneshot;
-use futures::future::{Either, FutureExt, Shared};
 use ricochet_core::connection::{self, ConnectionConfig, Event, ServerConnection};
 use ricochet_core::error_page;
 use ricochet_core::request::Request;
 use ricochet_core::status::Status;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Instant, SystemTime};
 
 /// What an application does with a connection's requests.
@@ -118,10 +117,38 @@ impl<S: ByteStream> Responder<'_, S> {
 
 /// The graceful-stop signal, cloned into every accept loop and connection; it also counts the
 /// connections open under it (for the drain's log lines).
+///
+/// Checking it is an atomic load: a connection registers its task's waker once (see
+/// [`StopWatch`]), not on every wait, because every kept-alive connection waits for the signal
+/// and for its socket at once, once per request.
 #[derive(Clone)]
 pub struct Shutdown {
-    signal: Option<Shared<oneshot::Receiver<()>>>,
+    signal: Option<Arc<Signal>>,
     open: Arc<AtomicUsize>,
+}
+
+/// The shared part of a [`Shutdown`]: whether it fired, and whom to wake when it does.
+#[derive(Default)]
+struct Signal {
+    fired: AtomicBool,
+    waiters: Mutex<Waiters>,
+}
+
+/// Wakers of the tasks watching a signal, by key; freed keys are reused.
+#[derive(Default)]
+struct Waiters {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Signal {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::SeqCst);
+        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        for waker in waiters.wakers.iter().flatten() {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 /// One open connection, counted by its [`Shutdown`] until dropped.
@@ -134,24 +161,80 @@ impl Drop for Open {
 }
 
 /// Fires the [`Shutdown`] signal it was made with (dropping it fires it too).
-pub struct ShutdownTrigger(oneshot::Sender<()>);
+pub struct ShutdownTrigger(Arc<Signal>);
 
 impl ShutdownTrigger {
     /// Stop: accept loops end, connections drain.
     pub fn trigger(self) {
-        // Dropping the sender completes the receivers as well; no one needs the value.
-        let _ = self.0.send(());
+        // Dropping fires it.
+    }
+}
+
+impl Drop for ShutdownTrigger {
+    fn drop(&mut self) {
+        self.0.fire();
+    }
+}
+
+/// One task's watch on a [`Shutdown`]: the task is registered to be woken when the signal
+/// fires, once, and unregistered when the watch is dropped.
+pub struct StopWatch {
+    signal: Option<Arc<Signal>>,
+    /// The registered waker and its key.
+    registered: Option<(usize, Waker)>,
+}
+
+impl StopWatch {
+    /// Whether the signal has fired; if not, `cx`'s task is woken when it does.
+    pub fn poll_fired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(signal) = &self.signal else {
+            return false;
+        };
+        if signal.fired.load(Ordering::SeqCst) {
+            return true;
+        }
+        match &self.registered {
+            Some((_, waker)) if waker.will_wake(cx.waker()) => {}
+            _ => {
+                let mut waiters = signal.waiters.lock().unwrap_or_else(|e| e.into_inner());
+                let waker = cx.waker().clone();
+                let key = match self.registered.take() {
+                    Some((key, _)) => key,
+                    None => match waiters.free.pop() {
+                        Some(key) => key,
+                        None => {
+                            waiters.wakers.push(None);
+                            waiters.wakers.len() - 1
+                        }
+                    },
+                };
+                waiters.wakers[key] = Some(waker.clone());
+                self.registered = Some((key, waker));
+            }
+        }
+        // Fired between the first check and the registration: the wake may have been missed.
+        signal.fired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StopWatch {
+    fn drop(&mut self) {
+        if let (Some(signal), Some((key, _))) = (&self.signal, &self.registered) {
+            let mut waiters = signal.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            waiters.wakers[*key] = None;
+            waiters.free.push(*key);
+        }
     }
 }
 
 impl Shutdown {
     /// A signal and what fires it.
     pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = oneshot::channel();
+        let signal = Arc::new(Signal::default());
         (
-            ShutdownTrigger(tx),
+            ShutdownTrigger(Arc::clone(&signal)),
             Shutdown {
-                signal: Some(rx.shared()),
+                signal: Some(signal),
                 open: Arc::default(),
             },
         )
@@ -178,17 +261,30 @@ impl Shutdown {
 
     /// Whether it has fired.
     pub fn is_triggered(&self) -> bool {
-        self.signal.as_ref().is_some_and(|s| s.peek().is_some())
+        self.signal
+            .as_ref()
+            .is_some_and(|s| s.fired.load(Ordering::SeqCst))
+    }
+
+    /// A watch for one task (see [`StopWatch::poll_fired`]).
+    pub fn watch(&self) -> StopWatch {
+        StopWatch {
+            signal: self.signal.clone(),
+            registered: None,
+        }
     }
 
     /// Wait until it fires (forever for [`Shutdown::never`]).
     pub async fn wait(&self) {
-        match &self.signal {
-            Some(signal) => {
-                let _ = signal.clone().await;
+        let mut watch = self.watch();
+        std::future::poll_fn(|cx| {
+            if watch.poll_fired(cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            None => futures::future::pending().await,
-        }
+        })
+        .await
     }
 }
 
@@ -211,7 +307,7 @@ pub async fn run<S: ByteStream, A: Service>(
     // Where the answer to the request now being read starts in `out`.
     let mut mark = 0;
     let mut pending: Option<A::Pending> = None;
-    let mut stop = shutdown.signal.clone();
+    let mut stop = shutdown.watch();
     if shutdown.is_triggered() {
         machine.start_drain();
     }
@@ -256,8 +352,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 mark = out.len();
                 machine.handle_response_done(now, more);
                 // A stop that came while answering: no further request starts.
-                if stop.as_ref().is_some_and(|s| s.peek().is_some()) {
-                    stop = None;
+                if !machine.is_draining() && shutdown.is_triggered() {
                     machine.start_drain();
                 }
             }
@@ -290,22 +385,20 @@ pub async fn run<S: ByteStream, A: Service>(
                 }
                 mark = 0;
                 let deadline = machine.poll_timeout().unwrap_or(now);
-                let filled = match stop.as_mut() {
-                    None => Some(conn.fill(deadline).await),
-                    Some(signal) => {
-                        let fill = std::pin::pin!(conn.fill(deadline));
-                        match futures::future::select(fill, signal).await {
-                            Either::Left((filled, _)) => Some(filled),
-                            Either::Right(_) => None,
-                        }
-                    }
+                let filled = if machine.is_draining() {
+                    Some(conn.fill(deadline).await)
+                } else {
+                    let mut fill = std::pin::pin!(conn.fill(deadline));
+                    std::future::poll_fn(|cx| match fill.as_mut().poll(cx) {
+                        Poll::Ready(filled) => Poll::Ready(Some(filled)),
+                        Poll::Pending if stop.poll_fired(cx) => Poll::Ready(None),
+                        Poll::Pending => Poll::Pending,
+                    })
+                    .await
                 };
                 now = Instant::now();
                 match filled {
-                    None => {
-                        stop = None;
-                        machine.start_drain();
-                    }
+                    None => machine.start_drain(),
                     Some(Ok(_)) | Some(Err(FillError::BufferFull)) => {}
                     Some(Err(FillError::TimedOut)) => machine.handle_timeout(now),
                     Some(Err(FillError::Closed)) => machine.handle_eof(),
@@ -365,6 +458,7 @@ mod tests {
     use super::*;
     use crate::accept;
     use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
+    use futures::channel::oneshot;
     use std::time::Duration;
 
     const BODY: &[u8] = b"0123456789";
@@ -417,6 +511,44 @@ mod tests {
             runtime::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
             Some(Ok(0) | Err(_))
         )
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_stop_wakes_every_watching_task_once_and_not_those_that_stopped_watching() {
+        let (trigger, shutdown) = Shutdown::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let mut a = shutdown.watch();
+        let mut b = shutdown.clone().watch();
+        assert!(!a.poll_fired(&mut cx));
+        assert!(!a.poll_fired(&mut cx), "polled again: registered once");
+        assert!(!b.poll_fired(&mut cx));
+        drop(b);
+        let mut c = shutdown.watch();
+        assert!(!c.poll_fired(&mut cx));
+        trigger.trigger();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "a and c, not the dropped b"
+        );
+        assert!(a.poll_fired(&mut cx) && c.poll_fired(&mut cx));
+        assert!(shutdown.is_triggered());
+        assert!(
+            shutdown.watch().poll_fired(&mut cx),
+            "a watch made after the stop"
+        );
+        assert!(!Shutdown::never().watch().poll_fired(&mut cx));
     }
 
     #[test]
