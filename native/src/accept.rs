@@ -5,14 +5,16 @@ use crate::conn::ByteStream;
 use crate::driver::Shutdown;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::tls::Acceptor;
-use futures::channel::{mpsc, oneshot};
-use futures::future::{select, Either};
-use futures::StreamExt;
+use futures::channel::oneshot;
+use futures::task::AtomicWaker;
 use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::request::Limits;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// First pause after a failed accept; doubles on each further failure up to [`MAX_BACKOFF`].
@@ -20,39 +22,53 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(5);
 /// Longest pause after repeated accept failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
-/// A counting semaphore for connection slots: a token per free slot in a channel.
-struct Slots {
-    tx: mpsc::UnboundedSender<()>,
-    rx: mpsc::UnboundedReceiver<()>,
+/// A counting semaphore for connection slots, taken by the one accept loop and given back by
+/// each connection as it ends: a count of free slots, and the accept loop's waker for when none
+/// was free.
+struct Slots(Arc<SlotCount>);
+
+struct SlotCount {
+    free: AtomicUsize,
+    /// The accept loop, waiting for a slot (woken when the count leaves zero).
+    waiting: AtomicWaker,
 }
 
 /// A held connection slot; dropping it frees the slot.
-pub struct Slot {
-    tx: mpsc::UnboundedSender<()>,
-}
+pub struct Slot(Arc<SlotCount>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // The receiver lives as long as the accept loop; if it is gone nobody needs the slot.
-        let _ = self.tx.unbounded_send(());
+        if self.0.free.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.0.waiting.wake();
+        }
     }
 }
 
 impl Slots {
     fn new(n: usize) -> Slots {
-        let (tx, rx) = mpsc::unbounded();
-        for _ in 0..n {
-            tx.unbounded_send(()).expect("receiver is alive");
-        }
-        Slots { tx, rx }
+        Slots(Arc::new(SlotCount {
+            free: AtomicUsize::new(n),
+            waiting: AtomicWaker::new(),
+        }))
     }
 
+    /// Take a slot, waiting until one is free.
     async fn acquire(&mut self) -> Slot {
-        // `tx` is held by `self`, so the channel never ends and `next` never yields `None`.
-        let _ = self.rx.next().await;
-        Slot {
-            tx: self.tx.clone(),
-        }
+        let count = &self.0;
+        std::future::poll_fn(|cx| loop {
+            let free = count.free.load(Ordering::Acquire);
+            if free > 0 {
+                // Only this loop takes slots, so the count can only have grown meanwhile.
+                count.free.fetch_sub(1, Ordering::AcqRel);
+                return Poll::Ready(Slot(Arc::clone(count)));
+            }
+            count.waiting.register(cx.waker());
+            // A slot freed before the registration woke nobody: look again.
+            if count.free.load(Ordering::Acquire) == 0 {
+                return Poll::Pending;
+            }
+        })
+        .await
     }
 }
 
@@ -165,15 +181,21 @@ async fn run_loop<F, Fut>(
     let max = max_connections.max(1);
     let mut slots = Slots::new(max);
     let mut backoff = MIN_BACKOFF;
-    loop {
-        let next = async {
+    // One watch for the loop's life: registered with the signal once, not per connection.
+    let mut stop = shutdown.watch();
+    // Checked before each accept too: under load an accept may never wait.
+    while !shutdown.is_triggered() {
+        let mut next = pin!(async {
             let slot = slots.acquire().await;
             (slot, listener.accept().await)
-        };
-        let stop = shutdown.wait();
-        let (slot, accepted) = match select(pin!(next), pin!(stop)).await {
-            Either::Left((next, _)) => next,
-            Either::Right(_) => break,
+        });
+        let next = std::future::poll_fn(|cx| match next.as_mut().poll(cx) {
+            Poll::Ready(next) => Poll::Ready(Some(next)),
+            Poll::Pending if stop.poll_fired(cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        let Some((slot, accepted)) = next.await else {
+            break;
         };
         match accepted {
             Ok((stream, peer)) => {
