@@ -207,6 +207,8 @@ impl ServerConnection {
         }
         let buffer_size = self.buffer_size();
         match &mut self.state {
+            // Nothing of a head yet (a fresh or kept-alive connection before its read).
+            State::Head { .. } if buf.is_empty() => event(0, Event::NeedData),
             State::Head { started, .. } => match self.parser.parse(buf) {
                 Ok(Parsed::Complete { value, consumed }) => {
                     let fits = match value.body {
