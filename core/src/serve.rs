@@ -125,7 +125,7 @@ pub fn safe_relative_path(path: &str) -> Result<String, Status> {
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
         return Err(Status::FORBIDDEN);
     }
-    let decoded = String::from_utf8(decoded).map_err(|_| Status::BAD_REQUEST)?;
+    let mut decoded = String::from_utf8(decoded).map_err(|_| Status::BAD_REQUEST)?;
     let inner = &decoded[1..];
     let inner = inner.strip_suffix('/').unwrap_or(inner);
     if inner.is_empty() {
@@ -137,7 +137,11 @@ pub fn safe_relative_path(path: &str) -> Result<String, Status> {
     {
         return Err(Status::FORBIDDEN);
     }
-    Ok(inner.to_string())
+    // `inner` in place: without the leading `/` and a trailing one.
+    let end = 1 + inner.len();
+    decoded.truncate(end);
+    decoded.remove(0);
+    Ok(decoded)
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {

@@ -141,9 +141,11 @@ impl Service for Files<'_> {
 
     fn request(&mut self, request: &Request<'_>, _: bool, _: &mut Vec<u8>) -> Routed {
         self.summary.clear();
-        self.summary.push_str(request.method);
-        self.summary.push(' ');
-        self.summary.push_str(request.raw_target);
+        if log::log_enabled!(log::Level::Info) {
+            self.summary.push_str(request.method);
+            self.summary.push(' ');
+            self.summary.push_str(request.raw_target);
+        }
         if self.config.access_log.is_some() {
             self.access.keep(request);
         }
