@@ -25,6 +25,11 @@ pub trait ByteStream: Send {
     fn shutdown_write(&mut self) -> impl Future<Output = io::Result<()>> + Send;
     /// Turn Nagle's algorithm off (or on) on the socket underneath.
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
+    /// The connection ends here, its answers written: say so if the protocol has a way
+    /// (TLS's `close_notify`); closing the socket is enough for plain TCP.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 impl ByteStream for TcpStream {
@@ -189,6 +194,11 @@ impl<S: ByteStream> Conn<S> {
         }
         machine.handle_write_done();
         Ok(())
+    }
+
+    /// The connection ends: see [`ByteStream::finish`].
+    pub async fn finish(&mut self) {
+        self.stream.finish().await
     }
 
     /// Stop sending, keep receiving (lingering before a close).

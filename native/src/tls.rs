@@ -366,11 +366,18 @@ impl Acceptor {
     /// handshake that stalls holds a connection slot no longer than a request head may). A
     /// peer that sends garbage or plaintext HTTP gets an alert and an `Err`; the caller drops
     /// that connection and nothing else.
+    ///
+    /// TCP_NODELAY goes on first: each flight is written whole, and Nagle would hold the next
+    /// one (TLS 1.2's Finished after its ChangeCipherSpec, the first answer after TLS 1.3's
+    /// tickets) until the peer acknowledges the last, 40 ms when it delays its ACKs.
     pub async fn accept(
         &self,
         tcp: TcpStream,
         timeout: Duration,
     ) -> Result<Stream, HandshakeError> {
+        if let Err(e) = tcp.set_nodelay(true) {
+            log::debug!("cannot set TCP_NODELAY: {e}");
+        }
         match runtime::timeout(timeout, self.inner.accept(tcp)).await {
             None => Err(HandshakeError::TimedOut),
             Some(Err(e)) => Err(HandshakeError::from_io(e)),
@@ -500,8 +507,27 @@ impl crate::conn::ByteStream for Stream {
         Stream::shutdown_write(self).await
     }
 
+    /// A TLS connection from [`Acceptor::accept`] has TCP_NODELAY on already: no system call.
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.tcp().set_nodelay(on)
+        match self {
+            Stream::Tls(tls)
+                if on && matches!(tls.as_ref(), futures_rustls::TlsStream::Server(_)) =>
+            {
+                Ok(())
+            }
+            _ => self.tcp().set_nodelay(on),
+        }
+    }
+
+    /// Over TLS, a `close_notify` alert, so that the peer can tell the end from a cut (OpenSSL
+    /// 3 clients reading to the end otherwise report an error and drop the session instead of
+    /// resuming it). Best effort: a peer that stopped reading gets no alert.
+    async fn finish(&mut self) {
+        if let Stream::Tls(tls) = self {
+            tls.get_mut().1.send_close_notify();
+            let _ =
+                futures::FutureExt::now_or_never(futures::io::AsyncWriteExt::flush(tls.as_mut()));
+        }
     }
 }
 
