@@ -323,6 +323,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 conn.shutdown_write().await;
             }
             Event::Close => {
+                conn.closing();
                 if flush(&mut conn, &mut machine, &mut out).await {
                     conn.finish().await;
                 }

@@ -503,6 +503,29 @@ impl crate::conn::ByteStream for Stream {
         self.write_flushed(buf).await
     }
 
+    /// Over TLS the `close_notify` follows the last record in the same flush.
+    async fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use futures_rustls::TlsStream;
+        use std::io::Write;
+        let Stream::Tls(tls) = self else {
+            return self.write_flushed(buf).await;
+        };
+        loop {
+            // Into rustls' buffer (as much as its limit lets in), not yet onto the socket.
+            let taken = match tls.as_mut() {
+                TlsStream::Server(s) => s.get_mut().1.writer().write(buf)?,
+                TlsStream::Client(c) => c.get_mut().1.writer().write(buf)?,
+            };
+            if taken == buf.len() {
+                tls.get_mut().1.send_close_notify();
+            }
+            futures::io::AsyncWriteExt::flush(tls.as_mut()).await?;
+            if taken > 0 || buf.is_empty() {
+                return Ok(taken);
+            }
+        }
+    }
+
     async fn shutdown_write(&mut self) -> io::Result<()> {
         Stream::shutdown_write(self).await
     }
