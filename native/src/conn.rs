@@ -7,6 +7,7 @@
 //! connection runs over: TCP today, TLS through the same trait.
 
 use crate::runtime::{self, AsyncWriteExt, TcpStream};
+use futures::future::Either;
 use ricochet_core::connection::ServerConnection;
 use std::future::Future;
 use std::io;
@@ -25,6 +26,17 @@ pub trait ByteStream: Send {
     fn shutdown_write(&mut self) -> impl Future<Output = io::Result<()>> + Send;
     /// Turn Nagle's algorithm off (or on) on the socket underneath.
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
+    /// The connection ends here, its answers written: say so if the protocol has a way
+    /// (TLS's `close_notify`); closing the socket is enough for plain TCP.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+    /// [`ByteStream::write`] of the connection's last bytes: once all of `buf` is taken, the
+    /// stream may [`finish`](ByteStream::finish) in the same write (TLS: one segment for the
+    /// answer and its `close_notify`).
+    fn write_last(&mut self, buf: &[u8]) -> impl Future<Output = io::Result<usize>> + Send {
+        self.write(buf)
+    }
 }
 
 impl ByteStream for TcpStream {
@@ -72,6 +84,8 @@ pub struct Conn<S> {
     wrote: bool,
     /// TCP_NODELAY is on.
     nodelay: bool,
+    /// What is written from now on is the connection's last ([`Conn::closing`]).
+    closing: bool,
     /// The timer behind every wait's deadline.
     timer: runtime::Deadline,
 }
@@ -91,6 +105,7 @@ impl<S: ByteStream> Conn<S> {
             end: 0,
             wrote: false,
             nodelay,
+            closing: false,
             timer: runtime::Deadline::default(),
         }
     }
@@ -166,7 +181,11 @@ impl<S: ByteStream> Conn<S> {
         machine.handle_write_progress(now);
         while !bytes.is_empty() {
             let deadline = machine.poll_timeout().unwrap_or(now);
-            let write = self.stream.write(bytes);
+            let write = if self.closing {
+                Either::Left(self.stream.write_last(bytes))
+            } else {
+                Either::Right(self.stream.write(bytes))
+            };
             match self.timer.run(deadline, write).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(n)) => {
@@ -189,6 +208,17 @@ impl<S: ByteStream> Conn<S> {
         }
         machine.handle_write_done();
         Ok(())
+    }
+
+    /// Nothing is written after the next [`Conn::write_all`]: its last write may end the
+    /// stream too ([`ByteStream::write_last`]).
+    pub fn closing(&mut self) {
+        self.closing = true;
+    }
+
+    /// The connection ends: see [`ByteStream::finish`].
+    pub async fn finish(&mut self) {
+        self.stream.finish().await
     }
 
     /// Stop sending, keep receiving (lingering before a close).

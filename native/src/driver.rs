@@ -416,7 +416,10 @@ pub async fn run<S: ByteStream, A: Service>(
                 conn.shutdown_write().await;
             }
             Event::Close => {
-                flush(&mut conn, &mut machine, &mut out).await;
+                conn.closing();
+                if flush(&mut conn, &mut machine, &mut out).await {
+                    conn.finish().await;
+                }
                 return;
             }
         }

@@ -9,10 +9,10 @@
 //! Tasks, timers and name resolution are async-std's. Sockets are registered directly with
 //! async-io, the reactor async-std itself runs on (async-std 1.13 wraps the same
 //! `async_io::Async`), because its readiness is oneshot: after a read that emptied the socket,
-//! the cheap next step is to wait for readiness, whereas the `AsyncRead` path first tries a read
+//! the cheap next step is to wait for readiness, whereas async-io's `AsyncRead` first tries a read
 //! that fails with `EAGAIN` (twice per request on a kept-alive connection, measured with
-//! `perf stat -e 'syscalls:sys_enter_*'`). [`TcpStream::read_some`] and
-//! [`TcpListener::accept`] keep track of that.
+//! `perf stat -e 'syscalls:sys_enter_*'`). [`TcpStream`]'s reads and [`TcpListener::accept`]
+//! keep track of that.
 
 use async_io::Async;
 use std::future::Future;
@@ -130,14 +130,14 @@ fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
 
 /// A connected TCP socket; implements `AsyncRead`/`AsyncWrite`, also through `&TcpStream`.
 ///
-/// Besides the plain traits it has [`TcpStream::read_some`], which remembers whether the last
-/// read emptied the socket: the reactor is oneshot, so after a short read the cheapest next step
-/// is to wait for readiness, not to try a read that fails with `EAGAIN` (two of them per
-/// request on a kept-alive connection through the `AsyncRead` path).
+/// Its reads (`AsyncRead` on an owned stream, and [`TcpStream::read_some`]) remember whether the
+/// last one emptied the socket: the reactor is oneshot, so after a short read the cheapest next
+/// step is to wait for readiness, not to try a read that fails with `EAGAIN` (two of them per
+/// request on a kept-alive connection through async-io's `AsyncRead`).
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Async<std::net::TcpStream>,
-    /// The last [`TcpStream::read_some`] got fewer bytes than it had room for, or `EAGAIN`.
+    /// The last read got fewer bytes than it had room for, or `EAGAIN`.
     drained: bool,
 }
 
@@ -159,40 +159,57 @@ impl TcpStream {
     }
 
     /// Read at least one byte into `buf` (`Ok(0)` at end of stream), waiting for readiness
-    /// first when the previous call left the socket empty.
+    /// first when the previous read left the socket empty.
     pub async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| futures::io::AsyncRead::poll_read(Pin::new(&mut *self), cx, buf))
+            .await
+    }
+}
+
+/// `AsyncRead` for `TcpStream`: after a read that emptied the socket it waits for readiness
+/// rather than trying a read that fails with `EAGAIN` (TLS reads through this path too).
+impl futures::io::AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         use std::io::Read;
+        let this = self.get_mut();
         loop {
-            if self.drained {
-                std::future::poll_fn(|cx| self.inner.poll_readable(cx)).await?;
-            }
-            match self.inner.get_ref().read(buf) {
-                Ok(n) => {
-                    self.drained = n < buf.len();
-                    return Ok(n);
+            if this.drained {
+                if let Err(e) = std::task::ready!(this.inner.poll_readable(cx)) {
+                    return Poll::Ready(Err(e));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained = true,
+            }
+            match this.inner.get_ref().read(buf) {
+                Ok(n) => {
+                    this.drained = n < buf.len();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.drained = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 }
 
-/// `AsyncRead`/`AsyncWrite` for `TcpStream` and `&TcpStream`, both through async-io's
-/// implementations for `&Async<std::net::TcpStream>`.
-macro_rules! io_through_async {
-    ($($t:ty),*) => {$(
-        impl futures::io::AsyncRead for $t {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut &self.inner).poll_read(cx, buf)
-            }
-        }
+impl futures::io::AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &self.inner).poll_read(cx, buf)
+    }
+}
 
+/// `AsyncWrite` for `TcpStream` and `&TcpStream`, both through async-io's implementation for
+/// `&Async<std::net::TcpStream>`. Vectored writes are passed on (one `writev`): rustls hands
+/// over a TLS flight as several records, which would otherwise go out one `send` each.
+macro_rules! write_through_async {
+    ($($t:ty),*) => {$(
         impl futures::io::AsyncWrite for $t {
             fn poll_write(
                 self: Pin<&mut Self>,
@@ -200,6 +217,14 @@ macro_rules! io_through_async {
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
                 Pin::new(&mut &self.inner).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut &self.inner).poll_write_vectored(cx, bufs)
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -213,7 +238,7 @@ macro_rules! io_through_async {
     )*};
 }
 
-io_through_async!(TcpStream, &TcpStream);
+write_through_async!(TcpStream, &TcpStream);
 
 /// Set how many executor threads run spawned tasks (at least 1): `n` if given, else what
 /// `ASYNC_STD_THREAD_COUNT` already says, else 1. Call it first thing in `main`: async-std

@@ -1,6 +1,6 @@
 //! Our server over HTTPS: unusable certificate files stop it at start (exit 4) naming the file,
 //! plaintext and a stalled handshake end only their own connection, `--workers` serves TLS, and
-//! a repeat client resumes its session.
+//! a repeat client resumes its session, the server ending with TLS's close_notify.
 
 use ricochet_tests::tls::Pki;
 use ricochet_tests::{bin, client, require, run, server, www, TempDir, COMMAND};
@@ -184,13 +184,24 @@ fn a_repeat_client_resumes_its_session() {
                 assert!(Instant::now() < deadline, "openssl s_client hung");
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let mut out = String::new();
+            let (mut out, mut err) = (String::new(), String::new());
             child
                 .stdout
                 .take()
                 .unwrap()
                 .read_to_string(&mut out)
                 .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            // The server ends the connection with close_notify: OpenSSL reports a cut otherwise.
+            assert!(
+                !err.contains("unexpected eof"),
+                "{version}: closed without close_notify: {err}"
+            );
             out
         };
         let first = s_client(true);
