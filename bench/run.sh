@@ -144,16 +144,24 @@ curl_best() {
   done
   echo "$best"
 }
-# timed download to a file: prints "wall_seconds peak_rss_kib" (best wall, max RSS of the runs)
-timed() {
-  local best=999999 rss=0 t r
-  for _ in $(seq "$runs"); do
+# timed_pair A... -- B...: two downloads to files, run in turn (A B A B ...) $runs times each so
+# that drift hits both alike; prints "wall_A rss_A wall_B rss_B": the median wall seconds and the
+# largest peak RSS (KiB) of each.
+timed_pair() {
+  local a=() b=() ta=() tb=() ra=0 rb=0 t r
+  while [ "$1" != -- ]; do a+=("$1"); shift; done
+  shift; b=("$@")
+  one() { # one CMD...: prints "wall rss"
     /usr/bin/time -v -o "$dir/time.txt" "$@" >/dev/null 2>&1
-    t=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$dir/time.txt")
-    r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$dir/time.txt")
-    best=$(python3 -c "print(min($best, $t))"); rss=$(( r > rss ? r : rss ))
+    awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,x,":"); s=0; for(i=1;i<=n;i++) s=s*60+x[i]; t=s}
+      /Maximum resident set size/ {r=$2} END {print t, r}' "$dir/time.txt"
+  }
+  for _ in $(seq "$runs"); do
+    read -r t r <<<"$(one "${a[@]}")"; ta+=("$t"); ra=$(( r > ra ? r : ra ))
+    read -r t r <<<"$(one "${b[@]}")"; tb+=("$t"); rb=$(( r > rb ? r : rb ))
   done
-  echo "$best $rss"
+  median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+  echo "$(median "${ta[@]}") $ra $(median "${tb[@]}") $rb"
 }
 ratio() { python3 -c "a,b=float('$1' or 0),float('$2' or 0); print(f'{a/b:.2f}' if b else 'n/a')"; }
 
@@ -222,9 +230,10 @@ s_t=$(curl_best "http://127.0.0.1:$ours/100m.bin")
 n_t=$(curl_best "http://127.0.0.1:$n1_static/100m.bin")
 row "server vs nginx (1 worker): 100 MiB download seconds (lower is better)" "$s_t" "$n_t"
 
-echo "== client vs curl: 100 MiB from nginx to a file, best of $runs"
-res=$(timed "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$n1_static/100m.bin"); read -r c_t c_rss <<<"$res"
-res=$(timed curl -s -o "$dir/curl.out" "http://127.0.0.1:$n1_static/100m.bin"); read -r u_t u_rss <<<"$res"
+echo "== client vs curl: 100 MiB from nginx to a file, median of $runs taken in turn"
+res=$(timed_pair "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$n1_static/100m.bin" -- \
+  curl -s -o "$dir/curl.out" "http://127.0.0.1:$n1_static/100m.bin")
+read -r c_t c_rss u_t u_rss <<<"$res"
 cmp -s "$dir/client.out" "$dir/files/100m.bin" || { echo "client's download differs from the file" >&2; exit 1; }
 row "client vs curl: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t"
 row "client vs curl: peak RSS KiB (lower is better)" "$c_rss" "$u_rss"
@@ -306,10 +315,11 @@ for mode in keep-alive close; do
   row "HTTPS balancer vs HAProxy ssl: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99"
 done
 
-echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, best of $runs"
+echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, median of $runs taken in turn"
 turl="https://localhost:$tn_static/100m.bin"
-res=$(timed "$bin/client" -q --cacert "$dir/tls/ca.pem" -o "$dir/client-tls.out" "$turl"); read -r c_t c_rss <<<"$res"
-res=$(timed curl -s --cacert "$dir/tls/ca.pem" -o "$dir/curl-tls.out" "$turl"); read -r u_t u_rss <<<"$res"
+res=$(timed_pair "$bin/client" -q --cacert "$dir/tls/ca.pem" -o "$dir/client-tls.out" "$turl" -- \
+  curl -s --cacert "$dir/tls/ca.pem" -o "$dir/curl-tls.out" "$turl")
+read -r c_t c_rss u_t u_rss <<<"$res"
 cmp -s "$dir/client-tls.out" "$dir/files/100m.bin" || { echo "client's HTTPS download differs from the file" >&2; exit 1; }
 row "client vs curl over HTTPS: 100 MiB wall seconds (lower is better)" "$c_t" "$u_t"
 row "client vs curl over HTTPS: peak RSS KiB (lower is better)" "$c_rss" "$u_rss"
