@@ -144,9 +144,10 @@ curl_best() {
   done
   echo "$best"
 }
-# timed_pair A... -- B...: two downloads to files, run in turn (A B A B ...) $runs times each so
-# that drift hits both alike; prints "wall_A rss_A wall_B rss_B": the median wall seconds and the
-# largest peak RSS (KiB) of each.
+# timed_pair A... -- B...: two downloads to files, run in turn (A B A B ...) so that drift hits
+# both alike, $runs times each but at least 9 (a download takes a fraction of a second, and the
+# median of 3 still moved by 20% between runs); prints "wall_A rss_A wall_B rss_B": the median
+# wall seconds and the largest peak RSS (KiB) of each.
 timed_pair() {
   local a=() b=() ta=() tb=() ra=0 rb=0 t r
   while [ "$1" != -- ]; do a+=("$1"); shift; done
@@ -156,7 +157,7 @@ timed_pair() {
     awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,x,":"); s=0; for(i=1;i<=n;i++) s=s*60+x[i]; t=s}
       /Maximum resident set size/ {r=$2} END {print t, r}' "$dir/time.txt"
   }
-  for _ in $(seq "$runs"); do
+  for _ in $(seq "$(( runs > 9 ? runs : 9 ))"); do
     read -r t r <<<"$(one "${a[@]}")"; ta+=("$t"); ra=$(( r > ra ? r : ra ))
     read -r t r <<<"$(one "${b[@]}")"; tb+=("$t"); rb=$(( r > rb ? r : rb ))
   done
@@ -230,7 +231,7 @@ s_t=$(curl_best "http://127.0.0.1:$ours/100m.bin")
 n_t=$(curl_best "http://127.0.0.1:$n1_static/100m.bin")
 row "server vs nginx (1 worker): 100 MiB download seconds (lower is better)" "$s_t" "$n_t"
 
-echo "== client vs curl: 100 MiB from nginx to a file, median of $runs taken in turn"
+echo "== client vs curl: 100 MiB from nginx to a file, median of $(( runs > 9 ? runs : 9 )) taken in turn"
 res=$(timed_pair "$bin/client" -q -o "$dir/client.out" "http://127.0.0.1:$n1_static/100m.bin" -- \
   curl -s -o "$dir/curl.out" "http://127.0.0.1:$n1_static/100m.bin")
 read -r c_t c_rss u_t u_rss <<<"$res"
@@ -315,7 +316,7 @@ for mode in keep-alive close; do
   row "HTTPS balancer vs HAProxy ssl: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99"
 done
 
-echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, median of $runs taken in turn"
+echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, median of $(( runs > 9 ? runs : 9 )) taken in turn"
 turl="https://localhost:$tn_static/100m.bin"
 res=$(timed_pair "$bin/client" -q --cacert "$dir/tls/ca.pem" -o "$dir/client-tls.out" "$turl" -- \
   curl -s --cacert "$dir/tls/ca.pem" -o "$dir/curl-tls.out" "$turl")
