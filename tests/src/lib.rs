@@ -568,6 +568,74 @@ pub fn redirect(status: &str, location: &str) -> Vec<u8> {
     response(status, &[("Location", location)], b"")
 }
 
+/// A free port below the kernel's ephemeral range, for a peer program that must be told its
+/// port in advance (nginx). A port from [`closed_port`] lies in the ephemeral range, where every
+/// `bind` to port 0 of the tests running in parallel lands: one of them could take it before
+/// the program binds it, and the program's readiness check would then reach the wrong server.
+pub fn free_port_outside_ephemeral_range() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .max(12_000);
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Start somewhere different in each test process, then walk up from there.
+    let seed = std::process::id() ^ Instant::now().elapsed().subsec_nanos();
+    let span = u32::from(low - 10_000);
+    for _ in 0..span {
+        let offset = (seed.wrapping_mul(7919) + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = 10_000 + offset as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 10000 and {low}");
+}
+
+/// Start `nginx` with the configuration `conf(port)` (which must set `pid` to `dir`/nginx.pid)
+/// on a free port, writing its files in `dir`; returns it once it listens. nginx writes its pid
+/// file after binding its sockets, so a port taken meanwhile is seen (no pid file, an exit or a
+/// bind error) and another port tried.
+pub fn start_nginx(dir: &Path, conf: impl Fn(u16) -> String) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port_outside_ephemeral_range();
+        let _ = std::fs::remove_file(dir.join("nginx.pid"));
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf(port)).expect("write nginx.conf");
+        let mut child = Command::new("nginx")
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if exited || log.contains("bind()") {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            if dir.join("nginx.pid").exists() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (child, port);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port}: {log}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("nginx could not bind a port in 5 tries");
+}
+
 /// A local port with nothing listening on it (bound, then released).
 pub fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

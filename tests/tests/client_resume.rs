@@ -225,31 +225,20 @@ fn resumes_against_nginx() {
     let site = TempDir::new("resume-nginx-site");
     let bytes = sample(site.path());
     let run = TempDir::new("resume-nginx-run");
-    let port = ricochet_tests::closed_port().port();
-    let conf = format!(
-        "worker_processes 1; daemon off; pid {run}/nginx.pid; error_log {run}/error.log warn;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; client_body_temp_path {run}/tmp; proxy_temp_path {run}/tmp;\n\
-         fastcgi_temp_path {run}/tmp; uwsgi_temp_path {run}/tmp; scgi_temp_path {run}/tmp;\n\
-         default_type application/octet-stream;\n\
-         server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n",
-        run = run.path().display(),
-        root = site.path().display(),
-    );
-    std::fs::write(run.path().join("nginx.conf"), conf).unwrap();
-    let mut nginx = std::process::Command::new("nginx")
-        .args(["-e", "stderr", "-c"])
-        .arg(run.path().join("nginx.conf"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start nginx");
+    let conf = |port: u16| {
+        format!(
+            "worker_processes 1; daemon off; pid {run}/nginx.pid; error_log {run}/error.log warn;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {run}/tmp; proxy_temp_path {run}/tmp;\n\
+             fastcgi_temp_path {run}/tmp; uwsgi_temp_path {run}/tmp; scgi_temp_path {run}/tmp;\n\
+             default_type application/octet-stream;\n\
+             server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n",
+            run = run.path().display(),
+            root = site.path().display(),
+        )
+    };
+    let (mut nginx, port) = ricochet_tests::start_nginx(run.path(), conf);
     let url = format!("http://127.0.0.1:{port}/big.bin");
-    let up = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < up, "nginx did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let dir = TempDir::new("resume-nginx");
     // A first run to learn the validator nginx sends, cut short by hand: keep its first
     // 300000 bytes as the partial file.

@@ -4,13 +4,10 @@
 
 use ricochet::tls::Validity;
 use ricochet_tests::tls::Pki;
-use ricochet_tests::{
-    bin, client, closed_port, require, run, server, www, Spawned, TempDir, COMMAND,
-};
+use ricochet_tests::{bin, client, require, run, server, www, Spawned, TempDir, COMMAND};
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 /// Files downloaded in every test, of different kinds and sizes.
 const FILES: [&str; 3] = ["index.html", "probe.bin", "photo.jpg"];
@@ -67,43 +64,22 @@ impl Drop for Nginx {
 
 fn nginx(cert: &ricochet_tests::tls::ServerCert) -> Nginx {
     let dir = TempDir::new("nginx-tls");
-    let port = closed_port().port();
-    let conf = format!(
-        "worker_processes 1;\ndaemon off;\nmaster_process off;\npid {dir}/nginx.pid;\n\
-         error_log {dir}/error.log warn;\nevents {{ worker_connections 64; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n\
-         fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n\
-         types {{ text/html html; image/jpeg jpg; }}\n  default_type application/octet-stream;\n\
-         server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n\
-         ssl_certificate_key {key};\n    root {root};\n  }}\n}}\n",
-        dir = dir.path().display(),
-        cert = cert.cert.display(),
-        key = cert.key.display(),
-        root = www().display(),
-    );
-    let conf_path = dir.path().join("nginx.conf");
-    fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-e")
-        .arg(dir.path().join("error.log"))
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen on {port}: {}",
-            fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let conf = |port: u16| {
+        format!(
+            "worker_processes 1;\ndaemon off;\nmaster_process off;\npid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log warn;\nevents {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n\
+             fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n\
+             types {{ text/html html; image/jpeg jpg; }}\n  default_type application/octet-stream;\n\
+             server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n\
+             ssl_certificate_key {key};\n    root {root};\n  }}\n}}\n",
+            dir = dir.path().display(),
+            cert = cert.cert.display(),
+            key = cert.key.display(),
+            root = www().display(),
+        )
+    };
+    let (child, port) = ricochet_tests::start_nginx(dir.path(), conf);
     Nginx {
         child,
         port,
