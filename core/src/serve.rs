@@ -270,14 +270,15 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         status: status.code(),
         bytes: page(request, status, extra, now),
     };
-    let head = |status: u16, part: ByteRange| FileHead {
+    // Called once, last, when the tag is no longer needed here: it moves into the head.
+    let head = |status: u16, part: ByteRange, etag: EntityTag| FileHead {
         status,
         now,
         content_type: content_type(&request.relative),
         part,
         file_len: file.len,
         modified: file.modified,
-        etag: etag.clone(),
+        etag,
         keep_alive: request.keep_alive,
     };
     let whole = ByteRange {
@@ -288,7 +289,7 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         Outcome::Proceed => {}
         Outcome::Failed => return refused(Status::PRECONDITION_FAILED, &[]),
         Outcome::NotModified => {
-            let head = head(304, whole);
+            let head = head(304, whole, etag);
             return FileResponse::File { head, body: None };
         }
     }
@@ -313,7 +314,7 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
     };
     let body = (!request.head_only).then_some(part);
     FileResponse::File {
-        head: head(status, part),
+        head: head(status, part, etag),
         body,
     }
 }
@@ -344,11 +345,8 @@ impl FileHead {
         use crate::date::push_http_date;
         use crate::write::push_decimal;
         out.reserve(320);
-        out.extend_from_slice(match self.status {
-            200 => b"HTTP/1.1 200 OK\r\nDate: ".as_slice(),
-            206 => b"HTTP/1.1 206 Partial Content\r\nDate: ",
-            _ => b"HTTP/1.1 304 Not Modified\r\nDate: ",
-        });
+        crate::write::push_status_line(out, self.status);
+        out.extend_from_slice(b"Date: ");
         push_http_date(out, self.now);
         let content = self.status != 304;
         if content {

@@ -75,11 +75,7 @@ impl ResponseHead {
         }
         let reason = crate::status::reason_phrase(self.status);
         out.reserve(len + reason.len());
-        out.extend_from_slice(b"HTTP/1.1 ");
-        push_status(out, self.status);
-        out.push(b' ');
-        out.extend_from_slice(reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_status_line(out, self.status);
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -91,12 +87,17 @@ impl ResponseHead {
     }
 }
 
-fn push_status(out: &mut Vec<u8>, status: u16) {
+/// Append `HTTP/1.1 <status> <reason>` and its CRLF (`status` in 100..=999).
+pub(crate) fn push_status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&[
         b'0' + (status / 100 % 10) as u8,
         b'0' + (status / 10 % 10) as u8,
         b'0' + (status % 10) as u8,
+        b' ',
     ]);
+    out.extend_from_slice(crate::status::reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Append the decimal digits of `n`.

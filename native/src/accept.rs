@@ -11,7 +11,6 @@ use ricochet_core::connection::ConnectionConfig;
 use ricochet_core::request::Limits;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -185,16 +184,11 @@ async fn run_loop<F, Fut>(
     let mut stop = shutdown.watch();
     // Checked before each accept too: under load an accept may never wait.
     while !shutdown.is_triggered() {
-        let mut next = pin!(async {
+        let next = async {
             let slot = slots.acquire().await;
             (slot, listener.accept().await)
-        });
-        let next = std::future::poll_fn(|cx| match next.as_mut().poll(cx) {
-            Poll::Ready(next) => Poll::Ready(Some(next)),
-            Poll::Pending if stop.poll_fired(cx) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        });
-        let Some((slot, accepted)) = next.await else {
+        };
+        let Some((slot, accepted)) = stop.until(next).await else {
             break;
         };
         match accepted {

@@ -215,6 +215,18 @@ impl StopWatch {
         // Fired between the first check and the registration: the wake may have been missed.
         signal.fired.load(Ordering::SeqCst)
     }
+
+    /// `future`'s output (`Some`), or `None` if the signal fires first. The future is polled
+    /// first: one that is ready wins over a stop.
+    pub async fn until<F: Future>(&mut self, future: F) -> Option<F::Output> {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+            Poll::Ready(output) => Poll::Ready(Some(output)),
+            Poll::Pending if self.poll_fired(cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
 }
 
 impl Drop for StopWatch {
@@ -388,13 +400,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 let filled = if machine.is_draining() {
                     Some(conn.fill(deadline).await)
                 } else {
-                    let mut fill = std::pin::pin!(conn.fill(deadline));
-                    std::future::poll_fn(|cx| match fill.as_mut().poll(cx) {
-                        Poll::Ready(filled) => Poll::Ready(Some(filled)),
-                        Poll::Pending if stop.poll_fired(cx) => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
-                    })
-                    .await
+                    stop.until(conn.fill(deadline)).await
                 };
                 now = Instant::now();
                 match filled {
