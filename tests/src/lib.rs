@@ -42,6 +42,25 @@ pub fn www() -> PathBuf {
     workspace().join("www")
 }
 
+/// The `cluster` command on free ports (its balancer and three servers) serving www/, logging
+/// at info, with `args` first (e.g. `--tls`, `--admin 127.0.0.1:0`).
+pub fn cluster_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("cluster"));
+    cmd.args(args)
+        .args(["--listen", "127.0.0.1:0", "--root"])
+        .arg(www())
+        .args([
+            "--server-port",
+            "0",
+            "--server-port",
+            "0",
+            "--server-port",
+            "0",
+        ])
+        .env("RICOCHET_LOG", "info");
+    cmd
+}
+
 /// `<target>/<profile>` of the running test executable.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

@@ -2,30 +2,12 @@
 //! three servers fastest first, prints how to try it and its admin URL, and a download through
 //! it arrives intact.
 
-use ricochet_tests::{bin, client, raw_exchange, status_of, www, Spawned, TempDir};
+use ricochet_tests::{client, cluster_command, raw_exchange, status_of, www, Spawned, TempDir};
 use std::fs;
-use std::process::Command;
 
 #[test]
 fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
-    let mut cmd = Command::new(bin("cluster"));
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--root",
-    ])
-    .arg(www())
-    .args([
-        "--server-port",
-        "0",
-        "--server-port",
-        "0",
-        "--server-port",
-        "0",
-    ])
-    .env("RICOCHET_LOG", "info");
+    let cmd = cluster_command(&["--admin", "127.0.0.1:0"]);
     let cluster = Spawned::start(cmd);
     let output = cluster.wait_for("stop with Ctrl-C", std::time::Duration::from_secs(5));
 

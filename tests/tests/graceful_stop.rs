@@ -306,19 +306,7 @@ fn workers_drain_their_downloads_and_all_end_with_exit_0_on_sigterm() {
 
 #[test]
 fn cluster_stops_on_ctrl_c_with_exit_0() {
-    let mut cmd = Command::new(bin("cluster"));
-    cmd.args(["--listen", "127.0.0.1:0", "--root"])
-        .arg(www())
-        .args([
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-        ])
-        .env("RICOCHET_LOG", "info");
-    let mut cluster = Spawned::start(cmd);
+    let mut cluster = Spawned::start(ricochet_tests::cluster_command(&[]));
     cluster.wait_for("stop with Ctrl-C", Duration::from_secs(5));
     let mut idle = kept_alive(cluster.addr, "/index.html");
     cluster.signal("INT");

@@ -226,19 +226,7 @@ fn server_urls_with_user_info_fragments_or_other_schemes_are_refused_at_start() 
 
 #[test]
 fn cluster_tls_serves_https_and_prints_a_client_command_that_works() {
-    let mut cmd = Command::new(bin("cluster"));
-    cmd.args(["--tls", "--listen", "127.0.0.1:0", "--root"])
-        .arg(www())
-        .args([
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-            "--server-port",
-            "0",
-        ])
-        .env("RICOCHET_LOG", "info");
-    let cluster = Spawned::start(cmd);
+    let cluster = Spawned::start(ricochet_tests::cluster_command(&["--tls"]));
     assert!(cluster.url.starts_with("https://"), "{}", cluster.url);
     let output = cluster.wait_for("stop with Ctrl-C", Duration::from_secs(5));
     let line = output
