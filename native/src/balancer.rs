@@ -603,7 +603,7 @@ pub async fn serve(listener: TcpListener, prober: Prober, config: Config) -> ! {
 /// Keep probing in the background and answer clients from `listener` until `shutdown` fires;
 /// then stop probing, let every connection drain and return once all have closed.
 pub async fn serve_until(
-    listener: TcpListener,
+    mut listener: TcpListener,
     prober: Prober,
     config: Config,
     shutdown: Shutdown,
@@ -617,6 +617,7 @@ pub async fn serve_until(
     });
     let config = Arc::new(config);
     let max = config.listener.max_connections;
+    config.listener.prepare(&mut listener);
     accept::accept_loop(listener, max, shutdown, move |stream, peer, shutdown| {
         let client = Client {
             config: Arc::clone(&config),

@@ -29,8 +29,10 @@ pub use futures::io::{AsyncReadExt, AsyncWriteExt};
 #[derive(Debug)]
 pub struct TcpListener {
     inner: Async<std::net::TcpListener>,
-    /// The last accept found no connection waiting (see [`TcpStream::read_some`]).
+    /// The last accept found no connection waiting (see [`TcpStream::read_some`]), or took one
+    /// and [`one_per_wake`](Self::set_one_per_wake) is on.
     drained: std::sync::atomic::AtomicBool,
+    one_per_wake: bool,
 }
 
 impl TcpListener {
@@ -39,7 +41,19 @@ impl TcpListener {
         Ok(TcpListener {
             inner: Async::new(listener)?,
             drained: false.into(),
+            one_per_wake: false,
         })
+    }
+
+    /// Take one connection per readiness event instead of every one queued (nginx's
+    /// `multi_accept off`): after a connection, the next accept waits for the reactor to report
+    /// the listener readable again, which it does only once the executor has run every task
+    /// already runnable and polled for I/O. Worth its extra reactor round per connection where
+    /// starting a connection is dear (a TLS handshake, 100 us and more): a burst of new
+    /// handshakes then waits its turn instead of holding up the answers of connections already
+    /// open.
+    pub fn set_one_per_wake(&mut self, on: bool) {
+        self.one_per_wake = on;
     }
 
     /// The address the socket is bound to (the real port when bound to port 0).
@@ -49,8 +63,9 @@ impl TcpListener {
 
     /// Wait for the next connection.
     ///
-    /// After a connection the next call tries `accept` again at once (more may be queued);
-    /// after an empty one it waits for readiness rather than trying again first. On Linux the
+    /// After a connection the next call tries `accept` again at once (more may be queued),
+    /// unless [`set_one_per_wake`](Self::set_one_per_wake) is on; after an empty one it waits
+    /// for readiness rather than trying again first. On Linux the
     /// listener defers accepts until the client's first bytes arrive (see [`bind`]), so an
     /// accepted stream is read at once; elsewhere it waits for readiness first.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
@@ -61,7 +76,7 @@ impl TcpListener {
             }
             match accept_nonblocking(self.inner.get_ref()) {
                 Ok((stream, peer)) => {
-                    self.drained.store(false, Relaxed);
+                    self.drained.store(self.one_per_wake, Relaxed);
                     let inner = Async::new_nonblocking(stream)?;
                     let drained = !cfg!(target_os = "linux");
                     return Ok((TcpStream { inner, drained }, peer));
@@ -632,6 +647,46 @@ impl Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With one accept per wake, a listener with several connections queued hands over one and
+    /// then waits for the reactor before the next (so other ready tasks run in between); without
+    /// it, the next queued connection is taken at once. Each is taken in the end.
+    #[test]
+    fn one_accept_per_wake_waits_for_the_reactor_between_queued_connections() {
+        block_on(async {
+            for one_per_wake in [false, true] {
+                let mut listener = bind("127.0.0.1:0").await.unwrap();
+                listener.set_one_per_wake(one_per_wake);
+                let addr = listener.local_addr().unwrap();
+                // Each client speaks first, as HTTP clients do (the listener defers accepts on
+                // Linux until a client's first bytes arrive).
+                let clients: Vec<_> = (0..3)
+                    .map(|_| {
+                        let mut c = std::net::TcpStream::connect(addr).unwrap();
+                        std::io::Write::write_all(&mut c, b"G").unwrap();
+                        c
+                    })
+                    .collect();
+                sleep(Duration::from_millis(100)).await;
+                listener.accept().await.unwrap();
+                let mut next = std::pin::pin!(listener.accept());
+                let waker = futures::task::noop_waker();
+                let first_poll = next.as_mut().poll(&mut Context::from_waker(&waker));
+                match first_poll {
+                    Poll::Ready(accepted) => {
+                        assert!(!one_per_wake, "second queued connection taken at once");
+                        accepted.unwrap();
+                    }
+                    Poll::Pending => {
+                        assert!(one_per_wake, "second queued connection not taken at once");
+                        next.await.unwrap();
+                    }
+                }
+                listener.accept().await.unwrap();
+                drop(clients);
+            }
+        })
+    }
 
     /// A deadline ends a wait at that deadline, whether the timer was left armed for an
     /// earlier one (it fires early and is re-armed) or for a later one (it is moved sooner),

@@ -70,9 +70,10 @@ pub async fn run(listener: TcpListener, config: Config) -> ! {
 
 /// Serve files from `listener` until `shutdown` fires, then let every connection drain and
 /// return once all have closed.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) {
+pub async fn serve(mut listener: TcpListener, config: Config, shutdown: Shutdown) {
     let config = Arc::new(config);
     let max = config.listener.max_connections;
+    config.listener.prepare(&mut listener);
     accept::accept_loop(listener, max, shutdown, move |stream, peer, shutdown| {
         let connection = Connection {
             config: Arc::clone(&config),
