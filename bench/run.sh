@@ -20,6 +20,8 @@ need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v wrk >/dev/null || need+=(wrk)
+command -v hey >/dev/null || need+=(hey)
+command -v tcpdump >/dev/null || [ -x /usr/sbin/tcpdump ] || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 [ -x /usr/bin/time ] || need+=(time)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -314,6 +316,91 @@ for mode in keep-alive close; do
   row "HTTPS balancer vs HAProxy ssl: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$h_cpu"
   row "HTTPS balancer vs nginx ssl: p99 ms, $mode (lower is better)" "$b_p99" "$n_p99"
   row "HTTPS balancer vs HAProxy ssl: p99 ms, $mode (lower is better)" "$b_p99" "$h_p99"
+done
+
+# wrk is a closed loop on one core, and in the HTTPS rows it is the saturated side (95-100% of
+# its core against every server): the latency it reports runs from writing a request to its
+# event loop reading the answer, so it holds wrk's own queue, which grows as the server gets
+# faster (the server that leaves wrk more connections ready at once makes each of wrk's loop
+# turns longer). Two measures that do not: the server's own time, from packets, and the
+# whole exchange at a fixed rate every side sustains.
+#
+# 1. Packets (tcpdump on loopback, needs root): separate wrk runs of at most 3 s (the capture
+# costs CPU and disk; it is not running during the rounds above), timed from the packets by
+# bench/pcap_phases.py: from a request's arrival to the answer's first byte leaving, and (close)
+# from the ClientHello's arrival to the server's first flight. Full tables: bench/out/phases.txt.
+pcap_run() { # pcap_run PORT PATH [wrk options]: "answer_p50 answer_p99 hello_p50 hello_p99 requests"
+  local port=$1 path=$2 cap="$dir/cap.$1.pcap" tpid
+  shift 2
+  tcpdump -B 65536 -i lo -s 96 -w "$cap" "tcp port $port" 2>"$dir/tcpdump.$port.log" &
+  tpid=$!
+  for _ in $(seq 50); do grep -q 'listening on' "$dir/tcpdump.$port.log" && break; sleep 0.1; done
+  wrk -t1 -c64 -d"$(( secs < 3 ? secs : 3 ))s" "$@" "https://localhost:$port$path" >>"$dir/wrk.log"
+  sleep 0.2
+  kill -INT "$tpid"; wait "$tpid" 2>/dev/null || true
+  { echo "== port $port $path $*: $(grep -o '[0-9]* packets dropped by kernel' "$dir/tcpdump.$port.log")"
+    python3 bench/pcap_phases.py "$cap" "$port"; } >>bench/out/phases.txt
+  python3 bench/pcap_phases.py "$cap" "$port" --summary
+  rm -f "$cap"
+}
+if [ "$(id -u)" = 0 ] && command -v tcpdump >/dev/null; then
+  echo "== HTTPS, wrk -t1 -c64 captured with tcpdump: the servers' own time per request"
+  : >bench/out/phases.txt
+  read -r s_a50 s_a99 _ <<<"$(pcap_run "$ts" /1k.bin)"
+  read -r n_a50 n_a99 _ <<<"$(pcap_run "$tn_static" /1k.bin)"
+  row "HTTPS server vs nginx ssl: request in -> answer out, p50 ms, keep-alive (packets; lower is better)" "$s_a50" "$n_a50"
+  row "HTTPS server vs nginx ssl: request in -> answer out, p99 ms, keep-alive (packets; lower is better)" "$s_a99" "$n_a99"
+  for mode in keep-alive close; do
+    hdr=()
+    [ "$mode" = close ] && hdr=(-H "Connection: close")
+    read -r b_a50 b_a99 b_h50 b_h99 _ <<<"$(pcap_run "$tbal" /index.html "${hdr[@]}")"
+    read -r n_a50 n_a99 n_h50 n_h99 _ <<<"$(pcap_run "$tn_redirect" /index.html "${hdr[@]}")"
+    read -r h_a50 h_a99 h_h50 h_h99 _ <<<"$(pcap_run "$th_redirect" /index.html "${hdr[@]}")"
+    for peer in nginx HAProxy; do
+      if [ $peer = nginx ]; then a50=$n_a50 a99=$n_a99 h99=$n_h99; else a50=$h_a50 a99=$h_a99 h99=$h_h99; fi
+      row "HTTPS balancer vs $peer ssl: request in -> answer out, p50 ms, $mode (packets; lower is better)" "$b_a50" "$a50"
+      row "HTTPS balancer vs $peer ssl: request in -> answer out, p99 ms, $mode (packets; lower is better)" "$b_a99" "$a99"
+      [ "$mode" = close ] && row "HTTPS balancer vs $peer ssl: ClientHello in -> first flight out, p99 ms, close (packets; lower is better)" "$b_h99" "$h99"
+    done
+  done
+else
+  echo "== (packet timings skipped: they need root and tcpdump)"
+fi
+
+# 2. Fixed rate: hey (Go's TLS client, no session cache, so every connection is a full
+# handshake) opens a new connection per request, 16 workers at 100 requests/s each (1600/s, well
+# under every side's capacity), and times the whole exchange: TCP connect, handshake, redirect.
+# hey sends the URL's host:port as SNI, which rustls refuses as malformed (RFC 6066 allows a
+# host name only): the URL names 127.0.0.1 and -host the name, for every side alike.
+hey_run() { # hey_run PID PORT: "p50_ms p99_ms cpu_us_per_request"
+  local pid=$1 port=$2 out before after
+  before=$(cpu_ticks "$pid")
+  out=$(hey -z "${secs}s" -c 16 -q 100 -disable-keepalive -disable-redirects -host localhost \
+    "https://127.0.0.1:$port/index.html")
+  after=$(cpu_ticks "$pid")
+  echo "$out" >>"$dir/hey.log"
+  local answered
+  answered=$(echo "$out" | awk '$1 == "[301]" {print $2}')
+  if echo "$out" | grep -q '^Error distribution' || [ -z "$answered" ]; then
+    echo "hey got errors from port $port:" >&2; echo "$out" >&2; return 1
+  fi
+  echo "$out" | awk -v cpu="$(( (after - before) * tick_us ))" -v n="$answered" '
+    $1 == "50%" {p50 = $3 * 1000} $1 == "99%" {p99 = $3 * 1000}
+    END {printf "%.2f %.2f %.1f\n", p50, p99, cpu / n}'
+}
+echo "== HTTPS redirects at a fixed 1600 connections/s, full handshakes (hey -c16 -q100 -disable-keepalive), ${secs}s, median of $runs rounds"
+declare -A hp50 hp99 hcpu
+for _ in $(seq "$runs"); do
+  for port in "$tbal" "$tn_redirect" "$th_redirect"; do
+    read -r a b c <<<"$(hey_run "$(pid_of "$port")" "$port")"
+    hp50[$port]+="$a "; hp99[$port]+="$b "; hcpu[$port]+="$c "
+  done
+done
+for peer in nginx HAProxy; do
+  port=$tn_redirect; [ $peer = HAProxy ] && port=$th_redirect
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p50 ms (lower is better)" "$(median ${hp50[$tbal]})" "$(median ${hp50[$port]})"
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p99 ms (lower is better)" "$(median ${hp99[$tbal]})" "$(median ${hp99[$port]})"
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: CPU us per redirect (lower is better)" "$(median ${hcpu[$tbal]})" "$(median ${hcpu[$port]})"
 done
 
 echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, median of $(( runs > 9 ? runs : 9 )) taken in turn"
