@@ -326,9 +326,10 @@ done
 # whole exchange at a fixed rate every side sustains.
 #
 # 1. Packets (tcpdump on loopback, needs root): separate wrk runs of at most 3 s (the capture
-# costs CPU and disk; it is not running during the rounds above), timed from the packets by
-# bench/pcap_phases.py: from a request's arrival to the answer's first byte leaving, and (close)
-# from the ClientHello's arrival to the server's first flight. Full tables: bench/out/phases.txt.
+# costs CPU and disk; it is not running during the rounds above), $runs rounds taken in turn,
+# timed from the packets by bench/pcap_phases.py: from a request's arrival to the answer's first
+# byte leaving, and (close) from the ClientHello's arrival to the server's first flight. Full
+# tables: bench/out/phases.txt.
 pcap_run() { # pcap_run PORT PATH [wrk options]: "answer_p50 answer_p99 hello_p50 hello_p99 requests"
   local port=$1 path=$2 cap="$dir/cap.$1.pcap" tpid
   shift 2
@@ -343,19 +344,36 @@ pcap_run() { # pcap_run PORT PATH [wrk options]: "answer_p50 answer_p99 hello_p5
   python3 bench/pcap_phases.py "$cap" "$port" --summary
   rm -f "$cap"
 }
+# pcap_rr [wrk options] -- PORT PATH PORT PATH...: $runs rounds taking the ports in turn; one line
+# per port: "median_answer_p50 median_answer_p99 median_hello_p99".
+pcap_rr() {
+  local opts=() targets=() r i
+  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  shift
+  targets=("$@")
+  declare -A a50 a99 h99
+  for r in $(seq "$runs"); do
+    for ((i = 0; i < ${#targets[@]}; i += 2)); do
+      local x y z
+      read -r x y _ z _ <<<"$(pcap_run "${targets[$i]}" "${targets[$((i + 1))]}" "${opts[@]}")"
+      a50[$i]+="$x "; a99[$i]+="$y "; h99[$i]+="$z "
+    done
+  done
+  for ((i = 0; i < ${#targets[@]}; i += 2)); do
+    echo "$(median ${a50[$i]}) $(median ${a99[$i]}) $(median ${h99[$i]})"
+  done
+}
 if [ "$(id -u)" = 0 ] && command -v tcpdump >/dev/null; then
-  echo "== HTTPS, wrk -t1 -c64 captured with tcpdump: the servers' own time per request"
+  echo "== HTTPS, wrk -t1 -c64 captured with tcpdump: the servers' own time per request, median of $runs rounds"
   : >bench/out/phases.txt
-  read -r s_a50 s_a99 _ <<<"$(pcap_run "$ts" /1k.bin)"
-  read -r n_a50 n_a99 _ <<<"$(pcap_run "$tn_static" /1k.bin)"
+  { read -r s_a50 s_a99 _; read -r n_a50 n_a99 _; } <<<"$(pcap_rr -- "$ts" /1k.bin "$tn_static" /1k.bin)"
   row "HTTPS server vs nginx ssl: request in -> answer out, p50 ms, keep-alive (packets; lower is better)" "$s_a50" "$n_a50"
   row "HTTPS server vs nginx ssl: request in -> answer out, p99 ms, keep-alive (packets; lower is better)" "$s_a99" "$n_a99"
   for mode in keep-alive close; do
     hdr=()
     [ "$mode" = close ] && hdr=(-H "Connection: close")
-    read -r b_a50 b_a99 b_h50 b_h99 _ <<<"$(pcap_run "$tbal" /index.html "${hdr[@]}")"
-    read -r n_a50 n_a99 n_h50 n_h99 _ <<<"$(pcap_run "$tn_redirect" /index.html "${hdr[@]}")"
-    read -r h_a50 h_a99 h_h50 h_h99 _ <<<"$(pcap_run "$th_redirect" /index.html "${hdr[@]}")"
+    { read -r b_a50 b_a99 b_h99; read -r n_a50 n_a99 n_h99; read -r h_a50 h_a99 h_h99; } <<<"$(pcap_rr "${hdr[@]}" -- \
+      "$tbal" /index.html "$tn_redirect" /index.html "$th_redirect" /index.html)"
     for peer in nginx HAProxy; do
       if [ $peer = nginx ]; then a50=$n_a50 a99=$n_a99 h99=$n_h99; else a50=$h_a50 a99=$h_a99 h99=$h_h99; fi
       row "HTTPS balancer vs $peer ssl: request in -> answer out, p50 ms, $mode (packets; lower is better)" "$b_a50" "$a50"
