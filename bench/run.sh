@@ -115,27 +115,31 @@ wrk_run() {
   cpu=$(python3 -c "print(f'{($after - $before) * $tick_us / max(1, ${requests:-0}):.1f}')")
   echo "${rps:-0} ${p99:-0} $cpu"
 }
-# Round-robin wrk over several targets, $runs rounds (so drift on a shared machine hits every
-# side alike); prints one line per target, in order: "median_rps median_p99_ms median_cpu_us".
-# Usage: wrk_rr [wrk options] -- PID=URL...
-wrk_rr() {
-  local opts=() targets=() r i
+# Round-robin over several targets, $runs rounds (so drift on a shared machine hits every side
+# alike): FUNC TARGET [options] prints three numbers for one target; prints one line per target,
+# in order, with the median of each. Usage: rr FUNC [options] -- TARGET...
+rr() {
+  local fn=$1 opts=() targets=() r i
+  shift
   while [ "$1" != "--" ]; do opts+=("$1"); shift; done
   shift
   targets=("$@")
-  declare -A rps p99 cpu
+  declare -A f1 f2 f3
   for r in $(seq "$runs"); do
     for i in "${!targets[@]}"; do
       local res a b c
-      res=$(wrk_run "${targets[$i]%%=*}" "${opts[@]}" "${targets[$i]#*=}") || return 1
+      res=$("$fn" "${targets[$i]}" "${opts[@]}") || return 1
       read -r a b c <<<"$res"
-      rps[$i]+="$a "; p99[$i]+="$b "; cpu[$i]+="$c "
+      f1[$i]+="$a "; f2[$i]+="$b "; f3[$i]+="$c "
     done
   done
   for i in "${!targets[@]}"; do
-    echo "$(median ${rps[$i]}) $(median ${p99[$i]}) $(median ${cpu[$i]})"
+    echo "$(median ${f1[$i]}) $(median ${f2[$i]}) $(median ${f3[$i]})"
   done
 }
+# wrk_rr [wrk options] -- PID=URL...: per target "median_rps median_p99_ms median_cpu_us".
+wrk_rr() { rr wrk_target "$@"; }
+wrk_target() { local t=$1; shift; wrk_run "${t%%=*}" "$@" "${t#*=}"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 # best wall time (s) of $runs curl downloads to /dev/null
 curl_best() {
@@ -344,36 +348,26 @@ pcap_run() { # pcap_run PORT PATH [wrk options]: "answer_p50 answer_p99 hello_p5
   python3 bench/pcap_phases.py "$cap" "$port" --summary
   rm -f "$cap"
 }
-# pcap_rr [wrk options] -- PORT PATH PORT PATH...: $runs rounds taking the ports in turn; one line
-# per port: "median_answer_p50 median_answer_p99 median_hello_p99".
-pcap_rr() {
-  local opts=() targets=() r i
-  while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+# pcap_rr [wrk options] -- PORT=PATH...: per port "median_answer_p50 median_answer_p99
+# median_hello_p99".
+pcap_rr() { rr pcap_target "$@"; }
+pcap_target() {
+  local t=$1 a50 a99 h99
   shift
-  targets=("$@")
-  declare -A a50 a99 h99
-  for r in $(seq "$runs"); do
-    for ((i = 0; i < ${#targets[@]}; i += 2)); do
-      local x y z
-      read -r x y _ z _ <<<"$(pcap_run "${targets[$i]}" "${targets[$((i + 1))]}" "${opts[@]}")"
-      a50[$i]+="$x "; a99[$i]+="$y "; h99[$i]+="$z "
-    done
-  done
-  for ((i = 0; i < ${#targets[@]}; i += 2)); do
-    echo "$(median ${a50[$i]}) $(median ${a99[$i]}) $(median ${h99[$i]})"
-  done
+  read -r a50 a99 _ h99 _ <<<"$(pcap_run "${t%%=*}" "${t#*=}" "$@")"
+  echo "$a50 $a99 $h99"
 }
 if [ "$(id -u)" = 0 ] && command -v tcpdump >/dev/null; then
   echo "== HTTPS, wrk -t1 -c64 captured with tcpdump: the servers' own time per request, median of $runs rounds"
   : >bench/out/phases.txt
-  { read -r s_a50 s_a99 _; read -r n_a50 n_a99 _; } <<<"$(pcap_rr -- "$ts" /1k.bin "$tn_static" /1k.bin)"
+  { read -r s_a50 s_a99 _; read -r n_a50 n_a99 _; } <<<"$(pcap_rr -- "$ts=/1k.bin" "$tn_static=/1k.bin")"
   row "HTTPS server vs nginx ssl: request in -> answer out, p50 ms, keep-alive (packets; lower is better)" "$s_a50" "$n_a50"
   row "HTTPS server vs nginx ssl: request in -> answer out, p99 ms, keep-alive (packets; lower is better)" "$s_a99" "$n_a99"
   for mode in keep-alive close; do
     hdr=()
     [ "$mode" = close ] && hdr=(-H "Connection: close")
     { read -r b_a50 b_a99 b_h99; read -r n_a50 n_a99 n_h99; read -r h_a50 h_a99 h_h99; } <<<"$(pcap_rr "${hdr[@]}" -- \
-      "$tbal" /index.html "$tn_redirect" /index.html "$th_redirect" /index.html)"
+      "$tbal=/index.html" "$tn_redirect=/index.html" "$th_redirect=/index.html")"
     for peer in nginx HAProxy; do
       if [ $peer = nginx ]; then a50=$n_a50 a99=$n_a99 h99=$n_h99; else a50=$h_a50 a99=$h_a99 h99=$h_h99; fi
       row "HTTPS balancer vs $peer ssl: request in -> answer out, p50 ms, $mode (packets; lower is better)" "$b_a50" "$a50"
@@ -390,14 +384,14 @@ fi
 # under every side's capacity), and times the whole exchange: TCP connect, handshake, redirect.
 # hey sends the URL's host:port as SNI, which rustls refuses as malformed (RFC 6066 allows a
 # host name only): the URL names 127.0.0.1 and -host the name, for every side alike.
-hey_run() { # hey_run PID PORT: "p50_ms p99_ms cpu_us_per_request"
-  local pid=$1 port=$2 out before after
+hey_run() { # hey_run PORT: "p50_ms p99_ms cpu_us_per_request"
+  local port=$1 pid out before after answered
+  pid=$(pid_of "$port")
   before=$(cpu_ticks "$pid")
   out=$(hey -z "${secs}s" -c 16 -q 100 -disable-keepalive -disable-redirects -host localhost \
     "https://127.0.0.1:$port/index.html")
   after=$(cpu_ticks "$pid")
   echo "$out" >>"$dir/hey.log"
-  local answered
   answered=$(echo "$out" | awk '$1 == "[301]" {print $2}')
   if echo "$out" | grep -q '^Error distribution' || [ -z "$answered" ]; then
     echo "hey got errors from port $port:" >&2; echo "$out" >&2; return 1
@@ -407,18 +401,12 @@ hey_run() { # hey_run PID PORT: "p50_ms p99_ms cpu_us_per_request"
     END {printf "%.2f %.2f %.1f\n", p50, p99, cpu / n}'
 }
 echo "== HTTPS redirects at a fixed 1600 connections/s, full handshakes (hey -c16 -q100 -disable-keepalive), ${secs}s, median of $runs rounds"
-declare -A hp50 hp99 hcpu
-for _ in $(seq "$runs"); do
-  for port in "$tbal" "$tn_redirect" "$th_redirect"; do
-    read -r a b c <<<"$(hey_run "$(pid_of "$port")" "$port")"
-    hp50[$port]+="$a "; hp99[$port]+="$b "; hcpu[$port]+="$c "
-  done
-done
+{ read -r b50 b99 bcpu; read -r n50 n99 ncpu; read -r h50 h99 hcpu; } <<<"$(rr hey_run -- "$tbal" "$tn_redirect" "$th_redirect")"
 for peer in nginx HAProxy; do
-  port=$tn_redirect; [ $peer = HAProxy ] && port=$th_redirect
-  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p50 ms (lower is better)" "$(median ${hp50[$tbal]})" "$(median ${hp50[$port]})"
-  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p99 ms (lower is better)" "$(median ${hp99[$tbal]})" "$(median ${hp99[$port]})"
-  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: CPU us per redirect (lower is better)" "$(median ${hcpu[$tbal]})" "$(median ${hcpu[$port]})"
+  if [ $peer = nginx ]; then p50=$n50 p99=$n99 cpu=$ncpu; else p50=$h50 p99=$h99 cpu=$hcpu; fi
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p50 ms (lower is better)" "$b50" "$p50"
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: connect to redirect p99 ms (lower is better)" "$b99" "$p99"
+  row "HTTPS balancer vs $peer ssl, 1600/s full handshakes: CPU us per redirect (lower is better)" "$bcpu" "$cpu"
 done
 
 echo "== client vs curl over HTTPS: 100 MiB from nginx ssl to a file, median of $(( runs > 9 ? runs : 9 )) taken in turn"
