@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a TLS connection's time goes, from a loopback packet capture of a wrk run.
 
-    python3 bench/pcap_phases.py CAPTURE.pcap SERVER_PORT [--summary]
+    python3 bench/pcap_phases.py CAPTURE.pcap SERVER_PORT
 
 wrk (like any closed-loop generator) times a request from the moment it writes it to the moment
 its event loop gets round to reading the answer. When wrk is the saturated side, that figure
@@ -16,12 +16,11 @@ and for each connection that carried one request (`wrk -H "Connection: close"`),
     handshake   ClientHello -> server's first TLS flight   (the server)
     client      server's flight -> client's Finished       (the client)
     to_request  client's Finished -> its request           (the client)
-    answer      request arrives -> first byte of the answer leaves  (the server)
     wrk_reads   request -> client's close_notify, sent once wrk has read the answer
 
-Prints p50/p90/p99 per phase in milliseconds; with --summary, one line instead:
-"answer_p50_ms answer_p99_ms handshake_p50_ms handshake_p99_ms requests" (handshake figures
-nan when no connection carried a single request).
+Prints p50/p90/p99 per phase in milliseconds, then one line for scripts:
+"summary ANSWER_P50 ANSWER_P99 HANDSHAKE_P99" (the last nan when no connection carried a
+single request).
 No dependency beyond the standard library: reads the classic pcap format only.
 """
 import struct
@@ -111,48 +110,43 @@ def handshakes(conns):
             continue
         hello, finished, request, bye = client
         flight = next((t for t in server if t > hello), None)
-        answer = next((t for t in server if t >= request), None)
-        if flight is None or answer is None:
+        if flight is None or server[-1] < request:  # no flight, or no answer
             continue
         rows.append({
             "syn_hello": hello - syn,
             "handshake": flight - hello,
             "client": finished - flight,
             "to_request": request - finished,
-            "answer": answer - request,
             "wrk_reads": bye - request,
         })
     return rows
 
 
-def quantile(values, q):
+def percentiles(values, qs=(0.5, 0.9, 0.99)):
+    """The values at these quantiles (nearest rank below), sorting once."""
     values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+    return [values[min(len(values) - 1, int(q * len(values)))] for q in qs]
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if len(args) != 2:
+    if len(sys.argv) != 3:
         sys.exit(__doc__.split("\n\n")[1])
-    conns = list(phases(args[0], int(args[1])))
+    path, port = sys.argv[1], int(sys.argv[2])
+    conns = phases(path, port)
     answered = [a * 1e3 for a in answers(conns)]
     if not answered:
-        sys.exit(f"{args[0]}: no answered request to port {args[1]}")
+        sys.exit(f"{path}: no answered request to port {port}")
     rows = handshakes(conns)
-    hello = [r["handshake"] * 1e3 for r in rows] or [float("nan")]
-    if "--summary" in sys.argv:
-        print(f"{quantile(answered, .5):.3f} {quantile(answered, .99):.3f} "
-              f"{quantile(hello, .5):.3f} {quantile(hello, .99):.3f} {len(answered)}")
-        return
     print(f"{len(answered)} requests answered; ms")
-    print(f"{'answer':11s} p50 {quantile(answered, .5):7.3f}  p90 {quantile(answered, .9):7.3f}  "
-          f"p99 {quantile(answered, .99):7.3f}")
+    table = {"answer": percentiles(answered)}
     if rows:
-        print(f"{len(rows)} connections with one request each; ms")
-    for k in rows[0] if rows else []:
-        v = [r[k] * 1e3 for r in rows]
-        print(f"{k:11s} p50 {quantile(v, .5):7.3f}  p90 {quantile(v, .9):7.3f}  "
-              f"p99 {quantile(v, .99):7.3f}")
+        print(f"{len(rows)} connections with one request each")
+        for k in rows[0]:
+            table[k] = percentiles(r[k] * 1e3 for r in rows)
+    for k, (p50, p90, p99) in table.items():
+        print(f"{k:11s} p50 {p50:7.3f}  p90 {p90:7.3f}  p99 {p99:7.3f}")
+    hello99 = table["handshake"][2] if rows else float("nan")
+    print(f"summary {table['answer'][0]:.3f} {table['answer'][2]:.3f} {hello99:.3f}")
 
 
 if __name__ == "__main__":

@@ -334,29 +334,23 @@ done
 # timed from the packets by bench/pcap_phases.py: from a request's arrival to the answer's first
 # byte leaving, and (close) from the ClientHello's arrival to the server's first flight. Full
 # tables: bench/out/phases.txt.
-pcap_run() { # pcap_run PORT PATH [wrk options]: "answer_p50 answer_p99 hello_p50 hello_p99 requests"
-  local port=$1 path=$2 cap="$dir/cap.$1.pcap" tpid
-  shift 2
+pcap_run() { # pcap_run PORT=PATH [wrk options]: "answer_p50 answer_p99 hello_p99"
+  local port=${1%%=*} path=${1#*=} cap="$dir/cap.${1%%=*}.pcap" tpid res
+  shift
   tcpdump -B 65536 -i lo -s 96 -w "$cap" "tcp port $port" 2>"$dir/tcpdump.$port.log" &
   tpid=$!
   for _ in $(seq 50); do grep -q 'listening on' "$dir/tcpdump.$port.log" && break; sleep 0.1; done
   wrk -t1 -c64 -d"$(( secs < 3 ? secs : 3 ))s" "$@" "https://localhost:$port$path" >>"$dir/wrk.log"
   sleep 0.2
   kill -INT "$tpid"; wait "$tpid" 2>/dev/null || true
-  { echo "== port $port $path $*: $(grep -o '[0-9]* packets dropped by kernel' "$dir/tcpdump.$port.log")"
-    python3 bench/pcap_phases.py "$cap" "$port"; } >>bench/out/phases.txt
-  python3 bench/pcap_phases.py "$cap" "$port" --summary
+  res=$(python3 bench/pcap_phases.py "$cap" "$port")
   rm -f "$cap"
+  { echo "== port $port $path $*: $(grep -o '[0-9]* packets dropped by kernel' "$dir/tcpdump.$port.log")"
+    echo "$res" | sed '$d'; } >>bench/out/phases.txt
+  echo "$res" | awk '$1 == "summary" {print $2, $3, $4}'
 }
-# pcap_rr [wrk options] -- PORT=PATH...: per port "median_answer_p50 median_answer_p99
-# median_hello_p99".
-pcap_rr() { rr pcap_target "$@"; }
-pcap_target() {
-  local t=$1 a50 a99 h99
-  shift
-  read -r a50 a99 _ h99 _ <<<"$(pcap_run "${t%%=*}" "${t#*=}" "$@")"
-  echo "$a50 $a99 $h99"
-}
+# pcap_rr [wrk options] -- PORT=PATH...: per port the medians of pcap_run's three figures.
+pcap_rr() { rr pcap_run "$@"; }
 if [ "$(id -u)" = 0 ] && command -v tcpdump >/dev/null; then
   echo "== HTTPS, wrk -t1 -c64 captured with tcpdump: the servers' own time per request, median of $runs rounds"
   : >bench/out/phases.txt
