@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use async_std::net::TcpStream;
+use futures::channel::mpsc;
+use futures::future::LocalBoxFuture;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
@@ -82,13 +84,17 @@ struct Args {
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 const NO_ANSWER: &str = "no answer within 10 s";
 
+/// What an exchange or a connection gives when it ends: each request's index and outcome.
+type Outcomes = Vec<(u64, Result<Sample, String>)>;
+
 /// One request's timings.
 struct Sample {
     /// From when it was due to the answer's last byte.
     total: Duration,
     /// From writing the request to the answer's last byte.
     request: Duration,
-    /// How late it started (the generator's own lag).
+    /// How late it started: the generator's own lag (close), or that and the wait for the
+    /// answer before it on the same connection (keep-alive).
     lag: Duration,
     resumed: bool,
 }
@@ -129,79 +135,80 @@ fn main() -> ExitCode {
     let warm = u64::from(args.rate) * u64::from(args.warmup);
     let count = warm + u64::from(args.rate) * u64::from(args.seconds);
 
-    let (samples, errors) =
-        async_std::task::block_on(async {
-            let mut samples = Vec::with_capacity((count - warm) as usize);
-            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-            let mut record = |(i, r): (u64, Result<Sample, String>)| match r {
-                Ok(s) if i >= warm => samples.push(s),
-                Ok(_) => {}
-                Err(e) => *errors.entry(e).or_default() += 1,
-            };
-            if args.keep_alive > 0 {
-                let mut conns = Vec::new();
-                for _ in 0..args.keep_alive {
-                    match open(args.connect, &connector, name.clone()).await {
-                        Ok((tls, _)) => conns.push(tls),
-                        Err(e) => record((0, Err(format!("opening the connections: {e}")))),
-                    }
+    let (samples, errors) = async_std::task::block_on(async {
+        let mut samples = Vec::with_capacity((count - warm) as usize);
+        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+        let mut record = |(i, r): (u64, Result<Sample, String>)| match r {
+            Ok(s) if i >= warm => samples.push(s),
+            Ok(_) => {}
+            Err(e) => *errors.entry(e).or_default() += 1,
+        };
+        // What is under way: exchanges (close) or connections (keep-alive), each giving its
+        // outcomes when it ends.
+        let mut inflight: FuturesUnordered<LocalBoxFuture<'_, Outcomes>> = FuturesUnordered::new();
+        // Keep-alive: request i goes to connection i % n through its queue.
+        let mut queues = Vec::new();
+        for _ in 0..args.keep_alive {
+            match open(args.connect, &connector, name.clone()).await {
+                Ok((tls, _)) => {
+                    let (tx, rx) = mpsc::unbounded();
+                    queues.push(tx);
+                    inflight.push(keep_alive(tls, rx, request.clone(), args.expect).boxed_local());
                 }
-                let n = conns.len() as u64;
-                let start = Instant::now() + Duration::from_millis(20);
-                let mut tasks: FuturesUnordered<_> = (0..n)
-                    .zip(conns)
-                    .map(|(c, tls)| {
-                        keep_alive(
-                            tls,
-                            c,
-                            n,
-                            count,
-                            start,
-                            period_ns,
+                Err(e) => record((0, Err(format!("opening the connections: {e}")))),
+            }
+        }
+        if args.keep_alive > 0 && queues.is_empty() {
+            return (samples, errors);
+        }
+        // One timer for the whole schedule: request i is due at start + i * period.
+        let start = Instant::now() + Duration::from_millis(20);
+        let mut next = 0u64;
+        while next < count || !inflight.is_empty() {
+            if next < count {
+                let due = start + Duration::from_nanos(period_ns * next);
+                let now = Instant::now();
+                if now >= due {
+                    if queues.is_empty() {
+                        let one = exchange(
+                            due,
+                            args.connect,
+                            connector.clone(),
+                            name.clone(),
                             request.clone(),
                             args.expect,
-                        )
-                    })
-                    .collect();
-                while let Some(results) = tasks.next().await {
-                    results.into_iter().for_each(&mut record);
-                }
-            } else {
-                let mut inflight = FuturesUnordered::new();
-                let start = Instant::now() + Duration::from_millis(20);
-                let mut next = 0u64;
-                while next < count || !inflight.is_empty() {
-                    if next < count {
-                        let due = start + Duration::from_nanos(period_ns * next);
-                        let now = Instant::now();
-                        if now >= due {
-                            let one = exchange(
-                                due,
-                                args.connect,
-                                connector.clone(),
-                                name.clone(),
-                                request.clone(),
-                                args.expect,
-                            );
-                            let i = next;
-                            inflight.push(async_std::future::timeout(ANSWER_WITHIN, one).map(
-                                move |r| (i, r.unwrap_or_else(|_| Err(NO_ANSWER.to_string()))),
-                            ));
-                            next += 1;
-                            continue;
-                        }
-                        let mut sleep = pin!(async_std::task::sleep(due - now).fuse());
-                        futures::select! {
-                            () = sleep => {}
-                            r = inflight.select_next_some() => record(r),
-                        }
-                    } else if let Some(r) = inflight.next().await {
-                        record(r);
+                        );
+                        let i = next;
+                        inflight.push(
+                            async_std::future::timeout(ANSWER_WITHIN, one)
+                                .map(move |r| {
+                                    vec![(i, r.unwrap_or_else(|_| Err(NO_ANSWER.to_string())))]
+                                })
+                                .boxed_local(),
+                        );
+                    } else {
+                        let queue = &queues[(next % queues.len() as u64) as usize];
+                        // A queue only closes when its connection's task has ended, which
+                        // it does only after this loop drops the queues.
+                        let _ = queue.unbounded_send((next, due));
                     }
+                    next += 1;
+                    if next == count {
+                        queues.clear(); // the connections end once their queues are empty
+                    }
+                    continue;
                 }
+                let mut sleep = pin!(async_std::task::sleep(due - now).fuse());
+                futures::select! {
+                    () = sleep => {}
+                    r = inflight.select_next_some() => r.into_iter().for_each(&mut record),
+                }
+            } else if let Some(r) = inflight.next().await {
+                r.into_iter().for_each(&mut record);
             }
-            (samples, errors)
-        });
+        }
+        (samples, errors)
+    });
 
     report(&args, count, &samples, &errors);
     if errors.is_empty() {
@@ -313,51 +320,39 @@ async fn exchange(
     })
 }
 
-/// `--keep-alive N`: connection `c` of `n`, opened before `start`, sends requests
-/// c, c + n, c + 2n, ... of the run, request i due at `start + i * period`. A request whose
-/// time comes while the answer before it is still awaited goes as soon as that answer is in,
-/// and its time still counts from when it was due. Returns (index, outcome) for each request.
-#[allow(clippy::too_many_arguments)]
+/// `--keep-alive N`: one of the N connections, opened before the run. Sends the requests the
+/// schedule queues for it (index and due time), one at a time: a request whose time comes while
+/// the answer before it is awaited waits in the queue, and its time still counts from when it
+/// was due. Ends when the queue is closed and empty; gives (index, outcome) for each request.
 async fn keep_alive(
     mut tls: Tls,
-    c: u64,
-    n: u64,
-    count: u64,
-    start: Instant,
-    period_ns: u64,
+    mut queue: mpsc::UnboundedReceiver<(u64, Instant)>,
     request: Arc<[u8]>,
     expect: u16,
-) -> Vec<(u64, Result<Sample, String>)> {
+) -> Outcomes {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut i = c;
-    while i < count {
-        let due = start + Duration::from_nanos(period_ns * i);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            async_std::task::sleep(wait).await;
+    let mut broken = false;
+    while let Some((i, due)) = queue.next().await {
+        if broken {
+            // The connection is in an unknown state: the rest of its share is not sent.
+            out.push((i, Err("not sent: its connection failed".into())));
+            continue;
         }
         let sent = Instant::now();
         let asked = async_std::future::timeout(ANSWER_WITHIN, ask(&mut tls, &request, &mut buf));
         let outcome = match asked.await.unwrap_or_else(|_| Err(NO_ANSWER.to_string())) {
             Ok(status) if status == expect => Ok(Sample {
-                total: Instant::now().duration_since(due),
-                request: Instant::now().duration_since(sent),
+                total: due.elapsed(),
+                request: sent.elapsed(),
                 lag: sent.duration_since(due),
                 resumed: false,
             }),
             Ok(status) => Err(format!("status {status}")),
             Err(e) => Err(e),
         };
-        let failed = outcome.is_err();
+        broken = outcome.is_err();
         out.push((i, outcome));
-        i += n;
-        if failed {
-            // The connection is in an unknown state: the rest of its share is not sent.
-            while i < count {
-                out.push((i, Err("not sent: its connection failed".into())));
-                i += n;
-            }
-        }
     }
     out
 }
