@@ -116,25 +116,27 @@ wrk_run() {
   echo "${rps:-0} ${p99:-0} $cpu"
 }
 # Round-robin over several targets, $runs rounds (so drift on a shared machine hits every side
-# alike): FUNC TARGET [options] prints three numbers for one target; prints one line per target,
+# alike): FUNC TARGET [options] prints some numbers for one target; prints one line per target,
 # in order, with the median of each. Usage: rr FUNC [options] -- TARGET...
 rr() {
-  local fn=$1 opts=() targets=() r i
+  local fn=$1 opts=() targets=() r i k nf=0 res vals line
   shift
   while [ "$1" != "--" ]; do opts+=("$1"); shift; done
   shift
   targets=("$@")
-  declare -A f1 f2 f3
+  declare -A f
   for r in $(seq "$runs"); do
     for i in "${!targets[@]}"; do
-      local res a b c
       res=$("$fn" "${targets[$i]}" "${opts[@]}") || return 1
-      read -r a b c <<<"$res"
-      f1[$i]+="$a "; f2[$i]+="$b "; f3[$i]+="$c "
+      read -ra vals <<<"$res"
+      nf=${#vals[@]}
+      for k in "${!vals[@]}"; do f[$i,$k]+="${vals[$k]} "; done
     done
   done
   for i in "${!targets[@]}"; do
-    echo "$(median ${f1[$i]}) $(median ${f2[$i]}) $(median ${f3[$i]})"
+    line=()
+    for ((k = 0; k < nf; k++)); do line+=("$(median ${f[$i,$k]})"); done
+    echo "${line[*]}"
   done
 }
 # wrk_rr [wrk options] -- PID=URL...: per target "median_rps median_p99_ms median_cpu_us".
@@ -411,8 +413,8 @@ done
 # does. Keep-alive: 64 connections opened first, the requests spread over them in turn. Rates
 # well under every side's capacity (wrk above: ~3k/s close, ~20k/s and more keep-alive). One
 # second of warm-up at the same rate is not counted; CPU is divided by every request sent.
-lg_run() { # lg_run PORT=PATH [loadgen options]: "p50_ms p99_ms cpu_us_per_request"
-  local port=${1%%=*} path=${1#*=} pid out before after made p50 p99
+lg_run() { # lg_run PORT=PATH [loadgen options]: "p50_ms p90_ms p99_ms cpu_us_per_request"
+  local port=${1%%=*} path=${1#*=} pid out before after made p50 p90 p99
   shift
   pid=$(pid_of "$port")
   before=$(cpu_ticks "$pid")
@@ -421,23 +423,25 @@ lg_run() { # lg_run PORT=PATH [loadgen options]: "p50_ms p99_ms cpu_us_per_reque
     echo "loadgen failed against port $port:" >&2; tail -n 8 "$dir/loadgen.log" >&2; return 1; }
   after=$(cpu_ticks "$pid")
   # summary MADE OK FAILED RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG
-  read -r _ made _ _ _ p50 _ p99 _ <<<"$out"
-  echo "$p50 $p99 $(python3 -c "print(f'{($after - $before) * $tick_us / $made:.1f}')")"
+  read -r _ made _ _ _ p50 p90 p99 _ <<<"$out"
+  echo "$p50 $p90 $p99 $(python3 -c "print(f'{($after - $before) * $tick_us / $made:.1f}')")"
 }
 echo "== HTTPS at a fixed rate, open loop (bench/loadgen), ${secs}s, median of $runs rounds"
-{ read -r s50 s99 scpu; read -r n50 n99 ncpu; } <<<"$(rr lg_run --rate 10000 --keep-alive 64 --expect 200 -- \
+{ read -r s50 s90 s99 scpu; read -r n50 n90 n99 ncpu; } <<<"$(rr lg_run --rate 10000 --keep-alive 64 --expect 200 -- \
   "$ts=/1k.bin" "$tn_static=/1k.bin")"
 row "HTTPS server vs nginx ssl, 10000/s over 64 kept-alive connections: 1 KiB due to answered p50 ms" "$s50" "$n50"
+row "HTTPS server vs nginx ssl, 10000/s over 64 kept-alive connections: p90 ms" "$s90" "$n90"
 row "HTTPS server vs nginx ssl, 10000/s over 64 kept-alive connections: p99 ms (lower is better)" "$s99" "$n99"
 row "HTTPS server vs nginx ssl, 10000/s over 64 kept-alive connections: CPU us per request" "$scpu" "$ncpu"
 for mode in keep-alive close; do
   if [ "$mode" = close ]; then opts=(--rate 1600); what="1600/s, a resumed handshake each"
   else opts=(--rate 10000 --keep-alive 64); what="10000/s over 64 kept-alive connections"; fi
-  { read -r b50 b99 bcpu; read -r n50 n99 ncpu; read -r h50 h99 hcpu; } <<<"$(rr lg_run "${opts[@]}" -- \
+  { read -r b50 b90 b99 bcpu; read -r n50 n90 n99 ncpu; read -r h50 h90 h99 hcpu; } <<<"$(rr lg_run "${opts[@]}" -- \
     "$tbal=/index.html" "$tn_redirect=/index.html" "$th_redirect=/index.html")"
   for peer in nginx HAProxy; do
-    if [ $peer = nginx ]; then p50=$n50 p99=$n99 cpu=$ncpu; else p50=$h50 p99=$h99 cpu=$hcpu; fi
+    if [ $peer = nginx ]; then p50=$n50 p90=$n90 p99=$n99 cpu=$ncpu; else p50=$h50 p90=$h90 p99=$h99 cpu=$hcpu; fi
     row "HTTPS balancer vs $peer ssl, $what: due to redirected p50 ms" "$b50" "$p50"
+    row "HTTPS balancer vs $peer ssl, $what: p90 ms" "$b90" "$p90"
     row "HTTPS balancer vs $peer ssl, $what: p99 ms (lower is better)" "$b99" "$p99"
     row "HTTPS balancer vs $peer ssl, $what: CPU us per redirect" "$bcpu" "$cpu"
   done
