@@ -43,8 +43,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, HandshakeKind, RootCertStore};
 
 #[derive(FromArgs)]
-/// Open-loop HTTPS load: a new connection every 1/RATE s, one request with `Connection: close`
-/// on each, timed from when it was due to the end of its answer.
+/// Open-loop HTTPS load: a request every 1/RATE s, each on a new connection with `Connection:
+/// close` (or spread over --keep-alive connections), timed from when it was due to the end of
+/// its answer.
 struct Args {
     /// address to connect to, e.g. 127.0.0.1:8443
     #[argh(option)]
@@ -58,10 +59,10 @@ struct Args {
     /// PEM file with the CA certificate(s) to trust
     #[argh(option)]
     cacert: PathBuf,
-    /// new connections per second
+    /// requests per second
     #[argh(option)]
     rate: u32,
-    /// how long to open connections, seconds (default 5)
+    /// how long to send requests, seconds (default 5)
     #[argh(option, default = "5")]
     seconds: u32,
     /// seconds at the same rate before those, not counted (default 1): the first handshakes
