@@ -8,7 +8,9 @@
 //! `GET` with `Connection: close` on each, and times each from the moment it was *due* to the last
 //! byte of its answer. A connection that starts late because the generator lagged counts the lag
 //! against the run (no coordinated omission), and the largest lag is printed so that a saturated
-//! generator shows.
+//! generator shows. With `--keep-alive N` the same schedule is spread over N connections opened
+//! before the run (request i on connection i % N); a request due while its connection still
+//! awaits the answer before it waits, and that wait counts too.
 //!
 //! TLS is rustls with X25519 only, the group wrk's and curl's OpenSSL 3.0 offer first, so every
 //! server does the key exchange it does for them. Sessions are resumed as wrk and browsers do
@@ -16,8 +18,9 @@
 //! resumed handshakes is printed.
 //!
 //! Output: a readable report on stderr and one line on stdout for scripts:
-//! `summary OK ERRORS RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG` (times in ms;
-//! REQUEST_* from writing the request to the answer's end, what wrk calls latency). Exit status 0
+//! `summary SENT OK FAILED RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG` (SENT counts
+//! the warm-up, the rest does not; times in ms; REQUEST_* from writing the request to the
+//! answer's end, what wrk calls latency, which hides a stall that delays the writing). Exit status 0
 //! if every answer had the expected status, 1 if any request failed, 2 on bad arguments. With
 //! `LOADGEN_DEBUG` set, every request late by over 2 ms or slower than 10 ms is listed.
 
