@@ -422,7 +422,7 @@ lg_run() { # lg_run PORT=PATH [loadgen options]: "p50_ms p90_ms p99_ms cpu_us_pe
     --cacert "$dir/tls/ca.pem" --seconds "$secs" "$@" 2>>"$dir/loadgen.log") || {
     echo "loadgen failed against port $port:" >&2; tail -n 8 "$dir/loadgen.log" >&2; return 1; }
   after=$(cpu_ticks "$pid")
-  # summary MADE OK FAILED RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG
+  # summary SENT OK FAILED RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG
   read -r _ made _ _ _ p50 p90 p99 _ <<<"$out"
   echo "$p50 $p90 $p99 $(python3 -c "print(f'{($after - $before) * $tick_us / $made:.1f}')")"
 }
