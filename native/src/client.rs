@@ -217,7 +217,7 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
         // A bad --cacert file is a usage error, whatever the URL.
         tls.connector().map_err(ClientError::CaFile)?;
     }
-    let mut part = Part::prepare(&path, &url, options);
+    let mut part = Part::prepare(&path, &url, options)?;
     let mut received = Received::new(READ_BUF);
     let mut retries = 0;
     loop {
@@ -505,15 +505,19 @@ struct Part {
     finished: bool,
     #[cfg(unix)]
     _on_signal: Option<crate::interrupt::RemoveOnSignal>,
+    /// With `--continue`: the partial file, held open and locked for the whole run (see
+    /// [`lock_part`]); released when the process ends, even if it is killed.
+    _lock: Option<fs::File>,
 }
 
 impl Part {
     /// Where the body of `url` will go for `path`, with what an earlier `--continue` run left.
-    fn prepare(path: &Path, url: &Url, options: &Options) -> Part {
+    /// Fails if another `--continue` run is downloading to the same file.
+    fn prepare(path: &Path, url: &Url, options: &Options) -> Result<Part, ClientError> {
         let url = url.to_string();
         let (part, target) = match Destination::of(path) {
             Destination::Direct(device) => {
-                return Part {
+                return Ok(Part {
                     output: path.to_path_buf(),
                     path: device,
                     target: None,
@@ -526,7 +530,8 @@ impl Part {
                     finished: true,
                     #[cfg(unix)]
                     _on_signal: None,
-                };
+                    _lock: None,
+                });
             }
             Destination::Replace { target } if options.resume => {
                 (resume_part_path(&target), target)
@@ -534,7 +539,7 @@ impl Part {
             Destination::Replace { target } => (part_path(&target), target),
         };
         if !options.resume {
-            return Part {
+            return Ok(Part {
                 // Registered before the file exists, so no signal can leave it behind.
                 #[cfg(unix)]
                 _on_signal: Some(crate::interrupt::remove_on_signal(&part)),
@@ -548,7 +553,8 @@ impl Part {
                 existing: None,
                 created: false,
                 finished: false,
-            };
+                _lock: None,
+            });
         }
         let meta = meta_path(&part);
         // A note for another URL, or none, makes the partial file worthless.
@@ -560,6 +566,8 @@ impl Part {
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
+        // From here on this run owns the partial file and its note, or stops.
+        let lock = lock_part(&part).map_err(|e| ClientError::File(target.clone(), e))?;
         let (len, validator) = match (note, held) {
             (Some(note), Some(len)) if len > 0 => (len, Some(note.validator)),
             _ => (0, None),
@@ -571,7 +579,7 @@ impl Part {
                 .map(|m| m.len()),
             _ => None,
         };
-        Part {
+        Ok(Part {
             output: path.to_path_buf(),
             path: part,
             target: Some(target),
@@ -585,7 +593,8 @@ impl Part {
             // Interrupted, the partial file stays for the next `--continue`.
             #[cfg(unix)]
             _on_signal: None,
-        }
+            _lock: Some(lock),
+        })
     }
 
     /// What is held locally, for [`resume::plan`].
@@ -701,7 +710,15 @@ impl Part {
             ));
         };
         let bytes = match (self.len, self.existing) {
-            (0, Some(len)) => len,
+            (0, Some(len)) => {
+                // The output file is the whole file; the partial file (empty, or of no use)
+                // and its note go.
+                let _ = fs::remove_file(&self.path);
+                if let Some(meta) = &self.meta {
+                    let _ = fs::remove_file(meta);
+                }
+                len
+            }
             (len, _) => {
                 // The partial file is the whole file: it becomes the output.
                 fs::rename(&self.path, &target)
@@ -739,6 +756,35 @@ impl Part {
             self.len = 0;
         }
     }
+}
+
+/// Opens the partial file of a `--continue` run (creating it empty if absent, never through a
+/// link) and takes an exclusive lock on it without waiting: two runs for the same output would
+/// otherwise write into the same file (one truncating what the other appends, or removing it
+/// under the other), and the output would be spliced or lost. A second run stops with this
+/// error instead; the first goes on. An advisory lock (`flock`): other programs are not kept
+/// out, and the file is never locked without `--continue`, where its name is per process.
+fn lock_part(part: &Path) -> io::Result<fs::File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let file = options.open(part)?;
+    #[cfg(unix)]
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "another `client --continue` run is downloading to it ({} is locked)",
+                    part.display()
+                ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(file)
 }
 
 impl Drop for Part {

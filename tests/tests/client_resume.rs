@@ -315,6 +315,61 @@ fn resumes_a_partial_file_against_our_server() {
     assert_eq!(ran.code(), 0, "{ran:?}");
     assert!(ran.stdout.contains("416 "), "{}", ran.stdout);
     assert!(ran.stderr.contains("already complete"), "{}", ran.stderr);
+    assert_eq!(dir.entries(), vec!["big.bin".to_string()]);
+}
+
+/// Two `--continue` runs for the same output at once (a cron job started again while the last
+/// one still runs): the second stops at once with exit 7 and says why, the first goes on and
+/// saves the file byte-exact, and nothing is left beside it. Without the lock the second
+/// appended to the partial file the first was still writing.
+#[test]
+fn a_second_continue_run_for_the_same_output_stops_and_leaves_the_first_alone() {
+    let site = TempDir::new("resume-lock-site");
+    let bytes = sample(site.path());
+    // 1 MiB at 500 kB/s: two seconds in which the partial file is being written.
+    let srv = server(site.path(), &["--rate", "500000"]);
+    let url = format!("{}/big.bin", srv.url);
+    let dir = TempDir::new("resume-lock");
+    let mut first = Command::new(bin("client"))
+        .args(["-q", "-c", &url])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the client");
+    let part = dir.path().join(".big.bin.part");
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < until, "the first download did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = client(dir.path(), &["-c", &url]);
+    assert_eq!(second.code(), 7, "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("another `client --continue` run is downloading to it"),
+        "{}",
+        second.stderr
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= end {
+            let _ = first.kill();
+            panic!("the first download did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        std::fs::read(dir.path().join("big.bin")).unwrap() == bytes,
+        "not byte-exact"
+    );
+    assert_eq!(dir.entries(), vec!["big.bin".to_string()]);
 }
 
 /// Three throttled servers sharing one directory behind a balancer probing often; the client

@@ -39,7 +39,10 @@ use std::time::Duration;
     ),
     error_code(5, "the final response is not 2xx (nothing saved)"),
     error_code(6, "redirect problem: too many, a loop, or a missing or bad Location"),
-    error_code(7, "local file error while saving"),
+    error_code(
+        7,
+        "local file error while saving, or another --continue run is downloading to the same file"
+    ),
     error_code(
         8,
         "download cut short: fewer body bytes than announced (nothing saved; with -c the partial file stays for the next run)"
@@ -98,7 +101,8 @@ struct Args {
     /// continue: resume from the partial file (.NAME.part, with its note .NAME.part.meta) an
     /// earlier --continue run left, asking only for the rest (Range, with If-Range so a changed
     /// file is fetched whole, never spliced); an existing complete file is left as it is; on
-    /// failure the partial file stays for the next run
+    /// failure the partial file stays for the next run; one run per output at a time (the
+    /// partial file is locked: a second run exits 7)
     #[argh(switch, short = 'c')]
     r#continue: bool,
 
