@@ -8,7 +8,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rand::RngCore;
-use ricochet_core::pool::{Measurement, Policy, Pool, ServerAddr};
+use ricochet_core::pool::{Policy, Pool, ServerAddr};
+use ricochet_core::probe::Measurement;
 use ricochet_core::redirect::{location, Redirect};
 use ricochet_core::request::RequestParser;
 use ricochet_core::response::ResponseParser;
@@ -93,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
     head.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
     if let Ok(Parsed::Complete { value, .. }) = RequestParser::default().parse(&head) {
         let mut out = Vec::new();
-        let answer = redirect.answer(&value, &ranking, &mut Zero, now, &mut out);
+        let answer = redirect.answer(&value, keep_alive, &ranking, &mut Zero, now, &mut out);
         assert_eq!(answer.server, Some(0));
         let expected = location(&format!("http://{SERVER}"), value.path(), value.query());
         check(&out, status, head_only, Some(&expected));
