@@ -38,7 +38,10 @@ impl RngCore for Zero {
 fn check(out: &[u8], status: u16, head_only: bool, expected_location: Option<&str>) {
     let parsed = ResponseParser::default().parse(out, head_only);
     let Ok(Parsed::Complete { value, consumed }) = parsed else {
-        panic!("not one response: {parsed:?}\n{}", String::from_utf8_lossy(out));
+        panic!(
+            "not one response: {parsed:?}\n{}",
+            String::from_utf8_lossy(out)
+        );
     };
     assert_eq!(value.status, status);
     let locations: Vec<&[u8]> = value

@@ -16,7 +16,11 @@ fn outcome(r: Result<Parsed<ricochet_core::request::Request<'_>>, ParseError>) -
 fuzz_target!(|data: &[u8]| {
     let whole = outcome(RequestParser::default().parse(data));
     // The same bytes in two pieces, split where the input's first byte says.
-    let split = if data.is_empty() { 0 } else { data[0] as usize % data.len() };
+    let split = if data.is_empty() {
+        0
+    } else {
+        data[0] as usize % data.len()
+    };
     let mut parser = RequestParser::default();
     let pieces = match outcome(parser.parse(&data[..split])) {
         Ok(None) => outcome(parser.parse(data)),
