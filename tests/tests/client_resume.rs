@@ -66,6 +66,21 @@ fn sample(dir: &Path) -> Vec<u8> {
     bytes
 }
 
+/// Waits for a client started in the background, at most `limit` (then kills it and fails).
+fn finish_within(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            panic!("the client did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn hidden(dir: &TempDir) -> Vec<String> {
     dir.entries()
         .into_iter()
@@ -353,17 +368,7 @@ fn a_second_continue_run_for_the_same_output_stops_and_leaves_the_first_alone() 
         "{}",
         second.stderr
     );
-    let end = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = first.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = first.kill();
-            panic!("the first download did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = finish_within(&mut first, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     assert!(
         std::fs::read(dir.path().join("big.bin")).unwrap() == bytes,
@@ -449,17 +454,7 @@ fn download_with_a_server_killed(
         .expect("redirected to one of the servers");
     drop(servers[victim].take());
     between();
-    let end = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            panic!("the client did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = finish_within(&mut child, Duration::from_secs(30));
     let ran = ricochet_tests::Ran {
         status,
         stdout: out.join().unwrap(),
