@@ -611,17 +611,35 @@ pub fn free_port_outside_ephemeral_range() -> u16 {
     panic!("no free port between 10000 and {low}");
 }
 
-/// Start `nginx` with the configuration `conf(port)` (which must set `pid` to `dir`/nginx.pid)
-/// on a free port, writing its files in `dir`; returns it once it listens. nginx writes its pid
-/// file after binding its sockets, so a port taken meanwhile is seen (no pid file, an exit or a
-/// bind error) and another port tried.
-pub fn start_nginx(dir: &Path, conf: impl Fn(u16) -> String) -> (Child, u16) {
+/// An nginx started by [`start_nginx`], stopped when dropped (a failing test included).
+pub struct Nginx {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `nginx` with the configuration `conf(port)` (which must set `pid` to `dir`/nginx.pid,
+/// and not `master_process`) on a free port, writing its files in `dir`; returns it once it
+/// listens. It runs as one process (`-g "master_process off;"`): a worker outlives a killed
+/// master, and each test run left one listening. nginx writes its pid file after binding its
+/// sockets, so a port taken meanwhile is seen (no pid file, an exit or a bind error) and
+/// another port tried.
+pub fn start_nginx(dir: &Path, conf: impl Fn(u16) -> String) -> Nginx {
     for _ in 0..5 {
         let port = free_port_outside_ephemeral_range();
         let _ = std::fs::remove_file(dir.join("nginx.pid"));
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf(port)).expect("write nginx.conf");
         let mut child = Command::new("nginx")
+            .arg("-g")
+            .arg("master_process off;")
             .arg("-e")
             .arg(dir.join("error.log"))
             .arg("-p")
@@ -643,7 +661,7 @@ pub fn start_nginx(dir: &Path, conf: impl Fn(u16) -> String) -> (Child, u16) {
                 break;
             }
             if dir.join("nginx.pid").exists() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (child, port);
+                return Nginx { child, port };
             }
             assert!(
                 Instant::now() < deadline,

@@ -252,8 +252,8 @@ fn resumes_against_nginx() {
             root = site.path().display(),
         )
     };
-    let (mut nginx, port) = ricochet_tests::start_nginx(run.path(), conf);
-    let url = format!("http://127.0.0.1:{port}/big.bin");
+    let nginx = ricochet_tests::start_nginx(run.path(), conf);
+    let url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
     let dir = TempDir::new("resume-nginx");
     // A first run to learn the validator nginx sends, cut short by hand: keep its first
     // 300000 bytes as the partial file.
@@ -273,8 +273,7 @@ fn resumes_against_nginx() {
     )
     .unwrap();
     let ran = client(dir.path(), &["-c", &url]);
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    drop(nginx);
     assert_eq!(ran.code(), 0, "{ran:?}");
     assert!(
         ran.stdout

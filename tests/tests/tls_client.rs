@@ -7,7 +7,7 @@ use ricochet_tests::tls::Pki;
 use ricochet_tests::{bin, client, require, run, server, www, Spawned, TempDir, COMMAND};
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 /// Files downloaded in every test, of different kinds and sizes.
 const FILES: [&str; 3] = ["index.html", "probe.bin", "photo.jpg"];
@@ -48,25 +48,17 @@ fn our_server_says_https_and_our_client_downloads_byte_exact_by_name_and_by_addr
     }
 }
 
-/// nginx with TLS on a free port, stopped on drop.
+/// nginx with TLS on a free port, stopped on drop (before its folder goes).
 struct Nginx {
-    child: Child,
-    port: u16,
+    server: ricochet_tests::Nginx,
     _dir: TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn nginx(cert: &ricochet_tests::tls::ServerCert) -> Nginx {
     let dir = TempDir::new("nginx-tls");
     let conf = |port: u16| {
         format!(
-            "worker_processes 1;\ndaemon off;\nmaster_process off;\npid {dir}/nginx.pid;\n\
+            "worker_processes 1;\ndaemon off;\npid {dir}/nginx.pid;\n\
              error_log {dir}/error.log warn;\nevents {{ worker_connections 64; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {dir}/tmp;\n  proxy_temp_path {dir}/tmp;\n\
              fastcgi_temp_path {dir}/tmp;\n  uwsgi_temp_path {dir}/tmp;\n  scgi_temp_path {dir}/tmp;\n\
@@ -79,10 +71,8 @@ fn nginx(cert: &ricochet_tests::tls::ServerCert) -> Nginx {
             root = www().display(),
         )
     };
-    let (child, port) = ricochet_tests::start_nginx(dir.path(), conf);
     Nginx {
-        child,
-        port,
+        server: ricochet_tests::start_nginx(dir.path(), conf),
         _dir: dir,
     }
 }
@@ -97,7 +87,7 @@ fn downloads_from_nginx_over_https_are_byte_exact() {
     let dir = TempDir::new("tls-client-nginx");
     let ca = pki.ca_file.display().to_string();
     for name in FILES {
-        let url = format!("https://localhost:{}/{name}", nginx.port);
+        let url = format!("https://localhost:{}/{name}", nginx.server.port);
         let ran = client(dir.path(), &["--cacert", &ca, "-q", &url]);
         assert_eq!(ran.code(), 0, "{url}: {}{}", ran.stdout, ran.stderr);
         assert_same(&dir.path().join(name), name);
