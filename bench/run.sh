@@ -94,6 +94,8 @@ cpu_ticks() {
 }
 pstree_pids() { echo "$1"; local c; for c in $(pgrep -P "$1"); do pstree_pids "$c"; done; }
 tick_us=$((1000000 / $(getconf CLK_TCK)))
+# cpu_us BEFORE AFTER N: CPU microseconds per request from two cpu_ticks readings.
+cpu_us() { python3 -c "print(f'{($2 - $1) * $tick_us / max(1, ${3:-0}):.1f}')"; }
 
 # wrk against URL while measuring the CPU of process PID (and its children): prints
 # "requests/s p99_ms cpu_us_per_request"
@@ -111,9 +113,7 @@ wrk_run() {
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  local cpu
-  cpu=$(python3 -c "print(f'{($after - $before) * $tick_us / max(1, ${requests:-0}):.1f}')")
-  echo "${rps:-0} ${p99:-0} $cpu"
+  echo "${rps:-0} ${p99:-0} $(cpu_us "$before" "$after" "$requests")"
 }
 # Round-robin over several targets, $runs rounds (so drift on a shared machine hits every side
 # alike): FUNC TARGET [options] prints some numbers for one target; prints one line per target,
@@ -393,9 +393,8 @@ hey_run() { # hey_run PORT: "p50_ms p99_ms cpu_us_per_request"
   if echo "$out" | grep -q '^Error distribution' || [ -z "$answered" ]; then
     echo "hey got errors from port $port:" >&2; echo "$out" >&2; return 1
   fi
-  echo "$out" | awk -v cpu="$(( (after - before) * tick_us ))" -v n="$answered" '
-    $1 == "50%" {p50 = $3 * 1000} $1 == "99%" {p99 = $3 * 1000}
-    END {printf "%.2f %.2f %.1f\n", p50, p99, cpu / n}'
+  echo "$(echo "$out" | awk '$1 == "50%" {p50 = $3 * 1000} $1 == "99%" {p99 = $3 * 1000}
+    END {printf "%.2f %.2f", p50, p99}') $(cpu_us "$before" "$after" "$answered")"
 }
 echo "== HTTPS redirects at a fixed 1600 connections/s, full handshakes (hey -c16 -q100 -disable-keepalive), ${secs}s, median of $runs rounds"
 { read -r b50 b99 bcpu; read -r n50 n99 ncpu; read -r h50 h99 hcpu; } <<<"$(rr hey_run -- "$tbal" "$tn_redirect" "$th_redirect")"
@@ -424,7 +423,7 @@ lg_run() { # lg_run PORT=PATH [loadgen options]: "p50_ms p90_ms p99_ms cpu_us_pe
   after=$(cpu_ticks "$pid")
   # summary SENT OK FAILED RESUMED P50 P90 P99 MAX REQUEST_P50 REQUEST_P99 MAX_LAG
   read -r _ made _ _ _ p50 p90 p99 _ <<<"$out"
-  echo "$p50 $p90 $p99 $(python3 -c "print(f'{($after - $before) * $tick_us / $made:.1f}')")"
+  echo "$p50 $p90 $p99 $(cpu_us "$before" "$after" "$made")"
 }
 echo "== HTTPS at a fixed rate, open loop (bench/loadgen), ${secs}s, median of $runs rounds"
 { read -r s50 s90 s99 scpu; read -r n50 n90 n99 ncpu; } <<<"$(rr lg_run --rate 10000 --keep-alive 64 --expect 200 -- \

@@ -556,20 +556,18 @@ impl Part {
                 _lock: None,
             });
         }
+        // From here on this run owns the partial file and its note, or stops: both are read
+        // only under the lock.
+        let lock = lock_part(&part).map_err(|e| ClientError::File(target.clone(), e))?;
         let meta = meta_path(&part);
         // A note for another URL, or none, makes the partial file worthless.
         let note = fs::read(&meta)
             .ok()
             .and_then(|text| PartMeta::parse(&text).ok())
             .filter(|note| note.url == url);
-        let held = fs::symlink_metadata(&part)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
-        // From here on this run owns the partial file and its note, or stops.
-        let lock = lock_part(&part).map_err(|e| ClientError::File(target.clone(), e))?;
-        let (len, validator) = match (note, held) {
-            (Some(note), Some(len)) if len > 0 => (len, Some(note.validator)),
+        let held = lock.metadata().map_or(0, |m| m.len());
+        let (len, validator) = match note {
+            Some(note) if held > 0 => (held, Some(note.validator)),
             _ => (0, None),
         };
         let existing = match len {

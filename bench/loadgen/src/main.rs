@@ -86,7 +86,10 @@ struct Args {
 
 /// How long one exchange may take before it counts as failed.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
-const NO_ANSWER: &str = "no answer within 10 s";
+
+fn no_answer() -> String {
+    format!("no answer within {ANSWER_WITHIN:?}")
+}
 
 /// What an exchange or a connection gives when it ends: each request's index and outcome.
 type Outcomes = Vec<(u64, Result<Sample, String>)>;
@@ -173,7 +176,7 @@ fn main() -> ExitCode {
                 let due = start + Duration::from_nanos(period_ns * next);
                 let now = Instant::now();
                 if now >= due {
-                    if queues.is_empty() {
+                    if args.keep_alive == 0 {
                         let one = exchange(
                             due,
                             args.connect,
@@ -185,9 +188,7 @@ fn main() -> ExitCode {
                         let i = next;
                         inflight.push(
                             async_std::future::timeout(ANSWER_WITHIN, one)
-                                .map(move |r| {
-                                    vec![(i, r.unwrap_or_else(|_| Err(NO_ANSWER.to_string())))]
-                                })
+                                .map(move |r| vec![(i, r.unwrap_or_else(|_| Err(no_answer())))])
                                 .boxed_local(),
                         );
                     } else {
@@ -345,7 +346,7 @@ async fn keep_alive(
         }
         let sent = Instant::now();
         let asked = async_std::future::timeout(ANSWER_WITHIN, ask(&mut tls, &request, &mut buf));
-        let outcome = match asked.await.unwrap_or_else(|_| Err(NO_ANSWER.to_string())) {
+        let outcome = match asked.await.unwrap_or_else(|_| Err(no_answer())) {
             Ok(status) if status == expect => Ok(Sample {
                 total: due.elapsed(),
                 request: sent.elapsed(),
