@@ -5,8 +5,8 @@
 //! 1 / time per iteration, since each iteration parses one head.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ricochet_core::request::RequestParser;
-use ricochet_core::Parsed;
+use ricochet_core::http::request::RequestParser;
+use ricochet_core::http::Parsed;
 
 const BROWSER: &[u8] = b"GET /docs/getting-started/index.html?lang=en&ref=nav HTTP/1.1\r\n\
 Host: www.example.com\r\n\

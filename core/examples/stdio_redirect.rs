@@ -15,13 +15,13 @@
 //! Exit codes: 0 answered (whatever the status), 1 usage error, 2 stdin or stdout failed.
 
 use rand::SeedableRng;
-use ricochet_core::error_page;
-use ricochet_core::pool::{Policy, Pool, ServerAddr};
-use ricochet_core::probe::Measurement;
-use ricochet_core::redirect::Redirect;
-use ricochet_core::request::RequestParser;
-use ricochet_core::status::Status;
-use ricochet_core::Parsed;
+use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
+use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::redirect::Redirect;
+use ricochet_core::http::error_page;
+use ricochet_core::http::request::RequestParser;
+use ricochet_core::http::status::Status;
+use ricochet_core::http::Parsed;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};

@@ -1,13 +1,13 @@
 //! The admin application: the status snapshot built from a Balancer on a fake clock, and the
 //! answers of every endpoint, parsed back like a client would.
 
-use ricochet_core::admin::{self, Control, Health, Reload, Status};
-use ricochet_core::balancer::{Balancer, ProbeConfig};
-use ricochet_core::pool::{Policy, ServerAddr};
-use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
-use ricochet_core::request::{Limits, RequestParser};
-use ricochet_core::response::ResponseParser;
-use ricochet_core::{find_header, BodyKind, Parsed};
+use ricochet_core::balance::admin::{self, Control, Health, Reload, Status};
+use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
+use ricochet_core::balance::pool::{Policy, ServerAddr};
+use ricochet_core::balance::probe::{Measurement, ProbeFailure, Readmit};
+use ricochet_core::http::request::{Limits, RequestParser};
+use ricochet_core::http::response::ResponseParser;
+use ricochet_core::http::{find_header, BodyKind, Parsed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn secs(n: u64) -> Duration {

@@ -1,8 +1,8 @@
 //! The download client's decisions: following redirects, stopping, naming the output file.
 
-use ricochet_core::follow::{output_name, Failover, FollowError, Follower, Next};
-use ricochet_core::url::{Url, UrlError};
-use ricochet_core::write::write_request_head_with;
+use ricochet_core::download::follow::{output_name, Failover, FollowError, Follower, Next};
+use ricochet_core::http::url::{Url, UrlError};
+use ricochet_core::http::write::write_request_head_with;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -242,7 +242,7 @@ fn https_to_http_is_refused_unless_allowed_and_http_to_https_is_followed() {
 
 #[test]
 fn text_bodies_of_redirects_and_errors_are_printed_bounded_and_2xx_bodies_never() {
-    use ricochet_core::follow::{echo_limit, REDIRECT_ECHO_LIMIT, REFUSED_ECHO_LIMIT};
+    use ricochet_core::download::follow::{echo_limit, REDIRECT_ECHO_LIMIT, REFUSED_ECHO_LIMIT};
     let html: Option<&[u8]> = Some(b"text/html; charset=utf-8");
     assert_eq!(echo_limit(301, html), Some(REDIRECT_ECHO_LIMIT));
     assert_eq!(

@@ -2,11 +2,11 @@
 //! when to ask for a range, Content-Range parsing, what 200, 206 and 416 mean for the local
 //! bytes, and the retry pauses.
 
-use ricochet_core::resume::{
+use ricochet_core::download::resume::{
     check_appended, decide, is_transient_status, parse_content_range, plan, retry_delay,
     ContentRange, Local, MetaError, PartMeta, RangeRequest, Resume, ResumeError, Validator,
 };
-use ricochet_core::BodyKind;
+use ricochet_core::http::BodyKind;
 use std::time::Duration;
 
 fn etag(v: &str) -> Validator {

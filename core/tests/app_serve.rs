@@ -1,14 +1,14 @@
 //! The static file server's decisions: routing and path safety, content types, 200/304 heads,
 //! error pages.
 
-use ricochet_core::range::ByteRange;
-use ricochet_core::request::{Request, Target};
-use ricochet_core::serve::{
+use ricochet_core::files::range::ByteRange;
+use ricochet_core::files::serve::{
     content_type, directory, directory_redirect, file_response, index_of, is_inside, route,
     Directory, FileMeta, FileRequest, FileResponse,
 };
-use ricochet_core::status::Status;
-use ricochet_core::{BodyKind, Header, Version};
+use ricochet_core::http::request::{Request, Target};
+use ricochet_core::http::status::Status;
+use ricochet_core::http::{BodyKind, Header, Version};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +36,7 @@ fn get(path: &str) -> Result<FileRequest, u16> {
 fn error_response(status: u16, keep_alive: bool, head_only: bool, now: SystemTime) -> Vec<u8> {
     let status = Status::from_code(status);
     let mut out = Vec::new();
-    ricochet_core::error_page::write(status, keep_alive, head_only, now, &[], &mut out);
+    ricochet_core::http::error_page::write(status, keep_alive, head_only, now, &[], &mut out);
     out
 }
 
@@ -202,7 +202,7 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-fn head_text(head: &ricochet_core::serve::FileHead) -> String {
+fn head_text(head: &ricochet_core::files::serve::FileHead) -> String {
     let mut out = Vec::new();
     head.write(&mut out);
     text(&out)
@@ -215,7 +215,7 @@ fn answer(
     len: u64,
     modified: SystemTime,
     now: SystemTime,
-) -> (ricochet_core::serve::FileHead, Option<ByteRange>) {
+) -> (ricochet_core::files::serve::FileHead, Option<ByteRange>) {
     let file = FileMeta {
         len,
         modified,

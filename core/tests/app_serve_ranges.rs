@@ -2,13 +2,13 @@
 //! resolution, 206/416, `If-Range`, ETags, 304/412 and their precedence (RFC 9110 sections 13
 //! and 14).
 
-use ricochet_core::conditional::{EntityTag, IfRange, Outcome, Preconditions, TagList};
-use ricochet_core::range::{
+use ricochet_core::files::conditional::{EntityTag, IfRange, Outcome, Preconditions, TagList};
+use ricochet_core::files::range::{
     decide, parse_range, ByteRange, RangeDecision, RangeHeader, RangeSpec, MAX_RANGES,
 };
-use ricochet_core::request::{Request, Target};
-use ricochet_core::serve::{file_response, route, FileMeta, FileRequest, FileResponse};
-use ricochet_core::{BodyKind, Header, Version};
+use ricochet_core::files::serve::{file_response, route, FileMeta, FileRequest, FileResponse};
+use ricochet_core::http::request::{Request, Target};
+use ricochet_core::http::{BodyKind, Header, Version};
 use std::time::{Duration, SystemTime};
 
 const MODIFIED: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT

@@ -1,7 +1,7 @@
 //! URL parsing, RFC 3986 reference resolution and percent-encoding.
 
 use proptest::prelude::*;
-use ricochet_core::url::{encode_uri, percent_decode, Scheme, Url, UrlError};
+use ricochet_core::http::url::{encode_uri, percent_decode, Scheme, Url, UrlError};
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))

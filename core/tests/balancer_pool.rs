@@ -2,13 +2,13 @@
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use ricochet_core::pool::{
+use ricochet_core::balance::pool::{
     Policy, Pool, Ranking, ServerAddr, ServerAddrError, ServerList, ServerListError,
     ServerListErrorKind, Source,
 };
-use ricochet_core::probe::Measurement;
-use ricochet_core::redirect::location;
-use ricochet_core::url::Scheme;
+use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::redirect::location;
+use ricochet_core::http::url::Scheme;
 use std::time::Duration;
 
 /// Feed a config file's text to `list` line by line, as the balancer does; stops at the first

@@ -1,9 +1,11 @@
 //! Probe scheduling and judging with a fake clock, and the Balancer core driven like the
 //! native shell drives it.
 
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig};
-use ricochet_core::pool::{Policy, ServerAddr};
-use ricochet_core::probe::{judge, Health, Measurement, ProbeFailure, ProbeSchedule, Verdict};
+use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig};
+use ricochet_core::balance::pool::{Policy, ServerAddr};
+use ricochet_core::balance::probe::{
+    judge, Health, Measurement, ProbeFailure, ProbeSchedule, Verdict,
+};
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(300);

@@ -1,9 +1,9 @@
 //! Servers that fail and recover (readmit, rise, fall), client reports of unreachable servers,
 //! and reloads of the server list, on a fake clock.
 
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded};
-use ricochet_core::pool::{Policy, ServerAddr};
-use ricochet_core::probe::{
+use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig, Reloaded};
+use ricochet_core::balance::pool::{Policy, ServerAddr};
+use ricochet_core::balance::probe::{
     Health, Measurement, ProbeFailure, ProbeSchedule, Readmit, Verdict, REPORT_PERIOD,
 };
 use std::time::{Duration, Instant};

@@ -5,16 +5,16 @@
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use ricochet_core::error_page;
-use ricochet_core::pool::{Policy, Pool, Ranking, ServerAddr};
-use ricochet_core::probe::Measurement;
-use ricochet_core::redirect::{
+use ricochet_core::balance::pool::{Policy, Pool, Ranking, ServerAddr};
+use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::redirect::{
     html_escape, location, Answer, NotARedirect, Redirect, DEFAULT_RETRY_AFTER,
 };
-use ricochet_core::request::{Request, RequestParser};
-use ricochet_core::response::ResponseParser;
-use ricochet_core::status::Status;
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::http::error_page;
+use ricochet_core::http::request::{Request, RequestParser};
+use ricochet_core::http::response::ResponseParser;
+use ricochet_core::http::status::Status;
+use ricochet_core::http::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime};
 
 const NOW: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT

@@ -1,8 +1,8 @@
 //! Body framing: Content-Length, chunked (extensions, trailers, overflow, every split point),
 //! close-delimited, and keeping a keep-alive connection in sync.
 
-use ricochet_core::body::{BodyDecoder, BodyError};
-use ricochet_core::BodyKind;
+use ricochet_core::http::body::{BodyDecoder, BodyError};
+use ricochet_core::http::BodyKind;
 
 /// Decode `input` in pieces of `step` bytes the way a connection would: keep unconsumed bytes,
 /// append new ones. Returns the body, whether it finished, and the bytes left after it.
@@ -289,8 +289,8 @@ fn framing_lines_are_bounded() {
 
 #[test]
 fn keep_alive_connection_stays_in_sync_after_a_chunked_request() {
-    use ricochet_core::request::RequestParser;
-    use ricochet_core::Parsed;
+    use ricochet_core::http::request::RequestParser;
+    use ricochet_core::http::Parsed;
     let stream = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
 4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n\
 GET /after HTTP/1.1\r\nHost: h\r\n\r\n";

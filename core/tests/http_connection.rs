@@ -2,7 +2,7 @@
 //! deadlines, oversized heads, lingering and drain. Every scenario is fed whole and byte by
 //! byte, and must see the same events.
 
-use ricochet_core::connection::{ConnectionConfig, Event, ServerConnection};
+use ricochet_core::http::connection::{ConnectionConfig, Event, ServerConnection};
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);

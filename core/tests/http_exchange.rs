@@ -3,12 +3,12 @@
 //! close-delimited bodies; a short body is an error that says how short; and what the client
 //! and the prober decide from what was read.
 
-use ricochet_core::body::BodyError;
-use ricochet_core::exchange::{Event, ReadError, ResponseReader};
-use ricochet_core::follow::{Follower, Next};
-use ricochet_core::probe::ProbeFailure;
-use ricochet_core::response::ResponseError;
-use ricochet_core::url::Url;
+use ricochet_core::balance::probe::ProbeFailure;
+use ricochet_core::download::follow::{Follower, Next};
+use ricochet_core::http::body::BodyError;
+use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
+use ricochet_core::http::response::ResponseError;
+use ricochet_core::http::url::Url;
 use std::time::Duration;
 
 /// What a user of the reader sees, owned.
@@ -326,8 +326,7 @@ fn probe_verdict(input: &[u8]) -> Result<u64, ProbeFailure> {
             }
         }
     }
-    reader
-        .probe_verdict(failure.as_ref(), Duration::from_millis(5))
+    ricochet_core::balance::probe::verdict(&reader, failure.as_ref(), Duration::from_millis(5))
         .map(|m| m.bytes)
 }
 
@@ -378,7 +377,7 @@ fn a_probe_is_decided_by_a_head_that_is_not_200_before_its_body_arrives() {
         let mut reader = ResponseReader::new(false);
         let step = reader.read(head).expect("a valid head");
         assert_eq!(step.consumed, head.len());
-        reader.probe_decided()
+        ricochet_core::balance::probe::decided(&reader)
     };
     assert!(decided(
         b"HTTP/1.1 404 Not Found\r\nContent-Length: 9000000\r\n\r\n"
@@ -389,5 +388,8 @@ fn a_probe_is_decided_by_a_head_that_is_not_200_before_its_body_arrives() {
     assert!(!decided(
         b"HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n"
     ));
-    assert!(!ResponseReader::new(false).probe_decided(), "no head yet");
+    assert!(
+        !ricochet_core::balance::probe::decided(&ResponseReader::new(false)),
+        "no head yet"
+    );
 }

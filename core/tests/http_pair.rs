@@ -8,14 +8,14 @@
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use ricochet_core::connection::{self, ConnectionConfig, Event, ServerConnection};
-use ricochet_core::error_page;
-use ricochet_core::exchange::{self, ResponseReader};
-use ricochet_core::pool::{Policy, Pool, Ranking, ServerAddr};
-use ricochet_core::probe::Measurement;
-use ricochet_core::redirect::Redirect;
-use ricochet_core::url::Url;
-use ricochet_core::write::write_request_head_with;
+use ricochet_core::balance::pool::{Policy, Pool, Ranking, ServerAddr};
+use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::redirect::Redirect;
+use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
+use ricochet_core::http::error_page;
+use ricochet_core::http::exchange::{self, ResponseReader};
+use ricochet_core::http::url::Url;
+use ricochet_core::http::write::write_request_head_with;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,7 +49,7 @@ enum Job {
         head_only: bool,
     },
     Chunked,
-    Refuse(ricochet_core::status::Status),
+    Refuse(ricochet_core::http::status::Status),
     /// The redirect was written at once, as the balancer does.
     Written,
 }

@@ -2,11 +2,11 @@
 //! what the writers produce the parsers read back.
 
 use proptest::prelude::*;
-use ricochet_core::body::BodyDecoder;
-use ricochet_core::request::{Limits, RequestParser};
-use ricochet_core::response::ResponseParser;
-use ricochet_core::write::ResponseHead;
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::http::body::BodyDecoder;
+use ricochet_core::http::request::{Limits, RequestParser};
+use ricochet_core::http::response::ResponseParser;
+use ricochet_core::http::write::ResponseHead;
+use ricochet_core::http::{BodyKind, Parsed};
 
 /// Feed growing prefixes, ending at `splits` (sorted) and finally the whole input; the first
 /// non-Partial result, rendered as a string so different lifetimes compare.
@@ -98,7 +98,7 @@ proptest! {
         at in 0usize..29,
         with in prop_oneof![Just("\u{e9}"), Just("\u{20ac}"), Just("x")],
     ) {
-        let _ = ricochet_core::date::parse_http_date(&bytes);
+        let _ = ricochet_core::http::date::parse_http_date(&bytes);
         for valid in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
                       "Sun Nov  6 08:49:37 1994"] {
             let mut mutated = valid.to_string();
@@ -106,7 +106,7 @@ proptest! {
             if at + with.len() <= mutated.len() {
                 mutated.replace_range(at..at + with.len(), with);
             }
-            let _ = ricochet_core::date::parse_http_date(mutated.as_bytes());
+            let _ = ricochet_core::http::date::parse_http_date(mutated.as_bytes());
         }
     }
 
@@ -164,7 +164,7 @@ proptest! {
         };
         prop_assert_eq!(&out[consumed..], b"body");
         prop_assert_eq!(value.status, status);
-        prop_assert_eq!(value.reason, ricochet_core::status::reason_phrase(status));
+        prop_assert_eq!(value.reason, ricochet_core::http::status::reason_phrase(status));
         prop_assert_eq!(value.headers.len(), headers.len() + 1);
         for (h, (n, v)) in value.headers[1..].iter().zip(&headers) {
             prop_assert_eq!(h.name, n.as_str());

@@ -1,8 +1,8 @@
 //! Request-head parser scenarios: chunking independence, pipelining, limits and every error
 //! with the status a server answers.
 
-use ricochet_core::request::{Limits, ParseError, Request, RequestParser, Target};
-use ricochet_core::{BodyKind, Parsed, Version};
+use ricochet_core::http::request::{Limits, ParseError, Request, RequestParser, Target};
+use ricochet_core::http::{BodyKind, Parsed, Version};
 
 const BROWSER: &[u8] = b"GET /docs/index.html?lang=en&x=1 HTTP/1.1\r\n\
 Host: www.example.com:8080\r\n\

@@ -1,7 +1,7 @@
 //! Response-head parser: tolerance, framing decisions, keep-alive and errors.
 
-use ricochet_core::response::{Response, ResponseError, ResponseParser};
-use ricochet_core::{BodyKind, Parsed, Version};
+use ricochet_core::http::response::{Response, ResponseError, ResponseParser};
+use ricochet_core::http::{BodyKind, Parsed, Version};
 
 const NGINX: &[u8] = b"HTTP/1.1 301 Moved Permanently\r\n\
 Server: nginx/1.24.0\r\n\

@@ -1,9 +1,11 @@
 //! Head writers and HTTP dates.
 
-use ricochet_core::date::{http_date, parse_http_date};
-use ricochet_core::response::ResponseParser;
-use ricochet_core::write::{write_options_response, write_request_head, ResponseHead, WriteError};
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::http::date::{http_date, parse_http_date};
+use ricochet_core::http::response::ResponseParser;
+use ricochet_core::http::write::{
+    write_options_response, write_request_head, ResponseHead, WriteError,
+};
+use ricochet_core::http::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn at(secs: u64) -> SystemTime {
@@ -165,8 +167,8 @@ fn date_round_trip_over_two_centuries() {
 
 #[test]
 fn request_head_round_trips_through_the_parser() {
-    use ricochet_core::request::RequestParser;
-    let u = ricochet_core::url::Url::parse("http://[::1]:8080/a%20b?q=1").unwrap();
+    use ricochet_core::http::request::RequestParser;
+    let u = ricochet_core::http::url::Url::parse("http://[::1]:8080/a%20b?q=1").unwrap();
     let mut out = Vec::new();
     write_request_head(&mut out, "GET", &u, "ricochet/0.1", false);
     assert_eq!(
@@ -182,7 +184,7 @@ fn request_head_round_trips_through_the_parser() {
         ("/a%20b", Some("q=1"), false)
     );
 
-    let u = ricochet_core::url::Url::parse("http://example.com/").unwrap();
+    let u = ricochet_core::http::url::Url::parse("http://example.com/").unwrap();
     let mut out = Vec::new();
     write_request_head(&mut out, "HEAD", &u, "bad\r\nX: y", true);
     assert_eq!(
@@ -219,9 +221,9 @@ fn options_answer_is_204_with_allow_and_no_length() {
 
 #[test]
 fn extra_request_fields_go_before_the_blank_line_and_unsafe_ones_are_left_out() {
-    let u = ricochet_core::url::Url::parse("http://example.com/f").unwrap();
+    let u = ricochet_core::http::url::Url::parse("http://example.com/f").unwrap();
     let mut out = Vec::new();
-    ricochet_core::write::write_request_head_with(
+    ricochet_core::http::write::write_request_head_with(
         &mut out,
         "GET",
         &u,

@@ -1,4 +1,4 @@
-//! `--access-log PATH`: one Combined Log Format line per request ([`ricochet_core::access_log`]
+//! `--access-log PATH`: one Combined Log Format line per request ([`ricochet_core::http::access_log`]
 //! formats it), written by a background thread so a slow disk never stalls a connection.
 //!
 //! A connection formats its line into a per-thread scratch buffer, then appends it to a shared

@@ -1,5 +1,5 @@
 //! The balancer's admin listener (`--admin ADDR`): status page, `/status.json`, `/metrics` and
-//! `POST /reload`, answered by the core's [`ricochet_core::admin`] application. It runs on its
+//! `POST /reload`, answered by the core's [`ricochet_core::balance::admin`] application. It runs on its
 //! own listener so metrics and controls are never exposed where clients are redirected.
 //!
 //! Snapshots come from what the prober and the redirect connections share through
@@ -9,11 +9,11 @@ use crate::accept;
 use crate::balancer::Published;
 use crate::driver::{self, InstantService, Shutdown};
 use crate::runtime::TcpListener;
-use ricochet_core::admin::{self, Control, Reload, Status};
-use ricochet_core::connection::ConnectionConfig;
-use ricochet_core::pool::Policy;
-use ricochet_core::request::{Limits, Request};
-use ricochet_core::status::Status as CoreStatus;
+use ricochet_core::balance::admin::{self, Control, Reload, Status};
+use ricochet_core::balance::pool::Policy;
+use ricochet_core::http::connection::ConnectionConfig;
+use ricochet_core::http::request::{Limits, Request};
+use ricochet_core::http::status::Status as CoreStatus;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -30,14 +30,14 @@ use crate::servers::{LoadError, ServerSource};
 use crate::tls::{CertError, Trust};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use ricochet_core::access_log;
-use ricochet_core::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
-use ricochet_core::pool::{Policy, Ranking, ServerAddr};
-use ricochet_core::probe::{Measurement, ProbeFailure, Readmit};
-use ricochet_core::redirect::Redirect;
-use ricochet_core::request::Request;
-use ricochet_core::status::Status;
-use ricochet_core::url::UrlError;
+use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig, Reloaded, Snapshot};
+use ricochet_core::balance::pool::{Policy, Ranking, ServerAddr};
+use ricochet_core::balance::probe::{Measurement, ProbeFailure, Readmit};
+use ricochet_core::balance::redirect::Redirect;
+use ricochet_core::http::access_log;
+use ricochet_core::http::request::Request;
+use ricochet_core::http::status::Status;
+use ricochet_core::http::url::UrlError;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -164,7 +164,7 @@ struct Current {
 }
 
 /// Most client reports queued for the prober at once; more are dropped (the prober verifies
-/// a server at most once per [`ricochet_core::probe::REPORT_PERIOD`] anyway).
+/// a server at most once per [`ricochet_core::balance::probe::REPORT_PERIOD`] anyway).
 const MAX_QUEUED_REPORTS: usize = 64;
 
 /// The connections' side of the report channel: a bounded count over an unbounded channel,
@@ -216,7 +216,7 @@ impl Published {
     /// report and reload. Join it with [`Published::current`] by [`Row::index`] for ranks,
     /// weights and shares.
     ///
-    /// [`Row::index`]: ricochet_core::pool::Row::index
+    /// [`Row::index`]: ricochet_core::balance::pool::Row::index
     pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
         self.snapshot
             .read()
@@ -229,7 +229,7 @@ impl Published {
     }
 
     /// Tell the prober a client could not reach server `index` (the
-    /// [`ricochet_core::redirect::Answer::unreachable`] of its request). Never waits; dropped
+    /// [`ricochet_core::balance::redirect::Answer::unreachable`] of its request). Never waits; dropped
     /// when too many reports are queued already.
     pub fn report_unreachable(&self, index: usize) {
         let Some(reports) = &self.reports else {
@@ -752,7 +752,7 @@ impl InstantService for Redirector<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ricochet_core::pool::Pool;
+    use ricochet_core::balance::pool::Pool;
 
     fn ranking_of(n: usize) -> Ranking {
         let servers: Vec<ServerAddr> = (0..n)

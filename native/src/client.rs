@@ -6,7 +6,7 @@
 //! With `--continue` the temporary file has a stable name (`.NAME.part`) and a note beside it
 //! (`.NAME.part.meta`: the URL and the version's validator), so a later run asks only for the
 //! rest; with `--retry N` a transfer cut short is resumed the same way within the run. What
-//! to ask and what an answer means are the core's ([`ricochet_core::resume`]); this module
+//! to ask and what an answer means are the core's ([`ricochet_core::download::resume`]); this module
 //! keeps the files.
 //!
 //! Every failure is a [`ClientError`] with its own exit code ([`ClientError::exit_code`]), so
@@ -16,13 +16,13 @@ use crate::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
 use crate::runtime;
 use crate::tls::{CertError, HandshakeError, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
-use ricochet_core::body::BodyError;
-use ricochet_core::exchange::{Event, ReadError, ResponseReader};
-use ricochet_core::follow::{self, FollowError, Follower, Next};
-use ricochet_core::response::Response;
-use ricochet_core::resume::{self, Local, PartMeta, RangeRequest, Resume, Validator};
-use ricochet_core::url::{Url, UrlError};
-use ricochet_core::BodyKind;
+use ricochet_core::download::follow::{self, FollowError, Follower, Next};
+use ricochet_core::download::resume::{self, Local, PartMeta, RangeRequest, Resume, Validator};
+use ricochet_core::http::body::BodyError;
+use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
+use ricochet_core::http::response::Response;
+use ricochet_core::http::url::{Url, UrlError};
+use ricochet_core::http::BodyKind;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};

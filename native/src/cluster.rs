@@ -10,7 +10,7 @@ use crate::runtime::{self, TcpListener};
 use crate::server;
 use crate::throttle::Throttle;
 use crate::tls;
-use ricochet_core::pool::{ServerAddr, ServerAddrError};
+use ricochet_core::balance::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@
 
 use crate::runtime::{self, AsyncWriteExt, TcpStream};
 use futures::future::Either;
-use ricochet_core::connection::ServerConnection;
+use ricochet_core::http::connection::ServerConnection;
 use std::future::Future;
 use std::io;
 use std::time::Instant;
@@ -232,7 +232,7 @@ impl<S: ByteStream> Conn<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ricochet_core::connection::ConnectionConfig;
+    use ricochet_core::http::connection::ConnectionConfig;
     use std::time::Duration;
 
     /// A head longer than the initial buffer is received whole (the buffer grows), and one that

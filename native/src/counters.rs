@@ -3,7 +3,7 @@
 //! allocation. Reading them (for a metrics scrape) is not synchronised with counting, which is
 //! fine for monotonic counters.
 
-use ricochet_core::pool::Ranking;
+use ricochet_core::balance::pool::Ranking;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -95,8 +95,8 @@ impl RedirectCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ricochet_core::pool::{Policy, Pool, ServerAddr};
-    use ricochet_core::probe::Measurement;
+    use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
+    use ricochet_core::balance::probe::Measurement;
     use std::time::Duration;
 
     fn ranking(live: &[usize], size: usize) -> Ranking {

@@ -8,10 +8,10 @@
 //! connection drains (the answer in flight completes, an idle connection closes at once).
 
 use crate::conn::{ByteStream, Conn, FillError};
-use ricochet_core::connection::{self, ConnectionConfig, Event, ServerConnection};
-use ricochet_core::error_page;
-use ricochet_core::request::Request;
-use ricochet_core::status::Status;
+use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
+use ricochet_core::http::error_page;
+use ricochet_core::http::request::Request;
+use ricochet_core::http::status::Status;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

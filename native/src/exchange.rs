@@ -8,9 +8,9 @@
 use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
 use crate::tls::{self, CertError, Connector, HandshakeError, Stream, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
-use ricochet_core::exchange::{Event, ReadError, ResponseReader};
-use ricochet_core::url::{Scheme, Url};
-use ricochet_core::write::write_request_head_with;
+use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
+use ricochet_core::http::url::{Scheme, Url};
+use ricochet_core::http::write::write_request_head_with;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::OnceLock;

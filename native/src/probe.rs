@@ -2,12 +2,12 @@
 //! (throwing it away as it arrives), and time it from starting to connect to the last byte.
 //!
 //! Reading and the verdict are the core's ([`ResponseReader`] and
-//! [`ResponseReader::probe_verdict`]); this module only connects, reads and times.
+//! `ricochet_core::balance::probe::verdict`); this module only connects, reads and times.
 
 use crate::exchange::{self, ReceiveError, Received, TlsClient};
-use ricochet_core::exchange::{Event, ResponseReader};
-use ricochet_core::probe::{Measurement, ProbeFailure};
-use ricochet_core::url::Url;
+use ricochet_core::balance::probe::{Measurement, ProbeFailure};
+use ricochet_core::http::exchange::{Event, ResponseReader};
+use ricochet_core::http::url::Url;
 use std::time::Instant;
 
 /// Receive buffer of one probe: the most of the probe body held at once.
@@ -52,7 +52,7 @@ async fn download(
     let mut reader = ResponseReader::with_max_head(false, MAX_HEAD);
     let failure = loop {
         // No need to wait for a body the verdict does not depend on.
-        if reader.probe_decided() {
+        if ricochet_core::balance::probe::decided(&reader) {
             break None;
         }
         match received
@@ -68,5 +68,5 @@ async fn download(
             Err(ReceiveError::Io(e)) => return Err(ProbeFailure::Transfer(e.to_string())),
         }
     };
-    reader.probe_verdict(failure.as_ref(), started.elapsed())
+    ricochet_core::balance::probe::verdict(&reader, failure.as_ref(), started.elapsed())
 }

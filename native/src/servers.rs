@@ -3,7 +3,7 @@
 //! duplicate entries, named by line or argument) are the core's [`ServerList`]; this module
 //! only reads the file.
 
-use ricochet_core::pool::{ServerAddr, ServerList, ServerListError};
+use ricochet_core::balance::pool::{ServerAddr, ServerList, ServerListError};
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! same body whether fed all at once or a byte at a time.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ricochet_core::body::BodyDecoder;
-use ricochet_core::BodyKind;
+use ricochet_core::http::body::BodyDecoder;
+use ricochet_core::http::BodyKind;
 
 fn decode(data: &[u8], step: usize) -> (Vec<u8>, bool, bool) {
     let mut decoder = BodyDecoder::new(BodyKind::Chunked);

@@ -8,13 +8,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rand::RngCore;
-use ricochet_core::pool::{Policy, Pool, ServerAddr};
-use ricochet_core::probe::Measurement;
-use ricochet_core::redirect::{location, Redirect};
-use ricochet_core::request::RequestParser;
-use ricochet_core::response::ResponseParser;
-use ricochet_core::url::Url;
-use ricochet_core::{BodyKind, Parsed};
+use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
+use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::redirect::{location, Redirect};
+use ricochet_core::http::request::RequestParser;
+use ricochet_core::http::response::ResponseParser;
+use ricochet_core::http::url::Url;
+use ricochet_core::http::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime};
 
 const SERVER: &str = "127.0.0.1:8080";

@@ -1,12 +1,12 @@
 //! The request parser never panics, and how the input is split never changes the outcome.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ricochet_core::request::{ParseError, RequestParser};
-use ricochet_core::Parsed;
+use ricochet_core::http::request::{ParseError, RequestParser};
+use ricochet_core::http::Parsed;
 
 type Outcome = Result<Option<(String, usize)>, ParseError>;
 
-fn outcome(r: Result<Parsed<ricochet_core::request::Request<'_>>, ParseError>) -> Outcome {
+fn outcome(r: Result<Parsed<ricochet_core::http::request::Request<'_>>, ParseError>) -> Outcome {
     r.map(|p| match p {
         Parsed::Partial => None,
         Parsed::Complete { value, consumed } => Some((format!("{value:?}"), consumed)),

@@ -2,7 +2,7 @@
 //! that could split a request line or a header.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ricochet_core::url::Url;
+use ricochet_core::http::url::Url;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -7,7 +7,7 @@
 //! [`ProbeSchedule`] is a state machine in the quinn-proto style: every time-aware call takes
 //! `now`, [`ProbeSchedule::poll_timeout`] says when to call [`ProbeSchedule::handle_timeout`]
 //! next, and spurious or late calls are harmless. It knows servers only by index (the index in
-//! the [`crate::pool::Pool`]), each with its [`Health`]. The policy it implements:
+//! the [`crate::balance::pool::Pool`]), each with its [`Health`]. The policy it implements:
 //!
 //! - the first round probes every server at once, at construction time; a server that passes
 //!   is [`Health::Live`];
@@ -31,11 +31,13 @@
 //!   counts as any other;
 //! - servers can be added (probed before they count) and retired (forgotten) at any time.
 //!
-//! The shell's loop (or use [`crate::balancer::Balancer`], which wraps this with the pool):
+//! The shell's loop (or use [`crate::balance::balancer::Balancer`], which wraps this with the pool):
 //! after construction and after every `handle_*` call, call [`ProbeSchedule::poll_probe`] until
 //! it gives `None`, starting one download per index; then sleep until
 //! [`ProbeSchedule::poll_timeout`] or until a download finishes, whichever is first.
 
+use crate::http::body::BodyError;
+use crate::http::exchange::{ReadError, ResponseReader};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -84,7 +86,7 @@ impl fmt::Display for ProbeFailure {
             ProbeFailure::Status(s) => write!(
                 f,
                 "answered {s} {} instead of 200",
-                crate::status::reason_phrase(*s)
+                crate::http::status::reason_phrase(*s)
             ),
             ProbeFailure::WrongLength { expected, received } => write!(
                 f,
@@ -98,7 +100,7 @@ impl fmt::Display for ProbeFailure {
 impl std::error::Error for ProbeFailure {}
 
 /// Judge a completed probe download: `status` of the response, the Content-Length it
-/// announced (`Some(n)` when the response's body was [`crate::BodyKind::Length`]`(n)`, `None`
+/// announced (`Some(n)` when the response's body was [`crate::http::BodyKind::Length`]`(n)`, `None`
 /// for chunked or close-delimited), the body bytes actually `received`, and the `elapsed` time
 /// from starting to connect to the last byte.
 ///
@@ -121,6 +123,40 @@ pub fn judge(
         elapsed,
         bytes: received,
     })
+}
+
+/// Whether the head alone already decides a probe (its status is not 200): the prober need
+/// not read the body.
+pub fn decided(reader: &ResponseReader) -> bool {
+    reader.status().is_some_and(|s| s != 200)
+}
+
+/// Judge a probe download that read through `reader`: `failure` is the read error that ended
+/// it, if one did, and `elapsed` the time from starting to connect to the last byte (see
+/// [`judge`]). A status other than 200 is judged on the head alone, so a prober may stop
+/// reading as soon as [`decided`]. A body shorter than its Content-Length is a wrong length,
+/// not a transfer error.
+pub fn verdict(
+    reader: &ResponseReader,
+    failure: Option<&ReadError>,
+    elapsed: Duration,
+) -> Result<Measurement, ProbeFailure> {
+    let announced = reader.announced_length();
+    match (reader.status(), failure) {
+        (Some(status), _) if decided(reader) => judge(status, announced, 0, elapsed),
+        (Some(status), Some(ReadError::Body(BodyError::Truncated { .. })))
+            if announced.is_some() =>
+        {
+            judge(status, announced, reader.received(), elapsed)
+        }
+        (_, Some(e)) => Err(ProbeFailure::Transfer(e.to_string())),
+        (Some(status), None) if reader.is_done() => {
+            judge(status, announced, reader.received(), elapsed)
+        }
+        _ => Err(ProbeFailure::Transfer(
+            "the response was not read to its end".to_string(),
+        )),
+    }
 }
 
 /// Re-admission of removed servers. Without it (the default) a server that fails a probe is

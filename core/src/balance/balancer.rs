@@ -26,11 +26,11 @@
 //! that, keep the loop running even when [`Balancer::poll_timeout`] is `None` (every server
 //! removed): a reload can bring servers back.
 
-use crate::pool::{Policy, Pool, Ranking, ServerAddr};
-use crate::probe::{
+use crate::balance::pool::{Policy, Pool, Ranking, ServerAddr};
+use crate::balance::probe::{
     Health, Measurement, ProbeFailure, ProbeSchedule, ProbeStatus, Readmit, Verdict,
 };
-use crate::url::{Url, UrlError};
+use crate::http::url::{Url, UrlError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ pub struct ProbeJob {
     /// The server's index in the pool: hand it back with the result.
     pub index: usize,
     /// What to GET: the server's base URL plus the probe path. Connect to
-    /// [`Url::socket_addr`], write the head with [`crate::write::write_request_head`].
+    /// [`Url::socket_addr`], write the head with [`crate::http::write::write_request_head`].
     pub url: Url,
     /// Past this instant the result no longer counts (it is a timeout): stop the download.
     pub deadline: Instant,
@@ -125,7 +125,7 @@ pub struct Reloaded {
 /// One server in a [`Snapshot`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerSnapshot {
-    /// Its index in the pool (the [`crate::pool::Row::index`] of its ranking row, if live).
+    /// Its index in the pool (the [`crate::balance::pool::Row::index`] of its ranking row, if live).
     pub index: usize,
     /// The server.
     pub server: ServerAddr,
@@ -224,7 +224,7 @@ impl Balancer {
     }
 
     /// Hand in the outcome of the probe of `index`, finished at `now`: the result of
-    /// [`crate::probe::judge`], or the failure the shell ran into (connect error, broken
+    /// [`crate::balance::probe::judge`], or the failure the shell ran into (connect error, broken
     /// transfer). Late or unknown results are ignored. Then call [`Balancer::poll_event`] and
     /// [`Balancer::poll_probe`].
     pub fn handle_probe_result(
@@ -254,8 +254,8 @@ impl Balancer {
     }
 
     /// A client reported at `now` that it could not reach server `index` (the
-    /// [`crate::redirect::Answer::unreachable`] of its request). Starts a verification probe
-    /// if the server is live and none started in the last [`crate::probe::REPORT_PERIOD`];
+    /// [`crate::balance::redirect::Answer::unreachable`] of its request). Starts a verification probe
+    /// if the server is live and none started in the last [`crate::balance::probe::REPORT_PERIOD`];
     /// returns whether one did. The report itself changes nothing else.
     pub fn handle_unreachable(&mut self, index: usize, now: Instant) -> bool {
         self.schedule.handle_report(index, now)

@@ -6,13 +6,13 @@
 //! for its index page instead), checks the opened file's canonical path is inside the root with
 //! [`is_inside`], stats it, and calls [`file_response`] (which decides 200, 206, 304, 412 or
 //! 416 and which bytes of the file follow); for any error it answers
-//! [`crate::error_page::write`]'s page.
+//! [`crate::http::error_page::write`]'s page.
 
-use crate::conditional::{EntityTag, Outcome, Preconditions};
-use crate::error_page::connection_value;
-use crate::range::{ByteRange, RangeDecision, RangeHeader};
-use crate::request::Request;
-use crate::status::Status;
+use crate::files::conditional::{EntityTag, Outcome, Preconditions};
+use crate::files::range::{ByteRange, RangeDecision, RangeHeader};
+use crate::http::error_page::connection_value;
+use crate::http::request::Request;
+use crate::http::status::Status;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -53,7 +53,7 @@ pub struct FileRequest {
 /// The returned `keep_alive` is the request's, except that a request carrying a body closes
 /// the connection (the shell then never has to skip a body to stay in sync).
 pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
-    let head_only = crate::error_page::allowed_method(request.method)?;
+    let head_only = crate::http::error_page::allowed_method(request.method)?;
     let relative = safe_relative_path(request.path())?;
     let range = if head_only {
         None
@@ -63,7 +63,7 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("Range"));
         match (lines.next(), lines.next()) {
-            (Some(line), None) => Some(crate::range::parse_range(line.value)),
+            (Some(line), None) => Some(crate::files::range::parse_range(line.value)),
             (Some(_), Some(_)) => Some(RangeHeader::Invalid),
             (None, _) => None,
         }
@@ -117,7 +117,7 @@ pub fn safe_relative_path(path: &str) -> Result<String, Status> {
     {
         return Err(Status::FORBIDDEN);
     }
-    let decoded = crate::url::percent_decode(raw).map_err(|_| Status::BAD_REQUEST)?;
+    let decoded = crate::http::url::percent_decode(raw).map_err(|_| Status::BAD_REQUEST)?;
     // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
     if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
         return Err(Status::BAD_REQUEST);
@@ -257,7 +257,7 @@ pub enum FileResponse {
 ///   `If-None-Match` or, without it, `If-Modified-Since` says the client's copy is current;
 /// - then a GET's `Range`, if its `If-Range` matches: 206 with one range, 416 with
 ///   `Content-Range: bytes */LEN` when none is satisfiable, else the whole file
-///   ([`crate::range::decide`]);
+///   ([`crate::files::range::decide`]);
 /// - else 200 with the whole file. A HEAD gets the same head as a GET without `Range`, and no
 ///   body.
 ///
@@ -300,7 +300,7 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
                     .preconditions
                     .range_applies(&etag, file.modified, now) =>
         {
-            crate::range::decide(range, file.len)
+            crate::files::range::decide(range, file.len)
         }
         _ => RangeDecision::Whole,
     };
@@ -342,10 +342,10 @@ impl FileHead {
     /// `Accept-Ranges: bytes`; `Connection`; the blank line. A 304 has no `Content-*` fields
     /// (RFC 9110 section 15.4.5).
     pub fn write(&self, out: &mut Vec<u8>) {
-        use crate::date::push_http_date;
-        use crate::write::push_decimal;
+        use crate::http::date::push_http_date;
+        use crate::http::write::push_decimal;
         out.reserve(320);
-        crate::write::push_status_line(out, self.status);
+        crate::http::write::push_status_line(out, self.status);
         out.extend_from_slice(b"Date: ");
         push_http_date(out, self.now);
         let content = self.status != 304;
@@ -384,7 +384,7 @@ pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
     let mut location = String::with_capacity(request.relative.len() + 2);
     for segment in request.relative.split('/') {
         location.push('/');
-        crate::url::encode_path_segment(segment.as_bytes(), &mut location);
+        crate::http::url::encode_path_segment(segment.as_bytes(), &mut location);
     }
     location.push('/');
     page(request, DIRECTORY_REDIRECT, &[("Location", location)], now)
@@ -399,20 +399,20 @@ fn page(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     let (keep_alive, head_only) = (request.keep_alive, request.head_only);
-    crate::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
+    crate::http::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::write::ResponseHead;
+    use crate::http::write::ResponseHead;
     use std::time::Duration;
 
     /// The head as the checked writer builds it, field by field, from the same facts.
     fn reference(head: &FileHead) -> Vec<u8> {
         let mut fields =
-            ResponseHead::new(head.status).header("Date", crate::date::http_date(head.now));
+            ResponseHead::new(head.status).header("Date", crate::http::date::http_date(head.now));
         if head.status != 304 {
             fields = fields
                 .header("Content-Type", head.content_type)
@@ -422,7 +422,7 @@ mod tests {
             }
         }
         fields = fields
-            .header("Last-Modified", crate::date::http_date(head.modified))
+            .header("Last-Modified", crate::http::date::http_date(head.modified))
             .header("ETag", head.etag.to_string());
         if head.status != 304 {
             fields = fields.header("Accept-Ranges", "bytes");

@@ -16,10 +16,10 @@
 //! may follow. A malformed head or body, an oversized head or a head not finished in time gives
 //! [`Event::Error`] with the status to answer; after it the connection only closes.
 
-use crate::body::BodyDecoder;
-use crate::request::{Limits, Request, RequestParser};
-use crate::status::Status;
-use crate::{BodyKind, Parsed};
+use crate::http::body::BodyDecoder;
+use crate::http::request::{Limits, Request, RequestParser};
+use crate::http::status::Status;
+use crate::http::{BodyKind, Parsed};
 use std::time::{Duration, Instant};
 
 /// The interim answer written on [`Event::Continue`].
@@ -219,7 +219,7 @@ impl ServerConnection {
                     // would carry gets the final status at once, then the connection ends: it
                     // may send the body or not, so where a next request would start is unknown.
                     let refused = value.sends_continue(true)
-                        && crate::error_page::allowed_method(value.method).is_err();
+                        && crate::http::error_page::allowed_method(value.method).is_err();
                     let fits = fits && !refused;
                     let keep_alive = value.keep_alive && fits && !self.draining;
                     self.request_started = Some(started.unwrap_or(now));

@@ -14,7 +14,7 @@
 //! - [`parse_content_range`]: the `Content-Range` field;
 //! - [`retry_delay`] and [`is_transient_status`]: when and how soon to try again.
 
-use crate::BodyKind;
+use crate::http::BodyKind;
 use std::time::Duration;
 
 /// What identifies one version of a remote file.

@@ -1,7 +1,7 @@
 //! The HTTP/1.1 grammar both parsers share (RFC 9110 section 5, RFC 9112 section 5): tokens,
 //! CRLF line scanning, header field lines, OWS trimming, list elements and Content-Length.
 
-use crate::Parsed;
+use crate::http::Parsed;
 
 /// Offsets of one validated header field: name and trimmed value.
 #[derive(Debug, Clone, Copy)]

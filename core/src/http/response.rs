@@ -1,16 +1,16 @@
 //! Incremental response-head parser (client side).
 //!
-//! Same buffer contract as [`crate::request::RequestParser`]. Tolerant where common servers
+//! Same buffer contract as [`crate::http::request::RequestParser`]. Tolerant where common servers
 //! deviate (an empty or missing reason phrase, obs-text in values), never ambiguous about where the
 //! body ends: conflicting Content-Length values, or Content-Length with Transfer-Encoding, are
 //! errors. 1xx interim responses are returned like any other; the caller skips them and parses
 //! again.
 
-use crate::grammar::{
+use crate::http::grammar::{
     coding_name, list_elements, parse_content_length, parse_field, remember_failure, FieldPos,
     LineError, LineScanner,
 };
-use crate::{BodyKind, Header, Parsed, Version};
+use crate::http::{BodyKind, Header, Parsed, Version};
 
 /// A parsed response head, borrowing from the caller's buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct Response<'a> {
 impl<'a> Response<'a> {
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        crate::find_header(&self.headers, name)
+        crate::http::find_header(&self.headers, name)
     }
 }
 
@@ -168,7 +168,7 @@ impl ResponseParser {
                 let mut any = false;
                 for element in value.split(|&b| b == b',') {
                     any = true;
-                    let n = match parse_content_length(crate::grammar::trim_ows(element)) {
+                    let n = match parse_content_length(crate::http::grammar::trim_ows(element)) {
                         Ok(n) => n,
                         Err(why) => {
                             facts

@@ -57,11 +57,11 @@ impl ByteRange {
     pub fn push_content_range(&self, out: &mut Vec<u8>, complete: u64) {
         let last = self.start + self.len.saturating_sub(1);
         out.extend_from_slice(b"bytes ");
-        crate::write::push_decimal(out, self.start);
+        crate::http::write::push_decimal(out, self.start);
         out.push(b'-');
-        crate::write::push_decimal(out, last);
+        crate::http::write::push_decimal(out, last);
         out.push(b'/');
-        crate::write::push_decimal(out, complete);
+        crate::http::write::push_decimal(out, complete);
     }
 }
 
@@ -82,7 +82,7 @@ pub enum RangeDecision {
 /// first position beyond any file is unsatisfiable, a huge last position or suffix means "to
 /// the end" or "all".
 pub fn parse_range(value: &[u8]) -> RangeHeader {
-    let value = crate::grammar::trim_ows(value);
+    let value = crate::http::grammar::trim_ows(value);
     let Some(set) = value
         .get(..6)
         .filter(|unit| unit.eq_ignore_ascii_case(b"bytes="))
@@ -91,7 +91,10 @@ pub fn parse_range(value: &[u8]) -> RangeHeader {
         return RangeHeader::Invalid;
     };
     let mut specs = Vec::new();
-    for element in set.split(|&b| b == b',').map(crate::grammar::trim_ows) {
+    for element in set
+        .split(|&b| b == b',')
+        .map(crate::http::grammar::trim_ows)
+    {
         if element.is_empty() {
             continue;
         }

@@ -1,7 +1,7 @@
 //! Validators and conditional requests (RFC 9110 sections 8.8 and 13): a file's strong `ETag`,
 //! the preconditions a request carries, and what they decide (304, 412, or go on).
 
-use crate::request::Request;
+use crate::http::request::Request;
 use std::time::SystemTime;
 
 /// An entity tag: `"opaque"` (strong) or `W/"opaque"` (weak).
@@ -74,7 +74,7 @@ impl EntityTag {
 
     /// Parse a field value holding exactly one entity-tag (`If-Range`).
     pub fn parse(v: &[u8]) -> Option<EntityTag> {
-        match EntityTag::parse_prefix(crate::grammar::trim_ows(v))? {
+        match EntityTag::parse_prefix(crate::http::grammar::trim_ows(v))? {
             (tag, []) => Some(tag),
             _ => None,
         }
@@ -124,7 +124,7 @@ impl TagList {
     pub fn from_fields<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Option<TagList> {
         let mut list: Option<TagList> = None;
         for line in lines {
-            let line = crate::grammar::trim_ows(line);
+            let line = crate::http::grammar::trim_ows(line);
             let parsed = if line == b"*" {
                 TagList::Any
             } else {
@@ -170,7 +170,7 @@ fn parse_tag_list(mut v: &[u8]) -> Option<Vec<EntityTag>> {
         }
         let (tag, rest) = EntityTag::parse_prefix(v)?;
         tags.push(tag);
-        v = crate::grammar::trim_ows(rest);
+        v = crate::http::grammar::trim_ows(rest);
         match v {
             [] => return Some(tags),
             [b',', ..] => {}
@@ -193,11 +193,11 @@ pub enum IfRange {
 impl IfRange {
     /// Parse an `If-Range` value.
     pub fn parse(v: &[u8]) -> IfRange {
-        let v = crate::grammar::trim_ows(v);
+        let v = crate::http::grammar::trim_ows(v);
         if v.starts_with(b"\"") || v.starts_with(b"W/") {
             return EntityTag::parse(v).map_or(IfRange::Invalid, IfRange::Tag);
         }
-        crate::date::parse_http_date(v).map_or(IfRange::Invalid, IfRange::Date)
+        crate::http::date::parse_http_date(v).map_or(IfRange::Invalid, IfRange::Date)
     }
 }
 
@@ -253,7 +253,11 @@ impl Preconditions {
                 .filter(move |h| h.name.eq_ignore_ascii_case(name))
                 .map(|h| h.value)
         };
-        let date = |name| request.header(name).and_then(crate::date::parse_http_date);
+        let date = |name| {
+            request
+                .header(name)
+                .and_then(crate::http::date::parse_http_date)
+        };
         Preconditions {
             if_match: TagList::from_fields(lines("If-Match")),
             if_none_match: TagList::from_fields(lines("If-None-Match")),

@@ -15,7 +15,7 @@
 //! non-ASCII byte is written `\xHH` (as Apache does), so a field can never end early or break
 //! the line.
 
-use crate::date::MONTHS;
+use crate::http::date::MONTHS;
 use std::fmt::Display;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,7 +70,7 @@ fn push_date(out: &mut Vec<u8>, t: SystemTime) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(i64::MAX as u64) as i64);
-    let (year, month, day) = crate::date::civil_from_days(secs.div_euclid(86_400));
+    let (year, month, day) = crate::http::date::civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
     let text = format!(
         "[{day:02}/{}/{year:04}:{:02}:{:02}:{:02} +0000]",
@@ -98,12 +98,12 @@ fn push_standard(out: &mut Vec<u8>, entry: &Entry<'_>) {
         None => out.push(b'-'),
     }
     out.extend_from_slice(b"\" ");
-    crate::write::push_decimal(out, u64::from(entry.status));
+    crate::http::write::push_decimal(out, u64::from(entry.status));
     out.push(b' ');
     if entry.body_bytes == 0 {
         out.push(b'-');
     } else {
-        crate::write::push_decimal(out, entry.body_bytes);
+        crate::http::write::push_decimal(out, entry.body_bytes);
     }
     out.push(b' ');
     push_quoted(out, entry.referer);

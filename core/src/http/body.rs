@@ -9,7 +9,7 @@
 //! next message. At end of input call [`BodyDecoder::handle_eof`], which tells whether the body
 //! was complete (only a close-delimited body ends cleanly at EOF).
 
-use crate::BodyKind;
+use crate::http::BodyKind;
 
 /// Why a body could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +283,7 @@ impl BodyDecoder {
                 },
                 Chunk::TrailerStart { total } => match b {
                     b'\r' => Chunk::EndLf,
-                    _ if crate::grammar::TOKEN[b as usize] => Chunk::TrailerName {
+                    _ if crate::http::grammar::TOKEN[b as usize] => Chunk::TrailerName {
                         total: trailer_total(total)?,
                         line: 1,
                     },
@@ -293,7 +293,7 @@ impl BodyDecoder {
                     let (total, line) = (trailer_total(total)?, count(line)?);
                     match b {
                         b':' => Chunk::TrailerValue { total, line },
-                        _ if crate::grammar::TOKEN[b as usize] => {
+                        _ if crate::http::grammar::TOKEN[b as usize] => {
                             Chunk::TrailerName { total, line }
                         }
                         _ => return Err(BodyError::BadChunk("malformed trailer field name")),
@@ -417,7 +417,7 @@ fn after_size(b: u8, size: u64, line: usize) -> Result<Chunk, BodyError> {
 
 /// One byte of chunk extensions: the next position, or `None` for the CR ending the line.
 fn chunk_ext(at: Ext, b: u8) -> Result<Option<Ext>, BodyError> {
-    let token = crate::grammar::TOKEN[b as usize];
+    let token = crate::http::grammar::TOKEN[b as usize];
     let ws = matches!(b, b' ' | b'\t');
     let next = match at {
         Ext::SizeWs | Ext::NameWs | Ext::ValueWs if ws => at,

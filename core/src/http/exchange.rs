@@ -13,13 +13,12 @@
 //!    close-delimited body and says why anything else is incomplete.
 //!
 //! What the client does with a final response (save, follow, refuse, print) is
-//! [`crate::follow`]'s decision; how a probe is judged is [`ResponseReader::probe_verdict`].
+//! the download client's decision (`download::follow`); how a probe is judged is the balancer's
+//! (`balance::probe::verdict`).
 
-use crate::body::{BodyDecoder, BodyError};
-use crate::probe::{judge, Measurement, ProbeFailure};
-use crate::response::{Response, ResponseError, ResponseParser};
-use crate::{BodyKind, Parsed};
-use std::time::Duration;
+use crate::http::body::{BodyDecoder, BodyError};
+use crate::http::response::{Response, ResponseError, ResponseParser};
+use crate::http::{BodyKind, Parsed};
 
 /// What a step of reading found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,39 +250,5 @@ impl ResponseReader {
     /// Whether the whole response has been read.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
-    }
-
-    /// Whether the head alone already decides a probe (its status is not 200): the prober
-    /// need not read the body.
-    pub fn probe_decided(&self) -> bool {
-        self.status.is_some_and(|s| s != 200)
-    }
-
-    /// Judge a probe download that read through this reader: `failure` is the read error
-    /// that ended it, if one did, and `elapsed` the time from starting to connect to the last
-    /// byte (see [`judge`]). A status other than 200 is judged on the head alone, so a prober
-    /// may stop reading as soon as [`ResponseReader::probe_decided`]. A body shorter than its
-    /// Content-Length is a wrong length, not a transfer error.
-    pub fn probe_verdict(
-        &self,
-        failure: Option<&ReadError>,
-        elapsed: Duration,
-    ) -> Result<Measurement, ProbeFailure> {
-        let announced = self.announced_length();
-        match (self.status, failure) {
-            (Some(status), _) if self.probe_decided() => judge(status, announced, 0, elapsed),
-            (Some(status), Some(ReadError::Body(BodyError::Truncated { .. })))
-                if announced.is_some() =>
-            {
-                judge(status, announced, self.received(), elapsed)
-            }
-            (_, Some(e)) => Err(ProbeFailure::Transfer(e.to_string())),
-            (Some(status), None) if self.is_done() => {
-                judge(status, announced, self.received(), elapsed)
-            }
-            _ => Err(ProbeFailure::Transfer(
-                "the response was not read to its end".to_string(),
-            )),
-        }
     }
 }

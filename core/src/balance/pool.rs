@@ -4,17 +4,17 @@
 //!   collects entries from the command line and a config file, refusing malformed and duplicate
 //!   ones with an error naming where they came from.
 //! - [`Pool`] holds every server with its state: not measured yet, live with its latest
-//!   [`crate::probe::Measurement`], or removed. Indices into the pool never change (a
+//!   [`crate::balance::probe::Measurement`], or removed. Indices into the pool never change (a
 //!   removed server keeps its slot, new ones are pushed at the end), so probe results can
 //!   always be matched. When a server is removed or comes back is the
-//!   [`crate::probe::ProbeSchedule`]'s decision, not the pool's.
+//!   [`crate::balance::probe::ProbeSchedule`]'s decision, not the pool's.
 //! - [`Ranking`] is an immutable snapshot built from the pool under a [`Policy`]: the live
 //!   servers with their weights and cumulative weights, so [`Ranking::pick`] is a binary search.
 //!   The shell shares one snapshot between all connections and swaps in a new one atomically
 //!   when the pool changes.
 
-use crate::probe::Measurement;
-use crate::url::{Scheme, Url, UrlError};
+use crate::balance::probe::Measurement;
+use crate::http::url::{Scheme, Url, UrlError};
 use std::fmt;
 use std::time::Duration;
 
@@ -114,7 +114,8 @@ impl ServerAddr {
         if entry.contains(['/', '?', '#']) {
             return Err(ServerAddrError::HasPath);
         }
-        let (host, port) = crate::url::parse_authority(entry).map_err(ServerAddrError::Invalid)?;
+        let (host, port) =
+            crate::http::url::parse_authority(entry).map_err(ServerAddrError::Invalid)?;
         let port = port.ok_or(ServerAddrError::MissingPort)?;
         Ok(ServerAddr::new(Scheme::Http, host, port, ""))
     }

@@ -2,7 +2,7 @@
 //! which bodies to print, where to save, and when to ask a balancer again for another server
 //! (client-assisted failover).
 
-use crate::url::{Scheme, Url, UrlError};
+use crate::http::url::{Scheme, Url, UrlError};
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub struct Failover {
     /// The URL to request again: the one whose redirect led to the unreachable server.
     pub url: Url,
     /// The unreachable server, `host:port`, sent in
-    /// [`crate::redirect::UNREACHABLE_HEADER`].
+    /// [`crate::http::report::UNREACHABLE_HEADER`].
     pub unreachable: String,
 }
 
@@ -112,12 +112,12 @@ impl Follower {
         if (200..300).contains(&status) {
             return Ok(Next::Save);
         }
-        if !crate::status::is_redirect(status) {
+        if !crate::http::status::is_redirect(status) {
             return Ok(Next::Refused);
         }
         let location = location.ok_or(FollowError::MissingLocation(status))?;
         let mut reference = String::with_capacity(location.len());
-        crate::url::encode_uri(location, &mut reference);
+        crate::http::url::encode_uri(location, &mut reference);
         let next = self
             .current()
             .join(&reference)
@@ -157,12 +157,12 @@ impl Follower {
     }
 
     /// The extra request field for [`Follower::current`]: the unreachable server's report
-    /// ([`crate::redirect::UNREACHABLE_HEADER`]) when this request is a failover retry, for
-    /// [`crate::write::write_request_head_with`].
+    /// ([`crate::http::report::UNREACHABLE_HEADER`]) when this request is a failover retry, for
+    /// [`crate::http::write::write_request_head_with`].
     pub fn report_field(&self) -> Option<(&'static str, &[u8])> {
         self.report
             .as_ref()
-            .map(|r| (crate::redirect::UNREACHABLE_HEADER, r.as_bytes()))
+            .map(|r| (crate::http::report::UNREACHABLE_HEADER, r.as_bytes()))
     }
 
     /// How many redirects have been followed so far.
@@ -195,7 +195,7 @@ pub fn echo_limit(status: u16, content_type: Option<&[u8]>) -> Option<u64> {
     if !text {
         return None;
     }
-    if crate::status::is_redirect(status) {
+    if crate::http::status::is_redirect(status) {
         Some(REDIRECT_ECHO_LIMIT)
     } else {
         Some(REFUSED_ECHO_LIMIT)
@@ -213,7 +213,7 @@ pub fn echo_limit(status: u16, content_type: Option<&[u8]>) -> Option<u64> {
 pub fn output_name(url: &Url) -> String {
     let path = url.path();
     let segment = path.rsplit('/').next().unwrap_or("");
-    let decoded = crate::url::percent_decode(segment.as_bytes())
+    let decoded = crate::http::url::percent_decode(segment.as_bytes())
         .unwrap_or_else(|_| segment.as_bytes().to_vec());
     let name: String = String::from_utf8_lossy(&decoded)
         .chars()

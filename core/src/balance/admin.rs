@@ -11,16 +11,16 @@
 //! through [`Control`]: a [`Status`] snapshot, and the reload hook. [`Status::from_snapshot`]
 //! builds it from the core balancer's own [`balancer::Snapshot`]; the shell adds its counters.
 
-use crate::balancer;
-use crate::pool::{format_duration, format_number, format_speed, Policy, Ranking};
-use crate::probe::Measurement;
-use crate::redirect::{escape, html_escape};
-use crate::request::Request;
-use crate::write::ResponseHead;
+use crate::balance::balancer;
+use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
+use crate::balance::probe::Measurement;
+use crate::balance::redirect::{escape, html_escape};
+use crate::http::request::Request;
+use crate::http::write::ResponseHead;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use crate::probe::Health;
+pub use crate::balance::probe::Health;
 
 /// A server's latest judged probe.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,7 +242,7 @@ fn respond(
     out: &mut Vec<u8>,
 ) -> Answer {
     let mut head = ResponseHead::new(status)
-        .header("Date", crate::date::http_date(now))
+        .header("Date", crate::http::date::http_date(now))
         .header("Content-Type", content_type)
         .header("Content-Length", body.len().to_string())
         .header("Cache-Control", "no-store");

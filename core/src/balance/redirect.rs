@@ -3,31 +3,29 @@
 //!
 //! [`Redirect::answer`] decides the whole answer to a parsed request; the shell writes the
 //! bytes and closes the connection when [`Answer::keep_alive`] is false. Requests that did not
-//! parse or timed out get [`crate::error_page`]'s pages, as on the file server.
+//! parse or timed out get [`crate::http::error_page`]'s pages, as on the file server.
 //!
 //! Client-assisted failover: a request carrying [`UNREACHABLE_HEADER`]`: HOST:PORT` (sent by a
 //! client that could not connect to the server it was redirected to) is redirected to another
 //! live server when there is one, and [`Answer::unreachable`] names the reported server so the
-//! shell can ask for a verification probe ([`crate::balancer::Balancer::handle_unreachable`]).
+//! shell can ask for a verification probe ([`crate::balance::balancer::Balancer::handle_unreachable`]).
 //! The header is never trusted further: anyone can send it.
 //!
 //! The redirect's target host always comes from the [`Ranking`] (the pool), never from the
 //! request: neither `Host` nor an absolute-form target can steer it, so the balancer is no open
 //! redirect. The request's path and query are carried over with every byte that may not appear
-//! in a URI percent-encoded ([`crate::url::encode_uri`], plus `#`), so CR, LF or spaces can
+//! in a URI percent-encoded ([`crate::http::url::encode_uri`], plus `#`), so CR, LF or spaces can
 //! never split or inject a header.
 
-use crate::pool::{Ranking, ServerAddr};
-use crate::request::Request;
-use crate::status::Status;
+use crate::balance::pool::{Ranking, ServerAddr};
+use crate::http::report::UNREACHABLE_HEADER;
+use crate::http::request::Request;
+use crate::http::status::Status;
 use std::fmt;
 use std::time::SystemTime;
 
 /// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
 pub const DEFAULT_RETRY_AFTER: u32 = 60;
-
-/// The request header by which a client reports the server it could not reach, as `host:port`.
-pub const UNREACHABLE_HEADER: &str = "Ricochet-Unreachable";
 
 /// How the balancer redirects: which status, and what a 503 announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +78,7 @@ pub struct Answer {
 impl Redirect {
     /// Redirect with `status`: 301, 302, 303, 307 or 308; anything else is refused.
     pub fn new(status: u16) -> Result<Redirect, NotARedirect> {
-        if crate::status::is_redirect(status) {
+        if crate::http::status::is_redirect(status) {
             Ok(Redirect {
                 status,
                 ..Redirect::default()
@@ -118,7 +116,7 @@ impl Redirect {
     /// - any other method: 501.
     ///
     /// `keep_alive` is what the connection machine decided
-    /// ([`crate::connection::Event::Request`]); the answer says so in `Connection`.
+    /// ([`crate::http::connection::Event::Request`]); the answer says so in `Connection`.
     pub fn answer<R: rand::Rng + ?Sized>(
         &self,
         request: &Request<'_>,
@@ -128,10 +126,11 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
-        let head_only = match crate::error_page::allowed_method(request.method) {
+        let head_only = match crate::http::error_page::allowed_method(request.method) {
             Ok(head_only) => head_only,
             Err(status) => {
-                let keep_alive = crate::error_page::write(status, keep_alive, false, now, &[], out);
+                let keep_alive =
+                    crate::http::error_page::write(status, keep_alive, false, now, &[], out);
                 return Answer {
                     status: status.code(),
                     keep_alive,
@@ -192,7 +191,7 @@ impl Redirect {
         out: &mut Vec<u8>,
     ) {
         let location = location(base_url, path, query);
-        let reason = crate::status::reason_phrase(self.status).as_bytes();
+        let reason = crate::http::status::reason_phrase(self.status).as_bytes();
         const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
         const BODY_2: &[u8] = b"</title></head>\n<body>\n<h1>";
         const BODY_3: &[u8] = b"</h1>\n<p>The document has moved <a href=\"";
@@ -211,7 +210,7 @@ impl Redirect {
         // Location is encoded (printable ASCII only), the rest is fixed text and digits.
         out.reserve(240 + location.len() + body_len);
         out.extend_from_slice(b"HTTP/1.1 ");
-        crate::write::push_decimal(out, u64::from(self.status));
+        crate::http::write::push_decimal(out, u64::from(self.status));
         out.push(b' ');
         out.extend_from_slice(reason);
         out.extend_from_slice(b"\r\nLocation: ");
@@ -220,16 +219,16 @@ impl Redirect {
             b"\r\nCache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
               Content-Length: ",
         );
-        crate::write::push_decimal(out, body_len as u64);
+        crate::http::write::push_decimal(out, body_len as u64);
         out.extend_from_slice(b"\r\nDate: ");
-        crate::date::push_http_date(out, now);
+        crate::http::date::push_http_date(out, now);
         out.extend_from_slice(b"\r\nConnection: ");
-        out.extend_from_slice(crate::error_page::connection_value(keep_alive).as_bytes());
+        out.extend_from_slice(crate::http::error_page::connection_value(keep_alive).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         if !head_only {
             let before = out.len();
             out.extend_from_slice(BODY_1);
-            crate::write::push_decimal(out, u64::from(self.status));
+            crate::http::write::push_decimal(out, u64::from(self.status));
             out.push(b' ');
             out.extend_from_slice(reason);
             out.extend_from_slice(BODY_2);
@@ -291,7 +290,7 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
 
 /// The absolute `Location` for a redirect: `base_url` + `path` (a `/` is added in front if it
 /// lacks one) + `?query` if there is one, with every byte that may not appear in a URI
-/// percent-encoded ([`crate::url::encode_uri`]), and `#` too, since the request's path and
+/// percent-encoded ([`crate::http::url::encode_uri`]), and `#` too, since the request's path and
 /// query cannot contain a fragment. Already-encoded escapes are kept as they are, so the
 /// server gets exactly the path the client asked for.
 pub fn location(base_url: &str, path: &str, query: Option<&str>) -> String {
@@ -311,7 +310,7 @@ pub fn location(base_url: &str, path: &str, query: Option<&str>) -> String {
 
 fn encode_component(input: &str, out: &mut String) {
     let start = out.len();
-    crate::url::encode_uri(input.as_bytes(), out);
+    crate::http::url::encode_uri(input.as_bytes(), out);
     if out[start..].contains('#') {
         let encoded = out[start..].replace('#', "%23");
         out.truncate(start);
@@ -345,7 +344,7 @@ pub fn write_unavailable(
     now: SystemTime,
     out: &mut Vec<u8>,
 ) {
-    crate::error_page::write(
+    crate::http::error_page::write(
         Status::SERVICE_UNAVAILABLE,
         keep_alive,
         head_only,
@@ -358,7 +357,7 @@ pub fn write_unavailable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::write::ResponseHead;
+    use crate::http::write::ResponseHead;
 
     const BASE: &str = "http://127.0.0.1:8080";
 
@@ -374,7 +373,7 @@ mod tests {
         keep_alive: bool,
     ) -> Vec<u8> {
         let location = location(BASE, path, query);
-        let reason = crate::status::reason_phrase(redirect.status);
+        let reason = crate::http::status::reason_phrase(redirect.status);
         let body = format!(
             "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
              <h1>{reason}</h1>\n<p>The document has moved <a href=\"{href}\">here</a>.</p>\n\
@@ -387,10 +386,10 @@ mod tests {
             .header("Cache-Control", "no-store")
             .header("Content-Type", "text/html; charset=utf-8")
             .header("Content-Length", body.len().to_string())
-            .header("Date", crate::date::http_date(now()))
+            .header("Date", crate::http::date::http_date(now()))
             .header(
                 "Connection",
-                crate::error_page::connection_value(keep_alive),
+                crate::http::error_page::connection_value(keep_alive),
             );
         let mut out = Vec::new();
         head.write(&mut out).unwrap();

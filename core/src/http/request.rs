@@ -8,12 +8,12 @@
 //! next message, which the caller passes starting at its first byte. After an error the parser stays
 //! failed and returns the same error on every call.
 
-use crate::grammar::{
+use crate::http::grammar::{
     bytes_below, bytes_equal, bytes_high, coding_name, list_elements, parse_content_length,
     remember_failure, scan_field_line, skip_words, FieldLine, FieldPos, FieldScan, LineError,
     LineScanner, BARE_LF, TOKEN,
 };
-use crate::{BodyKind, Header, Parsed, Version};
+use crate::http::{BodyKind, Header, Parsed, Version};
 
 /// Limits on what a request head may contain, each mapped to the status a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        crate::find_header(&self.headers, name)
+        crate::http::find_header(&self.headers, name)
     }
 
     /// The path part of the target (`/` for asterisk and authority forms), still percent-encoded.
@@ -695,7 +695,8 @@ static HOST: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = crate::url::is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'[' | b']' | b'%');
+        t[i] = crate::http::url::is_unreserved_or_sub_delim(b)
+            || matches!(b, b':' | b'[' | b']' | b'%');
         i += 1;
     }
     t
@@ -708,7 +709,7 @@ mod tests {
     #[test]
     fn word_at_a_time_target_scan_agrees_with_the_table_for_every_byte_and_position() {
         let scan = |v: &[u8]| Some(find_non_target(v)).filter(|&i| i < v.len());
-        crate::grammar::check_word_scan(scan, |b| !TARGET[b as usize]);
+        crate::http::grammar::check_word_scan(scan, |b| !TARGET[b as usize]);
     }
 
     #[test]

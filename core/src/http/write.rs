@@ -7,7 +7,7 @@
 /// A response head under construction. Build it, then [`ResponseHead::write`] it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
-    /// Status code; the reason phrase comes from [`crate::status::reason_phrase`].
+    /// Status code; the reason phrase comes from [`crate::http::status::reason_phrase`].
     pub status: u16,
     /// Header fields, in order, written after the status line.
     pub headers: Vec<(&'static str, String)>,
@@ -23,8 +23,8 @@ pub enum WriteError {
 
 impl WriteError {
     /// What a server answers when its own head cannot be written: its fault, 500.
-    pub fn status(self) -> crate::status::Status {
-        crate::status::Status::INTERNAL_SERVER_ERROR
+    pub fn status(self) -> crate::http::status::Status {
+        crate::http::status::Status::INTERNAL_SERVER_ERROR
     }
 }
 
@@ -63,7 +63,11 @@ impl ResponseHead {
         }
         let mut len = 17;
         for (name, value) in &self.headers {
-            if name.is_empty() || !name.bytes().all(|b| crate::grammar::TOKEN[b as usize]) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| crate::http::grammar::TOKEN[b as usize])
+            {
                 return Err(WriteError::InvalidHeaderValue);
             }
             // CR, LF and NUL could split or truncate the head; other controls would make the
@@ -73,7 +77,7 @@ impl ResponseHead {
             }
             len += name.len() + value.len() + 4;
         }
-        let reason = crate::status::reason_phrase(self.status);
+        let reason = crate::http::status::reason_phrase(self.status);
         out.reserve(len + reason.len());
         push_status_line(out, self.status);
         for (name, value) in &self.headers {
@@ -96,7 +100,7 @@ pub(crate) fn push_status_line(out: &mut Vec<u8>, status: u16) {
         b'0' + (status % 10) as u8,
         b' ',
     ]);
-    out.extend_from_slice(crate::status::reason_phrase(status).as_bytes());
+    out.extend_from_slice(crate::http::status::reason_phrase(status).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -120,11 +124,11 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 /// section 8.6), and `Connection: keep-alive` or `close` as every other answer says it.
 pub fn write_options_response(out: &mut Vec<u8>, now: std::time::SystemTime, keep_alive: bool) {
     out.extend_from_slice(b"HTTP/1.1 204 No Content\r\nDate: ");
-    crate::date::push_http_date(out, now);
+    crate::http::date::push_http_date(out, now);
     out.extend_from_slice(b"\r\nAllow: ");
-    out.extend_from_slice(crate::error_page::ALLOW.as_bytes());
+    out.extend_from_slice(crate::http::error_page::ALLOW.as_bytes());
     out.extend_from_slice(b"\r\nConnection: ");
-    out.extend_from_slice(crate::error_page::connection_value(keep_alive).as_bytes());
+    out.extend_from_slice(crate::http::error_page::connection_value(keep_alive).as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
 }
 
@@ -136,7 +140,7 @@ pub fn write_options_response(out: &mut Vec<u8>, now: std::time::SystemTime, kee
 pub fn write_request_head(
     out: &mut Vec<u8>,
     method: &str,
-    url: &crate::url::Url,
+    url: &crate::http::url::Url,
     user_agent: &str,
     keep_alive: bool,
 ) {
@@ -148,7 +152,7 @@ pub fn write_request_head(
 pub fn write_request_head_with(
     out: &mut Vec<u8>,
     method: &str,
-    url: &crate::url::Url,
+    url: &crate::http::url::Url,
     user_agent: &str,
     keep_alive: bool,
     fields: &[(&str, &[u8])],

@@ -3,8 +3,8 @@
 //! (204 with the allowed methods for OPTIONS, 405 for another method RFC 9110 defines, 501 for
 //! any other).
 
-use crate::status::Status;
-use crate::write::ResponseHead;
+use crate::http::status::Status;
+use crate::http::write::ResponseHead;
 use std::time::SystemTime;
 
 /// The methods a GET/HEAD-only resource allows, as its `Allow` field lists them.
@@ -68,7 +68,7 @@ pub fn write(
     out: &mut Vec<u8>,
 ) -> bool {
     if status == Status::NO_CONTENT {
-        crate::write::write_options_response(out, now, keep_alive);
+        crate::http::write::write_options_response(out, now, keep_alive);
         return keep_alive;
     }
     let reason = match status.reason() {
@@ -82,7 +82,7 @@ pub fn write(
     );
     let keep_alive = keep_alive && !forces_close(status);
     let mut head = ResponseHead::new(status.code())
-        .header("Date", crate::date::http_date(now))
+        .header("Date", crate::http::date::http_date(now))
         .header("Content-Type", "text/html; charset=utf-8")
         .header("Content-Length", body.len().to_string());
     if status == Status::METHOD_NOT_ALLOWED {

@@ -1,0 +1,5 @@
+//! The download client's decisions: save, follow or refuse a response, which bodies to print,
+//! the output file's name, resumes and retries.
+
+pub mod follow;
+pub mod resume;

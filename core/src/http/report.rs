@@ -1,0 +1,5 @@
+//! Ricochet's own request headers, by which a download client reports to the balancer what
+//! happened at the server it was redirected to. The client sends them, the balancer reads them.
+
+/// The request header by which a client reports the server it could not reach, as `host:port`.
+pub const UNREACHABLE_HEADER: &str = "Ricochet-Unreachable";
