@@ -18,14 +18,15 @@
 //! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
-use ricochet::access_log::AccessLog;
-use ricochet::admin::{self, Admin};
+use ricochet::balancer::admin::{self, Admin};
+use ricochet::balancer::servers::ServerSource;
 use ricochet::balancer::{Config, Prober, StartError};
-use ricochet::duration::parse_duration;
-use ricochet::servers::ServerSource;
-use ricochet::signal::{self, Signal};
+use ricochet::cli::duration::parse_duration;
+use ricochet::cli::{listen, logging, version};
+use ricochet::runtime::access_log::AccessLog;
+use ricochet::runtime::signal::{self, Signal};
 use ricochet::tls::{self, Trust};
-use ricochet::{balancer, listen, logging, runtime, version};
+use ricochet::{balancer, runtime};
 use ricochet_core::balance::admin::Reload;
 use ricochet_core::balance::balancer::ProbeConfig;
 use ricochet_core::balance::pool::Policy;
@@ -285,7 +286,7 @@ fn main() -> ExitCode {
             None => None,
         };
         // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
-        let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
+        let stop = ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
         // Lines of answers sent before a stop are written out before the process ends.
         if let Some(log) = config.access_log.clone() {
             stop.on_exit(move || log.flush());

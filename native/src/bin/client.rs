@@ -16,9 +16,9 @@
 //! `info`); the client only logs at `debug`.
 
 use argh::FromArgs;
+use ricochet::cli::duration::parse_duration;
+use ricochet::cli::logging;
 use ricochet::client::{self, Options};
-use ricochet::duration::parse_duration;
-use ricochet::logging;
 use ricochet::tls::Trust;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,10 +118,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    ricochet::version::exit_if_asked("client");
+    ricochet::cli::version::exit_if_asked("client");
     let args: Args = argh::from_env();
     if args.version {
-        println!("{}", ricochet::version::line("client"));
+        println!("{}", ricochet::cli::version::line("client"));
         return ExitCode::SUCCESS;
     }
     logging::init();

@@ -13,9 +13,10 @@
 //! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
+use ricochet::cli::duration::parse_duration;
+use ricochet::cli::logging;
 use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
-use ricochet::duration::parse_duration;
-use ricochet::{balancer, logging, runtime};
+use ricochet::{balancer, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -106,10 +107,10 @@ readmit {
 }
 
 fn main() -> ExitCode {
-    ricochet::version::exit_if_asked("cluster");
+    ricochet::cli::version::exit_if_asked("cluster");
     let args: Args = argh::from_env();
     if args.version {
-        println!("{}", ricochet::version::line("cluster"));
+        println!("{}", ricochet::cli::version::line("cluster"));
         return ExitCode::SUCCESS;
     }
     runtime::set_threads(args.threads);
@@ -144,7 +145,7 @@ fn main() -> ExitCode {
         tls: args.tls,
     };
     // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
-    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
+    let stop = ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
     match runtime::block_on(cluster::run(config, stop.shutdown())) {
         Ok(()) => stop.finish(true),
         Err(error) => {

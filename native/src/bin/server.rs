@@ -16,10 +16,12 @@
 //! level (`off`, `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
-use ricochet::access_log::AccessLog;
+use ricochet::cli::{listen, logging, version};
+use ricochet::runtime::access_log::AccessLog;
+use ricochet::runtime::workers;
+use ricochet::server::throttle::Throttle;
 use ricochet::server::{self, Config};
-use ricochet::throttle::Throttle;
-use ricochet::{listen, logging, runtime, tls, version, workers};
+use ricochet::{runtime, tls};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -161,7 +163,8 @@ fn main() -> ExitCode {
         }
     };
     // SIGTERM and SIGINT drain; a worker leaves forcing a stop to the first process.
-    let stop = ricochet::stop::GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
+    let stop =
+        ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
         workers::supervise(&stop);

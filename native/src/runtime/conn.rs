@@ -2,7 +2,7 @@
 //! consumed, read and written under the deadlines of the core's
 //! [`ServerConnection`].
 //!
-//! The driver ([`crate::driver`]) feeds [`Conn::buffered`] to the core, calls [`Conn::consume`]
+//! The driver ([`crate::runtime::driver`]) feeds [`Conn::buffered`] to the core, calls [`Conn::consume`]
 //! for what it used, and [`Conn::fill`] when it needs more bytes. [`ByteStream`] is what the
 //! connection runs over: TCP today, TLS through the same trait.
 

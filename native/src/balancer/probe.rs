@@ -4,7 +4,7 @@
 //! Reading and the verdict are the core's ([`ResponseReader`] and
 //! `ricochet_core::balance::probe::verdict`); this module only connects, reads and times.
 
-use crate::exchange::{self, ReceiveError, Received, TlsClient};
+use crate::runtime::exchange::{self, ReceiveError, Received, TlsClient};
 use ricochet_core::balance::probe::{Measurement, ProbeFailure};
 use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;

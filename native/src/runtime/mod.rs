@@ -14,6 +14,17 @@
 //! `perf stat -e 'syscalls:sys_enter_*'`). [`TcpStream`]'s reads and [`TcpListener::accept`]
 //! keep track of that.
 
+pub mod accept;
+pub mod access_log;
+pub mod conn;
+pub mod driver;
+pub mod exchange;
+#[cfg(unix)]
+pub mod signal;
+#[cfg(unix)]
+pub mod stop;
+pub mod workers;
+
 use async_io::Async;
 use std::future::Future;
 use std::io;

@@ -2,7 +2,7 @@
 //! swapped atomically, and connections answered with [`Redirect::answer`].
 //!
 //! - [`Prober`] owns the core [`Balancer`]: it starts the probe downloads the core asks for
-//!   ([`crate::probe::probe`]), sleeps until the core's next deadline or the next input (a
+//!   ([`crate::balancer::probe::probe`]), sleeps until the core's next deadline or the next input (a
 //!   probe result, a client report of an unreachable server, a reload request from a
 //!   [`Reloader`]), feeds them in, logs every event (removals, re-checks, re-admissions,
 //!   reloads, ranking tables), and publishes each new ranking and a [`Snapshot`] into
@@ -10,7 +10,7 @@
 //! - [`start`] runs the first probe round (before any client is accepted) and fails with
 //!   [`StartError::NoServerPassed`] if no server passed; [`serve`] then runs the prober in the
 //!   background and answers clients forever.
-//! - A connection runs on the shared driver ([`crate::driver`]: keep-alive, pipelining with
+//! - A connection runs on the shared driver ([`crate::runtime::driver`]: keep-alive, pipelining with
 //!   every answer already due in one write, timeouts, error pages); the balancer's part answers
 //!   each request with [`Redirect::answer`], and passes a client's report of an unreachable
 //!   server on to the prober ([`Published::report_unreachable`]). The hot path takes the
@@ -18,15 +18,19 @@
 //!   published) and draws from the thread's random generator; buffers are reused for the life
 //!   of the connection.
 
-use crate::accept;
-use crate::access_log::AccessLog;
-use crate::conn::ByteStream;
-use crate::counters::{RedirectCounts, RequestCounts};
-use crate::driver::{self, InstantService, Shutdown};
-use crate::exchange::TlsClient;
-use crate::probe;
+pub mod admin;
+pub mod counters;
+pub mod probe;
+pub mod servers;
+
+use crate::balancer::counters::{RedirectCounts, RequestCounts};
+use crate::balancer::servers::{LoadError, ServerSource};
+use crate::runtime::accept;
+use crate::runtime::access_log::AccessLog;
+use crate::runtime::conn::ByteStream;
+use crate::runtime::driver::{self, InstantService, Shutdown};
+use crate::runtime::exchange::TlsClient;
 use crate::runtime::{self, TcpListener};
-use crate::servers::{LoadError, ServerSource};
 use crate::tls::{CertError, Trust};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;

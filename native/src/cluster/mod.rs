@@ -2,13 +2,13 @@
 //! front of them, all in one process, built from the library's own [`crate::server`] and
 //! [`crate::balancer`].
 
-use crate::admin::{self, Admin};
+use crate::balancer::admin::{self, Admin};
 use crate::balancer::{self, StartError};
-use crate::driver::Shutdown;
-use crate::listen::{self, listening_line};
+use crate::cli::listen::{self, listening_line};
+use crate::runtime::driver::Shutdown;
 use crate::runtime::{self, TcpListener};
 use crate::server;
-use crate::throttle::Throttle;
+use crate::server::throttle::Throttle;
 use crate::tls;
 use ricochet_core::balance::pool::{ServerAddr, ServerAddrError};
 use std::fmt;

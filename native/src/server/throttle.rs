@@ -1,9 +1,9 @@
 //! `--rate` and `--delay`: make a server answer slowly on purpose, so a local cluster can
 //! simulate slow and fast servers for the balancer.
 
-use crate::conn::ByteStream;
-use crate::driver::Responder;
 use crate::runtime;
+use crate::runtime::conn::ByteStream;
+use crate::runtime::driver::Responder;
 use std::io;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! [`Shutdown`] is the graceful-stop hook: when it fires, accept loops stop and every
 //! connection drains (the answer in flight completes, an idle connection closes at once).
 
-use crate::conn::{ByteStream, Conn, FillError};
+use crate::runtime::conn::{ByteStream, Conn, FillError};
 use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
 use ricochet_core::http::error_page;
 use ricochet_core::http::request::Request;
@@ -465,7 +465,7 @@ async fn flush<S: ByteStream>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accept;
+    use crate::runtime::accept;
     use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
     use futures::channel::oneshot;
     use std::time::Duration;

@@ -1,8 +1,8 @@
 //! The accept loop every listening binary shares: a cap on open connections, and accept errors
 //! (EMFILE and friends) logged and backed off instead of ending the server.
 
-use crate::conn::ByteStream;
-use crate::driver::Shutdown;
+use crate::runtime::conn::ByteStream;
+use crate::runtime::driver::Shutdown;
 use crate::runtime::{self, TcpListener, TcpStream};
 use crate::tls::Acceptor;
 use futures::channel::oneshot;
@@ -155,7 +155,7 @@ pub async fn serve_accepted<H: Handler>(
 /// Accept connections until `shutdown` fires, running `handle(stream, peer, shutdown)` as a
 /// task for each, with at most `max_connections` open at once (further clients wait in the kernel's
 /// backlog); then stop accepting, and return once every connection has ended (they drain on the
-/// same signal). TCP_NODELAY is left to [`Conn`](crate::conn::Conn), which sets it from a
+/// same signal). TCP_NODELAY is left to [`Conn`](crate::runtime::conn::Conn), which sets it from a
 /// connection's second write on.
 ///
 /// The loop itself runs as a task on the executor's worker threads, not on the thread awaiting

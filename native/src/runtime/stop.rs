@@ -6,8 +6,8 @@
 //! status 0. If connections are still open after the shutdown timeout, or a second signal
 //! comes, the process ends at once with [`EXIT_FORCED`] (the kernel closes what is left).
 
-use crate::driver::{Shutdown, ShutdownTrigger};
-use crate::signal::{self, Signal};
+use crate::runtime::driver::{Shutdown, ShutdownTrigger};
+use crate::runtime::signal::{self, Signal};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

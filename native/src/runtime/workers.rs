@@ -84,7 +84,7 @@ fn family() -> std::sync::MutexGuard<'static, Family> {
 /// silent loss of capacity (the other workers follow by `PR_SET_PDEATHSIG`; a supervisor such as
 /// systemd restarts the server).
 #[cfg(target_os = "linux")]
-pub fn supervise(stop: &crate::stop::GracefulStop) {
+pub fn supervise(stop: &crate::runtime::stop::GracefulStop) {
     stop.on_start(|| {
         let mut family = family();
         family.stopping = true;

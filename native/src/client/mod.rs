@@ -12,8 +12,11 @@
 //! Every failure is a [`ClientError`] with its own exit code ([`ClientError::exit_code`]), so
 //! scripts can tell a refused connection from a truncated download.
 
-use crate::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
+#[cfg(unix)]
+pub mod interrupt;
+
 use crate::runtime;
+use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
 use crate::tls::{CertError, HandshakeError, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::download::follow::{self, FollowError, Follower, Next};
@@ -504,7 +507,7 @@ struct Part {
     created: bool,
     finished: bool,
     #[cfg(unix)]
-    _on_signal: Option<crate::interrupt::RemoveOnSignal>,
+    _on_signal: Option<crate::client::interrupt::RemoveOnSignal>,
     /// With `--continue`: the partial file, held open and locked for the whole run (see
     /// [`lock_part`]); released when the process ends, even if it is killed.
     _lock: Option<fs::File>,
@@ -542,7 +545,7 @@ impl Part {
             return Ok(Part {
                 // Registered before the file exists, so no signal can leave it behind.
                 #[cfg(unix)]
-                _on_signal: Some(crate::interrupt::remove_on_signal(&part)),
+                _on_signal: Some(crate::client::interrupt::remove_on_signal(&part)),
                 output: path.to_path_buf(),
                 path: part,
                 target: Some(target),

@@ -57,7 +57,7 @@ macro_rules! args_struct {
             #[argh(
                 option,
                 default = "std::time::Duration::from_secs(10)",
-                from_str_fn(ricochet::duration::parse_duration)
+                from_str_fn(ricochet::cli::duration::parse_duration)
             )]
             header_timeout: std::time::Duration,
 
@@ -65,7 +65,7 @@ macro_rules! args_struct {
             #[argh(
                 option,
                 default = "std::time::Duration::from_secs(30)",
-                from_str_fn(ricochet::duration::parse_duration)
+                from_str_fn(ricochet::cli::duration::parse_duration)
             )]
             shutdown_timeout: std::time::Duration,
 
@@ -73,7 +73,7 @@ macro_rules! args_struct {
             #[argh(
                 option,
                 default = "std::time::Duration::from_secs(60)",
-                from_str_fn(ricochet::duration::parse_duration)
+                from_str_fn(ricochet::cli::duration::parse_duration)
             )]
             idle_timeout: std::time::Duration,
         ] $($rest)*);

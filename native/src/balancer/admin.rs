@@ -5,9 +5,9 @@
 //! Snapshots come from what the prober and the redirect connections share through
 //! [`Published`]: the prober's latest snapshot, the ranking in force and the counters.
 
-use crate::accept;
 use crate::balancer::Published;
-use crate::driver::{self, InstantService, Shutdown};
+use crate::runtime::accept;
+use crate::runtime::driver::{self, InstantService, Shutdown};
 use crate::runtime::TcpListener;
 use ricochet_core::balance::admin::{self, Control, Reload, Status};
 use ricochet_core::balance::pool::Policy;

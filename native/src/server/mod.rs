@@ -1,14 +1,16 @@
-//! The static file server: a [`Service`] for the shared connection driver ([`crate::driver`]).
+//! The static file server: a [`Service`] for the shared connection driver ([`crate::runtime::driver`]).
 //! Per request: route it with the core, open the file beneath the root, send what the core
 //! decided, stream larger files in bounded pieces; one log line (peer, method, target, status,
 //! bytes sent, duration).
 
-use crate::accept;
-use crate::access_log::AccessLog;
-use crate::conn::ByteStream;
-use crate::driver::{self, Responder, Service, Shutdown};
+pub mod throttle;
+
+use crate::runtime::accept;
+use crate::runtime::access_log::AccessLog;
+use crate::runtime::conn::ByteStream;
+use crate::runtime::driver::{self, Responder, Service, Shutdown};
 use crate::runtime::{self, Dir, File, TcpListener};
-use crate::throttle::Throttle;
+use crate::server::throttle::Throttle;
 use ricochet_core::files::serve::{self, Directory, FileError, FileRequest};
 use ricochet_core::http::access_log;
 use ricochet_core::http::error_page;

@@ -494,7 +494,7 @@ impl Stream {
 }
 
 /// What the server-side connection driver runs over.
-impl crate::conn::ByteStream for Stream {
+impl crate::runtime::conn::ByteStream for Stream {
     /// A peer that closes TCP without TLS's `close_notify` is at end of stream here, as over
     /// plain TCP: requests are framed, so nothing can be cut unnoticed (the client side keeps
     /// rustls' error, which tells a cut close-delimited body from a complete one).
@@ -934,7 +934,7 @@ mod tests {
     /// the server's driver (after the bytes it sent), not an error that drops its request.
     #[test]
     fn a_tcp_close_without_close_notify_is_end_of_stream_for_the_server() {
-        use crate::conn::ByteStream;
+        use crate::runtime::conn::ByteStream;
         let ca = ThrowawayCa::new("test CA").unwrap();
         let issued = localhost(&ca);
         let acceptor = Acceptor::new(server_config_from(issued.chain, issued.key).unwrap());

@@ -1,0 +1,9 @@
+//! Command-line plumbing shared by the binaries: flags, durations, logging, `--version`, listen
+//! addresses, and the exit codes ([`exit::Exit`]).
+
+pub mod duration;
+pub mod exit;
+pub mod flags;
+pub mod listen;
+pub mod logging;
+pub mod version;
