@@ -12,27 +12,31 @@ run-cluster:
 run-cluster-tls:
     cargo run --release -p ricochet --bin cluster -- --tls
 
-# All tests: the workspace on this machine, then core's suite on wasm32-wasip1 under Wasmtime.
-test: test-native test-wasm test-stdio
+# All tests: installs what they need (tests/install-deps.sh), then the workspace on this machine, core's suite on wasm32-wasip1 under Wasmtime, and the stdio redirector.
+test: deps test-native test-wasm test-stdio
+
+# Install what the tests need and are missing (Debian's packages, the wasm32-wasip1 target, Wasmtime); says what it installs.
+deps:
+    bash tests/install-deps.sh
 
 # The workspace's tests (unit, scenario, end-to-end over loopback).
 test-native:
     cargo test --workspace
 
-# core's test suite on wasm32-wasip1, run by Wasmtime (installs the target and `pip install wasmtime` if missing).
+# core's test suite on wasm32-wasip1, run by Wasmtime.
 test-wasm:
-    rustup target add wasm32-wasip1
-    python3 -c 'import wasmtime' 2>/dev/null || python3 -m pip install --quiet 'wasmtime>=30'
     CARGO_TARGET_WASM32_WASIP1_RUNNER="python3 {{justfile_directory()}}/.ci/wasi-run.py" cargo test -p ricochet-core --target wasm32-wasip1
 
 # core's inetd-style redirector (examples/stdio_redirect.rs), natively and under Wasmtime.
-test-stdio: test-wasm
+test-stdio:
     bash .ci/stdio-redirect.sh
 
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --manifest-path core/fuzz/Cargo.toml -- --check
+    cargo check --manifest-path core/fuzz/Cargo.toml --bins
 
 # Whatever CI runs, from this checkout.
 ci:

@@ -18,7 +18,7 @@ fi
 
 if ! python3 -c 'import wasmtime' 2>/dev/null; then
   echo "install-deps: pip install wasmtime"
-  python3 -m pip install --quiet --disable-pip-version-check 'wasmtime>=30'
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore 'wasmtime>=30'
 fi
 
 # command -> Debian package
