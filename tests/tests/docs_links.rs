@@ -7,7 +7,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The pages checked: README.md and every docs/*.md.
@@ -139,7 +142,9 @@ fn broken_links(root: &Path) -> Vec<String> {
                 }
                 let Some(anchor) = anchor else { continue };
                 if path.is_dir() || path.extension().is_none_or(|e| e != "md") {
-                    broken.push(format!("{name}:{number}: {target}: an anchor into a non-page"));
+                    broken.push(format!(
+                        "{name}:{number}: {target}: an anchor into a non-page"
+                    ));
                     continue;
                 }
                 let target_text = fs::read_to_string(&path).unwrap();
@@ -157,7 +162,10 @@ fn broken_links(root: &Path) -> Vec<String> {
 #[test]
 fn every_relative_link_resolves() {
     let root = workspace();
-    assert!(pages(&root).len() > 1, "no docs/*.md found beside README.md");
+    assert!(
+        pages(&root).len() > 1,
+        "no docs/*.md found beside README.md"
+    );
     let broken = broken_links(&root);
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
@@ -193,7 +201,10 @@ fn the_check_catches_broken_links() {
 
 #[test]
 fn slugs_follow_github() {
-    assert_eq!(slug("Stopping: SIGTERM and SIGINT"), "stopping-sigterm-and-sigint");
+    assert_eq!(
+        slug("Stopping: SIGTERM and SIGINT"),
+        "stopping-sigterm-and-sigint"
+    );
     assert_eq!(
         slug("`server` and `balancer`: serving HTTPS"),
         "server-and-balancer-serving-https"
@@ -202,5 +213,8 @@ fn slugs_follow_github() {
         slug("The core without a runtime: `stdio_redirect`"),
         "the-core-without-a-runtime-stdio_redirect"
     );
-    assert_eq!(slug("Stress and faults: `just stress`"), "stress-and-faults-just-stress");
+    assert_eq!(
+        slug("Stress and faults: `just stress`"),
+        "stress-and-faults-just-stress"
+    );
 }
