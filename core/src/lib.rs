@@ -26,7 +26,12 @@ pub mod download;
 pub mod files;
 pub mod http;
 
-/// The README's Rust examples, compiled and run by `cargo test --doc`.
+/// The README's Rust examples (if any), compiled and run by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of docs/architecture.md, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/architecture.md")]
+struct ArchitectureDoctests;
