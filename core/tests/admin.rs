@@ -37,11 +37,7 @@ fn balancer(t0: Instant) -> Balancer {
     while b.poll_probe(t0).is_some() {}
     b.handle_probe_result(0, t0 + Duration::from_millis(100), ok(100));
     b.handle_probe_result(1, t0 + Duration::from_millis(300), ok(300));
-    b.handle_probe_result(
-        2,
-        t0 + Duration::from_millis(5),
-        Err(ProbeFailure::Connect("connection refused".into())),
-    );
+    b.handle_probe_result(2, t0 + Duration::from_millis(5), Err(ProbeFailure::Refused));
     b
 }
 
