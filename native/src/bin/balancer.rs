@@ -323,7 +323,7 @@ fn main() -> ExitCode {
             admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
         }
         listen::announce(addr, config.listener.tls.is_some());
-        balancer::serve_until(listener, prober, config, stop.shutdown()).await;
+        balancer::serve(listener, prober, config, stop.shutdown()).await;
         stop.finish(true)
     })
 }

@@ -226,7 +226,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         )),
     }
     say(format_args!("stop with Ctrl-C\n"));
-    balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
+    balancer::serve(balancer_listener, prober, balancer_config, shutdown).await;
     for finished in drained {
         // Each server's task drops its sender once its connections have all ended.
         let _ = finished.await;
