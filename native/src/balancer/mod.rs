@@ -28,7 +28,7 @@ pub mod redirector;
 pub mod reload;
 pub mod servers;
 
-pub use config::{readmit_from_flags, Config, StartError};
+pub use config::{readmit_from_flags, Config, LaunchError, ReadmitFlagsError, StartError};
 pub use prober::{start, Prober};
 pub use published::Published;
 pub use redirector::handle_connection;
