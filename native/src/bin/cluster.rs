@@ -10,7 +10,8 @@
 //! ```
 //!
 //! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
-//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
+//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C.
+//! `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
 use ricochet::cli::duration::parse_duration;

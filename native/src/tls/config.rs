@@ -51,9 +51,8 @@ pub fn server_config_from(
     // accepts the others' tickets (until each rotates its own, every 6 hours).
     config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
     // One ticket per handshake rather than rustls' 2: a resumption uses one up and gets one
-    // back, as OpenSSL servers (nginx, HAProxy) do after a resumed handshake; the second cost
-    // 5% of a Connection: close HTTPS redirect's CPU. Clients that ask for more (RFC 9149
-    // ticket_request, to resume parallel connections) get up to 2.
+    // back, as OpenSSL servers do. Clients that ask for more (RFC 9149 ticket_request, to
+    // resume parallel connections) get up to 2.
     config.send_tls13_tickets = 1;
     config.max_tls13_tickets = 2;
     Ok(Arc::new(config))
