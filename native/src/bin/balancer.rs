@@ -67,13 +67,8 @@ ricochet::args_struct! {
     )
 )]
 struct Args {
+threads {}
 {
-    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
-    /// async-std drives every socket from one reactor, and for small responses one thread
-    /// answers fastest; more help when large responses keep a core busy
-    #[argh(option)]
-    threads: Option<usize>,
-
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:12345)
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
@@ -184,10 +179,6 @@ fn main() -> ExitCode {
     version::exit_if_asked("balancer");
     let started = Instant::now();
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", version::line("balancer"));
-        return ExitCode::SUCCESS;
-    }
     runtime::set_threads(args.threads);
     logging::init();
     match config(&args).and_then(|config| runtime::block_on(run(args, config, started))) {

@@ -39,17 +39,12 @@ ricochet::args_struct! {
     error_code(10, "no server passed the first probe"),
     error_code(
         12,
-        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+        "stopped by Ctrl-C (SIGINT) or SIGTERM, but connections to the servers or the balancer were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
 struct Args {
+threads {}
 {
-    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
-    /// async-std drives every socket from one reactor, and for small responses one thread
-    /// answers fastest; more help when large responses keep a core busy
-    #[argh(option)]
-    threads: Option<usize>,
-
     /// directory the servers serve (default: www/ in the current directory or a parent, else
     /// the workspace's www/)
     #[argh(option)]
@@ -99,6 +94,7 @@ readmit {
 
     /// print the name and version, then exit
     #[argh(switch)]
+    #[expect(dead_code, reason = "version::exit_if_asked answers it before argh parses")]
     version: bool,
 
     /// everything over HTTPS: a throwaway CA and certificate for 127.0.0.1 and localhost are
@@ -113,10 +109,6 @@ readmit {
 fn main() -> ExitCode {
     ricochet::cli::version::exit_if_asked("cluster");
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", ricochet::cli::version::line("cluster"));
-        return ExitCode::SUCCESS;
-    }
     runtime::set_threads(args.threads);
     logging::init();
     let shutdown_timeout = args.shutdown_timeout;
