@@ -1,7 +1,7 @@
 //! The admin application: the status snapshot built from a Balancer on a fake clock, and the
 //! answers of every endpoint, parsed back like a client would.
 
-use ricochet_core::balance::admin::{self, Control, Health, Reload, Status};
+use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::{Measurement, ProbeFailure, Readmit};
@@ -37,11 +37,7 @@ fn balancer(t0: Instant) -> Balancer {
     while b.poll_probe(t0).is_some() {}
     b.handle_probe_result(0, t0 + Duration::from_millis(100), ok(100));
     b.handle_probe_result(1, t0 + Duration::from_millis(300), ok(300));
-    b.handle_probe_result(
-        2,
-        t0 + Duration::from_millis(5),
-        Err(ProbeFailure::Connect("connection refused".into())),
-    );
+    b.handle_probe_result(2, t0 + Duration::from_millis(5), Err(ProbeFailure::Refused));
     b
 }
 
@@ -50,10 +46,10 @@ fn wall() -> SystemTime {
     UNIX_EPOCH + secs(1_795_915_212)
 }
 
-fn status() -> Status {
+fn status() -> StatusReport {
     let t0 = Instant::now();
     let b = balancer(t0);
-    let mut s = Status::from_snapshot(
+    let mut s = StatusReport::from_snapshot(
         &b.snapshot(),
         &b.ranking(),
         t0,
@@ -113,7 +109,8 @@ fn a_timeout_counts_as_a_failed_probe() {
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     assert!(b.poll_probe(t0).is_some());
     b.handle_timeout(t0 + secs(10));
-    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0 + secs(11), wall(), "x");
+    let s =
+        StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0 + secs(11), wall(), "x");
     assert_eq!(s.servers[0].probe_failures, 1);
     assert_eq!(s.servers[0].health, Health::Removed);
     assert_eq!(s.next_probe, None, "nothing left to probe");
@@ -139,7 +136,7 @@ fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
         b.handle_probe_result(0, now, Err(ProbeFailure::Status(500)));
         now = b.poll_timeout().unwrap();
     }
-    let s = Status::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
     assert_eq!(s.servers[0].health, Health::Rechecking);
     assert_eq!(s.servers[0].probe_failures, 2);
     assert_eq!(s.servers[0].rank, None);
@@ -154,14 +151,14 @@ fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
 }
 
 struct Fake {
-    status: Status,
+    status: StatusReport,
     reload: Reload,
     reloads: usize,
     snapshots: usize,
 }
 
 impl Control for Fake {
-    fn status(&mut self) -> Status {
+    fn report(&mut self) -> StatusReport {
         self.snapshots += 1;
         self.status.clone()
     }

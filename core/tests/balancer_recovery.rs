@@ -23,7 +23,7 @@ fn ok(ms: u64) -> Result<Measurement, ProbeFailure> {
 }
 
 fn refused() -> Result<Measurement, ProbeFailure> {
-    Err(ProbeFailure::Connect("refused".into()))
+    Err(ProbeFailure::Refused)
 }
 
 fn addr(port: u16) -> ServerAddr {
@@ -196,7 +196,7 @@ fn a_failure_while_rising_starts_the_count_again() {
     assert_eq!(s.poll_probe(t0), Some(0));
     assert_eq!(
         s.handle_result(0, t0, refused()),
-        Some(Verdict::Removed(ProbeFailure::Connect("refused".into())))
+        Some(Verdict::Removed(ProbeFailure::Refused))
     );
     let t = t0 + secs(1);
     assert_eq!(s.poll_timeout(), Some(t));

@@ -359,15 +359,19 @@ fn a_probe_is_judged_on_status_length_and_framing() {
         probe_verdict(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\n"),
         Err(ProbeFailure::Status(404))
     );
-    assert!(matches!(
+    assert_eq!(
         probe_verdict(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab"),
-        Err(ProbeFailure::Transfer(_))
-    ));
+        Err(ProbeFailure::Truncated)
+    );
+    assert_eq!(
+        probe_verdict(b"HTTP/1.1 200 OK\r\nContent-Le"),
+        Err(ProbeFailure::Truncated)
+    );
     assert!(matches!(
         probe_verdict(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
-        Err(ProbeFailure::Transfer(_))
+        Err(ProbeFailure::Malformed(_))
     ));
-    assert!(matches!(probe_verdict(b""), Err(ProbeFailure::Transfer(_))));
+    assert_eq!(probe_verdict(b""), Err(ProbeFailure::NoResponse));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The balancer's command line: bad server lists and dead servers at start are clear errors with
-//! distinct exit codes; `--help` documents flags, defaults and exit codes; the throughput policy
+//! the exit codes of the one table (1 usage, 7 a local file, 10 no server passed); `--help` documents flags, defaults and exit codes; the throughput policy
 //! and another redirect status work.
 
 use ricochet_tests::{bin, closed_port, raw_exchange, run, server, www, Spawned, TempDir};
@@ -18,7 +18,7 @@ fn balancer(args: &[&str]) -> ricochet_tests::Ran {
 }
 
 #[test]
-fn a_bad_config_line_is_named_and_exits_3() {
+fn a_bad_server_list_is_named_and_exits_1_and_an_unreadable_one_7() {
     let dir = TempDir::new("config");
     let path = dir.path().join("servers.txt");
     fs::write(
@@ -27,7 +27,7 @@ fn a_bad_config_line_is_named_and_exits_3() {
     )
     .unwrap();
     let ran = balancer(&["--config", path.to_str().unwrap()]);
-    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(ran.stderr.contains("line 5"), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("ftp://127.0.0.1:8083"),
@@ -37,7 +37,7 @@ fn a_bad_config_line_is_named_and_exits_3() {
 
     fs::write(&path, "127.0.0.1:8081\n[::1]:8081\n127.0.0.1:8081\n").unwrap();
     let ran = balancer(&["--config", path.to_str().unwrap()]);
-    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(
         ran.stderr.contains("line 3") && ran.stderr.contains("duplicate"),
         "{}",
@@ -45,7 +45,7 @@ fn a_bad_config_line_is_named_and_exits_3() {
     );
 
     let ran = balancer(&["127.0.0.1:8081", "127.0.0.1"]);
-    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(
         ran.stderr.contains("argument 2") && ran.stderr.contains("port"),
         "{}",
@@ -53,19 +53,19 @@ fn a_bad_config_line_is_named_and_exits_3() {
     );
 
     let ran = balancer(&["--config", dir.path().join("missing").to_str().unwrap()]);
-    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.code(), 7, "{ran:?}");
     assert!(ran.stderr.contains("cannot read"), "{}", ran.stderr);
 
     let ran = balancer(&[]);
-    assert_eq!(ran.code(), 3, "{ran:?}");
+    assert_eq!(ran.code(), 1, "{ran:?}");
     assert!(ran.stderr.contains("no server given"), "{}", ran.stderr);
 }
 
 #[test]
-fn no_live_server_at_start_exits_4_with_a_clear_message() {
+fn no_live_server_at_start_exits_10_with_a_clear_message() {
     let dead = closed_port().to_string();
     let ran = balancer(&[&dead]);
-    assert_eq!(ran.code(), 4, "{ran:?}");
+    assert_eq!(ran.code(), 10, "{ran:?}");
     assert!(
         ran.stderr.contains("no server passed the first probe"),
         "{}",
@@ -76,7 +76,7 @@ fn no_live_server_at_start_exits_4_with_a_clear_message() {
     // A server that answers, but not 200 for the probe path, does not pass either.
     let srv = server(&www(), &[]);
     let ran = balancer(&["--probe-path", "/missing.bin", &srv.addr.to_string()]);
-    assert_eq!(ran.code(), 4, "{ran:?}");
+    assert_eq!(ran.code(), 10, "{ran:?}");
     assert!(
         ran.stderr.contains("answered 404 Not Found instead of 200"),
         "the removal names the status: {ran:?}"
@@ -117,8 +117,9 @@ fn usage_errors_exit_1_and_help_documents_flags_and_exit_codes() {
         "--max-head",
         "(default 16384)",
         "RICOCHET_LOG",
-        "3 bad server list",
-        "4 no server passed",
+        "1 usage error",
+        "7 the --config file is unreadable",
+        "10 no server passed",
     ] {
         assert!(ran.stdout.contains(needle), "--help lacks {needle:?}");
     }

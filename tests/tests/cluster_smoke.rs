@@ -1,8 +1,11 @@
 //! The demo cluster (on free ports instead of 11111/22222/33333/12345/12346): it ranks its
 //! three servers fastest first, prints how to try it and its admin URL, and a download through
-//! it arrives intact.
+//! it arrives intact. A root without the probe file, or a wrong count of `--server-port`, stops
+//! it at once with the table's exit code.
 
-use ricochet_tests::{client, cluster_command, raw_exchange, status_of, www, Spawned, TempDir};
+use ricochet_tests::{
+    bin, client, cluster_command, raw_exchange, run, status_of, www, Spawned, TempDir, COMMAND,
+};
 use std::fs;
 
 #[test]
@@ -60,4 +63,31 @@ fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
         fs::read(dir.path().join("index.html")).unwrap()
             == fs::read(www().join("index.html")).unwrap()
     );
+}
+
+#[test]
+fn a_root_without_the_probe_file_exits_7_and_a_wrong_port_count_1() {
+    let dir = TempDir::new("cluster-no-probe");
+    fs::write(dir.path().join("index.html"), "hello\n").unwrap();
+    let ran = run(
+        std::process::Command::new(bin("cluster"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--root",
+            ])
+            .arg(dir.path()),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 7, "{ran:?}");
+    assert!(ran.stderr.contains("probe.bin is missing"), "{ran:?}");
+
+    let ran = run(
+        std::process::Command::new(bin("cluster")).args(["--server-port", "0"]),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert!(ran.stderr.contains("--server-port 3 times"), "{ran:?}");
 }

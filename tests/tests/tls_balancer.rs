@@ -1,11 +1,13 @@
 //! The balancer with HTTPS on either side: an HTTPS balancer in front of HTTPS servers (curl -L
 //! and our client), an http balancer redirecting to https servers with a path prefix, a
 //! redirect from https to http refused unless allowed, a server whose certificate does not
-//! verify removed, bad server URLs refused at start, and `cluster --tls`.
+//! verify removed, bad server URLs refused at start, unusable certificate files refused with
+//! the same code as the server's, and `cluster --tls`.
 
 use ricochet::tls::Validity;
 use ricochet_tests::tls::{Pki, ServerCert};
 use ricochet_tests::{bin, client, require, run, server, www, Spawned, TempDir, COMMAND};
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -205,7 +207,7 @@ fn server_urls_with_user_info_fragments_or_other_schemes_are_refused_at_start() 
                 .arg(&config),
             COMMAND,
         );
-        assert_eq!(ran.code(), 3, "{entry}: {}", ran.stderr);
+        assert_eq!(ran.code(), 1, "{entry}: {}", ran.stderr);
         assert!(ran.stderr.contains("line 2"), "{entry}: {}", ran.stderr);
         assert!(ran.stderr.contains(why), "{entry}: {}", ran.stderr);
     }
@@ -219,9 +221,57 @@ fn server_urls_with_user_info_fragments_or_other_schemes_are_refused_at_start() 
         ]),
         COMMAND,
     );
-    assert_eq!(ran.code(), 3, "{}", ran.stderr);
+    assert_eq!(ran.code(), 1, "{}", ran.stderr);
     assert!(ran.stderr.contains("argument 2"), "{}", ran.stderr);
     assert!(ran.stderr.contains("fragment"), "{}", ran.stderr);
+}
+
+#[test]
+fn unusable_certificate_files_exit_7_and_a_lone_tls_flag_exits_1() {
+    let pki = Pki::new("balancer-bad-files");
+    let cert = pki.loopback("balancer");
+    let missing = pki.dir().join("missing.pem");
+    let start = |args: &[&OsStr]| {
+        run(
+            Command::new(bin("balancer"))
+                .args(["--listen", "127.0.0.1:0"])
+                .args(args)
+                .arg("127.0.0.1:2"),
+            COMMAND,
+        )
+    };
+    let flag = OsStr::new;
+    let cases: [(&[&OsStr], &Path); 3] = [
+        (
+            &[
+                flag("--tls-cert"),
+                missing.as_os_str(),
+                flag("--tls-key"),
+                cert.key.as_os_str(),
+            ],
+            &missing,
+        ),
+        // A key given as the certificate.
+        (
+            &[
+                flag("--tls-cert"),
+                cert.key.as_os_str(),
+                flag("--tls-key"),
+                cert.key.as_os_str(),
+            ],
+            &cert.key,
+        ),
+        (&[flag("--probe-cacert"), missing.as_os_str()], &missing),
+    ];
+    for (args, file) in cases {
+        let ran = start(args);
+        assert_eq!(ran.code(), 7, "{args:?}: {}", ran.stderr);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(ran.stderr.contains(name), "{args:?}: {}", ran.stderr);
+    }
+    let ran = start(&[flag("--tls-cert"), cert.cert.as_os_str()]);
+    assert_eq!(ran.code(), 1, "{}", ran.stderr);
+    assert!(ran.stderr.contains("go together"), "{}", ran.stderr);
 }
 
 #[test]

@@ -8,8 +8,9 @@
 //!
 //! HEAD works like GET without the body; another method on one of these paths gets 405 with
 //! `Allow`, any other path 404. What the application needs from the running balancer goes
-//! through [`Control`]: a [`Status`] snapshot, and the reload hook. [`Status::from_snapshot`]
-//! builds it from the core balancer's own [`balancer::Snapshot`]; the shell adds its counters.
+//! through [`Control`]: a [`StatusReport`] snapshot, and the reload hook.
+//! [`StatusReport::from_snapshot`] builds it from the core balancer's own
+//! [`balancer::Snapshot`]; the shell adds its counters.
 
 use crate::balance::balancer;
 use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
@@ -58,7 +59,7 @@ pub struct ServerStatus {
 
 /// Everything the admin endpoints show, taken at one instant.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Status {
+pub struct StatusReport {
     /// The balancer's version.
     pub version: String,
     /// When the snapshot was taken (wall clock).
@@ -79,7 +80,7 @@ pub struct Status {
     pub requests: Vec<(u16, u64)>,
 }
 
-impl Status {
+impl StatusReport {
     /// The admin view of the balancer's `snapshot` ([`balancer::Balancer::snapshot`]) taken
     /// at or before `now` (`wall` on the wall clock), with `ranking` the ranking in force (the
     /// one redirects are drawn from). Counters (`redirects`, `requests`) start at zero: the
@@ -91,7 +92,7 @@ impl Status {
         now: Instant,
         wall: SystemTime,
         version: &str,
-    ) -> Status {
+    ) -> StatusReport {
         let servers = snapshot
             .servers
             .iter()
@@ -117,7 +118,7 @@ impl Status {
                 }
             })
             .collect();
-        Status {
+        StatusReport {
             version: version.to_string(),
             time: wall,
             uptime: now.saturating_duration_since(started),
@@ -145,7 +146,7 @@ pub enum Reload {
 /// What the admin application asks of the running balancer.
 pub trait Control {
     /// A snapshot, taken now. Called once per GET or HEAD of a status endpoint.
-    fn status(&mut self) -> Status;
+    fn report(&mut self) -> StatusReport;
     /// Re-read the server list, as on SIGHUP. Called once per `POST /reload`.
     fn reload(&mut self) -> Reload;
 }
@@ -199,13 +200,13 @@ pub fn answer(
             "/status.json" => (
                 200,
                 "application/json",
-                status_json(&control.status()) + "\n",
+                status_json(&control.report()) + "\n",
             ),
-            "/metrics" => (200, METRICS_CONTENT_TYPE, metrics(&control.status())),
+            "/metrics" => (200, METRICS_CONTENT_TYPE, metrics(&control.report())),
             _ => (
                 200,
                 "text/html; charset=utf-8",
-                status_page(&control.status()),
+                status_page(&control.report()),
             ),
         },
     };
@@ -292,7 +293,7 @@ fn clock_time(t: SystemTime) -> String {
 
 /// The HTML status page: a self-refreshing table, readable without JavaScript or any other
 /// request.
-pub fn status_page(status: &Status) -> String {
+pub fn status_page(status: &StatusReport) -> String {
     let mut page = String::with_capacity(4096);
     page.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -383,7 +384,7 @@ pub fn status_page(status: &Status) -> String {
 }
 
 /// The status as JSON (fields documented in the README's operators section).
-pub fn status_json(status: &Status) -> String {
+pub fn status_json(status: &StatusReport) -> String {
     use serde_json::{json, Map, Value};
     let servers: Vec<Value> = status
         .servers
@@ -458,7 +459,7 @@ fn sample(x: f64) -> String {
 /// The metrics in Prometheus text exposition format 0.0.4, every family with HELP and TYPE.
 /// Per-server families carry a `server="host:port"` label; a family whose value does not
 /// exist for a server (the probe time of a removed one) leaves that server out.
-pub fn metrics(status: &Status) -> String {
+pub fn metrics(status: &StatusReport) -> String {
     let mut out = String::with_capacity(2048);
     let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -58,13 +58,29 @@ impl Measurement {
     }
 }
 
-/// Why a probe failed.
+/// Why a probe failed, as a kind; the message is `Display`'s. The text some kinds carry is the
+/// OS's or the TLS library's own words, for the log line: nothing matches on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeFailure {
-    /// Could not connect (refused, unreachable, name not resolved): the OS error text.
-    Connect(String),
+    /// The host name did not resolve: the resolver's words.
+    Unresolved(String),
+    /// The connection was refused: nothing listens on the port.
+    Refused,
+    /// The server could not be reached otherwise (host or network unreachable): the OS's words.
+    Unreachable(String),
     /// No complete answer within the probe timeout.
     Timeout,
+    /// The TLS handshake failed (certificate, name, protocol): the TLS library's words.
+    Tls(String),
+    /// The connection broke while the request was sent or the response read: the OS's words.
+    Broken(String),
+    /// The connection closed before any byte of a response.
+    NoResponse,
+    /// The connection closed in the middle of the response (its head, or a body without a
+    /// Content-Length).
+    Truncated,
+    /// The response is not valid HTTP: what is wrong with it.
+    Malformed(String),
     /// The server answered with a status other than 200.
     Status(u16),
     /// The body was not as long as the response's Content-Length announced.
@@ -74,15 +90,22 @@ pub enum ProbeFailure {
         /// Bytes received.
         received: u64,
     },
-    /// The connection broke or the response was malformed: the error text.
-    Transfer(String),
 }
 
 impl fmt::Display for ProbeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProbeFailure::Connect(why) => write!(f, "cannot connect: {why}"),
+            ProbeFailure::Unresolved(why) => write!(f, "cannot connect: name not resolved: {why}"),
+            ProbeFailure::Refused => f.write_str("cannot connect: connection refused"),
+            ProbeFailure::Unreachable(why) => write!(f, "cannot connect: {why}"),
             ProbeFailure::Timeout => f.write_str("probe timed out"),
+            ProbeFailure::Tls(why) => write!(f, "cannot connect over TLS: {why}"),
+            ProbeFailure::Broken(why) => write!(f, "download failed: {why}"),
+            ProbeFailure::NoResponse => f.write_str("closed the connection without answering"),
+            ProbeFailure::Truncated => {
+                f.write_str("closed the connection before the response ended")
+            }
+            ProbeFailure::Malformed(why) => write!(f, "malformed response: {why}"),
             ProbeFailure::Status(s) => write!(
                 f,
                 "answered {s} {} instead of 200",
@@ -92,7 +115,6 @@ impl fmt::Display for ProbeFailure {
                 f,
                 "received {received} bytes, Content-Length announced {expected}"
             ),
-            ProbeFailure::Transfer(why) => write!(f, "download failed: {why}"),
         }
     }
 }
@@ -149,13 +171,25 @@ pub fn verdict(
         {
             judge(status, announced, reader.received(), elapsed)
         }
-        (_, Some(e)) => Err(ProbeFailure::Transfer(e.to_string())),
+        (_, Some(e)) => Err(read_failure(e)),
         (Some(status), None) if reader.is_done() => {
             judge(status, announced, reader.received(), elapsed)
         }
-        _ => Err(ProbeFailure::Transfer(
-            "the response was not read to its end".to_string(),
-        )),
+        (None, None) => Err(ProbeFailure::NoResponse),
+        (Some(_), None) => Err(ProbeFailure::Truncated),
+    }
+}
+
+/// The kind of a read error that ended a probe download.
+fn read_failure(e: &ReadError) -> ProbeFailure {
+    match e {
+        ReadError::NoResponse => ProbeFailure::NoResponse,
+        ReadError::HeadCut | ReadError::Body(BodyError::Truncated { .. }) => {
+            ProbeFailure::Truncated
+        }
+        ReadError::Head(_) | ReadError::Body(_) | ReadError::UnexpectedSwitch => {
+            ProbeFailure::Malformed(e.to_string())
+        }
     }
 }
 

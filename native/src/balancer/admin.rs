@@ -9,11 +9,11 @@ use crate::balancer::Published;
 use crate::runtime::accept;
 use crate::runtime::driver::{self, InstantService, Shutdown};
 use crate::runtime::TcpListener;
-use ricochet_core::balance::admin::{self, Control, Reload, Status};
+use ricochet_core::balance::admin::{self, Control, Reload, StatusReport};
 use ricochet_core::balance::pool::Policy;
 use ricochet_core::http::connection::ConnectionConfig;
 use ricochet_core::http::request::{Limits, Request};
-use ricochet_core::http::status::Status as CoreStatus;
+use ricochet_core::http::status::Status;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,18 +39,18 @@ pub struct Admin {
 }
 
 impl Control for Admin {
-    fn status(&mut self) -> Status {
+    fn report(&mut self) -> StatusReport {
         let ranking = self.published.current();
         let now = Instant::now();
         let wall = SystemTime::now();
         let version = env!("CARGO_PKG_VERSION");
         let mut status = match self.published.snapshot() {
             Some(snapshot) => {
-                Status::from_snapshot(&snapshot, &ranking, self.started, now, wall, version)
+                StatusReport::from_snapshot(&snapshot, &ranking, self.started, now, wall, version)
             }
             // Only before the prober's first step, and the admin listener starts after its
             // first round: an empty page rather than a panic.
-            None => empty_status(self.started, now, wall, version),
+            None => empty_report(self.started, now, wall, version),
         };
         let redirects = self.published.redirects();
         for server in &mut status.servers {
@@ -68,8 +68,8 @@ impl Control for Admin {
     }
 }
 
-fn empty_status(started: Instant, now: Instant, wall: SystemTime, version: &str) -> Status {
-    Status {
+fn empty_report(started: Instant, now: Instant, wall: SystemTime, version: &str) -> StatusReport {
+    StatusReport {
         version: version.to_string(),
         time: wall,
         uptime: now.saturating_duration_since(started),
@@ -148,7 +148,7 @@ impl InstantService for AdminService {
         answer.keep_alive
     }
 
-    fn error(&mut self, status: CoreStatus, _: u64, _: u64, _: Option<Instant>) {
+    fn error(&mut self, status: Status, _: u64, _: u64, _: Option<Instant>) {
         log::debug!("admin {} \"-\" {status}", self.peer);
     }
 }

@@ -4,10 +4,12 @@
 //! Reading and the verdict are the core's ([`ResponseReader`] and
 //! `ricochet_core::balance::probe::verdict`); this module only connects, reads and times.
 
-use crate::runtime::exchange::{self, ReceiveError, Received, TlsClient};
+use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
+use crate::tls::HandshakeError;
 use ricochet_core::balance::probe::{Measurement, ProbeFailure};
 use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;
+use std::io;
 use std::time::Instant;
 
 /// Receive buffer of one probe: the most of the probe body held at once.
@@ -38,15 +40,13 @@ async fn download(
     deadline: Instant,
 ) -> Result<Measurement, ProbeFailure> {
     let left = || deadline.saturating_duration_since(Instant::now());
-    let mut stream = match exchange::connect(url, tls, left()).await {
-        Ok(stream) => stream,
-        Err(exchange::ConnectError::Timeout) => return Err(ProbeFailure::Timeout),
-        Err(e) => return Err(ProbeFailure::Connect(e.to_string())),
-    };
+    let mut stream = exchange::connect(url, tls, left())
+        .await
+        .map_err(connect_failure)?;
     match exchange::send_get(&mut stream, url, &[], left()).await {
         Ok(Some(())) => {}
         Ok(None) => return Err(ProbeFailure::Timeout),
-        Err(e) => return Err(ProbeFailure::Transfer(format!("sending the request: {e}"))),
+        Err(e) => return Err(ProbeFailure::Broken(format!("sending the request: {e}"))),
     }
     let mut received = Received::new(READ_BUF);
     let mut reader = ResponseReader::with_max_head(false, MAX_HEAD);
@@ -65,8 +65,24 @@ async fn download(
             Ok(false) => {}
             Err(ReceiveError::Read(e)) => break Some(e),
             Err(ReceiveError::Timeout) => return Err(ProbeFailure::Timeout),
-            Err(ReceiveError::Io(e)) => return Err(ProbeFailure::Transfer(e.to_string())),
+            Err(ReceiveError::Io(e)) => return Err(ProbeFailure::Broken(e.to_string())),
         }
     };
     ricochet_core::balance::probe::verdict(&reader, failure.as_ref(), started.elapsed())
+}
+
+/// The kind of a failed connection.
+fn connect_failure(e: ConnectError) -> ProbeFailure {
+    match e {
+        ConnectError::Timeout | ConnectError::Handshake(HandshakeError::TimedOut) => {
+            ProbeFailure::Timeout
+        }
+        ConnectError::Resolve(e) => ProbeFailure::Unresolved(e.to_string()),
+        ConnectError::Connect(_, e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            ProbeFailure::Refused
+        }
+        ConnectError::Connect(addr, e) => ProbeFailure::Unreachable(format!("{addr}: {e}")),
+        ConnectError::Handshake(e) => ProbeFailure::Tls(e.to_string()),
+        ConnectError::TlsConfig(e) => ProbeFailure::Tls(e.to_string()),
+    }
 }

@@ -3,6 +3,7 @@
 //! duplicate entries, named by line or argument) are the core's [`ServerList`]; this module
 //! only reads the file.
 
+use crate::cli::exit::Exit;
 use ricochet_core::balance::pool::{ServerAddr, ServerList, ServerListError};
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
@@ -67,6 +68,17 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+impl LoadError {
+    /// The exit code of a binary whose server list failed this way: an unreadable file is
+    /// [`Exit::LocalFile`], a bad or missing entry [`Exit::Usage`].
+    pub fn exit(&self) -> Exit {
+        match self {
+            LoadError::File { .. } => Exit::LocalFile,
+            LoadError::Entry { .. } | LoadError::Empty => Exit::Usage,
+        }
+    }
+}
 
 impl ServerSource {
     /// Read the list: the config file's servers first, then the arguments (the order only

@@ -20,11 +20,12 @@
 use argh::FromArgs;
 use ricochet::balancer::admin::{self, Admin};
 use ricochet::balancer::servers::ServerSource;
-use ricochet::balancer::{Config, Prober, StartError};
+use ricochet::balancer::{Config, LaunchError, Prober};
 use ricochet::cli::duration::parse_duration;
 use ricochet::cli::{listen, logging, version};
 use ricochet::runtime::access_log::AccessLog;
 use ricochet::runtime::signal::{self, Signal};
+use ricochet::runtime::stop::GracefulStop;
 use ricochet::tls::{self, Trust};
 use ricochet::{balancer, runtime};
 use ricochet_core::balance::admin::Reload;
@@ -47,33 +48,27 @@ ricochet::args_struct! {
 /// whole, with one log line naming the line, and the servers in force stay.
 #[derive(FromArgs)]
 #[argh(
-    error_code(1, "usage error (bad flag or value)"),
+    error_code(
+        1,
+        "usage error: a bad flag or value, a malformed or duplicate server (the message names the argument or line), or no server given"
+    ),
     error_code(
         2,
         "cannot listen on the --listen or --admin address, or cannot open the --access-log file"
     ),
     error_code(
-        3,
-        "bad server list: malformed or duplicate entry (the message names the argument or line), unreadable --config file, or no server given"
+        7,
+        "the --config file is unreadable, or the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
     ),
-    error_code(4, "no server passed the first probe"),
+    error_code(10, "no server passed the first probe"),
     error_code(
-        5,
-        "the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
-    ),
-    error_code(
-        6,
+        12,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
 struct Args {
+threads {}
 {
-    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
-    /// async-std drives every socket from one reactor, and for small responses one thread
-    /// answers fastest; more help when large responses keep a core busy
-    #[argh(option)]
-    threads: Option<usize>,
-
     /// address to listen on, host:port; port 0 picks a free port (default 127.0.0.1:12345)
     #[argh(option, default = "String::from(\"127.0.0.1:12345\")")]
     listen: String,
@@ -137,7 +132,7 @@ limits {
     /// time allowed to send a complete request head, e.g. 10s; then 408 (default 10s)
     header_timeout,
     /// after SIGTERM or SIGINT, how long answers in flight may take to finish before they are
-    /// cut and the balancer exits 6, e.g. 30s (default 30s)
+    /// cut and the balancer exits 12, e.g. 30s (default 30s)
     shutdown_timeout,
     /// how long a kept-alive connection may wait for its next request, and a write may stall
     /// (default 60s)
@@ -180,48 +175,31 @@ fn parse_redirect(value: &str) -> Result<Redirect, String> {
     Redirect::new(status).map_err(|e| e.to_string())
 }
 
-fn start_failed(e: StartError) -> ExitCode {
-    eprintln!("balancer: {e}");
-    ExitCode::from(match e {
-        StartError::BadProbePath(_) => 1,
-        StartError::NoServers => 3,
-        StartError::NoServerPassed => 4,
-        StartError::ProbeCaFile(_) => 5,
-    })
-}
-
 fn main() -> ExitCode {
     version::exit_if_asked("balancer");
     let started = Instant::now();
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", version::line("balancer"));
-        return ExitCode::SUCCESS;
-    }
     runtime::set_threads(args.threads);
     logging::init();
-
-    let readmit = match balancer::readmit_from_flags(args.readmit, args.rise, args.fall) {
-        Ok(readmit) => readmit,
+    match config(&args).and_then(|config| runtime::block_on(run(args, config, started))) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("balancer: {e}");
-            return ExitCode::from(1);
+            e.exit().into()
         }
-    };
+    }
+}
 
+/// The balancer's settings from its flags and server list.
+fn config(args: &Args) -> Result<Config, LaunchError> {
+    let readmit = balancer::readmit_from_flags(args.readmit, args.rise, args.fall)
+        .map_err(LaunchError::Readmit)?;
     // Servers: the config file's first, then the arguments (the order only matters for ties).
     let source = ServerSource {
         config: args.config.clone(),
         arguments: args.servers.clone(),
     };
-    let servers = match source.load() {
-        Ok(servers) => servers,
-        Err(e) => {
-            eprintln!("balancer: {e}");
-            return ExitCode::from(3);
-        }
-    };
-
+    let servers = source.load().map_err(LaunchError::ServerList)?;
     let mut config = Config::new(servers);
     config.source = Some(source);
     config.probe = ProbeConfig {
@@ -242,88 +220,65 @@ fn main() -> ExitCode {
         insecure: false,
     };
     config.listener.tls =
-        match tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref()) {
-            Ok(tls) => tls,
-            Err(e) => {
-                eprintln!("balancer: {e}");
-                return ExitCode::from(match e {
-                    tls::TlsFlagsError::Unpaired => 1,
-                    tls::TlsFlagsError::Cert(_) => 5,
-                });
-            }
-        };
+        tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref())
+            .map_err(LaunchError::Tls)?;
     if let Some(path) = &args.access_log {
-        match AccessLog::open(path) {
-            Ok(log) => config.access_log = Some(log),
-            Err(e) => {
-                eprintln!(
-                    "balancer: cannot open the access log {}: {e}",
-                    path.display()
-                );
-                return ExitCode::from(2);
-            }
-        }
+        let log = AccessLog::open(path).map_err(|e| LaunchError::AccessLog(path.clone(), e))?;
+        config.access_log = Some(log);
     }
+    Ok(config)
+}
 
-    runtime::block_on(async move {
-        // Bind first: a busy port is reported at once, and clients arriving during the first
-        // probe round wait in the backlog instead of being refused.
-        let (listener, addr) = match listen::bind(&args.listen).await {
-            Ok(bound) => bound,
-            Err(e) => {
-                eprintln!("balancer: cannot listen on {}: {e}", args.listen);
-                return ExitCode::from(2);
-            }
-        };
-        let admin_listener = match &args.admin {
-            Some(addr) => match listen::bind(addr).await {
-                Ok(bound) => Some(bound),
-                Err(e) => {
-                    eprintln!("balancer: cannot listen on {addr} (--admin): {e}");
-                    return ExitCode::from(2);
-                }
-            },
-            None => None,
-        };
-        // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
-        let stop = ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
-        // Lines of answers sent before a stop are written out before the process ends.
-        if let Some(log) = config.access_log.clone() {
-            stop.on_exit(move || log.flush());
+/// Bind, run the first probe round, then serve until a signal stops the balancer.
+async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, LaunchError> {
+    // Bind first: a busy port is reported at once, and clients arriving during the first
+    // probe round wait in the backlog instead of being refused.
+    let bind = |addr: &str, flag| {
+        let addr = addr.to_string();
+        async move {
+            listen::bind(&addr)
+                .await
+                .map_err(|error| LaunchError::Listen { addr, flag, error })
         }
-        log::info!(
-            "probing {} servers for {} (timeout {:?})",
-            config.servers.len(),
-            config.probe.path,
-            config.probe.timeout
-        );
-        let mut prober = match Prober::new(&config) {
-            Ok(prober) => prober,
-            Err(e) => return start_failed(e),
-        };
-        // From now on SIGHUP reloads instead of ending the process.
+    };
+    let (listener, addr) = bind(&args.listen, None).await?;
+    let admin_listener = match &args.admin {
+        Some(admin) => Some(bind(admin, Some("--admin")).await?),
+        None => None,
+    };
+    // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
+    let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
+    // Lines of answers sent before a stop are written out before the process ends.
+    if let Some(log) = config.access_log.clone() {
+        stop.on_exit(move || log.flush());
+    }
+    log::info!(
+        "probing {} servers for {} (timeout {:?})",
+        config.servers.len(),
+        config.probe.path,
+        config.probe.timeout
+    );
+    let mut prober = Prober::new(&config).map_err(LaunchError::Start)?;
+    // From now on SIGHUP reloads instead of ending the process.
+    let reloader = prober.reloader();
+    if let Err(e) = signal::watch(Signal::Hangup, move || reloader.request_reload()) {
+        log::warn!("cannot handle SIGHUP, reloading is off: {e}");
+    }
+    prober.first_round().await.map_err(LaunchError::Start)?;
+    if let Some((admin_listener, admin_addr)) = admin_listener {
+        // Same as SIGHUP: the prober re-reads the list and logs the outcome.
         let reloader = prober.reloader();
-        if let Err(e) = signal::watch(Signal::Hangup, move || reloader.request_reload()) {
-            log::warn!("cannot handle SIGHUP, reloading is off: {e}");
-        }
-        if let Err(e) = prober.first_round().await {
-            return start_failed(e);
-        }
-        if let Some((admin_listener, admin_addr)) = admin_listener {
-            // Same as SIGHUP: the prober re-reads the list and logs the outcome.
-            let reloader = prober.reloader();
-            let admin = Admin {
-                published: Arc::clone(prober.published()),
-                started,
-                reload: Some(Arc::new(move || {
-                    reloader.request_reload();
-                    Reload::Accepted
-                })),
-            };
-            admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
-        }
-        listen::announce(addr, config.listener.tls.is_some());
-        balancer::serve_until(listener, prober, config, stop.shutdown()).await;
-        stop.finish(true)
-    })
+        let admin = Admin {
+            published: Arc::clone(prober.published()),
+            started,
+            reload: Some(Arc::new(move || {
+                reloader.request_reload();
+                Reload::Accepted
+            })),
+        };
+        admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
+    }
+    listen::announce(addr, config.listener.tls.is_some());
+    balancer::serve(listener, prober, config, stop.shutdown()).await;
+    Ok(stop.finish(true))
 }

@@ -10,12 +10,14 @@
 //! ```
 //!
 //! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
-//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C. `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
+//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C.
+//! `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
 use ricochet::cli::duration::parse_duration;
 use ricochet::cli::logging;
-use ricochet::cluster::{self, Config, RATES, SERVER_PORTS};
+use ricochet::cluster::{self, ClusterError, Config, RATES, SERVER_PORTS};
+use ricochet::runtime::stop::GracefulStop;
 use ricochet::{balancer, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,22 +32,19 @@ ricochet::args_struct! {
 #[argh(
     error_code(1, "usage error"),
     error_code(2, "cannot listen on one of the ports"),
-    error_code(3, "the root is not a directory, or the probe file is missing from it"),
-    error_code(4, "no server passed the first probe"),
-    error_code(5, "--tls: the throwaway CA or its file could not be made"),
     error_code(
-        6,
-        "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
+        7,
+        "the root is not a directory, the probe file is missing from it, or (--tls) the throwaway CA or its file could not be made"
+    ),
+    error_code(10, "no server passed the first probe"),
+    error_code(
+        12,
+        "stopped by Ctrl-C (SIGINT) or SIGTERM, but connections to the servers or the balancer were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
 struct Args {
+threads {}
 {
-    /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
-    /// async-std drives every socket from one reactor, and for small responses one thread
-    /// answers fastest; more help when large responses keep a core busy
-    #[argh(option)]
-    threads: Option<usize>,
-
     /// directory the servers serve (default: www/ in the current directory or a parent, else
     /// the workspace's www/)
     #[argh(option)]
@@ -56,7 +55,7 @@ struct Args {
     listen: String,
 
     /// after SIGTERM or SIGINT (Ctrl-C), how long answers in flight may take to finish before
-    /// they are cut and the cluster exits 6, e.g. 30s (default 30s)
+    /// they are cut and the cluster exits 12, e.g. 30s (default 30s)
     #[argh(
         option,
         default = "Duration::from_secs(30)",
@@ -95,6 +94,7 @@ readmit {
 
     /// print the name and version, then exit
     #[argh(switch)]
+    #[expect(dead_code, reason = "version::exit_if_asked answers it before argh parses")]
     version: bool,
 
     /// everything over HTTPS: a throwaway CA and certificate for 127.0.0.1 and localhost are
@@ -109,48 +109,41 @@ readmit {
 fn main() -> ExitCode {
     ricochet::cli::version::exit_if_asked("cluster");
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", ricochet::cli::version::line("cluster"));
-        return ExitCode::SUCCESS;
-    }
     runtime::set_threads(args.threads);
     logging::init();
-    let ports = if args.server_port.is_empty() {
-        SERVER_PORTS.to_vec()
-    } else if args.server_port.len() == SERVER_PORTS.len() {
-        args.server_port
-    } else {
-        eprintln!(
-            "cluster: give --server-port {} times (or not at all)",
-            SERVER_PORTS.len()
-        );
-        return ExitCode::from(1);
+    let shutdown_timeout = args.shutdown_timeout;
+    let ran = config(args).and_then(|config| {
+        // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
+        let stop = GracefulStop::on_signals(shutdown_timeout, true);
+        runtime::block_on(cluster::run(config, stop.shutdown())).map(|()| stop.finish(true))
+    });
+    match ran {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cluster: {e}");
+            e.exit().into()
+        }
+    }
+}
+
+/// The cluster's settings from its flags.
+fn config(args: Args) -> Result<Config, ClusterError> {
+    let ports = match args.server_port.len() {
+        0 => SERVER_PORTS.to_vec(),
+        n if n == SERVER_PORTS.len() => args.server_port,
+        _ => return Err(ClusterError::ServerPorts),
     };
     let mut balancer_config = balancer::Config::new(Vec::new());
     balancer_config.probe.interval = args.probe_interval;
     balancer_config.probe.readmit =
-        match balancer::readmit_from_flags(args.readmit, args.rise, args.fall) {
-            Ok(readmit) => readmit,
-            Err(e) => {
-                eprintln!("cluster: {e}");
-                return ExitCode::from(1);
-            }
-        };
-    let config = Config {
+        balancer::readmit_from_flags(args.readmit, args.rise, args.fall)
+            .map_err(ClusterError::Readmit)?;
+    Ok(Config {
         root: args.root.unwrap_or_else(cluster::default_root),
         listen: args.listen,
         admin: args.admin,
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
         tls: args.tls,
-    };
-    // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
-    let stop = ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, true);
-    match runtime::block_on(cluster::run(config, stop.shutdown())) {
-        Ok(()) => stop.finish(true),
-        Err(error) => {
-            eprintln!("cluster: {error}");
-            ExitCode::from(error.exit_code())
-        }
-    }
+    })
 }

@@ -7,6 +7,7 @@
 /// - `limits`: --max-connections (its default given too), --max-request-line, --max-head,
 ///   --header-timeout, --shutdown-timeout, --idle-timeout;
 /// - `tls`: --access-log, --version, --tls-cert, --tls-key;
+/// - `threads {}`: --threads, worded the same for every binary;
 /// - `readmit`: --readmit, --rise, --fall (read with
 ///   [`readmit_from_flags`](crate::balancer::readmit_from_flags)).
 ///
@@ -104,6 +105,15 @@ macro_rules! args_struct {
             /// the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
             #[argh(option)]
             tls_key: Option<std::path::PathBuf>,
+        ] $($rest)*);
+    };
+    (@munch $head:tt [$($out:tt)*] threads {} $($rest:tt)*) => {
+        $crate::args_struct!(@munch $head [$($out)*
+            /// executor threads running connections (default 1, or ASYNC_STD_THREAD_COUNT if set):
+            /// async-std drives every socket from one reactor, and for small responses one thread
+            /// answers fastest; more help when large responses keep a core busy
+            #[argh(option)]
+            threads: Option<usize>,
         ] $($rest)*);
     };
     (

@@ -3,7 +3,8 @@
 //! [`crate::balancer`].
 
 use crate::balancer::admin::{self, Admin};
-use crate::balancer::{self, StartError};
+use crate::balancer::{self, ReadmitFlagsError, StartError};
+use crate::cli::exit::Exit;
 use crate::cli::listen::{self, listening_line};
 use crate::runtime::driver::Shutdown;
 use crate::runtime::{self, TcpListener};
@@ -42,9 +43,13 @@ pub struct Config {
     pub tls: bool,
 }
 
-/// Why the cluster could not start.
+/// Why the cluster could not start, each with its exit code.
 #[derive(Debug)]
 pub enum ClusterError {
+    /// `--server-port` was given, but not once per server.
+    ServerPorts,
+    /// `--readmit`, `--rise` and `--fall` do not go together.
+    Readmit(ReadmitFlagsError),
     /// The root is not a servable directory.
     Root(PathBuf, io::Error),
     /// The probe file is missing under the root.
@@ -60,13 +65,15 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    /// The process exit code for this error (see the `cluster` binary's `--help`).
-    pub fn exit_code(&self) -> u8 {
+    /// The exit code for this failure ([`Exit`]).
+    pub fn exit(&self) -> Exit {
         match self {
-            ClusterError::Listen(..) | ClusterError::Address(..) => 2,
-            ClusterError::Root(..) | ClusterError::ProbeFile(..) => 3,
-            ClusterError::Balancer(_) => 4,
-            ClusterError::Tls(_) => 5,
+            ClusterError::ServerPorts | ClusterError::Readmit(_) => Exit::Usage,
+            ClusterError::Listen(..) | ClusterError::Address(..) => Exit::Network,
+            ClusterError::Root(..) | ClusterError::ProbeFile(..) | ClusterError::Tls(_) => {
+                Exit::LocalFile
+            }
+            ClusterError::Balancer(e) => e.exit(),
         }
     }
 }
@@ -74,6 +81,12 @@ impl ClusterError {
 impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ClusterError::ServerPorts => write!(
+                f,
+                "give --server-port {} times (or not at all)",
+                SERVER_PORTS.len()
+            ),
+            ClusterError::Readmit(e) => e.fmt(f),
             ClusterError::Root(root, e) => write!(f, "cannot serve {}: {e}", root.display()),
             ClusterError::ProbeFile(path) => write!(
                 f,
@@ -226,7 +239,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         )),
     }
     say(format_args!("stop with Ctrl-C\n"));
-    balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
+    balancer::serve(balancer_listener, prober, balancer_config, shutdown).await;
     for finished in drained {
         // Each server's task drops its sender once its connections have all ended.
         let _ = finished.await;

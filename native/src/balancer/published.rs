@@ -1,0 +1,216 @@
+//! What the prober publishes and every connection reads: the ranking in force, the latest
+//! snapshot, the counters, and the way back to the prober for client reports.
+
+use crate::balancer::counters::{RedirectCounts, RequestCounts};
+use crate::balancer::prober::Input;
+use futures::channel::mpsc;
+use ricochet_core::balance::balancer::Snapshot;
+use ricochet_core::balance::pool::Ranking;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// The current ranking, shared by every connection and replaced atomically by the prober,
+/// with the latest [`Snapshot`] of every server (for the admin listener), the counters it
+/// reports, and the way back to the prober for client reports of unreachable servers.
+///
+/// Readers keep their own `Arc` and a generation number: checking for a new ranking costs one
+/// atomic load, and the lock is taken only when there is one. Counting a request or a redirect
+/// is one relaxed atomic add: no lock, no allocation.
+#[derive(Debug)]
+pub struct Published {
+    generation: AtomicU64,
+    current: RwLock<Current>,
+    requests: RequestCounts,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    reports: Option<Reports>,
+}
+
+/// The ranking in force and the redirect counters of the pool's servers, by pool index.
+#[derive(Debug, Clone)]
+struct Current {
+    ranking: Arc<Ranking>,
+    redirects: RedirectCounts,
+}
+
+/// Most client reports queued for the prober at once; more are dropped (the prober verifies
+/// a server at most once per [`ricochet_core::balance::probe::REPORT_PERIOD`] anyway).
+const MAX_QUEUED_REPORTS: usize = 64;
+
+/// The connections' side of the report channel: a bounded count over an unbounded channel,
+/// so sending costs an atomic add and never waits.
+#[derive(Debug)]
+struct Reports {
+    tx: mpsc::UnboundedSender<Input>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Published {
+    /// Start with `ranking`, no status yet, and no prober to report to.
+    pub fn new(ranking: Ranking) -> Published {
+        Published::with_reports(ranking, None)
+    }
+
+    /// Start with `ranking`, reporting unreachable servers on `tx` with `queued` counting the
+    /// reports not yet taken.
+    pub(super) fn reporting_to(
+        ranking: Ranking,
+        tx: mpsc::UnboundedSender<Input>,
+        queued: Arc<AtomicUsize>,
+    ) -> Published {
+        Published::with_reports(ranking, Some(Reports { tx, queued }))
+    }
+
+    fn with_reports(ranking: Ranking, reports: Option<Reports>) -> Published {
+        let redirects = RedirectCounts::default().covering(&ranking);
+        Published {
+            generation: AtomicU64::new(0),
+            current: RwLock::new(Current {
+                ranking: Arc::new(ranking),
+                redirects,
+            }),
+            requests: RequestCounts::default(),
+            snapshot: RwLock::new(None),
+            reports,
+        }
+    }
+
+    /// Replace the ranking; connections pick it up at their next request.
+    pub fn publish(&self, ranking: Ranking) {
+        // A poisoned lock only means a panic elsewhere while holding it; the data inside is
+        // still whole, so carry on rather than crash.
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        current.redirects = current.redirects.covering(&ranking);
+        current.ranking = Arc::new(ranking);
+        drop(current);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current ranking.
+    pub fn current(&self) -> Arc<Ranking> {
+        Arc::clone(&self.read().ranking)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The prober's latest snapshot of every server (health, last probe, next probe) and of
+    /// its settings; `None` before the prober's first step. Updated after every probe result,
+    /// report and reload. Join it with [`Published::current`] by [`Row::index`] for ranks,
+    /// weights and shares.
+    ///
+    /// [`Row::index`]: ricochet_core::balance::pool::Row::index
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_snapshot(&self, snapshot: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
+    }
+
+    /// Tell the prober a client could not reach server `index` (the
+    /// [`ricochet_core::balance::redirect::Answer::unreachable`] of its request). Never waits; dropped
+    /// when too many reports are queued already.
+    pub fn report_unreachable(&self, index: usize) {
+        let Some(reports) = &self.reports else {
+            return;
+        };
+        if reports.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED_REPORTS {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if reports
+            .tx
+            .unbounded_send(Input::Unreachable(index))
+            .is_err()
+        {
+            reports.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn view(&self) -> View {
+        let generation = self.generation.load(Ordering::Acquire);
+        View {
+            generation,
+            current: self.read().clone(),
+        }
+    }
+
+    /// Requests answered on the redirect port, by status code.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
+    /// Redirects sent so far, by pool index.
+    pub fn redirects(&self) -> Vec<u64> {
+        self.read().redirects.values()
+    }
+}
+
+/// One connection's copy of the published ranking.
+pub(super) struct View {
+    generation: u64,
+    current: Current,
+}
+
+impl View {
+    pub(super) fn refresh(&mut self, published: &Published) -> &Ranking {
+        let generation = published.generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            self.generation = generation;
+            self.current = published.read().clone();
+        }
+        &self.current.ranking
+    }
+
+    /// The ranking as of the last [`View::refresh`].
+    pub(super) fn ranking(&self) -> &Ranking {
+        &self.current.ranking
+    }
+
+    /// Count a redirect to server `index` (by pool index).
+    pub(super) fn count_redirect(&self, index: usize) {
+        self.current.redirects.count(index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
+    use ricochet_core::balance::probe::Measurement;
+    use std::time::Duration;
+
+    fn ranking_of(n: usize) -> Ranking {
+        let servers: Vec<ServerAddr> = (0..n)
+            .map(|i| ServerAddr::parse(&format!("127.0.0.1:{}", 8000 + i)).unwrap())
+            .collect();
+        let mut pool = Pool::new(servers);
+        for i in 0..n {
+            pool.record(
+                i,
+                Measurement {
+                    elapsed: Duration::from_millis(10 * (i as u64 + 1)),
+                    bytes: 1000,
+                },
+            );
+        }
+        pool.ranking(Policy::Rank)
+    }
+
+    #[test]
+    fn connections_see_a_new_ranking_at_their_next_request() {
+        let published = Published::new(ranking_of(3));
+        let mut view = published.view();
+        assert_eq!(view.refresh(&published).len(), 3);
+        published.publish(ranking_of(2));
+        assert_eq!(view.refresh(&published).len(), 2);
+        published.publish(Ranking::empty(Policy::Rank));
+        assert!(view.refresh(&published).is_empty());
+        // A view taken later starts from the latest ranking.
+        assert!(published.view().ranking().is_empty());
+    }
+}
