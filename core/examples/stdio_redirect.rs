@@ -120,7 +120,7 @@ fn main() -> ExitCode {
             }
             Ok(Parsed::Partial) => {}
             Err(e) => {
-                let status = Status::from_code(e.status());
+                let status = e.status();
                 error_page::write(status, false, false, now, &[], &mut out);
                 break;
             }

@@ -372,7 +372,7 @@ fn parse_errors_and_timeouts_close() {
         .parse(b"GET / HTTP/2.0\r\nHost: b\r\n\r\n")
         .unwrap_err();
     let mut out = Vec::new();
-    let status = Status::from_code(err.status());
+    let status = err.status();
     assert!(!error_page::write(
         status,
         false,

@@ -253,7 +253,7 @@ impl ServerConnection {
                     }
                     event(0, Event::NeedData)
                 }
-                Err(e) => event(0, self.fail(Status::from_code(e.status()))),
+                Err(e) => event(0, self.fail(e.status())),
             },
             State::Body {
                 decoder,
@@ -272,7 +272,7 @@ impl ServerConnection {
                     match decoder.decode(&buf[used..]) {
                         Ok(step) if step.consumed == 0 => break,
                         Ok(step) => used += step.consumed,
-                        Err(e) => return event(used, self.fail(Status::from_code(e.status()))),
+                        Err(e) => return event(used, self.fail(e.status())),
                     }
                 }
                 let (keep_alive, linger) = if decoder.is_done() {
