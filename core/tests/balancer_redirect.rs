@@ -10,7 +10,7 @@ use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::{
     html_escape, location, Answer, NotARedirect, Redirect, DEFAULT_RETRY_AFTER,
 };
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::{Request, RequestParser};
 use ricochet_core::http::response::ResponseParser;
 use ricochet_core::http::status::Status;
@@ -372,21 +372,18 @@ fn parse_errors_and_timeouts_close() {
         .parse(b"GET / HTTP/2.0\r\nHost: b\r\n\r\n")
         .unwrap_err();
     let mut out = Vec::new();
-    let status = err.status();
-    assert!(!error_page::write(
-        status,
-        false,
-        false,
-        now(),
-        &[],
-        &mut out
-    ));
+    // The shell would keep the connection: the page closes it anyway.
+    let open = Reply {
+        keep_alive: true,
+        head_only: false,
+    };
+    assert!(!error_page::write(err.status(), open, now(), &[], &mut out));
     let p = parse_response(&out, false);
     assert_eq!(p.status, 505);
     assert_eq!(p.header("Connection"), Some("close"));
 
     let mut out = Vec::new();
-    let keep_alive = error_page::write(Status::REQUEST_TIMEOUT, true, false, now(), &[], &mut out);
+    let keep_alive = error_page::write(Status::REQUEST_TIMEOUT, open, now(), &[], &mut out);
     assert!(!keep_alive, "408 always closes");
     assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
 }

@@ -18,6 +18,7 @@
 //! never split or inject a header.
 
 use crate::balance::pool::{Ranking, ServerAddr};
+use crate::http::error_page::{Method, Reply};
 use crate::http::report::UNREACHABLE_HEADER;
 use crate::http::request::Request;
 use crate::http::status::Status;
@@ -126,19 +127,20 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
-        let head_only = match crate::http::error_page::allowed_method(request.method) {
-            Ok(head_only) => head_only,
-            Err(status) => {
-                let keep_alive =
-                    crate::http::error_page::write(status, keep_alive, false, now, &[], out);
-                return Answer {
-                    status: status.code(),
-                    keep_alive,
-                    server: None,
-                    unreachable: None,
-                };
-            }
-        };
+        let method = crate::http::error_page::allowed_method(request.method);
+        if let Some(status) = method.answer_instead() {
+            let reply = Reply {
+                keep_alive,
+                head_only: false,
+            };
+            return Answer {
+                status: status.code(),
+                keep_alive: crate::http::error_page::write(status, reply, now, &[], out),
+                server: None,
+                unreachable: None,
+            };
+        }
+        let head_only = method == Method::Head;
         let unreachable = reported_unreachable(request, ranking);
         let picked = match unreachable {
             None => ranking.pick(rng),
@@ -346,8 +348,10 @@ pub fn write_unavailable(
 ) {
     crate::http::error_page::write(
         Status::SERVICE_UNAVAILABLE,
-        keep_alive,
-        head_only,
+        Reply {
+            keep_alive,
+            head_only,
+        },
         now,
         &[("Retry-After", retry_after.to_string())],
         out,

@@ -219,7 +219,9 @@ impl ServerConnection {
                     // would carry gets the final status at once, then the connection ends: it
                     // may send the body or not, so where a next request would start is unknown.
                     let refused = value.sends_continue(true)
-                        && crate::http::error_page::allowed_method(value.method).is_err();
+                        && crate::http::error_page::allowed_method(value.method)
+                            .answer_instead()
+                            .is_some();
                     let fits = fits && !refused;
                     let keep_alive = value.keep_alive && fits && !self.draining;
                     self.request_started = Some(started.unwrap_or(now));
