@@ -231,6 +231,41 @@ fn injected_crlf_cannot_split_the_head() {
 }
 
 #[test]
+fn a_nul_in_the_decoded_path_is_a_bad_request_as_on_the_file_server() {
+    let r = ranking(&["127.0.0.1:11111"]);
+    for (method, path) in [
+        ("GET", "/path%00.html"),
+        ("HEAD", "/path%00.html"),
+        ("GET", "/a/%00"),
+        ("GET", "http://x/b%00"),
+    ] {
+        let raw = format!("{method} {path}?q=1 HTTP/1.1\r\nHost: b\r\n\r\n");
+        let (a, bytes) = answer(&Redirect::default(), &raw, &r);
+        let expected = Answer {
+            status: 400,
+            keep_alive: false,
+            server: None,
+            unreachable: None,
+        };
+        assert_eq!(a, expected, "{raw}");
+        let p = parse_response(&bytes, method == "HEAD");
+        assert_eq!(p.status, 400, "{raw}");
+        assert_eq!(p.header("Location"), None, "{raw}");
+        assert_eq!(p.header("Connection"), Some("close"), "{raw}");
+        assert_eq!(p.body.is_empty(), method == "HEAD", "{raw}");
+    }
+    // `%2500` is the text `%00`, and a NUL in the query names no path: both are redirected.
+    for target in ["/path%2500.html", "/path?q=%00"] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: b\r\n\r\n");
+        let (a, bytes) = answer(&Redirect::default(), &raw, &r);
+        assert_eq!((a.status, a.server), (301, Some(0)), "{raw}");
+        let location = format!("http://127.0.0.1:11111{target}");
+        let p = parse_response(&bytes, false);
+        assert_eq!(p.header("Location"), Some(location.as_str()));
+    }
+}
+
+#[test]
 fn html_in_the_body_is_escaped() {
     assert_eq!(html_escape("a&b<c>\"d'e"), "a&amp;b&lt;c&gt;&quot;d&#39;e");
     let r = ranking(&["127.0.0.1:11111"]);

@@ -114,7 +114,9 @@ impl Redirect {
     ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
     /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
     ///   CONNECT: 405 with the same `Allow`;
-    /// - any other method: 501.
+    /// - any other method: 501;
+    /// - a path that holds a NUL ([`crate::http::url::path_holds_nul`]): 400, as from the file
+    ///   server.
     ///
     /// `keep_alive` is what the connection machine decided
     /// ([`crate::http::connection::Event::Request`]); the answer says so in `Connection`.
@@ -128,10 +130,14 @@ impl Redirect {
         out: &mut Vec<u8>,
     ) -> Answer {
         let method = crate::http::error_page::allowed_method(request.method);
-        if let Some(status) = method.answer_instead() {
+        let head_only = method == Method::Head;
+        let instead = method.answer_instead().or_else(|| {
+            crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
+        });
+        if let Some(status) = instead {
             let reply = Reply {
                 keep_alive,
-                head_only: false,
+                head_only,
             };
             return Answer {
                 status: status.code(),
@@ -140,7 +146,6 @@ impl Redirect {
                 unreachable: None,
             };
         }
-        let head_only = method == Method::Head;
         let unreachable = reported_unreachable(request, ranking);
         let picked = match unreachable {
             None => ranking.pick(rng),

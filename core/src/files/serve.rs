@@ -122,8 +122,9 @@ pub fn safe_relative_path(path: &str) -> Result<String, Status> {
         return Err(Status::FORBIDDEN);
     }
     let decoded = crate::http::url::percent_decode(raw).map_err(|_| Status::BAD_REQUEST)?;
-    // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
-    if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+    // CR and LF, like NUL, can name no file and only serve to split something: malformed.
+    if crate::http::url::path_holds_nul(path) || decoded.iter().any(|&b| matches!(b, b'\r' | b'\n'))
+    {
         return Err(Status::BAD_REQUEST);
     }
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
