@@ -374,7 +374,7 @@ mod tests {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
     }
 
-    /// The answer as it was built before the one-pass writer: through `ResponseHead`.
+    /// The answer built through `ResponseHead`: the one-pass writer must give the same bytes.
     fn reference(
         redirect: &Redirect,
         (path, query): (&str, Option<&str>),
