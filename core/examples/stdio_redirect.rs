@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
 use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::Redirect;
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::status::Status;
 use ricochet_core::http::Parsed;
@@ -120,15 +120,15 @@ fn main() -> ExitCode {
             }
             Ok(Parsed::Partial) => {}
             Err(e) => {
-                let status = Status::from_code(e.status());
-                error_page::write(status, false, false, now, &[], &mut out);
+                let status = e.status();
+                error_page::write(status, Reply::CLOSE, now, &[], &mut out);
                 break;
             }
         }
         match stdin.read(&mut piece) {
             // The request ended before its head did: it is malformed.
             Ok(0) => {
-                error_page::write(Status::BAD_REQUEST, false, false, now, &[], &mut out);
+                error_page::write(Status::BAD_REQUEST, Reply::CLOSE, now, &[], &mut out);
                 break;
             }
             Ok(n) => buf.extend_from_slice(&piece[..n]),

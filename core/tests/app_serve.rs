@@ -6,6 +6,7 @@ use ricochet_core::files::serve::{
     content_type, directory, directory_redirect, file_response, index_of, is_inside, route,
     Directory, FileMeta, FileRequest, FileResponse,
 };
+use ricochet_core::http::error_page::Reply;
 use ricochet_core::http::request::{Request, Target};
 use ricochet_core::http::status::Status;
 use ricochet_core::http::{BodyKind, Header, Version};
@@ -33,12 +34,18 @@ fn get(path: &str) -> Result<FileRequest, u16> {
     route(&request("GET", path, Vec::new())).map_err(u16::from)
 }
 
-fn error_response(status: u16, keep_alive: bool, head_only: bool, now: SystemTime) -> Vec<u8> {
+fn error_response(status: u16, reply: Reply, now: SystemTime) -> Vec<u8> {
     let status = Status::from_code(status);
     let mut out = Vec::new();
-    ricochet_core::http::error_page::write(status, keep_alive, head_only, now, &[], &mut out);
+    ricochet_core::http::error_page::write(status, reply, now, &[], &mut out);
     out
 }
+
+/// A page on a connection that may stay open, for a GET.
+const FULL: Reply = Reply {
+    keep_alive: true,
+    head_only: false,
+};
 
 #[test]
 fn maps_paths_under_the_root() {
@@ -339,7 +346,7 @@ fn error_pages() {
         (501, "HTTP/1.1 501 Not Implemented"),
         (505, "HTTP/1.1 505 HTTP Version Not Supported"),
     ] {
-        let (head, body) = split(&error_response(status, true, false, at(MODIFIED)));
+        let (head, body) = split(&error_response(status, FULL, at(MODIFIED)));
         assert!(head.starts_with(&format!("{line}\r\n")), "{head}");
         assert!(
             head.contains("Content-Type: text/html; charset=utf-8\r\n"),
@@ -362,15 +369,19 @@ fn error_pages() {
 
 #[test]
 fn error_page_connection_and_head() {
-    let (head, body) = split(&error_response(404, false, true, at(0)));
+    let head_request = Reply {
+        keep_alive: false,
+        head_only: true,
+    };
+    let (head, body) = split(&error_response(404, head_request, at(0)));
     assert!(head.contains("Connection: close\r\n"), "{head}");
     assert!(body.is_empty(), "HEAD: no body");
     assert!(content_length(&head) > 0, "HEAD still announces the length");
-    let (head, _) = split(&error_response(404, true, false, at(0)));
+    let (head, _) = split(&error_response(404, FULL, at(0)));
     assert!(!head.contains("Connection: close"), "{head}");
     // After a malformed head the connection cannot continue, whatever the caller says.
     for status in [400, 408, 414, 431, 505] {
-        let (head, _) = split(&error_response(status, true, false, at(0)));
+        let (head, _) = split(&error_response(status, FULL, at(0)));
         assert!(head.contains("Connection: close\r\n"), "{status}: {head}");
     }
 }

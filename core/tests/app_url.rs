@@ -1,7 +1,7 @@
 //! URL parsing, RFC 3986 reference resolution and percent-encoding.
 
 use proptest::prelude::*;
-use ricochet_core::http::url::{encode_uri, percent_decode, Scheme, Url, UrlError};
+use ricochet_core::http::url::{encode_uri, path_holds_nul, percent_decode, Scheme, Url, UrlError};
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -228,6 +228,23 @@ fn percent_decode_table() {
     assert_eq!(percent_decode(b"%00").unwrap(), b"\0");
     for bad in [&b"%"[..], b"%4", b"%zz", b"a%g1", b"%%41"] {
         assert!(percent_decode(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_path_holds_a_nul_when_it_decodes_to_one() {
+    for path in [
+        "/%00",
+        "/index.html%00.png",
+        "/a%00b/c",
+        "/raw\0nul",
+        "/%%00",
+    ] {
+        assert!(path_holds_nul(path), "{path:?}");
+    }
+    // `%2500` decodes to the text `%00`; `%0` is no escape of NUL.
+    for path in ["/", "/%2500", "/%0", "/a%01b", "/100%25"] {
+        assert!(!path_holds_nul(path), "{path:?}");
     }
 }
 

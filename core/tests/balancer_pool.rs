@@ -307,7 +307,8 @@ fn throughput_with_zero_bytes_is_uniform() {
         );
     }
     let ranking = pool.ranking(Policy::Throughput);
-    assert!(ranking.table().iter().all(|r| r.share == 0.5));
+    let shares: Vec<(usize, f64)> = ranking.table().iter().map(|r| (r.index, r.share)).collect();
+    assert_eq!(shares, [(0, 0.5), (1, 0.5)]);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::{
     html_escape, location, Answer, NotARedirect, Redirect, DEFAULT_RETRY_AFTER,
 };
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::{Request, RequestParser};
 use ricochet_core::http::response::ResponseParser;
 use ricochet_core::http::status::Status;
@@ -231,6 +231,41 @@ fn injected_crlf_cannot_split_the_head() {
 }
 
 #[test]
+fn a_nul_in_the_decoded_path_is_a_bad_request_as_on_the_file_server() {
+    let r = ranking(&["127.0.0.1:11111"]);
+    for (method, path) in [
+        ("GET", "/path%00.html"),
+        ("HEAD", "/path%00.html"),
+        ("GET", "/a/%00"),
+        ("GET", "http://x/b%00"),
+    ] {
+        let raw = format!("{method} {path}?q=1 HTTP/1.1\r\nHost: b\r\n\r\n");
+        let (a, bytes) = answer(&Redirect::default(), &raw, &r);
+        let expected = Answer {
+            status: 400,
+            keep_alive: false,
+            server: None,
+            unreachable: None,
+        };
+        assert_eq!(a, expected, "{raw}");
+        let p = parse_response(&bytes, method == "HEAD");
+        assert_eq!(p.status, 400, "{raw}");
+        assert_eq!(p.header("Location"), None, "{raw}");
+        assert_eq!(p.header("Connection"), Some("close"), "{raw}");
+        assert_eq!(p.body.is_empty(), method == "HEAD", "{raw}");
+    }
+    // `%2500` is the text `%00`, and a NUL in the query names no path: both are redirected.
+    for target in ["/path%2500.html", "/path?q=%00"] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: b\r\n\r\n");
+        let (a, bytes) = answer(&Redirect::default(), &raw, &r);
+        assert_eq!((a.status, a.server), (301, Some(0)), "{raw}");
+        let location = format!("http://127.0.0.1:11111{target}");
+        let p = parse_response(&bytes, false);
+        assert_eq!(p.header("Location"), Some(location.as_str()));
+    }
+}
+
+#[test]
 fn html_in_the_body_is_escaped() {
     assert_eq!(html_escape("a&b<c>\"d'e"), "a&amp;b&lt;c&gt;&quot;d&#39;e");
     let r = ranking(&["127.0.0.1:11111"]);
@@ -372,21 +407,18 @@ fn parse_errors_and_timeouts_close() {
         .parse(b"GET / HTTP/2.0\r\nHost: b\r\n\r\n")
         .unwrap_err();
     let mut out = Vec::new();
-    let status = Status::from_code(err.status());
-    assert!(!error_page::write(
-        status,
-        false,
-        false,
-        now(),
-        &[],
-        &mut out
-    ));
+    // The shell would keep the connection: the page closes it anyway.
+    let open = Reply {
+        keep_alive: true,
+        head_only: false,
+    };
+    assert!(!error_page::write(err.status(), open, now(), &[], &mut out));
     let p = parse_response(&out, false);
     assert_eq!(p.status, 505);
     assert_eq!(p.header("Connection"), Some("close"));
 
     let mut out = Vec::new();
-    let keep_alive = error_page::write(Status::REQUEST_TIMEOUT, true, false, now(), &[], &mut out);
+    let keep_alive = error_page::write(Status::REQUEST_TIMEOUT, open, now(), &[], &mut out);
     assert!(!keep_alive, "408 always closes");
     assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
 }

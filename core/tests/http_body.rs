@@ -2,6 +2,7 @@
 //! close-delimited, and keeping a keep-alive connection in sync.
 
 use ricochet_core::http::body::{BodyDecoder, BodyError};
+use ricochet_core::http::status::Status;
 use ricochet_core::http::BodyKind;
 
 /// Decode `input` in pieces of `step` bytes the way a connection would: keep unconsumed bytes,
@@ -235,7 +236,7 @@ fn chunked_error_table() {
     for (input, what) in cases {
         let e = whole(BodyKind::Chunked, input).unwrap_err();
         assert!(matches!(e, BodyError::BadChunk(_)), "{what}: {e:?}");
-        assert_eq!(e.status(), 400);
+        assert_eq!(e.status(), Status::BAD_REQUEST);
         assert_eq!(
             decode_in_steps(BodyKind::Chunked, input, 1).unwrap_err(),
             e,
@@ -266,7 +267,7 @@ fn a_64_kib_extension_is_refused() {
     let e = whole(BodyKind::Chunked, &input).unwrap_err();
     assert_eq!(
         (e.status(), matches!(e, BodyError::BadChunk(_))),
-        (400, true)
+        (Status::BAD_REQUEST, true)
     );
 }
 

@@ -12,8 +12,9 @@ use ricochet_core::balance::pool::{Policy, Pool, Ranking, ServerAddr};
 use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::Redirect;
 use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Method, Reply};
 use ricochet_core::http::exchange::{self, ResponseReader};
+use ricochet_core::http::status::Status;
 use ricochet_core::http::url::Url;
 use ricochet_core::http::write::write_request_head_with;
 use std::collections::VecDeque;
@@ -49,7 +50,7 @@ enum Job {
         head_only: bool,
     },
     Chunked,
-    Refuse(ricochet_core::http::status::Status),
+    Refuse(Status),
     /// The redirect was written at once, as the balancer does.
     Written,
 }
@@ -106,9 +107,12 @@ impl Server {
                     self.mark = out.len();
                     let method = error_page::allowed_method(request.method);
                     self.job = Some(match (request.path(), method) {
-                        ("/file", Ok(head_only)) => Job::File { head_only },
-                        ("/chunked", Ok(false)) => Job::Chunked,
-                        ("/file" | "/chunked", Err(status)) => Job::Refuse(status),
+                        ("/file", Method::Get | Method::Head) => Job::File {
+                            head_only: method == Method::Head,
+                        },
+                        ("/chunked", Method::Get) => Job::Chunked,
+                        ("/file" | "/chunked", Method::Options) => Job::Refuse(Status::NO_CONTENT),
+                        ("/file" | "/chunked", Method::Refused(status)) => Job::Refuse(status),
                         _ => {
                             Redirect::default().answer(
                                 &request,
@@ -134,7 +138,7 @@ impl Server {
                 }
                 Event::Error(status) => {
                     out.truncate(self.mark);
-                    error_page::write(status, false, false, wall(), &[], out);
+                    error_page::write(status, Reply::CLOSE, wall(), &[], out);
                     self.conn.handle_response_done(now, false);
                 }
                 Event::NeedData => {
@@ -179,7 +183,11 @@ fn answer(job: Job, keep_alive: bool, out: &mut Vec<u8>) {
             out.extend_from_slice(b"0\r\n\r\n");
         }
         Job::Refuse(status) => {
-            error_page::write(status, keep_alive, false, wall(), &[], out);
+            let reply = Reply {
+                keep_alive,
+                head_only: false,
+            };
+            error_page::write(status, reply, wall(), &[], out);
         }
         Job::Written => {}
     }

@@ -157,67 +157,94 @@ fn framing_table() {
 
 #[test]
 fn error_table() {
-    let cases: &[(&[u8], &str)] = &[
+    use ResponseError::{AmbiguousLength as Ambiguous, Malformed};
+    let cases: &[(&[u8], ResponseError)] = &[
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            "ambiguous",
+            Ambiguous("conflicting Content-Length values"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
-            "ambiguous",
+            Ambiguous("conflicting Content-Length values"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "ambiguous",
+            Ambiguous("both Content-Length and Transfer-Encoding"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            "ambiguous",
+            Ambiguous("transfer coding other than a final chunked"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
-            "ambiguous",
+            Ambiguous("transfer coding other than a final chunked"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "ambiguous",
+            Ambiguous("transfer coding other than a final chunked"),
         ),
         (
             b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "ambiguous",
+            Ambiguous("Transfer-Encoding in an HTTP/1.0 response"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-            "malformed",
+            Malformed("Content-Length is not a number"),
         ),
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-            "malformed",
+            Malformed("Content-Length overflows"),
         ),
-        (b"HTTP/2 200\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 20 OK\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 099 OK\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 200OK\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 200 O\x01K\r\n\r\n", "malformed"),
-        (b"http/1.1 200 OK\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 200 OK\n\n", "malformed"),
-        (b"HTTP/1.1 200 OK\r\nX : y\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 200 OK\r\nX: y\r\n folded\r\n\r\n", "malformed"),
-        (b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", "malformed"),
+        (b"HTTP/2 200\r\n\r\n", Malformed("malformed status line")),
+        (
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            Malformed("malformed status code"),
+        ),
+        (
+            b"HTTP/1.1 099 OK\r\n\r\n",
+            Malformed("malformed status code"),
+        ),
+        (
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            Malformed("malformed status code"),
+        ),
+        (
+            b"HTTP/1.1 200OK\r\n\r\n",
+            Malformed("malformed status code"),
+        ),
+        (
+            b"HTTP/1.1 200 O\x01K\r\n\r\n",
+            Malformed("control byte in reason phrase"),
+        ),
+        (
+            b"http/1.1 200 OK\r\n\r\n",
+            Malformed("unsupported HTTP version"),
+        ),
+        (b"HTTP/1.1 200 OK\n\n", Malformed("bare LF line ending")),
+        (
+            b"HTTP/1.1 200 OK\r\nX : y\r\n\r\n",
+            Malformed("whitespace before colon"),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX: y\r\n folded\r\n\r\n",
+            Malformed("obs-fold line folding"),
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
+            Malformed("bare CR in header value"),
+        ),
     ];
-    for (msg, kind) in cases {
+    for (msg, expected) in cases {
         let e = complete(msg, false).unwrap_err();
-        match (kind, e) {
-            (&"ambiguous", ResponseError::AmbiguousLength(_))
-            | (&"malformed", ResponseError::Malformed(_)) => {}
-            _ => panic!(
-                "{}: expected {kind}, got {e:?}",
-                String::from_utf8_lossy(msg)
-            ),
-        }
+        assert_eq!(e, *expected, "{}", String::from_utf8_lossy(msg));
         assert_eq!(byte_at_a_time(msg, false).unwrap_err(), e);
-        assert!(!e.to_string().is_empty());
+        // The message a user reads names the kind and the reason.
+        let (kind, why) = match e {
+            Ambiguous(why) => ("ambiguous response length: ", why),
+            Malformed(why) => ("malformed response: ", why),
+            ResponseError::HeadTooLarge => unreachable!(),
+        };
+        assert_eq!(e.to_string(), format!("{kind}{why}"));
     }
 }
 

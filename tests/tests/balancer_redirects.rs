@@ -296,6 +296,23 @@ fn an_encoded_crlf_in_the_path_never_splits_the_location() {
 }
 
 #[test]
+fn an_encoded_nul_in_the_path_gets_400_from_the_balancer_as_from_the_server() {
+    let server = server(&www(), &[]);
+    let balancer = balancer(&[], &[server.addr.to_string()]);
+    let request = b"GET /index%00.html HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (who, addr) in [("server", server.addr), ("balancer", balancer.addr)] {
+        let got = raw_exchange(addr, request, Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{who}: {text}"
+        );
+        assert!(text.contains("\r\nConnection: close\r\n"), "{who}: {text}");
+        assert!(!text.contains("Location:"), "{who}: {text}");
+    }
+}
+
+#[test]
 fn keep_alive_pipelining_methods_and_header_timeout() {
     let setup = Setup::start(&["--header-timeout", "300ms"]);
     // Pipelined requests in one write: answers in order, on one connection; a POST is refused

@@ -1,6 +1,7 @@
 //! The balancer's redirect builder never panics, and whatever path and query it is given, its
 //! answer is exactly one well-formed response whose `Location` is printable ASCII, points at the
-//! pool's server (never elsewhere: no open redirect), and whose body is as long as announced.
+//! pool's server (never elsewhere: no open redirect), and whose body is as long as announced;
+//! a path that holds a NUL gets 400 instead.
 //!
 //! The input is a request-target (fed to the real request parser, then to `Redirect::answer`)
 //! and, split at the first 0xFF, any text for `Redirect::write` directly; the first byte picks
@@ -13,7 +14,7 @@ use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::{location, Redirect};
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::response::ResponseParser;
-use ricochet_core::http::url::Url;
+use ricochet_core::http::url::{path_holds_nul, Url};
 use ricochet_core::http::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime};
 
@@ -98,9 +99,18 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Parsed::Complete { value, .. }) = RequestParser::default().parse(&head) {
         let mut out = Vec::new();
         let answer = redirect.answer(&value, keep_alive, &ranking, &mut Zero, now, &mut out);
-        assert_eq!(answer.server, Some(0));
-        let expected = location(&format!("http://{SERVER}"), value.path(), value.query());
-        check(&out, status, head_only, Some(&expected));
+        if path_holds_nul(value.path()) {
+            // Malformed, as on the file server: 400 and no Location.
+            assert_eq!((answer.status, answer.server), (400, None));
+            assert!(out.starts_with(b"HTTP/1.1 400 "));
+            assert!(!out
+                .windows(10)
+                .any(|w| w.eq_ignore_ascii_case(b"\nlocation:")));
+        } else {
+            assert_eq!(answer.server, Some(0));
+            let expected = location(&format!("http://{SERVER}"), value.path(), value.query());
+            check(&out, status, head_only, Some(&expected));
+        }
     }
 
     // Straight into the writer, with any text as path and query.

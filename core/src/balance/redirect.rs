@@ -18,6 +18,7 @@
 //! never split or inject a header.
 
 use crate::balance::pool::{Ranking, ServerAddr};
+use crate::http::error_page::{Method, Reply};
 use crate::http::report::UNREACHABLE_HEADER;
 use crate::http::request::Request;
 use crate::http::status::Status;
@@ -113,7 +114,9 @@ impl Redirect {
     ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
     /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
     ///   CONNECT: 405 with the same `Allow`;
-    /// - any other method: 501.
+    /// - any other method: 501;
+    /// - a path that holds a NUL ([`crate::http::url::path_holds_nul`]): 400, as from the file
+    ///   server.
     ///
     /// `keep_alive` is what the connection machine decided
     /// ([`crate::http::connection::Event::Request`]); the answer says so in `Connection`.
@@ -126,19 +129,23 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
-        let head_only = match crate::http::error_page::allowed_method(request.method) {
-            Ok(head_only) => head_only,
-            Err(status) => {
-                let keep_alive =
-                    crate::http::error_page::write(status, keep_alive, false, now, &[], out);
-                return Answer {
-                    status: status.code(),
-                    keep_alive,
-                    server: None,
-                    unreachable: None,
-                };
-            }
-        };
+        let method = crate::http::error_page::allowed_method(request.method);
+        let head_only = method == Method::Head;
+        let instead = method.answer_instead().or_else(|| {
+            crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
+        });
+        if let Some(status) = instead {
+            let reply = Reply {
+                keep_alive,
+                head_only,
+            };
+            return Answer {
+                status: status.code(),
+                keep_alive: crate::http::error_page::write(status, reply, now, &[], out),
+                server: None,
+                unreachable: None,
+            };
+        }
         let unreachable = reported_unreachable(request, ranking);
         let picked = match unreachable {
             None => ranking.pick(rng),
@@ -346,8 +353,10 @@ pub fn write_unavailable(
 ) {
     crate::http::error_page::write(
         Status::SERVICE_UNAVAILABLE,
-        keep_alive,
-        head_only,
+        Reply {
+            keep_alive,
+            head_only,
+        },
         now,
         &[("Retry-After", retry_after.to_string())],
         out,
@@ -365,7 +374,7 @@ mod tests {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
     }
 
-    /// The answer as it was built before the one-pass writer: through `ResponseHead`.
+    /// The answer built through `ResponseHead`: the one-pass writer must give the same bytes.
     fn reference(
         redirect: &Redirect,
         (path, query): (&str, Option<&str>),

@@ -10,7 +10,7 @@
 
 use crate::files::conditional::{EntityTag, Outcome, Preconditions};
 use crate::files::range::{ByteRange, RangeDecision, RangeHeader};
-use crate::http::error_page::connection_value;
+use crate::http::error_page::{connection_value, Method, Reply};
 use crate::http::request::Request;
 use crate::http::status::Status;
 use std::path::Path;
@@ -36,9 +36,9 @@ pub struct FileRequest {
     pub trailing_slash: bool,
 }
 
-/// Map a request to a file, or to the error status to answer with (400 for malformed paths,
-/// 403 for traversal attempts, 405 for known methods other than GET/HEAD, 501 for unknown
-/// methods).
+/// Map a request to a file, or to the status whose [`crate::http::error_page::write()`] answer
+/// replaces it (204 for OPTIONS, 400 for malformed paths, 403 for traversal attempts, 405 for
+/// known methods other than GET/HEAD, 501 for unknown methods).
 ///
 /// The path (never the query, never the absolute-form authority) is checked before and after
 /// percent-decoding:
@@ -50,10 +50,14 @@ pub struct FileRequest {
 ///   decoded, or one not starting with `/`.
 ///
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
-/// The returned `keep_alive` is the request's, except that a request carrying a body closes
-/// the connection (the shell then never has to skip a body to stay in sync).
+/// The returned `keep_alive` is the request's own; the shell replaces it with the connection
+/// machine's verdict ([`crate::http::connection::Event::Respond`]) before answering.
 pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
-    let head_only = crate::http::error_page::allowed_method(request.method)?;
+    let method = crate::http::error_page::allowed_method(request.method);
+    if let Some(status) = method.answer_instead() {
+        return Err(status);
+    }
+    let head_only = method == Method::Head;
     let relative = safe_relative_path(request.path())?;
     let range = if head_only {
         None
@@ -118,8 +122,9 @@ pub fn safe_relative_path(path: &str) -> Result<String, Status> {
         return Err(Status::FORBIDDEN);
     }
     let decoded = crate::http::url::percent_decode(raw).map_err(|_| Status::BAD_REQUEST)?;
-    // NUL, CR and LF can name no file and only serve to cut or split something: malformed.
-    if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+    // CR and LF, like NUL, can name no file and only serve to split something: malformed.
+    if crate::http::url::path_holds_nul(path) || decoded.iter().any(|&b| matches!(b, b'\r' | b'\n'))
+    {
         return Err(Status::BAD_REQUEST);
     }
     if decoded.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
@@ -398,8 +403,11 @@ fn page(
     now: SystemTime,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    let (keep_alive, head_only) = (request.keep_alive, request.head_only);
-    crate::http::error_page::write(status, keep_alive, head_only, now, extra, &mut out);
+    let reply = Reply {
+        keep_alive: request.keep_alive,
+        head_only: request.head_only,
+    };
+    crate::http::error_page::write(status, reply, now, extra, &mut out);
     out
 }
 

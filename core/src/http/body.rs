@@ -9,6 +9,7 @@
 //! next message. At end of input call [`BodyDecoder::handle_eof`], which tells whether the body
 //! was complete (only a close-delimited body ends cleanly at EOF).
 
+use crate::http::status::Status;
 use crate::http::BodyKind;
 
 /// Why a body could not be decoded.
@@ -29,8 +30,8 @@ pub enum BodyError {
 
 impl BodyError {
     /// The status a server should answer a request with when its body fails this way.
-    pub fn status(&self) -> u16 {
-        400
+    pub fn status(&self) -> Status {
+        Status::BAD_REQUEST
     }
 }
 

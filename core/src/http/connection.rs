@@ -219,7 +219,9 @@ impl ServerConnection {
                     // would carry gets the final status at once, then the connection ends: it
                     // may send the body or not, so where a next request would start is unknown.
                     let refused = value.sends_continue(true)
-                        && crate::http::error_page::allowed_method(value.method).is_err();
+                        && crate::http::error_page::allowed_method(value.method)
+                            .answer_instead()
+                            .is_some();
                     let fits = fits && !refused;
                     let keep_alive = value.keep_alive && fits && !self.draining;
                     self.request_started = Some(started.unwrap_or(now));
@@ -253,7 +255,7 @@ impl ServerConnection {
                     }
                     event(0, Event::NeedData)
                 }
-                Err(e) => event(0, self.fail(Status::from_code(e.status()))),
+                Err(e) => event(0, self.fail(e.status())),
             },
             State::Body {
                 decoder,
@@ -272,7 +274,7 @@ impl ServerConnection {
                     match decoder.decode(&buf[used..]) {
                         Ok(step) if step.consumed == 0 => break,
                         Ok(step) => used += step.consumed,
-                        Err(e) => return event(used, self.fail(Status::from_code(e.status()))),
+                        Err(e) => return event(used, self.fail(e.status())),
                     }
                 }
                 let (keep_alive, linger) = if decoder.is_done() {

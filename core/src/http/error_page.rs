@@ -10,20 +10,62 @@ use std::time::SystemTime;
 /// The methods a GET/HEAD-only resource allows, as its `Allow` field lists them.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// What a GET/HEAD-only resource does with `method`: `Ok(true)` for HEAD (head only),
-/// `Ok(false)` for GET; otherwise the status to answer with [`write`]: 204 for OPTIONS (`*` or
-/// a path: the answer lists the allowed methods), 405 for the other methods RFC 9110 defines,
-/// 501 for any other.
-pub fn allowed_method(method: &str) -> Result<bool, Status> {
-    match method {
-        "GET" => Ok(false),
-        "HEAD" => Ok(true),
-        "OPTIONS" => Err(Status::NO_CONTENT),
-        "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" | "CONNECT" => {
-            Err(Status::METHOD_NOT_ALLOWED)
+/// What a request's method asks of a GET/HEAD-only resource ([`allowed_method`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET: the resource.
+    Get,
+    /// HEAD: the resource's head only.
+    Head,
+    /// OPTIONS (`*` or a path): 204 with the allowed methods.
+    Options,
+    /// Any other method: the page for this status, 405 for the methods RFC 9110 defines, 501
+    /// for any other.
+    Refused(Status),
+}
+
+impl Method {
+    /// The status whose answer ([`write()`]) replaces the resource: 204 for OPTIONS, the
+    /// refusal's status; `None` for GET and HEAD, which get the resource.
+    pub fn answer_instead(self) -> Option<Status> {
+        match self {
+            Method::Get | Method::Head => None,
+            Method::Options => Some(Status::NO_CONTENT),
+            Method::Refused(status) => Some(status),
         }
-        _ => Err(Status::NOT_IMPLEMENTED),
     }
+}
+
+/// What a GET/HEAD-only resource does with `method` (case-sensitive: `get` is no GET).
+pub fn allowed_method(method: &str) -> Method {
+    match method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "OPTIONS" => Method::Options,
+        "POST" | "PUT" | "DELETE" | "PATCH" | "TRACE" | "CONNECT" => {
+            Method::Refused(Status::METHOD_NOT_ALLOWED)
+        }
+        _ => Method::Refused(Status::NOT_IMPLEMENTED),
+    }
+}
+
+/// How a page goes out: whether the connection may stay open and whether the request was HEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    /// The connection may carry another request (what the connection machine decided); the
+    /// statuses of [`forces_close`] close it anyway.
+    pub keep_alive: bool,
+    /// The request was HEAD: the head without the page.
+    pub head_only: bool,
+}
+
+impl Reply {
+    /// The page in full, and the connection ends: the answer to a request that did not parse
+    /// or whose body failed.
+    pub const CLOSE: Reply = Reply {
+        keep_alive: false,
+        head_only: false,
+    };
 }
 
 /// One line under the heading of an error page.
@@ -56,20 +98,20 @@ pub fn forces_close(status: Status) -> bool {
 
 /// Write a complete error response for `status` into `out`: head (with `extra` headers such as
 /// `Retry-After` or `Location`; 405 carries `Allow: GET, HEAD, OPTIONS`) and a small HTML page
-/// unless `head_only`. Returns whether the connection stays open: `keep_alive`, except after the
-/// statuses of [`forces_close`], whose response always says `Connection: close`. 204 (from
-/// [`allowed_method`] for OPTIONS) is the OPTIONS answer: `Allow`, no body, no `extra`.
+/// unless [`Reply::head_only`]. Returns whether the connection stays open: [`Reply::keep_alive`],
+/// except after the statuses of [`forces_close`], whose response always says `Connection: close`.
+/// 204 ([`Method::answer_instead`] for OPTIONS) is the OPTIONS answer: `Allow`, no body, no
+/// `extra`.
 pub fn write(
     status: Status,
-    keep_alive: bool,
-    head_only: bool,
+    reply: Reply,
     now: SystemTime,
     extra: &[(&'static str, String)],
     out: &mut Vec<u8>,
 ) -> bool {
     if status == Status::NO_CONTENT {
-        crate::http::write::write_options_response(out, now, keep_alive);
-        return keep_alive;
+        crate::http::write::write_options_response(out, now, reply.keep_alive);
+        return reply.keep_alive;
     }
     let reason = match status.reason() {
         "" => "Error",
@@ -80,7 +122,7 @@ pub fn write(
          <h1>{status} {reason}</h1>\n<p>{}</p>\n<hr><address>ricochet</address>\n</body>\n</html>\n",
         explanation(status)
     );
-    let keep_alive = keep_alive && !forces_close(status);
+    let keep_alive = reply.keep_alive && !forces_close(status);
     let mut head = ResponseHead::new(status.code())
         .header("Date", crate::http::date::http_date(now))
         .header("Content-Type", "text/html; charset=utf-8")
@@ -95,7 +137,7 @@ pub fn write(
     // Every value above is built here from digits and fixed text: writing cannot fail.
     let written = head.write(out);
     debug_assert!(written.is_ok());
-    if !head_only {
+    if !reply.head_only {
         out.extend_from_slice(body.as_bytes());
     }
     keep_alive
@@ -115,58 +157,53 @@ pub(crate) fn connection_value(keep_alive: bool) -> &'static str {
 mod tests {
     use super::*;
 
+    fn page(status: Status, keep_alive: bool, head_only: bool) -> (bool, String) {
+        let mut out = Vec::new();
+        let reply = Reply {
+            keep_alive,
+            head_only,
+        };
+        let more = write(status, reply, SystemTime::UNIX_EPOCH, &[], &mut out);
+        (more, String::from_utf8(out).unwrap())
+    }
+
     #[test]
     fn get_and_head_pass_known_methods_get_405_others_501() {
-        assert_eq!(allowed_method("GET"), Ok(false));
-        assert_eq!(allowed_method("HEAD"), Ok(true));
-        assert_eq!(allowed_method("DELETE"), Err(Status::METHOD_NOT_ALLOWED));
-        assert_eq!(allowed_method("OPTIONS"), Err(Status::NO_CONTENT));
-        assert_eq!(allowed_method("BREW"), Err(Status::NOT_IMPLEMENTED));
+        assert_eq!(allowed_method("GET"), Method::Get);
+        assert_eq!(allowed_method("HEAD"), Method::Head);
+        assert_eq!(allowed_method("OPTIONS"), Method::Options);
+        let refused = Method::Refused(Status::METHOD_NOT_ALLOWED);
+        assert_eq!(allowed_method("DELETE"), refused);
+        assert_eq!(
+            allowed_method("BREW"),
+            Method::Refused(Status::NOT_IMPLEMENTED)
+        );
         // Methods are case-sensitive: `get` is not GET.
-        assert_eq!(allowed_method("get"), Err(Status::NOT_IMPLEMENTED));
+        assert_eq!(
+            allowed_method("get"),
+            Method::Refused(Status::NOT_IMPLEMENTED)
+        );
+        assert_eq!(Method::Get.answer_instead(), None);
+        assert_eq!(Method::Head.answer_instead(), None);
+        assert_eq!(refused.answer_instead(), Some(Status::METHOD_NOT_ALLOWED));
     }
 
     #[test]
     fn a_page_that_breaks_framing_always_closes() {
-        let mut out = Vec::new();
-        assert!(!write(
-            Status::BAD_REQUEST,
-            true,
-            false,
-            SystemTime::UNIX_EPOCH,
-            &[],
-            &mut out
-        ));
-        let text = String::from_utf8(out).unwrap();
+        let (more, text) = page(Status::BAD_REQUEST, true, false);
+        assert!(!more);
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
         assert!(text.contains("Connection: close\r\n"), "{text}");
-        let mut out = Vec::new();
-        assert!(write(
-            Status::NOT_FOUND,
-            true,
-            true,
-            SystemTime::UNIX_EPOCH,
-            &[],
-            &mut out
-        ));
-        assert!(out.ends_with(b"Connection: keep-alive\r\n\r\n"));
+        let (more, text) = page(Status::NOT_FOUND, true, true);
+        assert!(more);
+        assert!(text.ends_with("Connection: keep-alive\r\n\r\n"), "{text}");
     }
 
     #[test]
     fn options_is_answered_with_the_allowed_methods_and_no_body() {
-        let Err(status) = allowed_method("OPTIONS") else {
-            panic!("OPTIONS is not served as a GET")
-        };
-        let mut out = Vec::new();
-        assert!(write(
-            status,
-            true,
-            false,
-            SystemTime::UNIX_EPOCH,
-            &[],
-            &mut out
-        ));
-        let text = String::from_utf8(out).unwrap();
+        let status = allowed_method("OPTIONS").answer_instead();
+        let (more, text) = page(status.expect("OPTIONS is not served as a GET"), true, false);
+        assert!(more);
         assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
         assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"), "{text}");
         assert!(!text.contains("Content-Length"), "{text}");

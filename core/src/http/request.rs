@@ -13,6 +13,7 @@ use crate::http::grammar::{
     remember_failure, scan_field_line, skip_words, FieldLine, FieldPos, FieldScan, LineError,
     LineScanner, BARE_LF, TOKEN,
 };
+use crate::http::status::Status;
 use crate::http::{BodyKind, Header, Parsed, Version};
 
 /// Limits on what a request head may contain, each mapped to the status a server answers.
@@ -145,15 +146,15 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// The status code a server should answer this error with.
-    pub fn status(&self) -> u16 {
+    /// The status a server should answer this error with.
+    pub fn status(&self) -> Status {
         match self {
-            ParseError::BadRequest(_) => 400,
-            ParseError::HeadTooLarge => 431,
-            ParseError::TargetTooLong => 414,
-            ParseError::VersionNotSupported => 505,
-            ParseError::NotImplemented(_) => 501,
-            ParseError::ExpectationFailed => 417,
+            ParseError::BadRequest(_) => Status::BAD_REQUEST,
+            ParseError::HeadTooLarge => Status::HEADER_FIELDS_TOO_LARGE,
+            ParseError::TargetTooLong => Status::URI_TOO_LONG,
+            ParseError::VersionNotSupported => Status::VERSION_NOT_SUPPORTED,
+            ParseError::NotImplemented(_) => Status::NOT_IMPLEMENTED,
+            ParseError::ExpectationFailed => Status::EXPECTATION_FAILED,
         }
     }
 }

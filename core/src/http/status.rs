@@ -76,6 +76,8 @@ impl Status {
     pub const URI_TOO_LONG: Status = Status(414);
     /// 416 Range Not Satisfiable
     pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
+    /// 417 Expectation Failed
+    pub const EXPECTATION_FAILED: Status = Status(417);
     /// 431 Request Header Fields Too Large
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status(431);
     /// 500 Internal Server Error
@@ -87,7 +89,7 @@ impl Status {
     /// 505 HTTP Version Not Supported
     pub const VERSION_NOT_SUPPORTED: Status = Status(505);
 
-    /// The status with this code (the parsers' `status()` hints give plain codes).
+    /// The status with this code.
     pub const fn from_code(code: u16) -> Status {
         Status(code)
     }

@@ -425,6 +425,14 @@ pub(crate) fn remove_dot_segments(path: &str) -> String {
     output
 }
 
+/// Whether a request's `path` (still percent-encoded) holds a NUL, raw or as `%00`. Such a path
+/// names nothing and only serves to cut a name short, so the request is malformed: 400 from the
+/// file server and the balancer alike (nginx refuses it too). In a well-formed path every `%`
+/// starts an escape, so finding `%00` is decoding.
+pub fn path_holds_nul(path: &str) -> bool {
+    path.contains("%00") || path.contains('\0')
+}
+
 /// Decode `%XX` escapes. A `%` not followed by two hex digits is an error.
 pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
     let mut out = Vec::with_capacity(input.len());

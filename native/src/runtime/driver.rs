@@ -9,7 +9,7 @@
 
 use crate::runtime::conn::{ByteStream, Conn, FillError};
 use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::Request;
 use ricochet_core::http::status::Status;
 use std::future::Future;
@@ -374,7 +374,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 out.truncate(mark);
                 pending = None;
                 let before = out.len();
-                error_page::write(status, false, false, SystemTime::now(), &[], &mut out);
+                error_page::write(status, Reply::CLOSE, SystemTime::now(), &[], &mut out);
                 let page = &out[before..];
                 let (sent, body) = (page.len(), page.len() - head_len(page));
                 if !flush(&mut conn, &mut machine, &mut out).await {
@@ -732,8 +732,7 @@ mod tests {
         let mut page = Vec::new();
         error_page::write(
             Status::BAD_REQUEST,
-            false,
-            false,
+            Reply::CLOSE,
             SystemTime::now(),
             &[],
             &mut page,

@@ -13,7 +13,7 @@ use crate::runtime::{self, Dir, File, TcpListener};
 use crate::server::throttle::Throttle;
 use ricochet_core::files::serve::{self, Directory, FileError, FileRequest};
 use ricochet_core::http::access_log;
-use ricochet_core::http::error_page;
+use ricochet_core::http::error_page::{self, Method, Reply};
 use ricochet_core::http::request::Request;
 use ricochet_core::http::status::Status;
 use std::io;
@@ -153,7 +153,7 @@ impl Service for Files<'_> {
             self.access.keep(request);
         }
         serve::route(request).map_err(|status| {
-            let head_only = error_page::allowed_method(request.method) == Ok(true);
+            let head_only = error_page::allowed_method(request.method) == Method::Head;
             (status, head_only)
         })
     }
@@ -283,8 +283,10 @@ async fn send_error<S: ByteStream>(
     let mut bytes = Vec::with_capacity(512);
     let more = error_page::write(
         status,
-        keep_alive,
-        head_only,
+        Reply {
+            keep_alive,
+            head_only,
+        },
         SystemTime::now(),
         &[],
         &mut bytes,
