@@ -87,7 +87,8 @@ struct Args {
     #[argh(switch, short = 'q')]
     quiet: bool,
 
-    /// longest wait to connect and between two reads, e.g. 30s or 500ms (default 30s)
+    /// longest wait to connect (in all, whatever number of addresses the name has) and between
+    /// two reads, e.g. 30s or 500ms (default 30s)
     #[argh(
         option,
         default = "Duration::from_secs(30)",

@@ -54,7 +54,7 @@ pub struct Options {
     pub max_redirects: u32,
     /// No progress bar, no closing summary.
     pub quiet: bool,
-    /// Longest wait to connect, and between two reads.
+    /// Longest wait to connect (in all, not per address), and between two reads.
     pub timeout: Duration,
     /// Flush the file to stable storage (fsync) before renaming it into place, so that even a
     /// power cut right after the client exits cannot leave a short file under the final name.
@@ -174,5 +174,37 @@ async fn attempt(
             Outcome::Saved(saved) => return Ok(Some(saved)),
             Outcome::Refetch => return Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::exchange::{connect_within, ConnectError};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// A loopback listener whose accept queue is full: a connect to it waits for the timeout
+    /// (the kernel drops the SYN), as to a server that is down. Keep both parts alive.
+    fn full_listener() -> (TcpListener, TcpStream, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        rustix::net::listen(&listener, 0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let queued = TcpStream::connect(addr).unwrap();
+        (listener, queued, addr)
+    }
+
+    #[test]
+    fn the_timeout_bounds_the_whole_connect_however_many_addresses() {
+        let full: Vec<_> = (0..3).map(|_| full_listener()).collect();
+        let addrs: Vec<SocketAddr> = full.iter().map(|(_, _, addr)| *addr).collect();
+        let timeout = Duration::from_millis(400);
+        let started = Instant::now();
+        let result = crate::runtime::block_on(connect_within(async { Ok(addrs) }, timeout));
+        let took = started.elapsed();
+        assert!(matches!(result, Err(ConnectError::Timeout)), "{result:?}");
+        assert!(
+            took < timeout * 2,
+            "three addresses took {took:?} with a {timeout:?} timeout"
+        );
     }
 }
