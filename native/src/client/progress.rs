@@ -1,4 +1,5 @@
-//! The progress bar on stderr: only when stderr is a terminal and not quiet.
+//! The progress bar on stderr: only when stderr is a terminal and not quiet. The bar takes
+//! whatever width the rest of the line leaves, so the line never wraps the terminal.
 
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal};
@@ -17,7 +18,7 @@ impl Progress {
         let (bar, template) = match total {
             Some(n) => (
                 ProgressBar::new(n),
-                "{prefix}{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{prefix}{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             ),
             None => (
                 ProgressBar::new_spinner(),
