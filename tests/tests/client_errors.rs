@@ -1,7 +1,7 @@
 //! Our client when things go wrong: each failure is one line on stderr, a distinct exit code,
 //! and never a file under the final name or a temporary file left behind.
 
-use ricochet_tests::{client, closed_port, response, Reply, TempDir, TestServer};
+use ricochet_tests::{client, closed_port, response, server, www, Reply, TempDir, TestServer};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -245,4 +245,22 @@ fn an_interrupted_download_leaves_no_temporary_file() {
             "left behind after SIG{signal}"
         );
     }
+}
+
+#[test]
+fn an_output_in_a_missing_directory_names_the_path_given() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("missing-dir");
+    let url = format!("{}/index.html", srv.url);
+    let ran = client(dir.path(), &["-q", "-o", "no/such/dir/x.html", &url]);
+    assert_eq!(ran.code(), 7, "{ran:?}");
+    assert!(
+        ran.stderr
+            .starts_with("client: cannot save no/such/dir/x.html: "),
+        "{}",
+        ran.stderr
+    );
+    // Not the hidden temporary file the user never named.
+    assert!(!ran.stderr.contains(".part"), "{}", ran.stderr);
+    assert_eq!(dir.entries(), Vec::<String>::new());
 }

@@ -40,7 +40,7 @@ pub(super) struct Part {
     /// The output path as the user named it (reported when saved, named in errors).
     pub(super) output: PathBuf,
     /// The temporary file, or the device written through.
-    pub(super) path: PathBuf,
+    path: PathBuf,
     /// The final name it is renamed to; `None` for a device written through.
     pub(super) target: Option<PathBuf>,
     /// With `--continue`: where the note goes.

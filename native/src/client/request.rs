@@ -125,7 +125,8 @@ struct Body<'a, S> {
 impl<S: AsyncRead + Unpin> Body<'_, S> {
     /// Stream the body into `part` (appended after its bytes when it holds some, which the
     /// caller has checked are the same version); check its length, sync, rename. `complete`
-    /// is the whole file's length when a 206 said it.
+    /// is the whole file's length when a 206 said it. File errors name the output as given,
+    /// never the hidden temporary file.
     async fn save(
         &mut self,
         head: &KeptHead,
@@ -135,8 +136,7 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
         options: &Options,
     ) -> Result<Saved, ClientError> {
         let output = part.output.clone();
-        let temporary = part.path.clone();
-        let file_error = |e| ClientError::File(temporary.clone(), e);
+        let file_error = |e| ClientError::File(output.clone(), e);
         let offset = part.len;
         let file = part.open(offset > 0).map_err(file_error)?;
         let mut flusher = match part.target {
@@ -197,9 +197,7 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
             part.len = 0;
             return Err(ClientError::Protocol(url.clone(), e.to_string()));
         }
-        let target = part.target.clone().unwrap_or(temporary.clone());
-        part.finish(file, options)
-            .map_err(|e| ClientError::File(target, e))?;
+        part.finish(file, options).map_err(file_error)?;
         progress.finish();
         Ok(Saved {
             path: output.clone(),
