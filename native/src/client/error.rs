@@ -5,7 +5,7 @@
 use crate::cli::exit::Exit;
 use crate::runtime::exchange::{ConnectError, ReceiveError};
 use crate::tls::{CertError, HandshakeError};
-use ricochet_core::download::follow::FollowError;
+use ricochet_core::download::follow::{self, FollowError};
 use ricochet_core::download::resume;
 use ricochet_core::http::body::BodyError;
 use ricochet_core::http::exchange::ReadError;
@@ -53,6 +53,9 @@ pub enum ClientError {
     Protocol(Url, String),
     /// The connection broke before the response head was complete.
     Broken(Url, String),
+    /// An `http://` exchange failed the way a TLS server answers plain HTTP
+    /// ([`follow::may_want_tls`]); the string says how it failed.
+    WantsTls(Url, String),
     /// The final response is not 2xx.
     Status(u16, String),
     /// Following redirects failed.
@@ -74,7 +77,9 @@ impl ClientError {
             ClientError::BadUrl(..) => Exit::Usage,
             ClientError::Resolve(..) | ClientError::Connect(..) => Exit::Network,
             ClientError::Timeout(..) => Exit::Timeout,
-            ClientError::Protocol(..) | ClientError::Broken(..) => Exit::Malformed,
+            ClientError::Protocol(..) | ClientError::Broken(..) | ClientError::WantsTls(..) => {
+                Exit::Malformed
+            }
             ClientError::Status(..) => Exit::Status,
             ClientError::Redirect(..) => Exit::Redirect,
             ClientError::File(..) | ClientError::CaFile(..) => Exit::LocalFile,
@@ -84,7 +89,7 @@ impl ClientError {
     }
 
     /// Whether another attempt may succeed: the connection failed or was cut, nothing came
-    /// in time, or the status says "try again later".
+    /// in time, or the status says "try again later". Not a TLS server asked in plain HTTP.
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Connect(..)
@@ -116,6 +121,11 @@ impl std::fmt::Display for ClientError {
             ClientError::Protocol(url, what) | ClientError::Broken(url, what) => {
                 write!(f, "bad response from {url}: {what}")
             }
+            ClientError::WantsTls(url, what) => write!(
+                f,
+                "bad response from {url}: {what}; the server answered like a TLS server: \
+                 it may want https://"
+            ),
             ClientError::Status(status, reason) => {
                 write!(f, "server answered {status} {reason}; nothing saved")
             }
@@ -146,9 +156,10 @@ pub(super) fn connect_error(url: &Url, e: ConnectError) -> ClientError {
     }
 }
 
-/// The client's error for a response head from `url` that could not be received.
-pub(super) fn head_error(url: &Url, e: ReceiveError) -> ClientError {
-    match e {
+/// The client's error for a response head from `url` that could not be received, given
+/// every byte that came back (`received`), which may show a TLS server behind `http://`.
+pub(super) fn head_error(url: &Url, e: ReceiveError, received: &[u8]) -> ClientError {
+    let error = match e {
         ReceiveError::Read(e @ (ReadError::NoResponse | ReadError::HeadCut)) => {
             ClientError::Broken(url.clone(), e.to_string())
         }
@@ -157,7 +168,15 @@ pub(super) fn head_error(url: &Url, e: ReceiveError) -> ClientError {
             url.clone(),
             format!("reading the response head failed: {e}"),
         ),
-        ReceiveError::Timeout => ClientError::Timeout(TimeoutPhase::Head, url.clone()),
+        ReceiveError::Timeout => return ClientError::Timeout(TimeoutPhase::Head, url.clone()),
+    };
+    match error {
+        ClientError::Broken(url, what) | ClientError::Protocol(url, what)
+            if follow::may_want_tls(&url, received) =>
+        {
+            ClientError::WantsTls(url, what)
+        }
+        other => other,
     }
 }
 

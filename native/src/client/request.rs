@@ -69,7 +69,7 @@ pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
         match head {
             Ok(Some(head)) => break head,
             Ok(None) => {}
-            Err(e) => return Err(head_error(&url, e)),
+            Err(e) => return Err(head_error(&url, e, received.pending())),
         }
     };
     let next = follower.handle_response(head.status, head.location.as_deref());

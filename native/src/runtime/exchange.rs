@@ -188,7 +188,8 @@ impl Received {
         self.end = 0;
     }
 
-    fn pending(&self) -> &[u8] {
+    /// The bytes received and not consumed yet (after a failed head: all that came back).
+    pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
