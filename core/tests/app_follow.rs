@@ -1,8 +1,14 @@
 //! The download client's decisions: following redirects, stopping, naming the output file.
 
-use ricochet_core::download::follow::{output_name, Failover, FollowError, Follower, Next};
+use ricochet_core::download::follow::{
+    may_want_tls, output_name, Failover, FollowError, Follower, KeptHead, Next, REDIRECT_ECHO_LIMIT,
+};
+use ricochet_core::download::resume::Validator;
+use ricochet_core::http::body::BodyError;
+use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::{Url, UrlError};
 use ricochet_core::http::write::write_request_head_with;
+use ricochet_core::http::BodyKind;
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
@@ -256,4 +262,75 @@ fn text_bodies_of_redirects_and_errors_are_printed_bounded_and_2xx_bodies_never(
     assert_eq!(echo_limit(500, Some(b"image/png")), None);
     assert_eq!(echo_limit(200, html), None);
     assert_eq!(echo_limit(206, None), None);
+}
+
+#[test]
+fn the_kept_head_picks_the_fields_the_client_decides_on() {
+    let raw = b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Type: text/plain\r\n\
+                ETag: W/\"weak\"\r\nLast-Modified: Tue, 01 Oct 2024 10:00:00 GMT\r\n\
+                Content-Length: 12\r\n\r\n";
+    let mut reader = ResponseReader::new(false);
+    let step = reader.read(raw).unwrap();
+    let Some(Event::Head(response)) = step.event else {
+        panic!("no head: {:?}", step.event);
+    };
+    let head = KeptHead::of(&response);
+    assert_eq!(head.status, 302);
+    assert_eq!(head.reason, "Found");
+    assert_eq!(head.location.as_deref(), Some(&b"/next"[..]));
+    assert_eq!(head.content_range, None);
+    // A weak ETag cannot go into If-Range: the date is the version.
+    assert_eq!(
+        head.validator,
+        Some(Validator::LastModified(
+            "Tue, 01 Oct 2024 10:00:00 GMT".to_string()
+        ))
+    );
+    assert_eq!(head.echo_limit(), Some(REDIRECT_ECHO_LIMIT));
+    assert_eq!(head.announced_length(), Some(12));
+}
+
+#[test]
+fn a_connection_broken_mid_body_is_a_truncation_whatever_the_framing() {
+    for (body, expected) in [
+        (BodyKind::Length(100), Some(100)),
+        (BodyKind::Chunked, None),
+        (BodyKind::CloseDelimited, None),
+    ] {
+        let head = KeptHead {
+            status: 200,
+            reason: "OK".into(),
+            location: None,
+            content_type: None,
+            content_range: None,
+            validator: None,
+            body,
+        };
+        assert_eq!(
+            head.broken_off(40),
+            BodyError::Truncated {
+                received: 40,
+                expected
+            },
+            "{body:?}"
+        );
+    }
+}
+
+#[test]
+fn plain_http_answered_like_a_tls_server_suggests_https() {
+    let alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+    let handshake = [0x16, 0x03, 0x01, 0x00, 0x10];
+    for bytes in [&alert[..], &handshake[..], &alert[..1]] {
+        assert!(may_want_tls(&url("http://a:9000/"), bytes), "{bytes:?}");
+        // Asked over TLS already: the bytes mean something else.
+        assert!(!may_want_tls(&url("https://a:9000/"), bytes), "{bytes:?}");
+    }
+    assert!(!may_want_tls(&url("http://a:9000/"), b"HTTP/1.1 200"));
+    assert!(!may_want_tls(&url("http://a:9000/"), &[0x16, 0x02]));
+    // Nothing back: only a port TLS usually listens on hints at it.
+    assert!(may_want_tls(&url("http://a:443/"), b""));
+    assert!(may_want_tls(&url("http://a:8443/"), b""));
+    assert!(!may_want_tls(&url("http://a:8080/"), b""));
+    assert!(!may_want_tls(&url("https://a/"), b""));
 }

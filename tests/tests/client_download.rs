@@ -251,3 +251,62 @@ fn a_symlink_output_replaces_its_target_and_stays_a_link() {
         vec!["link.css".to_string(), "real".to_string()]
     );
 }
+
+#[test]
+fn the_progress_line_fits_the_terminal_width() {
+    if !ricochet_tests::require("script") {
+        return;
+    }
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("progress-width");
+    let url = format!("{}/probe.bin", srv.url);
+    let client_bin = ricochet_tests::bin("client");
+    for cols in [80, 60] {
+        let line = format!(
+            "stty rows 24 cols {cols}; {} {url} -o tty.bin",
+            client_bin.display()
+        );
+        let ran = ricochet_tests::run(
+            std::process::Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .current_dir(dir.path()),
+            ricochet_tests::COMMAND,
+        );
+        assert_eq!(ran.code(), 0, "{ran:?}");
+        // Each drawing of the bar starts after a carriage return; indicatif pads it to a
+        // whole number of terminal rows, so a line that wraps shows as a longer one.
+        let drawn: Vec<String> = without_escapes(&ran.stdout)
+            .split(['\r', '\n'])
+            .filter(|l| l.contains("KiB/"))
+            .map(|l| l.split("saved ").next().unwrap_or(l).to_string())
+            .collect();
+        assert!(!drawn.is_empty(), "no progress bar: {:?}", ran.stdout);
+        for l in drawn {
+            assert!(
+                l.chars().count() <= cols,
+                "{} characters on a {cols}-column terminal: {l:?}",
+                l.chars().count()
+            );
+        }
+    }
+}
+
+/// `text` without its ANSI escape sequences (`ESC [ ... letter`).
+fn without_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}

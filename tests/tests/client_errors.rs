@@ -1,7 +1,7 @@
 //! Our client when things go wrong: each failure is one line on stderr, a distinct exit code,
 //! and never a file under the final name or a temporary file left behind.
 
-use ricochet_tests::{client, closed_port, response, Reply, TempDir, TestServer};
+use ricochet_tests::{client, closed_port, response, server, www, Reply, TempDir, TestServer};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -245,4 +245,46 @@ fn an_interrupted_download_leaves_no_temporary_file() {
             "left behind after SIG{signal}"
         );
     }
+}
+
+#[test]
+fn an_output_in_a_missing_directory_names_the_path_given() {
+    let srv = server(&www(), &[]);
+    let dir = TempDir::new("missing-dir");
+    let url = format!("{}/index.html", srv.url);
+    let ran = client(dir.path(), &["-q", "-o", "no/such/dir/x.html", &url]);
+    assert_eq!(ran.code(), 7, "{ran:?}");
+    assert!(
+        ran.stderr
+            .starts_with("client: cannot save no/such/dir/x.html: "),
+        "{}",
+        ran.stderr
+    );
+    // Not the hidden temporary file the user never named.
+    assert!(!ran.stderr.contains(".part"), "{}", ran.stderr);
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+#[test]
+fn plain_http_to_a_tls_port_suggests_https() {
+    let dir = TempDir::new("http-to-tls");
+    // Our server with TLS: it answers a plain request with an alert record, or just closes.
+    let pki = ricochet_tests::tls::Pki::new("http-to-tls");
+    let flags = pki.loopback("server").flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let tls = server(&www(), &flags);
+    let url = format!("http://127.0.0.1:{}/index.html", tls.addr.port());
+    // A bare TLS alert (handshake failure), as another TLS server may send.
+    let alert = TestServer::start(|_, _| Reply::Bytes(vec![0x15, 3, 3, 0, 2, 2, 40]));
+    for url in [url, format!("{}/index.html", alert.url)] {
+        let ran = client(dir.path(), &["-q", "--retry", "1", &url]);
+        assert_eq!(ran.code(), 4, "{url}: {ran:?}");
+        assert_eq!(ran.stderr.lines().count(), 1, "{url}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("may want https://"),
+            "{url}: {}",
+            ran.stderr
+        );
+    }
+    assert!(dir.entries().is_empty());
 }

@@ -211,13 +211,13 @@ fn insecure_accepts_any_certificate_and_warns_every_time() {
 }
 
 #[test]
-fn a_missing_cacert_file_is_a_usage_error_naming_it() {
+fn a_missing_cacert_file_is_a_local_file_error_naming_it() {
     let dir = TempDir::new("tls-cacert-missing");
     let ran = client(
         dir.path(),
         &["--cacert", "/nonexistent/ca.pem", "https://localhost:1/"],
     );
-    assert_eq!(ran.code(), 1, "{}", ran.stderr);
+    assert_eq!(ran.code(), 7, "{}", ran.stderr);
     assert!(ran.stderr.contains("/nonexistent/ca.pem"), "{}", ran.stderr);
     assert_eq!(dir.entries(), Vec::<String>::new());
     let _ = bin("client");

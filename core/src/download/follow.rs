@@ -1,8 +1,13 @@
 //! The download client's decisions: which responses to save, follow or refuse, when to stop,
 //! which bodies to print, where to save, and when to ask a balancer again for another server
-//! (client-assisted failover).
+//! (client-assisted failover), what a broken connection means, and when a plain `http://`
+//! exchange looks like it reached a TLS server.
 
+use crate::download::resume::Validator;
+use crate::http::body::BodyError;
+use crate::http::response::Response;
 use crate::http::url::{Scheme, Url, UrlError};
+use crate::http::BodyKind;
 
 /// What the client does after a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,5 +233,81 @@ pub fn output_name(url: &Url) -> String {
     match name.as_str() {
         "" | "." | ".." => "index.html".to_string(),
         _ => name,
+    }
+}
+
+/// What the client keeps of a final response head: the fields its decisions read, picked by
+/// name here so the shell never looks a header up itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptHead {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase, for the error message of a refused response.
+    pub reason: String,
+    /// `Location`, for [`Follower::handle_response`].
+    pub location: Option<Vec<u8>>,
+    /// `Content-Type`, for [`echo_limit`].
+    pub content_type: Option<Vec<u8>>,
+    /// `Content-Range`, for [`crate::download::resume::decide`].
+    pub content_range: Option<Vec<u8>>,
+    /// The version the body belongs to ([`Validator::of`] its `ETag` and `Last-Modified`).
+    pub validator: Option<Validator>,
+    /// How the body is framed.
+    pub body: BodyKind,
+}
+
+impl KeptHead {
+    /// Keep what the client needs of `response`.
+    pub fn of(response: &Response<'_>) -> KeptHead {
+        KeptHead {
+            status: response.status,
+            reason: response.reason.to_string(),
+            location: response.header("location").map(<[u8]>::to_vec),
+            content_type: response.header("content-type").map(<[u8]>::to_vec),
+            content_range: response.header("content-range").map(<[u8]>::to_vec),
+            validator: Validator::of(response.header("etag"), response.header("last-modified")),
+            body: response.body,
+        }
+    }
+
+    /// How many bytes of this response's body to print ([`echo_limit`]).
+    pub fn echo_limit(&self) -> Option<u64> {
+        echo_limit(self.status, self.content_type.as_deref())
+    }
+
+    /// The length `Content-Length` announced, if it did.
+    pub fn announced_length(&self) -> Option<u64> {
+        match self.body {
+            BodyKind::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The connection failed (a reset, a read error) after `received` body bytes: the body was
+    /// cut short, even a close-delimited one, whose only clean end is the peer's orderly close.
+    pub fn broken_off(&self, received: u64) -> BodyError {
+        BodyError::Truncated {
+            received,
+            expected: self.announced_length(),
+        }
+    }
+}
+
+/// Ports where a plain-HTTP request most likely reached a TLS server.
+const TLS_PORTS: [u16; 2] = [443, 8443];
+
+/// Whether an `http://` exchange that yielded no usable response head looks like it reached a
+/// TLS server, so the failure can suggest `https://`. `received` is every byte that came back.
+/// True when they start like a TLS record (an alert, a handshake: content type 20 to 23, then
+/// version 3.x), or when nothing came back from a port TLS usually listens on.
+pub fn may_want_tls(url: &Url, received: &[u8]) -> bool {
+    if url.scheme() != Scheme::Http {
+        return false;
+    }
+    match received {
+        [] => TLS_PORTS.contains(&url.port()),
+        [content_type, 3, ..] => (20..=23).contains(content_type),
+        [content_type] => (20..=23).contains(content_type),
+        _ => false,
     }
 }

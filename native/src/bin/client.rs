@@ -1,9 +1,9 @@
 //! `client`: Ricochet's download client.
 //!
-//! GETs an `http://` or `https://` URL, prints each response's status line and headers (and the text body
-//! of a redirect or an error) to stdout, follows redirects (saying so), and saves a 2xx body
-//! through a temporary file renamed only once the body is complete. Every failure is one line on stderr and a distinct exit code (`--help`
-//! lists them).
+//! GETs an `http://` or `https://` URL, prints each response's status line and headers (and the
+//! text body of a redirect or an error) to stdout, follows redirects (saying so), and saves a 2xx
+//! body through a temporary file renamed only once the body is complete. Every failure is one
+//! line on stderr and a distinct exit code (`--help` lists them; `cli::exit` is the table).
 //!
 //! Run it:
 //!
@@ -17,9 +17,11 @@
 
 use argh::FromArgs;
 use ricochet::cli::duration::parse_duration;
+use ricochet::cli::exit::Exit;
 use ricochet::cli::logging;
-use ricochet::client::{self, Options};
-use ricochet::tls::Trust;
+use ricochet::client::{self, print, ClientError, Options};
+use ricochet::tls::{self, Trust};
+use ricochet_core::http::url::Url;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -41,7 +43,7 @@ use std::time::Duration;
     error_code(6, "redirect problem: too many, a loop, or a missing or bad Location"),
     error_code(
         7,
-        "local file error while saving, or another --continue run is downloading to the same file"
+        "local file error: saving failed, a --cacert file is unusable, or another --continue run is downloading to the same file"
     ),
     error_code(
         8,
@@ -85,7 +87,8 @@ struct Args {
     #[argh(switch, short = 'q')]
     quiet: bool,
 
-    /// longest wait to connect and between two reads, e.g. 30s or 500ms (default 30s)
+    /// longest wait to connect (in all, whatever number of addresses the name has) and between
+    /// two reads, e.g. 30s or 500ms (default 30s)
     #[argh(
         option,
         default = "Duration::from_secs(30)",
@@ -122,11 +125,38 @@ fn main() -> ExitCode {
     let args: Args = argh::from_env();
     if args.version {
         println!("{}", ricochet::cli::version::line("client"));
-        return ExitCode::SUCCESS;
+        return Exit::Success.into();
     }
     logging::init();
-    let options = Options {
-        url: args.url,
+    let (resume, quiet) = (args.r#continue, args.quiet);
+    let saved = options(args).and_then(|options| client::run(&options));
+    match saved {
+        Ok(saved) => {
+            if !quiet {
+                print::summary(&saved);
+            }
+            Exit::Success.into()
+        }
+        Err(e) => {
+            print::failure(&e, resume);
+            e.exit().into()
+        }
+    }
+}
+
+/// The download's options from the command line: the URL parsed, and the `--cacert` files
+/// checked before anything is written, whatever the URL's scheme.
+fn options(args: Args) -> Result<Options, ClientError> {
+    let url = Url::parse(&args.url).map_err(|e| ClientError::BadUrl(args.url.clone(), e))?;
+    let trust = Trust {
+        ca_files: args.cacert,
+        insecure: args.insecure,
+    };
+    if !trust.ca_files.is_empty() {
+        tls::client_config(&trust).map_err(ClientError::CaFile)?;
+    }
+    Ok(Options {
+        url,
         output: args.output,
         max_redirects: args.max_redirects,
         quiet: args.quiet,
@@ -134,41 +164,7 @@ fn main() -> ExitCode {
         fsync: args.fsync,
         resume: args.r#continue,
         retries: args.retry,
-        trust: Trust {
-            ca_files: args.cacert,
-            insecure: args.insecure,
-        },
+        trust,
         allow_downgrade: args.allow_downgrade,
-    };
-    match client::run(&options) {
-        Ok(saved) => {
-            if !options.quiet {
-                if saved.already_complete {
-                    eprintln!(
-                        "{} is already complete ({} bytes)",
-                        saved.path.display(),
-                        saved.bytes
-                    );
-                } else if saved.resumed_from > 0 {
-                    eprintln!(
-                        "saved {} bytes to {} (resumed at byte {})",
-                        saved.bytes,
-                        saved.path.display(),
-                        saved.resumed_from
-                    );
-                } else {
-                    eprintln!("saved {} bytes to {}", saved.bytes, saved.path.display());
-                }
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            if options.resume || !matches!(e, client::ClientError::Truncated(..)) {
-                eprintln!("client: {e}");
-            } else {
-                eprintln!("client: {e}; nothing saved");
-            }
-            ExitCode::from(e.exit_code())
-        }
-    }
+    })
 }

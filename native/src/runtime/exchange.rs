@@ -11,6 +11,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
 use ricochet_core::http::url::{Scheme, Url};
 use ricochet_core::http::write::write_request_head_with;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -26,8 +27,7 @@ pub enum ConnectError {
     Resolve(io::Error),
     /// The last address tried refused or was unreachable.
     Connect(SocketAddr, io::Error),
-    /// Resolving, connecting to the last address tried, or the TLS handshake took longer than
-    /// the timeout.
+    /// Resolving and connecting together, or the TLS handshake, took longer than the timeout.
     Timeout,
     /// The TLS handshake failed (certificate, name, protocol).
     Handshake(HandshakeError),
@@ -75,15 +75,15 @@ impl TlsClient {
     }
 }
 
-/// Resolve the URL's host and connect to its addresses in turn, each attempt (and the
-/// resolution) bounded by `timeout`; the first that accepts wins. For an `https` URL the TLS
-/// handshake follows (its own `timeout`), verifying the certificate for the URL's host.
+/// Resolve the URL's host and connect to its addresses in turn, the first that accepts
+/// winning, all of it bounded by `timeout` (as curl's `--connect-timeout`). For an `https` URL
+/// the TLS handshake follows (its own `timeout`), verifying the certificate for the URL's host.
 pub async fn connect(
     url: &Url,
     tls: &TlsClient,
     timeout: Duration,
 ) -> Result<Stream, ConnectError> {
-    let tcp = connect_tcp(url, timeout).await?;
+    let tcp = connect_within(runtime::resolve(&url.socket_addr()), timeout).await?;
     if url.scheme() == Scheme::Http {
         return Ok(Stream::Plain(tcp));
     }
@@ -98,24 +98,29 @@ pub async fn connect(
     }
 }
 
-async fn connect_tcp(url: &Url, timeout: Duration) -> Result<runtime::TcpStream, ConnectError> {
-    let addrs = match runtime::timeout(timeout, runtime::resolve(&url.socket_addr())).await {
-        None => return Err(ConnectError::Timeout),
-        Some(Err(e)) => return Err(ConnectError::Resolve(e)),
-        Some(Ok(addrs)) => addrs,
-    };
-    let mut last = ConnectError::Resolve(io::ErrorKind::NotFound.into());
-    for addr in addrs {
-        match runtime::timeout(timeout, runtime::connect(addr)).await {
-            Some(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
+/// Connect to the addresses `resolve` yields, in turn, the first that accepts winning; the
+/// resolution and every attempt together take at most `timeout`, however many addresses.
+pub async fn connect_within(
+    resolve: impl Future<Output = io::Result<Vec<SocketAddr>>>,
+    timeout: Duration,
+) -> Result<runtime::TcpStream, ConnectError> {
+    let connect = async {
+        let addrs = resolve.await.map_err(ConnectError::Resolve)?;
+        let mut last = ConnectError::Resolve(io::ErrorKind::NotFound.into());
+        for addr in addrs {
+            match runtime::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(e) => last = ConnectError::Connect(addr, e),
             }
-            Some(Err(e)) => last = ConnectError::Connect(addr, e),
-            None => last = ConnectError::Timeout,
         }
-    }
-    Err(last)
+        Err(last)
+    };
+    runtime::timeout(timeout, connect)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout))
 }
 
 /// Send `GET url` with `fields` added (with `Connection: close`: one request per connection),
@@ -183,7 +188,8 @@ impl Received {
         self.end = 0;
     }
 
-    fn pending(&self) -> &[u8] {
+    /// The bytes received and not consumed yet (after a failed head: all that came back).
+    pub fn pending(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
