@@ -88,6 +88,8 @@ pub struct Conn<S> {
     closing: bool,
     /// The timer behind every wait's deadline.
     timer: runtime::Deadline,
+    /// Bytes the stream has taken, over the connection's life.
+    written: u64,
 }
 
 impl<S: ByteStream> Conn<S> {
@@ -107,6 +109,7 @@ impl<S: ByteStream> Conn<S> {
             nodelay,
             closing: false,
             timer: runtime::Deadline::default(),
+            written: 0,
         }
     }
 
@@ -114,6 +117,11 @@ impl<S: ByteStream> Conn<S> {
     #[cfg(test)]
     pub fn stream(&self) -> &S {
         &self.stream
+    }
+
+    /// Bytes the stream has taken so far (a write that failed midway counts what it got out).
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Received bytes not consumed yet.
@@ -189,6 +197,7 @@ impl<S: ByteStream> Conn<S> {
             match self.timer.run(deadline, write).await {
                 Some(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Some(Ok(n)) => {
+                    self.written += n as u64;
                     bytes = &bytes[n..];
                     if !bytes.is_empty() {
                         now = Instant::now();

@@ -99,12 +99,14 @@ impl<S: ByteStream> Responder<'_, S> {
             self.conn.write_all(self.batched, self.machine).await?;
             self.batched.clear();
         }
-        self.conn.write_all(bytes, self.machine).await?;
-        self.sent += bytes.len() as u64;
-        Ok(())
+        let before = self.conn.written();
+        let written = self.conn.write_all(bytes, self.machine).await;
+        self.sent += self.conn.written() - before;
+        written
     }
 
-    /// Bytes written through this responder.
+    /// Bytes written through this responder, also when a write failed midway (what the
+    /// access log reports for an answer cut short).
     pub fn sent(&self) -> u64 {
         self.sent
     }

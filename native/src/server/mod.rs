@@ -165,23 +165,36 @@ impl Service for Files<'_> {
         responder: &mut Responder<'_, S>,
     ) -> io::Result<bool> {
         let config = self.config;
-        let (status, more, head) = match routed {
+        let mut answer = Answer::default();
+        let answered = match routed {
             Ok(mut request) => {
                 request.keep_alive = keep_alive;
-                send_file(responder, &request, config, &mut self.out, &mut self.chunk).await?
+                let (out, chunk) = (&mut self.out, &mut self.chunk);
+                send_file(responder, &request, config, out, chunk, &mut answer).await
             }
             Err((status, head_only)) => {
-                send_error(responder, status, keep_alive, head_only, config).await?
+                send_error(
+                    responder,
+                    status,
+                    keep_alive,
+                    head_only,
+                    config,
+                    &mut answer,
+                )
+                .await
             }
         };
+        // Logged whether or not the answer went out whole: a download its client cut short
+        // gets its line too, with the bytes actually sent (as nginx logs it).
         let started = responder.request_started();
         let sent = responder.sent();
-        let body = sent.saturating_sub(head as u64);
+        let body = sent.saturating_sub(answer.head as u64);
         if let Some(access_log) = &config.access_log {
-            self.access.record(access_log, self.peer, status, body);
+            self.access
+                .record(access_log, self.peer, answer.status, body);
         }
-        log_request(self.peer, &self.summary, status, sent, started);
-        Ok(more)
+        log_request(self.peer, &self.summary, answer.status, sent, started);
+        answered.map(|()| answer.more)
     }
 
     fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
@@ -271,15 +284,26 @@ fn log_request(peer: SocketAddr, request: &str, status: u16, sent: u64, started:
     log::info!("{peer} \"{request}\" {status} {sent} {ms:.1}ms");
 }
 
-/// Send the core's error page for `status`: the status, whether the connection goes on, and
-/// the length of the head sent.
+/// The answer being sent, settled before its first byte goes out so that one cut short is
+/// still logged with its status.
+#[derive(Debug, Default)]
+struct Answer {
+    status: u16,
+    /// Whether the connection may carry another request.
+    more: bool,
+    /// Length of the response head.
+    head: usize,
+}
+
+/// Send the core's error page for `status`.
 async fn send_error<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     status: Status,
     keep_alive: bool,
     head_only: bool,
     config: &Config,
-) -> io::Result<(u16, bool, usize)> {
+    answer: &mut Answer,
+) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(512);
     let more = error_page::write(
         status,
@@ -289,20 +313,22 @@ async fn send_error<S: ByteStream>(
         &[],
         &mut bytes,
     );
-    let head = send_bytes(responder, &bytes, config).await?;
-    Ok((status.code(), more, head))
+    send_bytes(responder, &bytes, status.code(), more, config, answer).await
 }
 
-/// Send a complete response the core produced, at the configured pace. Returns the length of
-/// its head.
+/// Send a complete response the core produced, at the configured pace.
 async fn send_bytes<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     bytes: &[u8],
+    status: u16,
+    more: bool,
     config: &Config,
-) -> io::Result<usize> {
+    answer: &mut Answer,
+) -> io::Result<()> {
+    let head = driver::head_len(bytes);
+    *answer = Answer { status, more, head };
     let mut pace = config.throttle.start().await;
-    pace.write_all(responder, bytes).await?;
-    Ok(driver::head_len(bytes))
+    pace.write_all(responder, bytes).await
 }
 
 /// Why a file could not be had, in the core's terms.
@@ -434,24 +460,25 @@ fn open_checked(
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
-/// Returns the status sent, whether the connection goes on, and the length of the head sent.
 async fn send_file<S: ByteStream>(
     responder: &mut Responder<'_, S>,
     request: &FileRequest,
     config: &Config,
     out: &mut Vec<u8>,
     chunk: &mut Vec<u8>,
-) -> io::Result<(u16, bool, usize)> {
+    answer: &mut Answer,
+) -> io::Result<()> {
     let (mut file, meta, index) = match runtime::fs(|| open_file(config, request)).await {
         Ok(Opened::File(file, meta, index)) => (file, meta, index),
         Ok(Opened::AddSlash) => {
             let bytes = serve::directory_redirect(request, SystemTime::now());
-            let head = send_bytes(responder, &bytes, config).await?;
-            return Ok((serve::DIRECTORY_REDIRECT.code(), request.keep_alive, head));
+            let status = serve::DIRECTORY_REDIRECT.code();
+            let more = request.keep_alive;
+            return send_bytes(responder, &bytes, status, more, config, answer).await;
         }
         Err(e) => {
             let (keep_alive, head_only) = (request.keep_alive, request.head_only);
-            return send_error(responder, e.status(), keep_alive, head_only, config).await;
+            return send_error(responder, e.status(), keep_alive, head_only, config, answer).await;
         }
     };
     let request = index.as_ref().unwrap_or(request);
@@ -463,19 +490,21 @@ async fn send_file<S: ByteStream>(
     let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
         serve::FileResponse::File { head, body } => (head, body),
         serve::FileResponse::Refused { status, bytes } => {
-            let head = send_bytes(responder, &bytes, config).await?;
-            return Ok((status, request.keep_alive, head));
+            let more = request.keep_alive;
+            return send_bytes(responder, &bytes, status, more, config, answer).await;
         }
     };
     out.clear();
     head.write(out);
-    let status = head.status;
-    let more = request.keep_alive;
     let head_len = out.len();
+    *answer = Answer {
+        status: head.status,
+        more: request.keep_alive,
+        head: head_len,
+    };
     let mut pace = config.throttle.start().await;
     let Some(body) = body else {
-        pace.write_all(responder, out).await?;
-        return Ok((status, more, head_len));
+        return pace.write_all(responder, out).await;
     };
     if body.start > 0 {
         runtime::fs(|| file.seek_to(body.start)).await?;
@@ -487,13 +516,13 @@ async fn send_file<S: ByteStream>(
         let complete = runtime::fs(|| read_full(&mut file, &mut out[head_len..])).await?;
         if complete < len as usize {
             // The file shrank under us: what was announced cannot be sent.
+            answer.more = false;
             pace.write_all(responder, &out[..head_len + complete])
                 .await?;
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, false, head_len));
+            return Ok(());
         }
-        pace.write_all(responder, out).await?;
-        return Ok((status, more, head_len));
+        return pace.write_all(responder, out).await;
     }
     // Larger files: head plus the first piece in one write, then piece by piece.
     if chunk.is_empty() {
@@ -513,12 +542,13 @@ async fn send_file<S: ByteStream>(
         pace.write_all(responder, &chunk[..offset + got]).await?;
         offset = 0;
         if got < want {
+            answer.more = false;
             log::warn!("{} shrank while being sent", request.relative);
-            return Ok((status, false, head_len));
+            return Ok(());
         }
         remaining -= got as u64;
     }
-    Ok((status, more, head_len))
+    Ok(())
 }
 
 /// The file's inode number, part of its ETag (0 where there is none).
