@@ -52,9 +52,14 @@ pub struct FileRequest {
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's, except that a request carrying a body closes
 /// the connection (the shell then never has to skip a body to stay in sync).
-pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
-    let head_only = crate::http::error_page::allowed_method(request.method)?;
-    let relative = safe_relative_path(request.path())?;
+pub fn route(request: &Request<'_>) -> Result<FileRequest, Refused> {
+    let head_only =
+        crate::http::error_page::allowed_method(request.method).map_err(|status| Refused {
+            status,
+            head_only: false,
+        })?;
+    let relative =
+        safe_relative_path(request.path()).map_err(|status| Refused { status, head_only })?;
     let range = if head_only {
         None
     } else {
@@ -76,6 +81,16 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
         keep_alive: request.keep_alive,
         trailing_slash: request.path().ends_with('/'),
     })
+}
+
+/// A request [`route`] refuses: the error page to answer with
+/// ([`crate::http::error_page::write`]'s `status` and `head_only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The status to answer.
+    pub status: Status,
+    /// The request was a HEAD: the page's head only.
+    pub head_only: bool,
 }
 
 /// Why a file could not be opened or read, as the shell's I/O error kinds sort it.

@@ -136,8 +136,8 @@ struct Files<'a> {
     access: AccessFields,
 }
 
-/// A routed request, or the status to answer it with (and whether it was a HEAD).
-type Routed = Result<FileRequest, (Status, bool)>;
+/// A routed request, or the error page to answer it with.
+type Routed = Result<FileRequest, serve::Refused>;
 
 impl Service for Files<'_> {
     type Pending = Routed;
@@ -152,10 +152,7 @@ impl Service for Files<'_> {
         if self.config.access_log.is_some() {
             self.access.keep(request);
         }
-        serve::route(request).map_err(|status| {
-            let head_only = error_page::allowed_method(request.method) == Ok(true);
-            (status, head_only)
-        })
+        serve::route(request)
     }
 
     async fn respond<S: ByteStream>(
@@ -172,7 +169,8 @@ impl Service for Files<'_> {
                 let (out, chunk) = (&mut self.out, &mut self.chunk);
                 send_file(responder, &request, config, out, chunk, &mut answer).await
             }
-            Err((status, head_only)) => {
+            Err(refused) => {
+                let (status, head_only) = (refused.status, refused.head_only);
                 send_error(
                     responder,
                     status,
