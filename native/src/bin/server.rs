@@ -212,7 +212,7 @@ fn main() -> ExitCode {
                 log::info!("{workers} worker processes");
             }
         }
-        server::serve(listener, config, shutdown).await;
+        server::serve_until(listener, config, shutdown).await;
         Ok(())
     });
     match served {

@@ -6,8 +6,8 @@
 //! status 0. If connections are still open after the shutdown timeout, or a second signal
 //! comes, the process ends at once with [`EXIT_FORCED`] (the kernel closes what is left).
 
-use crate::runtime::driver::{Shutdown, ShutdownTrigger};
 use crate::runtime::signal::{self, Signal};
+use crate::runtime::stop::{Shutdown, ShutdownTrigger};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,7 +66,7 @@ impl GracefulStop {
             (Signal::Interrupt, "SIGINT"),
         ] {
             let this = stop.clone();
-            if let Err(e) = signal::watch(signal, move || this.on_signal(name)) {
+            if let Err(e) = signal::watch(signal, move || this.handle_signal(name)) {
                 log::warn!("cannot handle {name}; it will stop the process at once: {e}");
             }
         }
@@ -96,7 +96,7 @@ impl GracefulStop {
         lock(&self.state.on_exit).push(Box::new(hook));
     }
 
-    fn on_signal(&self, name: &str) {
+    fn handle_signal(&self, name: &str) {
         let count = self.state.signals.fetch_add(1, Ordering::SeqCst) + 1;
         if count == 1 {
             self.start(name);
