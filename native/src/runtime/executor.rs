@@ -39,9 +39,8 @@ impl TcpListener {
     /// `multi_accept off`): after a connection, the next accept waits for the reactor to report
     /// the listener readable again, which it does only once the executor has run every task
     /// already runnable and polled for I/O. Worth its extra reactor round per connection where
-    /// starting a connection is dear (a TLS handshake, 100 us and more): a burst of new
-    /// handshakes then waits its turn instead of holding up the answers of connections already
-    /// open.
+    /// starting a connection is dear (a TLS handshake): a burst of new handshakes then waits
+    /// its turn instead of holding up the answers of connections already open.
     pub fn set_one_per_wake(&mut self, on: bool) {
         self.one_per_wake = on;
     }
@@ -137,8 +136,7 @@ fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
 ///
 /// Its reads (`AsyncRead` on an owned stream, and [`TcpStream::read_some`]) remember whether the
 /// last one emptied the socket: the reactor is oneshot, so after a short read the cheapest next
-/// step is to wait for readiness, not to try a read that fails with `EAGAIN` (two of them per
-/// request on a kept-alive connection through async-io's `AsyncRead`).
+/// step is to wait for readiness, not to try a read that fails with `EAGAIN`.
 #[derive(Debug)]
 pub struct TcpStream {
     inner: Async<std::net::TcpStream>,

@@ -4,7 +4,7 @@
 //!   (its names are re-exported here: [`TcpListener`], [`TcpStream`], [`spawn`], [`sleep`],
 //!   [`timeout`], [`block_on`], [`resolve`]...); the rest of the crate reads and writes through
 //!   the `futures::io` traits ([`AsyncReadExt`], [`AsyncWriteExt`]).
-//! - [`file`]: files the server reads, and where their blocking calls are made ([`fs`]).
+//! - [`file`](mod@file): files the server reads, and where their blocking calls are made ([`fs`]).
 //! - [`accept`]: the accept loop; [`conn`]: a server connection's buffer and deadlines;
 //!   [`service`]: what an application does with a request; [`driver`]: the loop between them
 //!   and the core's connection machine.
