@@ -31,7 +31,7 @@ fn request<'a>(method: &'a str, path: &'a str, headers: Vec<Header<'a>>) -> Requ
 }
 
 fn get(path: &str) -> Result<FileRequest, u16> {
-    route(&request("GET", path, Vec::new())).map_err(u16::from)
+    route(&request("GET", path, Vec::new())).map_err(|e| u16::from(e.status))
 }
 
 fn error_response(status: u16, reply: Reply, now: SystemTime) -> Vec<u8> {
@@ -126,7 +126,7 @@ fn absolute_form_uses_only_its_path() {
         path: "/../x",
         query: None,
     };
-    assert_eq!(route(&r).map_err(u16::from), Err(403));
+    assert_eq!(route(&r).map_err(|e| u16::from(e.status)), Err(403));
 }
 
 #[test]
@@ -135,14 +135,14 @@ fn methods() {
     assert!(head.head_only);
     for m in ["POST", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT"] {
         assert_eq!(
-            route(&request(m, "/", Vec::new())).map_err(u16::from),
+            route(&request(m, "/", Vec::new())).map_err(|e| u16::from(e.status)),
             Err(405),
             "{m}"
         );
     }
     for m in ["BREW", "PROPFIND", "get", "Get"] {
         assert_eq!(
-            route(&request(m, "/", Vec::new())).map_err(u16::from),
+            route(&request(m, "/", Vec::new())).map_err(|e| u16::from(e.status)),
             Err(501),
             "{m}"
         );
@@ -150,9 +150,20 @@ fn methods() {
     // OPTIONS, for the whole server or a path (existing or not): 204 listing the methods.
     let mut r = request("OPTIONS", "*", Vec::new());
     r.target = Target::Asterisk;
-    assert_eq!(route(&r).map_err(u16::from), Err(204));
+    assert_eq!(route(&r).map_err(|e| u16::from(e.status)), Err(204));
     let r = request("OPTIONS", "/no/such/file", Vec::new());
-    assert_eq!(route(&r).map_err(u16::from), Err(204));
+    assert_eq!(route(&r).map_err(|e| u16::from(e.status)), Err(204));
+}
+
+#[test]
+fn a_refused_head_is_answered_head_only() {
+    let refused = route(&request("HEAD", "/a/../b", Vec::new())).unwrap_err();
+    assert_eq!(u16::from(refused.status), 403);
+    assert!(refused.head_only);
+    let refused = route(&request("GET", "/a/../b", Vec::new())).unwrap_err();
+    assert!(!refused.head_only);
+    let refused = route(&request("POST", "/a/../b", Vec::new())).unwrap_err();
+    assert_eq!((u16::from(refused.status), refused.head_only), (405, false));
 }
 
 #[test]

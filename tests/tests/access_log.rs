@@ -154,6 +154,47 @@ fn the_server_logs_every_request_in_combined_format() {
     assert!(missing.bytes.unwrap() > 0, "the error page");
 }
 
+/// A download its client cuts short still gets its line, with status 200 and the body bytes
+/// actually sent (as nginx logs it), in the access log and in the server's log.
+#[test]
+fn a_download_cut_short_by_its_client_is_logged_with_the_bytes_sent() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("access-cut");
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(&root).unwrap();
+    let size: u64 = 8 * 1024 * 1024;
+    std::fs::write(root.join("big.bin"), vec![b'x'; size as usize]).unwrap();
+    let log = dir.path().join("access.log");
+    let srv = server(
+        &root,
+        &["--access-log", log.to_str().unwrap(), "--rate", "1000000"],
+    );
+    let mut stream = std::net::TcpStream::connect(srv.addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = 0;
+    let mut buf = [0u8; 16 * 1024];
+    while got < 100_000 {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early");
+        got += n;
+    }
+    drop(stream);
+
+    let lines = lines(&log, 1);
+    assert_eq!(lines.len(), 1, "no access-log line for the cut download");
+    let line = parse(&lines[0]);
+    assert_eq!(line.request, "GET /big.bin HTTP/1.1");
+    assert_eq!(line.status, 200, "{}", lines[0]);
+    let bytes = line.bytes.expect("body bytes");
+    assert!(bytes > 0 && bytes < size, "{bytes} of {size}: {}", lines[0]);
+    srv.wait_for("GET /big.bin", DEADLINE);
+    let logged = srv.log_messages();
+    assert!(logged.contains("\"GET /big.bin\" 200 "), "{logged}");
+}
+
 #[test]
 fn the_balancer_logs_the_server_it_redirected_to_and_goaccess_reads_it() {
     let servers: Vec<Spawned> = (0..2).map(|_| server(&www(), &[])).collect();

@@ -1,7 +1,7 @@
 //! SIGTERM and SIGINT stop `server`, `balancer` and `cluster` gracefully: no new connection is
 //! accepted, a download in flight completes byte-exact, idle kept-alive connections are closed,
 //! and the process exits 0; past `--shutdown-timeout` (or on a second signal) what is left is
-//! cut and the exit status is 6.
+//! cut and the exit status is 12 (the exit table's "forced").
 
 use ricochet_tests::{bin, www, Spawned, TempDir};
 use std::io::{ErrorKind, Read, Write};
@@ -11,7 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The exit status of a stop that had to cut connections.
-const EXIT_FORCED: i32 = 6;
+const EXIT_FORCED: i32 = 12;
+/// The exit status when a worker process failed.
+const EXIT_WORKER_FAILED: i32 = 11;
 /// Bound on every wait for a process to end.
 const EXIT: Duration = Duration::from_secs(20);
 
@@ -196,7 +198,7 @@ fn sigterm_closes_an_idle_kept_alive_connection_promptly_and_exits_0() {
 }
 
 #[test]
-fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_6() {
+fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_12() {
     // 256 KiB at 20 kB/s: 13 s, far past the 1 s allowed.
     let mut srv = server(&["--rate", "20000", "--shutdown-timeout", "1s"]);
     let (mut stream, mut got) = start_download(srv.addr, "/probe.bin", "close");
@@ -214,7 +216,7 @@ fn a_download_outlasting_the_shutdown_timeout_is_cut_with_exit_status_6() {
 }
 
 #[test]
-fn a_second_signal_during_the_drain_ends_at_once_with_exit_status_6() {
+fn a_second_signal_during_the_drain_ends_at_once_with_exit_status_12() {
     let mut srv = server(&["--rate", "20000"]);
     let (_stream, _) = start_download(srv.addr, "/probe.bin", "close");
     srv.signal("TERM");
@@ -351,7 +353,7 @@ fn ctrl_c_to_the_whole_process_group_of_workers_still_drains_and_exits_0() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn sigterm_to_one_worker_stops_the_whole_server_with_exit_0_and_a_killed_one_with_3() {
+fn sigterm_to_one_worker_stops_the_whole_server_with_exit_0_and_a_killed_one_with_11() {
     let mut srv = server(&["--workers", "2"]);
     let worker = children(srv.pid())[0];
     let status = Command::new("sh")
@@ -368,5 +370,10 @@ fn sigterm_to_one_worker_stops_the_whole_server_with_exit_0_and_a_killed_one_wit
         .status()
         .expect("run sh");
     assert!(status.success());
-    assert_eq!(srv.wait_exit(EXIT).code(), Some(3), "{}", srv.output());
+    assert_eq!(
+        srv.wait_exit(EXIT).code(),
+        Some(EXIT_WORKER_FAILED),
+        "{}",
+        srv.output()
+    );
 }

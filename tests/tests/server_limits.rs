@@ -87,21 +87,44 @@ fn help_documents_every_flag_with_its_default() {
 }
 
 #[test]
-fn a_root_that_is_not_a_directory_is_refused_at_startup() {
+fn a_root_that_is_not_a_directory_is_refused_at_startup_with_exit_7() {
     let ran = run(
         Command::new(bin("server"))
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(www().join("index.html")),
         COMMAND,
     );
-    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert_eq!(ran.code(), 7, "{ran:?}");
     assert!(ran.stderr.contains("not a directory"), "{}", ran.stderr);
     let ran = run(
         Command::new(bin("server")).args(["--listen", "127.0.0.1:0", "--root", "/no/such/dir"]),
         COMMAND,
     );
-    assert_eq!(ran.code(), 1, "{ran:?}");
+    assert_eq!(ran.code(), 7, "{ran:?}");
     assert!(ran.stderr.contains("/no/such/dir"), "{}", ran.stderr);
+}
+
+#[test]
+fn an_access_log_that_cannot_be_opened_is_refused_at_startup_with_exit_7() {
+    let ran = run(
+        Command::new(bin("server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--access-log",
+                "/no/such/dir/access.log",
+            ])
+            .arg("--root")
+            .arg(www()),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 7, "{ran:?}");
+    assert!(
+        ran.stderr
+            .starts_with("server: cannot open the access log /no/such/dir/access.log"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]

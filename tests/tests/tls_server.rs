@@ -20,7 +20,7 @@ fn server_exit(cert: &str, key: &str) -> ricochet_tests::Ran {
 }
 
 #[test]
-fn unusable_certificate_files_stop_the_server_with_exit_4_naming_the_file() {
+fn unusable_certificate_files_stop_the_server_with_exit_7_naming_the_file() {
     let pki = Pki::new("server-files");
     let a = pki.loopback("a");
     let b = pki.loopback("b");
@@ -36,7 +36,7 @@ fn unusable_certificate_files_stop_the_server_with_exit_4_naming_the_file() {
         (&cert, &other_key, &other_key), // the key of another certificate
     ] {
         let ran = server_exit(cert, key);
-        assert_eq!(ran.code(), 4, "{cert} {key}: {}", ran.stderr);
+        assert_eq!(ran.code(), 7, "{cert} {key}: {}", ran.stderr);
         let line = ran.stderr.trim();
         assert!(!line.contains('\n'), "one line: {line}");
         assert!(line.contains(names.as_str()), "{names} not named: {line}");

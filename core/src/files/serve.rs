@@ -52,13 +52,17 @@ pub struct FileRequest {
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's own; the shell replaces it with the connection
 /// machine's verdict ([`crate::http::connection::Event::Respond`]) before answering.
-pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
+pub fn route(request: &Request<'_>) -> Result<FileRequest, Refused> {
     let method = crate::http::error_page::allowed_method(request.method);
     if let Some(status) = method.answer_instead() {
-        return Err(status);
+        return Err(Refused {
+            status,
+            head_only: false,
+        });
     }
     let head_only = method == Method::Head;
-    let relative = safe_relative_path(request.path())?;
+    let relative =
+        safe_relative_path(request.path()).map_err(|status| Refused { status, head_only })?;
     let range = if head_only {
         None
     } else {
@@ -80,6 +84,16 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, Status> {
         keep_alive: request.keep_alive,
         trailing_slash: request.path().ends_with('/'),
     })
+}
+
+/// A request [`route`] refuses: the error page to answer with
+/// ([`crate::http::error_page::write`]'s `status` and `head_only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The status to answer.
+    pub status: Status,
+    /// The request was a HEAD: the page's head only.
+    pub head_only: bool,
 }
 
 /// Why a file could not be opened or read, as the shell's I/O error kinds sort it.

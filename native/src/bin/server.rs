@@ -16,12 +16,17 @@
 //! level (`off`, `error`, `warn`, `info`, `debug`, `trace`; default `info`).
 
 use argh::FromArgs;
+use ricochet::cli::exit::Exit;
 use ricochet::cli::{listen, logging, version};
 use ricochet::runtime::access_log::AccessLog;
+use ricochet::runtime::stop::GracefulStop;
 use ricochet::runtime::workers;
 use ricochet::server::throttle::Throttle;
 use ricochet::server::{self, Config};
 use ricochet::{runtime, tls};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,18 +37,15 @@ ricochet::args_struct! {
 /// variable RICOCHET_LOG sets their level (off, error, warn, info, debug, trace; default info).
 #[derive(FromArgs)]
 #[argh(
-    error_code(
-        1,
-        "usage error, --root is not a readable directory, or the --access-log file cannot be opened"
-    ),
+    error_code(1, "usage error"),
     error_code(2, "cannot listen on the --listen address"),
-    error_code(3, "a worker process ended (with --workers above 1)"),
     error_code(
-        4,
-        "the --tls-cert or --tls-key file is missing, unreadable, not PEM, or the key does not match the certificate"
+        7,
+        "--root is not a readable directory, the --access-log file cannot be opened, or the --tls-cert or --tls-key file is missing, unreadable, not PEM, or the key does not match the certificate"
     ),
+    error_code(11, "a worker process failed or could not be started (with --workers above 1)"),
     error_code(
-        6,
+        12,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
     )
 )]
@@ -84,7 +86,7 @@ limits {
     /// time allowed to send a complete request head, e.g. 10s or 500ms; then 408 (default 10s)
     header_timeout,
     /// after SIGTERM or SIGINT, how long responses in flight may take to finish before they are
-    /// cut and the server exits 6, e.g. 30s (default 30s)
+    /// cut and the server exits 12, e.g. 30s (default 30s)
     shutdown_timeout,
     /// how long a kept-alive connection may wait for its next request, and a write may stall,
     /// e.g. 60s (default 60s)
@@ -114,13 +116,59 @@ fn main() -> ExitCode {
     }
     runtime::set_threads(args.threads);
     logging::init();
-    let mut config = match Config::new(&args.root) {
-        Ok(config) => config,
+    match run(args) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("server: cannot serve {}: {e}", args.root.display());
-            return ExitCode::from(1);
+            eprintln!("server: {e}");
+            e.exit().into()
         }
-    };
+    }
+}
+
+/// Why the server could not start; each maps to its exit code ([`StartError::exit`]).
+#[derive(Debug)]
+enum StartError {
+    /// `--root` is not a readable directory.
+    Root(PathBuf, io::Error),
+    /// `--tls-cert`/`--tls-key` are unpaired or unusable.
+    Tls(tls::TlsFlagsError),
+    /// The `--listen` address (or the worker's copy of it) cannot be listened on.
+    Listen(String, io::Error),
+    /// The worker processes could not be started.
+    Workers(usize, io::Error),
+    /// The `--access-log` file cannot be opened.
+    AccessLog(PathBuf, io::Error),
+}
+
+impl StartError {
+    fn exit(&self) -> Exit {
+        match self {
+            StartError::Root(..) | StartError::AccessLog(..) => Exit::LocalFile,
+            StartError::Tls(tls::TlsFlagsError::Unpaired) => Exit::Usage,
+            StartError::Tls(tls::TlsFlagsError::Cert(_)) => Exit::LocalFile,
+            StartError::Listen(..) => Exit::Network,
+            StartError::Workers(..) => Exit::WorkerFailed,
+        }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Root(root, e) => write!(f, "cannot serve {}: {e}", root.display()),
+            StartError::Tls(e) => e.fmt(f),
+            StartError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Workers(n, e) => write!(f, "cannot start {n} workers: {e}"),
+            StartError::AccessLog(path, e) => {
+                write!(f, "cannot open the access log {}: {e}", path.display())
+            }
+        }
+    }
+}
+
+/// The settings from the flags (the access log is opened later, after the fork).
+fn config(args: &Args) -> Result<Config, StartError> {
+    let mut config = Config::new(&args.root).map_err(|e| StartError::Root(args.root.clone(), e))?;
     config.throttle = Throttle {
         delay: Duration::from_millis(args.delay),
         rate: args.rate,
@@ -129,94 +177,68 @@ fn main() -> ExitCode {
     config.listener.limits.max_request_line = args.max_request_line;
     config.listener.limits.max_head = args.max_head;
     config.listener.header_timeout = args.header_timeout;
+    config.listener.idle_timeout = args.idle_timeout;
     // Loaded before the workers fork: one error message, and one session-ticket key for all.
     config.listener.tls =
-        match tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref()) {
-            Ok(tls) => tls,
-            Err(e) => {
-                eprintln!("server: {e}");
-                return ExitCode::from(match e {
-                    tls::TlsFlagsError::Unpaired => 1,
-                    tls::TlsFlagsError::Cert(_) => 4,
-                });
-            }
-        };
-    config.listener.idle_timeout = args.idle_timeout;
+        tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref())
+            .map_err(StartError::Tls)?;
+    Ok(config)
+}
 
+/// Start, serve until SIGTERM or SIGINT, and give the exit status of the stop.
+fn run(args: Args) -> Result<ExitCode, StartError> {
+    let mut config = config(&args)?;
     // Bound and forked before the runtime starts: a forked child must not inherit its threads
     // or its reactor.
     let workers = args.workers.max(1);
-    let bound = runtime::bind_first_std(&args.listen, workers > 1)
-        .and_then(|listener| Ok((listener.local_addr()?, listener)));
-    let (addr, first) = match bound {
-        Ok(bound) => bound,
-        Err(e) => {
-            eprintln!("server: cannot listen on {}: {e}", args.listen);
-            return ExitCode::from(2);
-        }
-    };
-    let worker = match workers::fork(workers - 1) {
-        Ok(worker) => worker,
-        Err(e) => {
-            eprintln!("server: cannot start {workers} workers: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let cannot_listen = |addr: String| move |e| StartError::Listen(addr, e);
+    let first = runtime::bind_first_std(&args.listen, workers > 1)
+        .map_err(cannot_listen(args.listen.clone()))?;
+    let addr = first
+        .local_addr()
+        .map_err(cannot_listen(args.listen.clone()))?;
+    let worker = workers::fork(workers - 1).map_err(|e| StartError::Workers(workers, e))?;
     // SIGTERM and SIGINT drain; a worker leaves forcing a stop to the first process.
-    let stop =
-        ricochet::runtime::stop::GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
+    let stop = GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
     #[cfg(target_os = "linux")]
     if worker == 0 && workers > 1 {
         workers::supervise(&stop);
     }
     // Opened after the fork: its writer thread would not survive it.
     if let Some(path) = &args.access_log {
-        match AccessLog::open(path) {
-            Ok(log) => config.access_log = Some(log),
-            Err(e) => {
-                eprintln!("server: cannot open the access log {}: {e}", path.display());
-                return ExitCode::from(1);
-            }
-        }
-    }
-    // Lines of answers sent before a stop are written out before the process ends.
-    if let Some(log) = config.access_log.clone() {
-        stop.on_exit(move || log.flush());
+        let log = AccessLog::open(path).map_err(|e| StartError::AccessLog(path.clone(), e))?;
+        // Lines of answers sent before a stop are written out before the process ends.
+        let flushed = log.clone();
+        stop.on_exit(move || flushed.flush());
+        config.access_log = Some(log);
     }
     let listener = if worker == 0 {
         first
     } else {
         drop(first);
-        match runtime::bind_std(addr, true) {
-            Ok(listener) => listener,
-            Err(e) => {
-                eprintln!("server: worker {worker} cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        }
+        runtime::bind_std(addr, true).map_err(cannot_listen(addr.to_string()))?
     };
+    let listener =
+        runtime::TcpListener::from_std(listener).map_err(cannot_listen(addr.to_string()))?;
+    runtime::block_on(serve(listener, addr, config, &stop, worker, workers));
+    Ok(stop.finish(worker != 0 || workers::wait_for_workers()))
+}
 
-    let shutdown = stop.shutdown();
-    let served = runtime::block_on(async move {
-        let listener = match runtime::TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(e) => {
-                eprintln!("server: cannot listen on {addr}: {e}");
-                return Err(ExitCode::from(2));
-            }
-        };
-        if worker == 0 {
-            listen::announce(addr, config.listener.tls.is_some());
-            log::info!("serving {}", config.root.display());
-            if workers > 1 {
-                log::info!("{workers} worker processes");
-            }
+/// Announce the address (in the first process) and serve until the stop fires.
+async fn serve(
+    listener: runtime::TcpListener,
+    addr: SocketAddr,
+    config: Config,
+    stop: &GracefulStop,
+    worker: usize,
+    workers: usize,
+) {
+    if worker == 0 {
+        listen::announce(addr, config.listener.tls.is_some());
+        log::info!("serving {}", config.root.display());
+        if workers > 1 {
+            log::info!("{workers} worker processes");
         }
-        server::serve(listener, config, shutdown).await;
-        Ok(())
-    });
-    match served {
-        Ok(()) => stop.finish(worker != 0 || workers::wait_for_workers()),
-        Err(code) => code,
     }
+    server::serve_until(listener, config, stop.shutdown()).await
 }

@@ -193,7 +193,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         let (done, finished) = futures::channel::oneshot::channel::<()>();
         let stop = shutdown.clone();
         runtime::spawn(async move {
-            server::serve(listener, this, stop).await;
+            server::serve_until(listener, this, stop).await;
             drop(done);
         });
         drained.push(finished);

@@ -103,10 +103,8 @@ impl ListenerConfig {
 
     /// Set `listener` up for these connections: with TLS, one connection accepted per readiness
     /// event ([`TcpListener::set_one_per_wake`]), so that the requests of open connections are
-    /// answered between new handshakes rather than after a whole burst of them (measured with
-    /// `bench/pcap_phases.py`, `wrk -c64` with a handshake per request, paired runs: a request's
-    /// wait for its answer, p99 2.0-5.6 ms -> 0.5-3.7 ms, the late answers left all pauses of
-    /// the whole process); without TLS, every queued one at once.
+    /// answered between new handshakes rather than after a whole burst of them; without TLS,
+    /// every queued one at once.
     pub fn prepare(&self, listener: &mut TcpListener) {
         listener.set_one_per_wake(self.tls.is_some());
     }

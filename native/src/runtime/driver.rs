@@ -10,295 +10,11 @@
 use crate::runtime::conn::{ByteStream, Conn, FillError};
 use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
 use ricochet_core::http::error_page::{self, Reply};
-use ricochet_core::http::request::Request;
-use ricochet_core::http::status::Status;
-use std::future::Future;
-use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{Instant, SystemTime};
 
-/// What an application does with a connection's requests.
-pub trait Service: Send {
-    /// What is kept of a request head while its body is read and dropped (the head borrows the
-    /// receive buffer, which the body reuses).
-    type Pending: Send;
-
-    /// A request head arrived; `keep_alive` is the machine's expectation. Take what the answer
-    /// needs. A service whose answer is ready at once may append it to `out`: the driver writes
-    /// `out` when it next waits for the peer, so pipelined answers go out in one write (and
-    /// drops the answer if the request's body then turns out malformed).
-    fn request(
-        &mut self,
-        request: &Request<'_>,
-        keep_alive: bool,
-        out: &mut Vec<u8>,
-    ) -> Self::Pending;
-
-    /// Answer the request (its body has been dropped), through `responder`. Returns whether the
-    /// connection may carry another request (false when the answer said `Connection: close` or
-    /// fell short of what it announced).
-    fn respond<S: ByteStream>(
-        &mut self,
-        pending: Self::Pending,
-        keep_alive: bool,
-        responder: &mut Responder<'_, S>,
-    ) -> impl Future<Output = io::Result<bool>> + Send;
-
-    /// The driver answered `status`'s error page (`sent` bytes, `body` of them its body) for a
-    /// request that failed or timed out before it could be answered: log it.
-    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
-}
-
-/// A service whose answer is complete as soon as the request head arrives (balancer, admin): it
-/// writes the answer into the driver's buffer, and nothing is left for [`Service::respond`].
-pub trait InstantService: Send {
-    /// Answer `request` into `out`; returns whether the connection may carry another request.
-    fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool;
-
-    /// As [`Service::error`].
-    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>);
-}
-
-impl<T: InstantService> Service for T {
-    /// Whether the answer let the connection go on.
-    type Pending = bool;
-
-    fn request(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
-        self.answer(request, keep_alive, out)
-    }
-
-    async fn respond<S: ByteStream>(
-        &mut self,
-        keep_alive: bool,
-        _: bool,
-        _: &mut Responder<'_, S>,
-    ) -> io::Result<bool> {
-        Ok(keep_alive)
-    }
-
-    fn error(&mut self, status: Status, sent: u64, body: u64, started: Option<Instant>) {
-        InstantService::error(self, status, sent, body, started);
-    }
-}
-
-/// Writes a service's answer under the connection's write deadline.
-pub struct Responder<'a, S> {
-    conn: &'a mut Conn<S>,
-    machine: &'a mut ServerConnection,
-    /// Answers batched before this one: they go out first.
-    batched: &'a mut Vec<u8>,
-    sent: u64,
-}
-
-impl<S: ByteStream> Responder<'_, S> {
-    /// Write all of `bytes`; fails if the peer takes nothing for the write timeout.
-    pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if !self.batched.is_empty() {
-            self.conn.write_all(self.batched, self.machine).await?;
-            self.batched.clear();
-        }
-        self.conn.write_all(bytes, self.machine).await?;
-        self.sent += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written through this responder.
-    pub fn sent(&self) -> u64 {
-        self.sent
-    }
-
-    /// When the request's first byte arrived.
-    pub fn request_started(&self) -> Option<Instant> {
-        self.machine.request_started()
-    }
-}
-
-/// The graceful-stop signal, cloned into every accept loop and connection; it also counts the
-/// connections open under it (for the drain's log lines).
-///
-/// Checking it is an atomic load: a connection registers its task's waker once (see
-/// [`StopWatch`]), not on every wait, because every kept-alive connection waits for the signal
-/// and for its socket at once, once per request.
-#[derive(Clone)]
-pub struct Shutdown {
-    signal: Option<Arc<Signal>>,
-    open: Arc<AtomicUsize>,
-}
-
-/// The shared part of a [`Shutdown`]: whether it fired, and whom to wake when it does.
-#[derive(Default)]
-struct Signal {
-    fired: AtomicBool,
-    waiters: Mutex<Waiters>,
-}
-
-/// Wakers of the tasks watching a signal, by key; freed keys are reused.
-#[derive(Default)]
-struct Waiters {
-    wakers: Vec<Option<Waker>>,
-    free: Vec<usize>,
-}
-
-impl Signal {
-    fn fire(&self) {
-        self.fired.store(true, Ordering::SeqCst);
-        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        for waker in waiters.wakers.iter().flatten() {
-            waker.wake_by_ref();
-        }
-    }
-}
-
-/// One open connection, counted by its [`Shutdown`] until dropped.
-pub struct Open(Arc<AtomicUsize>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Fires the [`Shutdown`] signal it was made with (dropping it fires it too).
-pub struct ShutdownTrigger(Arc<Signal>);
-
-impl ShutdownTrigger {
-    /// Stop: accept loops end, connections drain.
-    pub fn trigger(self) {
-        // Dropping fires it.
-    }
-}
-
-impl Drop for ShutdownTrigger {
-    fn drop(&mut self) {
-        self.0.fire();
-    }
-}
-
-/// One task's watch on a [`Shutdown`]: the task is registered to be woken when the signal
-/// fires, once, and unregistered when the watch is dropped.
-pub struct StopWatch {
-    signal: Option<Arc<Signal>>,
-    /// The registered waker and its key.
-    registered: Option<(usize, Waker)>,
-}
-
-impl StopWatch {
-    /// Whether the signal has fired; if not, `cx`'s task is woken when it does.
-    pub fn poll_fired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(signal) = &self.signal else {
-            return false;
-        };
-        if signal.fired.load(Ordering::SeqCst) {
-            return true;
-        }
-        match &self.registered {
-            Some((_, waker)) if waker.will_wake(cx.waker()) => {}
-            _ => {
-                let mut waiters = signal.waiters.lock().unwrap_or_else(|e| e.into_inner());
-                let waker = cx.waker().clone();
-                let key = match self.registered.take() {
-                    Some((key, _)) => key,
-                    None => match waiters.free.pop() {
-                        Some(key) => key,
-                        None => {
-                            waiters.wakers.push(None);
-                            waiters.wakers.len() - 1
-                        }
-                    },
-                };
-                waiters.wakers[key] = Some(waker.clone());
-                self.registered = Some((key, waker));
-            }
-        }
-        // Fired between the first check and the registration: the wake may have been missed.
-        signal.fired.load(Ordering::SeqCst)
-    }
-
-    /// `future`'s output (`Some`), or `None` if the signal fires first. The future is polled
-    /// first: one that is ready wins over a stop.
-    pub async fn until<F: Future>(&mut self, future: F) -> Option<F::Output> {
-        let mut future = std::pin::pin!(future);
-        std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
-            Poll::Ready(output) => Poll::Ready(Some(output)),
-            Poll::Pending if self.poll_fired(cx) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        })
-        .await
-    }
-}
-
-impl Drop for StopWatch {
-    fn drop(&mut self) {
-        if let (Some(signal), Some((key, _))) = (&self.signal, &self.registered) {
-            let mut waiters = signal.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            waiters.wakers[*key] = None;
-            waiters.free.push(*key);
-        }
-    }
-}
-
-impl Shutdown {
-    /// A signal and what fires it.
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let signal = Arc::new(Signal::default());
-        (
-            ShutdownTrigger(Arc::clone(&signal)),
-            Shutdown {
-                signal: Some(signal),
-                open: Arc::default(),
-            },
-        )
-    }
-
-    /// A signal that never fires (costs nothing to watch).
-    pub fn never() -> Shutdown {
-        Shutdown {
-            signal: None,
-            open: Arc::default(),
-        }
-    }
-
-    /// Count a connection as open until the returned value is dropped.
-    pub fn open(&self) -> Open {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Open(Arc::clone(&self.open))
-    }
-
-    /// Connections open now under this signal (and its clones).
-    pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
-    /// Whether it has fired.
-    pub fn is_triggered(&self) -> bool {
-        self.signal
-            .as_ref()
-            .is_some_and(|s| s.fired.load(Ordering::SeqCst))
-    }
-
-    /// A watch for one task (see [`StopWatch::poll_fired`]).
-    pub fn watch(&self) -> StopWatch {
-        StopWatch {
-            signal: self.signal.clone(),
-            registered: None,
-        }
-    }
-
-    /// Wait until it fires (forever for [`Shutdown::never`]).
-    pub async fn wait(&self) {
-        let mut watch = self.watch();
-        std::future::poll_fn(|cx| {
-            if watch.poll_fired(cx) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
+// Where they were declared before `service` and `stop` were split out.
+pub use crate::runtime::service::{InstantService, Responder, Service};
+pub use crate::runtime::stop::{Open, Shutdown, ShutdownTrigger, StopWatch};
 
 /// Batched answers are written once they reach this size, before the next pipelined request
 /// is answered: many small requests in one read must not make a connection hold megabytes.
@@ -332,7 +48,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 keep_alive,
             } => {
                 mark = out.len();
-                pending = Some(service.request(&request, keep_alive, &mut out));
+                pending = Some(service.handle_request(&request, keep_alive, &mut out));
                 conn.consume(consumed);
             }
             Event::Respond { keep_alive } => {
@@ -342,12 +58,7 @@ pub async fn run<S: ByteStream, A: Service>(
                     log::error!("answer asked for without a request");
                     return;
                 };
-                let mut responder = Responder {
-                    conn: &mut conn,
-                    machine: &mut machine,
-                    batched: &mut out,
-                    sent: 0,
-                };
+                let mut responder = Responder::new(&mut conn, &mut machine, &mut out);
                 let more = match service.respond(request, keep_alive, &mut responder).await {
                     Ok(more) => more,
                     Err(e) => {
@@ -355,7 +66,7 @@ pub async fn run<S: ByteStream, A: Service>(
                         return;
                     }
                 };
-                if responder.sent > 0 {
+                if responder.sent() > 0 {
                     now = Instant::now();
                 }
                 if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out).await {
@@ -381,7 +92,7 @@ pub async fn run<S: ByteStream, A: Service>(
                     return;
                 }
                 let started = machine.request_started();
-                service.error(status, sent as u64, body as u64, started);
+                service.handle_error_page(status, sent as u64, body as u64, started);
                 mark = 0;
                 machine.handle_response_done(now, false);
             }
@@ -468,6 +179,9 @@ mod tests {
     use crate::runtime::accept;
     use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
     use futures::channel::oneshot;
+    use ricochet_core::http::request::Request;
+    use ricochet_core::http::status::Status;
+    use std::io;
     use std::time::Duration;
 
     const BODY: &[u8] = b"0123456789";
@@ -478,7 +192,7 @@ mod tests {
     impl Service for Slow {
         type Pending = ();
 
-        fn request(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) {}
+        fn handle_request(&mut self, _: &Request<'_>, _: bool, _: &mut Vec<u8>) {}
 
         async fn respond<S: ByteStream>(
             &mut self,
@@ -499,7 +213,7 @@ mod tests {
             Ok(keep_alive)
         }
 
-        fn error(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
+        fn handle_error_page(&mut self, _: Status, _: u64, _: u64, _: Option<Instant>) {}
     }
 
     /// Read until `ends_with` is seen; then whether the peer closed right after.
@@ -520,44 +234,6 @@ mod tests {
             runtime::timeout(Duration::from_secs(5), stream.read(&mut buf)).await,
             Some(Ok(0) | Err(_))
         )
-    }
-
-    /// A waker that counts its wakes.
-    struct Count(AtomicUsize);
-
-    impl std::task::Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_stop_wakes_every_watching_task_once_and_not_those_that_stopped_watching() {
-        let (trigger, shutdown) = Shutdown::new();
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
-        let mut cx = Context::from_waker(&waker);
-        let mut a = shutdown.watch();
-        let mut b = shutdown.clone().watch();
-        assert!(!a.poll_fired(&mut cx));
-        assert!(!a.poll_fired(&mut cx), "polled again: registered once");
-        assert!(!b.poll_fired(&mut cx));
-        drop(b);
-        let mut c = shutdown.watch();
-        assert!(!c.poll_fired(&mut cx));
-        trigger.trigger();
-        assert_eq!(
-            count.0.load(Ordering::SeqCst),
-            2,
-            "a and c, not the dropped b"
-        );
-        assert!(a.poll_fired(&mut cx) && c.poll_fired(&mut cx));
-        assert!(shutdown.is_triggered());
-        assert!(
-            shutdown.watch().poll_fired(&mut cx),
-            "a watch made after the stop"
-        );
-        assert!(!Shutdown::never().watch().poll_fired(&mut cx));
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn family() -> std::sync::MutexGuard<'static, Family> {
 /// ending is then expected; [`wait_for_workers`] waits for them, and a forced end of this
 /// process kills them. A worker that ends with status 0 by itself (it was sent SIGTERM or
 /// SIGINT directly) starts the graceful stop of the whole server. Any other ending of a worker
-/// ends the whole server at once (exit status 3), so a crashed or failed worker is never a
+/// ends the whole server at once ([`Exit::WorkerFailed`](crate::cli::exit::Exit::WorkerFailed)), so a crashed or failed worker is never a
 /// silent loss of capacity (the other workers follow by `PR_SET_PDEATHSIG`; a supervisor such as
 /// systemd restarts the server).
 #[cfg(target_os = "linux")]
@@ -120,7 +120,8 @@ pub fn supervise(stop: &crate::runtime::stop::GracefulStop) {
                         "worker process {} ended ({status:?}); stopping the server",
                         pid.as_raw_nonzero()
                     );
-                    std::process::exit(3);
+                    let failed = crate::cli::exit::Exit::WorkerFailed;
+                    std::process::exit(i32::from(failed.code()));
                 }
                 Err(rustix::io::Errno::INTR) => {}
                 // No child left to wait for (ECHILD) or none reported.

@@ -4,18 +4,15 @@
 //! (new connections are refused), answers in flight complete, idle connections close, and
 //! serving returns once every connection has ended; then [`GracefulStop::finish`] gives exit
 //! status 0. If connections are still open after the shutdown timeout, or a second signal
-//! comes, the process ends at once with [`EXIT_FORCED`] (the kernel closes what is left).
+//! comes, the process ends at once with [`Exit::Forced`] (the kernel closes what is left).
 
-use crate::runtime::driver::{Shutdown, ShutdownTrigger};
+use crate::cli::exit::Exit;
 use crate::runtime::signal::{self, Signal};
+use crate::runtime::stop::{Shutdown, ShutdownTrigger};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Exit status when a stop did not drain cleanly: connections were still open after the
-/// shutdown timeout, or a second SIGTERM/SIGINT came during the drain.
-pub const EXIT_FORCED: u8 = 6;
 
 type Hook = Box<dyn Fn() + Send + Sync>;
 
@@ -42,7 +39,7 @@ struct State {
 impl GracefulStop {
     /// From now on SIGTERM and SIGINT start a drain of at most `timeout`. With
     /// `second_signal_forces`, a second signal during the drain ends the process at once with
-    /// [`EXIT_FORCED`] (a worker process leaves that to the process that started it). If the
+    /// [`Exit::Forced`] (a worker process leaves that to the process that started it). If the
     /// handlers cannot be installed, a warning is logged and the signals keep ending the process
     /// at once.
     pub fn on_signals(timeout: Duration, second_signal_forces: bool) -> GracefulStop {
@@ -66,7 +63,7 @@ impl GracefulStop {
             (Signal::Interrupt, "SIGINT"),
         ] {
             let this = stop.clone();
-            if let Err(e) = signal::watch(signal, move || this.on_signal(name)) {
+            if let Err(e) = signal::watch(signal, move || this.handle_signal(name)) {
                 log::warn!("cannot handle {name}; it will stop the process at once: {e}");
             }
         }
@@ -84,7 +81,7 @@ impl GracefulStop {
         lock(&self.state.on_start).push(Box::new(hook));
     }
 
-    /// Run `hook` just before the process ends with [`EXIT_FORCED`], e.g. to kill worker
+    /// Run `hook` just before the process ends with [`Exit::Forced`], e.g. to kill worker
     /// processes.
     pub fn on_force(&self, hook: impl Fn() + Send + Sync + 'static) {
         lock(&self.state.on_force).push(Box::new(hook));
@@ -96,7 +93,7 @@ impl GracefulStop {
         lock(&self.state.on_exit).push(Box::new(hook));
     }
 
-    fn on_signal(&self, name: &str) {
+    fn handle_signal(&self, name: &str) {
         let count = self.state.signals.fetch_add(1, Ordering::SeqCst) + 1;
         if count == 1 {
             self.start(name);
@@ -111,7 +108,7 @@ impl GracefulStop {
     }
 
     /// Start the drain (once; later calls do nothing): stop accepting, let connections finish,
-    /// and end the process with [`EXIT_FORCED`] if they have not after the timeout. `reason`
+    /// and end the process with [`Exit::Forced`] if they have not after the timeout. `reason`
     /// names the cause in the log line.
     pub fn start(&self, reason: &str) {
         let Some(trigger) = lock(&self.state.trigger).take() else {
@@ -144,8 +141,9 @@ impl GracefulStop {
             return;
         }
         log::warn!(
-            "{reason}: cutting {} still open; exit status {EXIT_FORCED}",
-            connections(self.shutdown.open_connections())
+            "{reason}: cutting {} still open; exit status {}",
+            connections(self.shutdown.open_connections()),
+            Exit::Forced.code()
         );
         for hook in lock(&self.state.on_force).iter() {
             hook();
@@ -154,11 +152,11 @@ impl GracefulStop {
             hook();
         }
         log::logger().flush();
-        std::process::exit(i32::from(EXIT_FORCED));
+        std::process::exit(i32::from(Exit::Forced.code()));
     }
 
     /// Serving has returned (every connection ended): log the end of the drain and give the
-    /// exit status, 0, or [`EXIT_FORCED`] if `clean` is false (a worker did not drain cleanly).
+    /// exit status, 0, or [`Exit::Forced`] if `clean` is false (a worker did not drain cleanly).
     pub fn finish(&self, clean: bool) -> ExitCode {
         self.state.finished.store(true, Ordering::SeqCst);
         for hook in lock(&self.state.on_exit).iter() {
@@ -172,11 +170,7 @@ impl GracefulStop {
             }
             (None, _) => {}
         }
-        if clean {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(EXIT_FORCED)
-        }
+        if clean { Exit::Success } else { Exit::Forced }.into()
     }
 }
 

@@ -1,0 +1,54 @@
+//! Files the server reads, and where their blocking calls are made.
+
+use std::io;
+use std::path::Path;
+
+/// Make the file-system calls in `calls` (open, stat, read a piece: see [`File`] and
+/// [`Dir`](crate::server::sandbox::Dir))
+/// and give their result.
+///
+/// The calls are made inline on the executor thread, not on a thread pool: the files a static
+/// server sends are small or already in the page cache, where an open or a 256 KiB read costs
+/// microseconds, far less than two thread hand-offs per call. For slow disks, run `calls` on a
+/// blocking pool here (e.g. `blocking::unblock`) and nothing else changes. One closure per step
+/// rather than an `async fn` per call keeps a request's future small: it is moved once per
+/// request, and every nested call's state would be part of it.
+pub async fn fs<T>(calls: impl FnOnce() -> T) -> T {
+    calls()
+}
+
+/// A file opened for reading, for the server. Its calls block: make them inside [`fs`].
+#[derive(Debug)]
+pub struct File {
+    inner: std::fs::File,
+}
+
+impl File {
+    /// A file opened some other way (beneath a directory, see
+    /// [`Dir`](crate::server::sandbox::Dir)).
+    pub fn from_std(inner: std::fs::File) -> File {
+        File { inner }
+    }
+
+    /// Open a file for reading.
+    pub fn open(path: &Path) -> io::Result<File> {
+        Ok(File {
+            inner: std::fs::File::open(path)?,
+        })
+    }
+
+    /// Metadata of the opened file (size, modification time, kind).
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.inner.metadata()
+    }
+
+    /// Read up to `buf.len()` bytes; `Ok(0)` at end of file.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut self.inner, buf)
+    }
+
+    /// Move the read position to `offset` bytes from the start (where a range begins).
+    pub fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        io::Seek::seek(&mut self.inner, io::SeekFrom::Start(offset)).map(drop)
+    }
+}
