@@ -2,15 +2,13 @@
 //! `ricochet-core`. It reads bytes, feeds the core, and writes what the core produced; it makes
 //! no protocol decision of its own.
 //!
-//! Module map:
-//! - [`runtime`]: the plumbing every program runs on: the executor, sockets and timers (the
-//!   only place that names the async runtime), the accept loop, the connection driver and
-//!   graceful stop, signals, worker processes, the client side of one exchange, and the
-//!   access-log writer.
-//! - [`tls`]: rustls configurations from PEM files, handshakes, the plain-or-TLS stream, and a
-//!   throwaway CA for `cluster --tls` and the tests.
+//! Module map, lowest first; a folder imports only from folders above it in this list:
 //! - [`cli`]: command-line plumbing shared by the binaries: flags, durations, logging,
-//!   `--version`, listen addresses, and the exit codes.
+//!   `--version`, and the exit codes.
+//! - [`runtime`]: the plumbing every program runs on: the executor, sockets and timers (the
+//!   only place that names the async runtime), TLS, listeners and the accept loop, the
+//!   connection driver and graceful stop, signals, worker processes, the client side of one
+//!   exchange, and the access-log writer.
 //! - [`server`]: the static file server (its service, the root sandbox, `--rate`/`--delay`).
 //! - [`client`]: the download client (redirects, `--continue`, `--retry`, progress).
 //! - [`balancer`]: the balancer (its service, the prober, reloads, the admin listener, the
@@ -25,4 +23,3 @@ pub mod client;
 pub mod cluster;
 pub mod runtime;
 pub mod server;
-pub mod tls;

@@ -2,7 +2,7 @@
 //! a CA file for `--cacert`, and certificate and key files for `--tls-cert`/`--tls-key`.
 
 use crate::TempDir;
-use ricochet::tls::{ThrowawayCa, Validity};
+use ricochet::runtime::tls::{ThrowawayCa, Validity};
 use std::path::{Path, PathBuf};
 
 /// A CA with its certificate written to a file, issuing server certificates into files.

@@ -4,7 +4,7 @@
 //! verify removed, bad server URLs refused at start, unusable certificate files refused with
 //! the same code as the server's, and `cluster --tls`.
 
-use ricochet::tls::Validity;
+use ricochet::runtime::tls::Validity;
 use ricochet_tests::tls::{Pki, ServerCert};
 use ricochet_tests::{bin, client, require, run, server, www, Spawned, TempDir, COMMAND};
 use std::ffi::OsStr;

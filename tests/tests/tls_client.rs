@@ -2,7 +2,7 @@
 //! wget against our server, and every certificate failure refused with the TLS exit code (9)
 //! and no file written.
 
-use ricochet::tls::Validity;
+use ricochet::runtime::tls::Validity;
 use ricochet_tests::tls::Pki;
 use ricochet_tests::{bin, client, require, run, server, www, Spawned, TempDir, COMMAND};
 use std::fs;

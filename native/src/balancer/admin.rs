@@ -101,7 +101,7 @@ pub fn announce_line(addr: SocketAddr) -> String {
 /// then print [`announce_line`] on stdout; warns first if `addr` is not loopback.
 pub fn spawn(listener: TcpListener, addr: SocketAddr, admin: Admin, shutdown: Shutdown) {
     warn_if_exposed(addr);
-    crate::runtime::spawn(serve(listener, admin, shutdown));
+    crate::runtime::spawn(serve_until(listener, admin, shutdown));
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", announce_line(addr));
     let _ = stdout.flush();
@@ -109,7 +109,7 @@ pub fn spawn(listener: TcpListener, addr: SocketAddr, admin: Admin, shutdown: Sh
 
 /// Answer admin requests from `listener` until `shutdown` fires; then let every connection
 /// drain and return once all have closed.
-pub async fn serve(listener: TcpListener, admin: Admin, shutdown: Shutdown) {
+pub async fn serve_until(listener: TcpListener, admin: Admin, shutdown: Shutdown) {
     accept::accept_loop(
         listener,
         MAX_CONNECTIONS,

@@ -5,7 +5,7 @@ use crate::balancer::servers::{LoadError, ServerSource};
 use crate::cli::exit::Exit;
 use crate::runtime::accept;
 use crate::runtime::access_log::AccessLog;
-use crate::tls::{CertError, TlsFlagsError, Trust};
+use crate::runtime::tls::{CertError, TlsFlagsError, Trust};
 use ricochet_core::balance::balancer::ProbeConfig;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::Readmit;

@@ -15,7 +15,7 @@
 //! - [`servers`]: where the server list is read from; [`counters`]: requests and redirects
 //!   counted for [`admin`], the admin listener.
 //!
-//! [`serve`] runs the prober in the background and answers clients until shutdown;
+//! [`serve_until`] runs the prober in the background and answers clients until shutdown;
 //! [`serve_forever`] never stops.
 
 pub mod admin;
@@ -31,7 +31,7 @@ pub mod servers;
 pub use config::{readmit_from_flags, Config, LaunchError, ReadmitFlagsError, StartError};
 pub use prober::{start, Prober};
 pub use published::Published;
-pub use redirector::handle_connection;
+pub use redirector::serve_connection;
 pub use reload::{ReloadError, Reloader};
 
 use crate::runtime::driver::Shutdown;
@@ -41,7 +41,12 @@ use std::sync::Arc;
 
 /// Keep probing in the background and answer clients from `listener` until `shutdown` fires;
 /// then stop probing, let every connection drain and return once all have closed.
-pub async fn serve(mut listener: TcpListener, prober: Prober, config: Config, shutdown: Shutdown) {
+pub async fn serve_until(
+    mut listener: TcpListener,
+    prober: Prober,
+    config: Config,
+    shutdown: Shutdown,
+) {
     let published = Arc::clone(prober.published());
     // The prober stops with the accept loop: no new probe during the drain.
     let stop = shutdown.clone();
@@ -66,6 +71,6 @@ pub async fn serve(mut listener: TcpListener, prober: Prober, config: Config, sh
 
 /// Keep probing in the background and answer clients from `listener`; never returns.
 pub async fn serve_forever(listener: TcpListener, prober: Prober, config: Config) -> ! {
-    serve(listener, prober, config, Shutdown::never()).await;
+    serve_until(listener, prober, config, Shutdown::never()).await;
     futures::future::pending().await
 }

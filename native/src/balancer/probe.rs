@@ -5,7 +5,7 @@
 //! `ricochet_core::balance::probe::verdict`); this module only connects, reads and times.
 
 use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
-use crate::tls::HandshakeError;
+use crate::runtime::tls::HandshakeError;
 use ricochet_core::balance::probe::{Measurement, ProbeFailure};
 use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;

@@ -25,7 +25,7 @@ pub(super) struct Client {
 
 impl accept::Handler for Client {
     fn handle<S: ByteStream>(&self, stream: S) -> impl std::future::Future<Output = ()> + Send {
-        handle_connection(
+        serve_connection(
             stream,
             self.peer,
             &self.config,
@@ -36,7 +36,7 @@ impl accept::Handler for Client {
 }
 
 /// Answer one connection until it closes, fails or times out. Errors are logged, never raised.
-pub async fn handle_connection<S: ByteStream>(
+pub async fn serve_connection<S: ByteStream>(
     stream: S,
     peer: SocketAddr,
     config: &Config,

@@ -22,11 +22,12 @@ use ricochet::balancer::admin::{self, Admin};
 use ricochet::balancer::servers::ServerSource;
 use ricochet::balancer::{Config, LaunchError, Prober};
 use ricochet::cli::duration::parse_duration;
-use ricochet::cli::{listen, logging, version};
+use ricochet::cli::{logging, version};
 use ricochet::runtime::access_log::AccessLog;
+use ricochet::runtime::listen;
 use ricochet::runtime::signal::{self, Signal};
 use ricochet::runtime::stop::GracefulStop;
-use ricochet::tls::{self, Trust};
+use ricochet::runtime::tls::{self, Trust};
 use ricochet::{balancer, runtime};
 use ricochet_core::balance::admin::Reload;
 use ricochet_core::balance::balancer::ProbeConfig;
@@ -279,6 +280,6 @@ async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, L
         admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
     }
     listen::announce(addr, config.listener.tls.is_some());
-    balancer::serve(listener, prober, config, stop.shutdown()).await;
+    balancer::serve_until(listener, prober, config, stop.shutdown()).await;
     Ok(stop.finish(true))
 }

@@ -20,7 +20,7 @@ use ricochet::cli::duration::parse_duration;
 use ricochet::cli::exit::Exit;
 use ricochet::cli::logging;
 use ricochet::client::{self, print, ClientError, Options};
-use ricochet::tls::{self, Trust};
+use ricochet::runtime::tls::{self, Trust};
 use ricochet_core::http::url::Url;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -17,13 +17,14 @@
 
 use argh::FromArgs;
 use ricochet::cli::exit::Exit;
-use ricochet::cli::{listen, logging, version};
+use ricochet::cli::{logging, version};
 use ricochet::runtime::access_log::AccessLog;
+use ricochet::runtime::listen;
 use ricochet::runtime::stop::GracefulStop;
 use ricochet::runtime::workers;
+use ricochet::runtime::{self, tls};
 use ricochet::server::throttle::Throttle;
 use ricochet::server::{self, Config};
-use ricochet::{runtime, tls};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -220,12 +221,12 @@ fn run(args: Args) -> Result<ExitCode, StartError> {
     };
     let listener =
         runtime::TcpListener::from_std(listener).map_err(cannot_listen(addr.to_string()))?;
-    runtime::block_on(serve(listener, addr, config, &stop, worker, workers));
+    runtime::block_on(serve_until(listener, addr, config, &stop, worker, workers));
     Ok(stop.finish(worker != 0 || workers::wait_for_workers()))
 }
 
 /// Announce the address (in the first process) and serve until the stop fires.
-async fn serve(
+async fn serve_until(
     listener: runtime::TcpListener,
     addr: SocketAddr,
     config: Config,

@@ -9,7 +9,7 @@
 /// - `tls`: --access-log, --version, --tls-cert, --tls-key;
 /// - `threads {}`: --threads, worded the same for every binary;
 /// - `readmit`: --readmit, --rise, --fall (read with
-///   [`readmit_from_flags`](crate::balancer::readmit_from_flags)).
+///   `balancer::readmit_from_flags`).
 ///
 /// Used by the `server`, `balancer` and `cluster` binaries (paths in it name the `ricochet`
 /// crate).

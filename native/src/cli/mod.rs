@@ -1,9 +1,7 @@
-//! Command-line plumbing shared by the binaries: flags, durations, logging, `--version`, listen
-//! addresses, and the exit codes ([`exit::Exit`]).
+//! Command-line plumbing shared by the binaries: flags, durations, logging, `--version`, and the exit codes ([`exit::Exit`]).
 
 pub mod duration;
 pub mod exit;
 pub mod flags;
-pub mod listen;
 pub mod logging;
 pub mod version;

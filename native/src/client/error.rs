@@ -4,7 +4,7 @@
 
 use crate::cli::exit::Exit;
 use crate::runtime::exchange::{ConnectError, ReceiveError};
-use crate::tls::{CertError, HandshakeError};
+use crate::runtime::tls::{CertError, HandshakeError};
 use ricochet_core::download::follow::{self, FollowError};
 use ricochet_core::download::resume;
 use ricochet_core::http::body::BodyError;

@@ -28,7 +28,7 @@ pub use error::{ClientError, TimeoutPhase};
 
 use crate::runtime;
 use crate::runtime::exchange::{self, Received, TlsClient};
-use crate::tls::Trust;
+use crate::runtime::tls::Trust;
 use output::output_path;
 use part::Part;
 use print::say;

@@ -5,12 +5,12 @@
 use crate::balancer::admin::{self, Admin};
 use crate::balancer::{self, ReadmitFlagsError, StartError};
 use crate::cli::exit::Exit;
-use crate::cli::listen::{self, listening_line};
 use crate::runtime::driver::Shutdown;
+use crate::runtime::listen::{self, listening_line};
+use crate::runtime::tls;
 use crate::runtime::{self, TcpListener};
 use crate::server;
 use crate::server::throttle::Throttle;
-use crate::tls;
 use ricochet_core::balance::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
 use std::io::{self, Write};
@@ -239,7 +239,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         )),
     }
     say(format_args!("stop with Ctrl-C\n"));
-    balancer::serve(balancer_listener, prober, balancer_config, shutdown).await;
+    balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
     for finished in drained {
         // Each server's task drops its sender once its connections have all ended.
         let _ = finished.await;

@@ -3,8 +3,8 @@
 
 use crate::runtime::conn::ByteStream;
 use crate::runtime::driver::Shutdown;
+use crate::runtime::tls::Acceptor;
 use crate::runtime::{self, TcpListener, TcpStream};
-use crate::tls::Acceptor;
 use futures::channel::oneshot;
 use futures::task::AtomicWaker;
 use ricochet_core::http::connection::ConnectionConfig;

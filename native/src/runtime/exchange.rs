@@ -5,8 +5,8 @@
 //! [`connect`] gives a [`Stream`], plain TCP or TLS by the URL's scheme; everything after it works
 //! on any `AsyncRead + AsyncWrite + Unpin` stream.
 
+use crate::runtime::tls::{self, CertError, Connector, HandshakeError, Stream, Trust};
 use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
-use crate::tls::{self, CertError, Connector, HandshakeError, Stream, Trust};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
 use ricochet_core::http::url::{Scheme, Url};

@@ -4,7 +4,7 @@ use std::io;
 use std::path::Path;
 
 /// Make the file-system calls in `calls` (open, stat, read a piece: see [`File`] and
-/// [`Dir`](crate::server::sandbox::Dir))
+/// the server's `sandbox::Dir`)
 /// and give their result.
 ///
 /// The calls are made inline on the executor thread, not on a thread pool: the files a static
@@ -25,7 +25,7 @@ pub struct File {
 
 impl File {
     /// A file opened some other way (beneath a directory, see
-    /// [`Dir`](crate::server::sandbox::Dir)).
+    /// the server's `sandbox::Dir`).
     pub fn from_std(inner: std::fs::File) -> File {
         File { inner }
     }

@@ -5,7 +5,9 @@
 //!   [`timeout`], [`block_on`], [`resolve`]...); the rest of the crate reads and writes through
 //!   the `futures::io` traits ([`AsyncReadExt`], [`AsyncWriteExt`]).
 //! - [`file`](mod@file): files the server reads, and where their blocking calls are made ([`fs`]).
-//! - [`accept`]: the accept loop; [`conn`]: a server connection's buffer and deadlines;
+//! - [`tls`]: rustls configurations from PEM files, handshakes, the plain-or-TLS stream, and a
+//!   throwaway CA for `cluster --tls` and the tests.
+//! - [`listen`]: listeners from `--listen` flags; [`accept`]: the accept loop; [`conn`]: a server connection's buffer and deadlines;
 //!   [`service`]: what an application does with a request; [`driver`]: the loop between them
 //!   and the core's connection machine.
 //! - [`stop`]: the shutdown signal and the graceful stop on SIGTERM/SIGINT; [`signal`]: Unix
@@ -19,10 +21,12 @@ pub mod driver;
 pub mod exchange;
 pub mod executor;
 pub mod file;
+pub mod listen;
 pub mod service;
 #[cfg(unix)]
 pub mod signal;
 pub mod stop;
+pub mod tls;
 pub mod workers;
 
 pub use executor::{

@@ -6,7 +6,7 @@
 //! `write` is async-signal-safe, a lock or an allocation is not); one thread blocks reading the
 //! other end and calls the closures registered for that signal, where anything goes. async-std
 //! has no signal API, and the `signal-hook` crate would be one more dependency for these few
-//! lines. The client's temporary-file cleanup ([`crate::client::interrupt`]) is separate on purpose: it
+//! lines. The client's temporary-file cleanup (`client::interrupt`) is separate on purpose: it
 //! must act inside the handler, before the signal ends the process.
 
 use std::ffi::c_int;

@@ -110,7 +110,7 @@ impl crate::runtime::conn::ByteStream for Stream {
         Stream::shutdown_write(self).await
     }
 
-    /// A TLS connection from [`Acceptor::accept`] has TCP_NODELAY on already: no system call.
+    /// A TLS connection from [`Acceptor::accept`](super::Acceptor::accept) has TCP_NODELAY on already: no system call.
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         match self {
             Stream::Tls(tls)

@@ -1,8 +1,8 @@
 //! Handshakes under a deadline, on the server side ([`Acceptor`]) and the client side
 //! ([`Connector`]), and why one failed.
 
+use crate::runtime::tls::stream::Stream;
 use crate::runtime::{self, TcpStream};
-use crate::tls::stream::Stream;
 use futures_rustls::{TlsAcceptor, TlsConnector};
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, ServerConfig};
@@ -96,7 +96,7 @@ impl fmt::Debug for Acceptor {
 }
 
 impl Acceptor {
-    /// An acceptor for `config` (from [`server_config`]).
+    /// An acceptor for `config` (from [`server_config`](super::server_config)).
     pub fn new(config: Arc<ServerConfig>) -> Acceptor {
         Acceptor {
             inner: TlsAcceptor::from(config),
@@ -141,7 +141,7 @@ impl fmt::Debug for Connector {
 }
 
 impl Connector {
-    /// A connector for `config` (from [`client_config`]).
+    /// A connector for `config` (from [`client_config`](super::client_config)).
     pub fn new(config: Arc<ClientConfig>) -> Connector {
         Connector {
             inner: TlsConnector::from(config),

@@ -1,8 +1,8 @@
 //! rustls configurations: the server's from its certificate and key, the client's from whom it
 //! trusts, and a listener's acceptor from its `--tls-cert` and `--tls-key` flags.
 
-use crate::tls::handshake::Acceptor;
-use crate::tls::pem::{load_certificates, load_key, CertError};
+use crate::runtime::tls::handshake::Acceptor;
+use crate::runtime::tls::pem::{load_certificates, load_key, CertError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
