@@ -4,7 +4,7 @@
 use ricochet_core::files::range::ByteRange;
 use ricochet_core::files::serve::{
     content_type, directory, directory_redirect, file_response, index_of, is_inside, route,
-    Directory, FileMeta, FileRequest, FileResponse,
+    Directory, FileMeta, FileRequest, FileResponse, Page,
 };
 use ricochet_core::http::error_page::Reply;
 use ricochet_core::http::request::{Request, Target};
@@ -336,6 +336,17 @@ fn split(response: &[u8]) -> (String, String) {
     (t[..i + 4].to_string(), t[i + 4..].to_string())
 }
 
+/// A page split where it says its head ends, checked against where the head really ends.
+fn split_page(page: &Page) -> (String, String) {
+    let (head, body) = split(&page.bytes);
+    assert_eq!(
+        page.head_len,
+        head.len(),
+        "the page says where its head ends"
+    );
+    (head, body)
+}
+
 fn content_length(head: &str) -> usize {
     let line = head
         .lines()
@@ -406,7 +417,7 @@ fn a_directory_without_its_slash_is_redirected_to_it() {
     };
     assert_eq!(index("/docs/").relative, "docs/index.html");
     assert_eq!(index("/").relative, "index.html");
-    let (head, body) = split(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
+    let (head, body) = split_page(&directory_redirect(&get("/docs?lang=en").unwrap(), at(0)));
     assert!(
         head.starts_with("HTTP/1.1 301 Moved Permanently\r\n"),
         "{head}"
@@ -418,7 +429,7 @@ fn a_directory_without_its_slash_is_redirected_to_it() {
     // same directory and nothing else.
     let odd = get("/a%20b/100%25%3F%23").unwrap();
     assert_eq!(odd.relative, "a b/100%?#");
-    let (head, _) = split(&directory_redirect(&odd, at(0)));
+    let (head, _) = split_page(&directory_redirect(&odd, at(0)));
     assert!(
         head.contains("\r\nLocation: /a%20b/100%25%3F%23/\r\n"),
         "{head}"
@@ -426,7 +437,7 @@ fn a_directory_without_its_slash_is_redirected_to_it() {
     // HEAD: the same head, no body.
     let mut head_request = get("/docs").unwrap();
     head_request.head_only = true;
-    let (_, body) = split(&directory_redirect(&head_request, at(0)));
+    let (_, body) = split_page(&directory_redirect(&head_request, at(0)));
     assert_eq!(body, "");
 }
 

@@ -76,9 +76,10 @@ fn ask_at(method: &str, headers: &[(&'static str, &str)], f: &FileMeta, now: Sys
                 page: String::new(),
             }
         }
-        FileResponse::Refused { status, bytes } => {
-            let text = String::from_utf8(bytes).unwrap();
+        FileResponse::Refused { status, page } => {
+            let text = String::from_utf8(page.bytes).unwrap();
             let end = text.find("\r\n\r\n").unwrap() + 4;
+            assert_eq!(page.head_len, end, "the page says where its head ends");
             Seen {
                 status,
                 head: text[..end].to_string(),

@@ -110,10 +110,16 @@ fn redirect_response_is_complete() {
             keep_alive: true,
             server: Some(0),
             unreachable: None,
+            body_bytes: a.body_bytes,
         }
     );
     assert!(bytes.starts_with(b"HTTP/1.1 301 Moved Permanently\r\n"));
     let p = parse_response(&bytes, false);
+    assert_eq!(
+        a.body_bytes,
+        p.body.len() as u64,
+        "the body the access log counts"
+    );
     assert_eq!(p.status, 301);
     assert_eq!(
         p.header("Location"),
@@ -241,14 +247,15 @@ fn a_nul_in_the_decoded_path_is_a_bad_request_as_on_the_file_server() {
     ] {
         let raw = format!("{method} {path}?q=1 HTTP/1.1\r\nHost: b\r\n\r\n");
         let (a, bytes) = answer(&Redirect::default(), &raw, &r);
+        let p = parse_response(&bytes, method == "HEAD");
         let expected = Answer {
             status: 400,
             keep_alive: false,
             server: None,
             unreachable: None,
+            body_bytes: p.body.len() as u64,
         };
         assert_eq!(a, expected, "{raw}");
-        let p = parse_response(&bytes, method == "HEAD");
         assert_eq!(p.status, 400, "{raw}");
         assert_eq!(p.header("Location"), None, "{raw}");
         assert_eq!(p.header("Connection"), Some("close"), "{raw}");
@@ -309,9 +316,15 @@ fn unavailable_when_no_server_is_live() {
             keep_alive: true,
             server: None,
             unreachable: None,
+            body_bytes: a.body_bytes,
         }
     );
     let p = parse_response(&bytes, false);
+    assert_eq!(
+        a.body_bytes,
+        p.body.len() as u64,
+        "the body the access log counts"
+    );
     assert_eq!(p.status, 503);
     assert_eq!(
         p.header("Retry-After"),
@@ -412,13 +425,14 @@ fn parse_errors_and_timeouts_close() {
         keep_alive: true,
         head_only: false,
     };
-    assert!(!error_page::write(err.status(), open, now(), &[], &mut out));
+    assert!(!error_page::write(err.status(), open, now(), &[], &mut out).keep_alive);
     let p = parse_response(&out, false);
     assert_eq!(p.status, 505);
     assert_eq!(p.header("Connection"), Some("close"));
 
     let mut out = Vec::new();
-    let keep_alive = error_page::write(Status::REQUEST_TIMEOUT, open, now(), &[], &mut out);
+    let keep_alive =
+        error_page::write(Status::REQUEST_TIMEOUT, open, now(), &[], &mut out).keep_alive;
     assert!(!keep_alive, "408 always closes");
     assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
 }

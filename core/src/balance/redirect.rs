@@ -74,6 +74,8 @@ pub struct Answer {
     /// The pool index of the live server the request reported unreachable
     /// ([`UNREACHABLE_HEADER`]), if any: hand it to the prober for a verification probe.
     pub unreachable: Option<usize>,
+    /// Bytes of the body written (0 for HEAD): what an access log counts.
+    pub body_bytes: u64,
 }
 
 impl Redirect {
@@ -139,11 +141,14 @@ impl Redirect {
                 keep_alive,
                 head_only,
             };
+            let start = out.len();
+            let written = crate::http::error_page::write(status, reply, now, &[], out);
             return Answer {
                 status: status.code(),
-                keep_alive: crate::http::error_page::write(status, reply, now, &[], out),
+                keep_alive: written.keep_alive,
                 server: None,
                 unreachable: None,
+                body_bytes: (out.len() - start - written.head_len) as u64,
             };
         }
         let unreachable = reported_unreachable(request, ranking);
@@ -153,7 +158,7 @@ impl Redirect {
         };
         match picked {
             Some(row) => {
-                self.write(
+                let body_bytes = self.write(
                     row.server.base_url(),
                     request.path(),
                     request.query(),
@@ -167,15 +172,18 @@ impl Redirect {
                     keep_alive,
                     server: Some(row.index),
                     unreachable,
+                    body_bytes: body_bytes as u64,
                 }
             }
             None => {
-                write_unavailable(self.retry_after, head_only, keep_alive, now, out);
+                let start = out.len();
+                let head_len = write_unavailable(self.retry_after, head_only, keep_alive, now, out);
                 Answer {
                     status: 503,
                     keep_alive,
                     server: None,
                     unreachable,
+                    body_bytes: (out.len() - start - head_len) as u64,
                 }
             }
         }
@@ -185,7 +193,8 @@ impl Redirect {
     /// `?query`: status line, `Location` (see [`location`]), `Cache-Control: no-store` (a
     /// browser caches a 301 forever otherwise and would stop coming back through the
     /// balancer), `Content-Type`, `Content-Length`, `Date`, `Connection`, then a small HTML
-    /// body with the escaped link unless `head_only`.
+    /// body with the escaped link unless `head_only`. Returns the body's length in bytes (0 when
+    /// `head_only`).
     #[allow(clippy::too_many_arguments)]
     pub fn write(
         &self,
@@ -196,7 +205,7 @@ impl Redirect {
         keep_alive: bool,
         now: SystemTime,
         out: &mut Vec<u8>,
-    ) {
+    ) -> usize {
         let location = location(base_url, path, query);
         let reason = crate::http::status::reason_phrase(self.status).as_bytes();
         const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
@@ -246,6 +255,9 @@ impl Redirect {
             }
             out.extend_from_slice(BODY_4);
             debug_assert_eq!(out.len() - before, body_len);
+            body_len
+        } else {
+            0
         }
     }
 }
@@ -343,14 +355,14 @@ pub(crate) fn escape(text: &str, replace: impl Fn(char) -> Option<&'static str>)
 }
 
 /// Write `503 Service Unavailable` with `Retry-After: retry_after` and an HTML body (unless
-/// `head_only`): the answer when no server is live.
+/// `head_only`): the answer when no server is live. Returns the head's length.
 pub fn write_unavailable(
     retry_after: u32,
     head_only: bool,
     keep_alive: bool,
     now: SystemTime,
     out: &mut Vec<u8>,
-) {
+) -> usize {
     crate::http::error_page::write(
         Status::SERVICE_UNAVAILABLE,
         Reply {
@@ -360,7 +372,8 @@ pub fn write_unavailable(
         now,
         &[("Retry-After", retry_after.to_string())],
         out,
-    );
+    )
+    .head_len
 }
 
 #[cfg(test)]

@@ -260,13 +260,23 @@ pub enum FileResponse {
         /// The part of the file to send after the head.
         body: Option<ByteRange>,
     },
-    /// Send `bytes`, a complete response of `status` instead of the file (412, 416).
+    /// Send `page`, a complete response of `status` instead of the file (412, 416).
     Refused {
         /// 412 or 416.
         status: u16,
         /// Head and short HTML page (head only for HEAD).
-        bytes: Vec<u8>,
+        page: Page,
     },
+}
+
+/// A complete short response the core wrote (an error page, a redirect): its bytes, and where
+/// its head ends (the rest is the body an access log counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Head and body.
+    pub bytes: Vec<u8>,
+    /// Bytes of the head.
+    pub head_len: usize,
 }
 
 /// The answer for a file, given the request for it (for a directory, the request
@@ -287,7 +297,7 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
     let etag = EntityTag::for_file(file.len, file.modified, file.inode);
     let refused = |status: Status, extra: &[(&'static str, String)]| FileResponse::Refused {
         status: status.code(),
-        bytes: page(request, status, extra, now),
+        page: page(request, status, extra, now),
     };
     // Called once, last, when the tag is no longer needed here: it moves into the head.
     let head = |status: u16, part: ByteRange, etag: EntityTag| FileHead {
@@ -399,7 +409,7 @@ pub const DIRECTORY_REDIRECT: Status = Status::MOVED_PERMANENTLY;
 /// relative links resolve inside the directory. The `Location` is an absolute path (RFC 9110
 /// allows a relative reference) built from the decoded path, every byte that is not safe in a
 /// path segment percent-encoded; the query is not carried over.
-pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Vec<u8> {
+pub fn directory_redirect(request: &FileRequest, now: SystemTime) -> Page {
     let mut location = String::with_capacity(request.relative.len() + 2);
     for segment in request.relative.split('/') {
         location.push('/');
@@ -415,14 +425,14 @@ fn page(
     status: Status,
     extra: &[(&'static str, String)],
     now: SystemTime,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
+) -> Page {
+    let mut bytes = Vec::with_capacity(512);
     let reply = Reply {
         keep_alive: request.keep_alive,
         head_only: request.head_only,
     };
-    crate::http::error_page::write(status, reply, now, extra, &mut out);
-    out
+    let head_len = crate::http::error_page::write(status, reply, now, extra, &mut bytes).head_len;
+    Page { bytes, head_len }
 }
 
 #[cfg(test)]

@@ -96,10 +96,19 @@ pub fn forces_close(status: Status) -> bool {
     matches!(status.code(), 400 | 408 | 413 | 414 | 431 | 505)
 }
 
+/// What [`write`] appended to its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Whether the connection stays open: [`Reply::keep_alive`], except after the statuses of
+    /// [`forces_close`], whose response always says `Connection: close`.
+    pub keep_alive: bool,
+    /// Bytes of the head; the rest of what was appended is the body (what an access log counts).
+    pub head_len: usize,
+}
+
 /// Write a complete error response for `status` into `out`: head (with `extra` headers such as
 /// `Retry-After` or `Location`; 405 carries `Allow: GET, HEAD, OPTIONS`) and a small HTML page
-/// unless [`Reply::head_only`]. Returns whether the connection stays open: [`Reply::keep_alive`],
-/// except after the statuses of [`forces_close`], whose response always says `Connection: close`.
+/// unless [`Reply::head_only`]. Says whether the connection stays open and where the head ends.
 /// 204 ([`Method::answer_instead`] for OPTIONS) is the OPTIONS answer: `Allow`, no body, no
 /// `extra`.
 pub fn write(
@@ -108,10 +117,14 @@ pub fn write(
     now: SystemTime,
     extra: &[(&'static str, String)],
     out: &mut Vec<u8>,
-) -> bool {
+) -> Written {
+    let start = out.len();
     if status == Status::NO_CONTENT {
         crate::http::write::write_options_response(out, now, reply.keep_alive);
-        return reply.keep_alive;
+        return Written {
+            keep_alive: reply.keep_alive,
+            head_len: out.len() - start,
+        };
     }
     let reason = match status.reason() {
         "" => "Error",
@@ -137,10 +150,14 @@ pub fn write(
     // Every value above is built here from digits and fixed text: writing cannot fail.
     let written = head.write(out);
     debug_assert!(written.is_ok());
+    let head_len = out.len() - start;
     if !reply.head_only {
         out.extend_from_slice(body.as_bytes());
     }
-    keep_alive
+    Written {
+        keep_alive,
+        head_len,
+    }
 }
 
 /// `Connection: keep-alive` or `Connection: close`. Saying keep-alive explicitly costs a few
@@ -163,8 +180,14 @@ mod tests {
             keep_alive,
             head_only,
         };
-        let more = write(status, reply, SystemTime::UNIX_EPOCH, &[], &mut out);
-        (more, String::from_utf8(out).unwrap())
+        let written = write(status, reply, SystemTime::UNIX_EPOCH, &[], &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let head_end = text.find("\r\n\r\n").unwrap() + 4;
+        assert_eq!(
+            written.head_len, head_end,
+            "{status}: the head ends where it says"
+        );
+        (written.keep_alive, text)
     }
 
     #[test]

@@ -65,7 +65,6 @@ struct Redirector<'a> {
 impl InstantService for Redirector<'_> {
     fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
         let ranking = self.view.refresh(self.published);
-        let start = out.len();
         let now = SystemTime::now();
         let answer = {
             let mut rng = rand::rng();
@@ -91,7 +90,7 @@ impl InstantService for Redirector<'_> {
                     time: now,
                     request: Some((request.method, request.raw_target, request.version.as_str())),
                     status: answer.status,
-                    body_bytes: (out.len() - start - driver::head_len(&out[start..])) as u64,
+                    body_bytes: answer.body_bytes,
                     referer: request.header("referer"),
                     user_agent: request.header("user-agent"),
                 };

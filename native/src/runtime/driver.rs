@@ -35,6 +35,9 @@ pub async fn run<S: ByteStream, A: Service>(
     // Where the answer to the request now being read starts in `out`.
     let mut mark = 0;
     let mut pending: Option<A::Pending> = None;
+    // Whether the answer to the request being read already went out (an instant answer flushed
+    // while its body was still arriving): a failing body then gets no second answer.
+    let mut answered_early = false;
     let mut stop = shutdown.watch();
     if shutdown.is_triggered() {
         machine.start_drain();
@@ -48,6 +51,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 keep_alive,
             } => {
                 mark = out.len();
+                answered_early = false;
                 pending = Some(service.handle_request(&request, keep_alive, &mut out));
                 conn.consume(consumed);
             }
@@ -79,15 +83,24 @@ pub async fn run<S: ByteStream, A: Service>(
                     machine.start_drain();
                 }
             }
+            Event::Error(status) if answered_early => {
+                // One request, one answer: the connection just closes.
+                conn.consume(consumed);
+                log::debug!("{status} after the request was answered: closing");
+                pending = None;
+                mark = 0;
+                machine.handle_response_done(now, false);
+            }
             Event::Error(status) => {
                 conn.consume(consumed);
                 // The answer prepared for a request whose body then failed is not sent.
                 out.truncate(mark);
                 pending = None;
                 let before = out.len();
-                error_page::write(status, Reply::CLOSE, SystemTime::now(), &[], &mut out);
-                let page = &out[before..];
-                let (sent, body) = (page.len(), page.len() - head_len(page));
+                let written =
+                    error_page::write(status, Reply::CLOSE, SystemTime::now(), &[], &mut out);
+                let sent = out.len() - before;
+                let body = sent - written.head_len;
                 if !flush(&mut conn, &mut machine, &mut out).await {
                     return;
                 }
@@ -103,6 +116,7 @@ pub async fn run<S: ByteStream, A: Service>(
             }
             Event::NeedData => {
                 conn.consume(consumed);
+                answered_early |= pending.is_some() && out.len() > mark;
                 if !flush(&mut conn, &mut machine, &mut out).await {
                     return;
                 }
@@ -141,15 +155,6 @@ pub async fn run<S: ByteStream, A: Service>(
             }
         }
     }
-}
-
-/// Length of the head of the one complete response in `response` (all of it if it has no
-/// end): what the access log leaves out of a response's size.
-pub fn head_len(response: &[u8]) -> usize {
-    response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |at| at + 4)
 }
 
 /// Write the batched answers in `out`, if any. False if the connection failed.
@@ -406,14 +411,14 @@ mod tests {
             &Shutdown::never(),
         ));
         let mut page = Vec::new();
-        error_page::write(
+        let written = error_page::write(
             Status::BAD_REQUEST,
             Reply::CLOSE,
             SystemTime::now(),
             &[],
             &mut page,
         );
-        let body = (page.len() - head_len(&page)) as u64;
+        let body = (page.len() - written.head_len) as u64;
         assert!(body > 0);
         let sent: usize = writes.lock().unwrap().iter().sum();
         assert_eq!(errors.0, vec![(Status::BAD_REQUEST, sent as u64, body)]);

@@ -2,12 +2,11 @@
 //! 304, a redirect or an error page, at the configured pace.
 
 use crate::runtime::conn::ByteStream;
-use crate::runtime::driver;
 use crate::runtime::service::Responder;
 use crate::runtime::{self, File};
 use crate::server::open::{open_file, Opened};
 use crate::server::Config;
-use ricochet_core::files::serve::{self, FileRequest};
+use ricochet_core::files::serve::{self, FileRequest, Page};
 use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::status::Status;
 use std::io;
@@ -40,32 +39,42 @@ pub async fn send_error<S: ByteStream>(
     answer: &mut Answer,
 ) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(512);
-    let more = error_page::write(
-        status,
-        Reply {
-            keep_alive,
-            head_only,
-        },
-        SystemTime::now(),
-        &[],
-        &mut bytes,
-    );
-    send_bytes(responder, &bytes, status.code(), more, config, answer).await
+    let reply = Reply {
+        keep_alive,
+        head_only,
+    };
+    let written = error_page::write(status, reply, SystemTime::now(), &[], &mut bytes);
+    let page = Page {
+        bytes,
+        head_len: written.head_len,
+    };
+    send_page(
+        responder,
+        &page,
+        status.code(),
+        written.keep_alive,
+        config,
+        answer,
+    )
+    .await
 }
 
 /// Send a complete response the core produced, at the configured pace.
-async fn send_bytes<S: ByteStream>(
+async fn send_page<S: ByteStream>(
     responder: &mut Responder<'_, S>,
-    bytes: &[u8],
+    page: &Page,
     status: u16,
     more: bool,
     config: &Config,
     answer: &mut Answer,
 ) -> io::Result<()> {
-    let head = driver::head_len(bytes);
-    *answer = Answer { status, more, head };
+    *answer = Answer {
+        status,
+        more,
+        head: page.head_len,
+    };
     let mut pace = config.throttle.start().await;
-    pace.write_all(responder, bytes).await
+    pace.write_all(responder, &page.bytes).await
 }
 
 /// Serve a routed request: the file, a 304, or the error page if the file cannot be had.
@@ -80,10 +89,10 @@ pub async fn send_file<S: ByteStream>(
     let (mut file, meta, index) = match runtime::fs(|| open_file(config, request)).await {
         Ok(Opened::File(file, meta, index)) => (file, meta, index),
         Ok(Opened::AddSlash) => {
-            let bytes = serve::directory_redirect(request, SystemTime::now());
+            let page = serve::directory_redirect(request, SystemTime::now());
             let status = serve::DIRECTORY_REDIRECT.code();
             let more = request.keep_alive;
-            return send_bytes(responder, &bytes, status, more, config, answer).await;
+            return send_page(responder, &page, status, more, config, answer).await;
         }
         Err(e) => {
             let (keep_alive, head_only) = (request.keep_alive, request.head_only);
@@ -98,9 +107,9 @@ pub async fn send_file<S: ByteStream>(
     };
     let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
         serve::FileResponse::File { head, body } => (head, body),
-        serve::FileResponse::Refused { status, bytes } => {
+        serve::FileResponse::Refused { status, page } => {
             let more = request.keep_alive;
-            return send_bytes(responder, &bytes, status, more, config, answer).await;
+            return send_page(responder, &page, status, more, config, answer).await;
         }
     };
     out.clear();
