@@ -52,17 +52,17 @@ pub struct FileRequest {
 /// A trailing `/` is fine (`/docs/` gives `docs`; the shell serves its index).
 /// The returned `keep_alive` is the request's own; the shell replaces it with the connection
 /// machine's verdict ([`crate::http::connection::Event::Respond`]) before answering.
-pub fn route(request: &Request<'_>) -> Result<FileRequest, Refused> {
+pub fn route(request: &Request<'_>) -> Result<FileRequest, Instead> {
     let method = crate::http::error_page::allowed_method(request.method);
     if let Some(status) = method.answer_instead() {
-        return Err(Refused {
+        return Err(Instead {
             status,
             head_only: false,
         });
     }
     let head_only = method == Method::Head;
     let relative =
-        safe_relative_path(request.path()).map_err(|status| Refused { status, head_only })?;
+        safe_relative_path(request.path()).map_err(|status| Instead { status, head_only })?;
     let range = if head_only {
         None
     } else {
@@ -86,10 +86,10 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, Refused> {
     })
 }
 
-/// A request [`route`] refuses: the error page to answer with
-/// ([`crate::http::error_page::write`]'s `status` and `head_only`).
+/// What [`route`] answers instead of a file: the page [`crate::http::error_page::write`]
+/// writes for `status` (an error, or for OPTIONS the 204 that lists the allowed methods).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
+pub struct Instead {
     /// The status to answer.
     pub status: Status,
     /// The request was a HEAD: the page's head only.

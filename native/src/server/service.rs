@@ -28,7 +28,7 @@ pub struct Files<'a> {
 }
 
 /// A routed request, or the error page to answer it with.
-type Routed = Result<FileRequest, serve::Refused>;
+type Routed = Result<FileRequest, serve::Instead>;
 
 impl<'a> Files<'a> {
     /// The service for one connection from `peer`.
