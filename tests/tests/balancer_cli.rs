@@ -62,6 +62,19 @@ fn a_bad_server_list_is_named_and_exits_1_and_an_unreadable_one_7() {
 }
 
 #[test]
+fn an_access_log_that_cannot_be_opened_exits_7_as_on_the_server() {
+    let server = closed_port().to_string();
+    let ran = balancer(&["--access-log", "/no/such/dir/access.log", &server]);
+    assert_eq!(ran.code(), 7, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("cannot open the access log /no/such/dir/access.log"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
 fn no_live_server_at_start_exits_10_with_a_clear_message() {
     let dead = closed_port().to_string();
     let ran = balancer(&[&dead]);

@@ -173,8 +173,10 @@ impl LaunchError {
         match self {
             LaunchError::Readmit(_) | LaunchError::Tls(TlsFlagsError::Unpaired) => Exit::Usage,
             LaunchError::ServerList(e) => e.exit(),
-            LaunchError::Tls(TlsFlagsError::Cert(_)) => Exit::LocalFile,
-            LaunchError::AccessLog(..) | LaunchError::Listen { .. } => Exit::Network,
+            LaunchError::Tls(TlsFlagsError::Cert(_)) | LaunchError::AccessLog(..) => {
+                Exit::LocalFile
+            }
+            LaunchError::Listen { .. } => Exit::Network,
             LaunchError::Start(e) => e.exit(),
         }
     }

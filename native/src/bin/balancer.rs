@@ -55,11 +55,11 @@ ricochet::args_struct! {
     ),
     error_code(
         2,
-        "cannot listen on the --listen or --admin address, or cannot open the --access-log file"
+        "cannot listen on the --listen or --admin address"
     ),
     error_code(
         7,
-        "the --config file is unreadable, or the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
+        "the --config or --access-log file cannot be read or opened, or the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
     ),
     error_code(10, "no server passed the first probe"),
     error_code(
