@@ -9,7 +9,7 @@
 //! | 4 | malformed response |
 //! | 5 | final response not 2xx |
 //! | 6 | redirect problem: too many, a loop, a missing or bad `Location`, a downgrade to `http` |
-//! | 7 | a local file: the output, the root folder, the probe file, a certificate, key or CA file unreadable or unusable, or another `--continue` run holds the partial file |
+//! | 7 | a local file: the output, the root folder, the probe file, the server list, the access log, a certificate, key or CA file unreadable or unusable, or another `--continue` run holds the partial file |
 //! | 8 | download cut short |
 //! | 9 | TLS failure: the peer's certificate, its name, or the handshake |
 //! | 10 | no server passed the first probe |

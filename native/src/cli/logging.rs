@@ -7,9 +7,10 @@
 //! `{"time":1764130000123,"level":"info","target":"ricochet::server","msg":"..."}`, time in
 //! milliseconds since the Unix epoch), for log collectors.
 //!
-//! Records go to stderr (stdout carries `listening on ...` and the client's response heads), a
-//! failed write is ignored (a closed stderr must not end a server), and the format follows the
-//! terminal.
+//! Why not femme, which the project first chose: femme 2 writes to stdout (where the binaries
+//! print `listening on ...` and the client prints response heads), panics when stdout is
+//! closed, and picks its format by build profile rather than by terminal. Records go to stderr
+//! here, a failed write is ignored, and the format follows the terminal.
 
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::{IsTerminal, Write};
