@@ -16,8 +16,8 @@
 
 use rand::SeedableRng;
 use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
-use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::Redirect;
+use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::status::Status;

@@ -15,9 +15,9 @@
 //!   `error_page`, `access_log`, and Ricochet's own report headers (`report`).
 //! - [`files`]: what the static file server answers (`serve`, `conditional`, `range`).
 //! - [`download`]: what the download client decides (`follow`, `resume`).
-//! - [`balance`]: the balancer: probe verdicts and health (`probe`), the ranked pool (`pool`),
-//!   redirect answers (`redirect`), the admin application (`admin`), and the `balancer` that
-//!   drives them.
+//! - [`balance`]: the balancer: probe verdicts (`verdict`), each server's health and when to
+//!   probe it (`probe`), the ranked pool (`pool`), redirect answers (`redirect`), the admin
+//!   application (`admin`), and the `balancer` that drives them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

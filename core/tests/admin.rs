@@ -4,7 +4,8 @@
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
 use ricochet_core::balance::pool::{Policy, ServerAddr};
-use ricochet_core::balance::probe::{Measurement, ProbeFailure, Readmit};
+use ricochet_core::balance::probe::Readmit;
+use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use ricochet_core::http::request::{Limits, RequestParser};
 use ricochet_core::http::response::ResponseParser;
 use ricochet_core::http::{find_header, BodyKind, Parsed};

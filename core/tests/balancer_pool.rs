@@ -6,8 +6,8 @@ use ricochet_core::balance::pool::{
     Policy, Pool, Ranking, ServerAddr, ServerAddrError, ServerList, ServerListError,
     ServerListErrorKind, Source,
 };
-use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::location;
+use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::http::url::Scheme;
 use std::time::Duration;
 

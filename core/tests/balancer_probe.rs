@@ -3,9 +3,8 @@
 
 use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig};
 use ricochet_core::balance::pool::{Policy, ServerAddr};
-use ricochet_core::balance::probe::{
-    judge, Health, Measurement, ProbeFailure, ProbeSchedule, Verdict,
-};
+use ricochet_core::balance::probe::{Health, ProbeSchedule, Verdict};
+use ricochet_core::balance::verdict::{judge, Measurement, ProbeFailure};
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(300);

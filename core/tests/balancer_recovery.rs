@@ -3,9 +3,8 @@
 
 use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig, Reloaded};
 use ricochet_core::balance::pool::{Policy, ServerAddr};
-use ricochet_core::balance::probe::{
-    Health, Measurement, ProbeFailure, ProbeSchedule, Readmit, Verdict, REPORT_PERIOD,
-};
+use ricochet_core::balance::probe::{Health, ProbeSchedule, Readmit, Verdict, REPORT_PERIOD};
+use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use std::time::{Duration, Instant};
 
 const INTERVAL: Duration = Duration::from_secs(30);

@@ -6,10 +6,10 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use ricochet_core::balance::pool::{Policy, Pool, Ranking, ServerAddr};
-use ricochet_core::balance::probe::Measurement;
 use ricochet_core::balance::redirect::{
     html_escape, location, Answer, NotARedirect, Redirect, DEFAULT_RETRY_AFTER,
 };
+use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::http::error_page::{self, Reply};
 use ricochet_core::http::request::{Request, RequestParser};
 use ricochet_core::http::response::ResponseParser;

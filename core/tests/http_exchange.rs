@@ -3,7 +3,7 @@
 //! close-delimited bodies; a short body is an error that says how short; and what the client
 //! and the prober decide from what was read.
 
-use ricochet_core::balance::probe::ProbeFailure;
+use ricochet_core::balance::verdict::ProbeFailure;
 use ricochet_core::download::follow::{Follower, Next};
 use ricochet_core::http::body::BodyError;
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
@@ -326,7 +326,7 @@ fn probe_verdict(input: &[u8]) -> Result<u64, ProbeFailure> {
             }
         }
     }
-    ricochet_core::balance::probe::verdict(&reader, failure.as_ref(), Duration::from_millis(5))
+    ricochet_core::balance::verdict::verdict(&reader, failure.as_ref(), Duration::from_millis(5))
         .map(|m| m.bytes)
 }
 
@@ -381,7 +381,7 @@ fn a_probe_is_decided_by_a_head_that_is_not_200_before_its_body_arrives() {
         let mut reader = ResponseReader::new(false);
         let step = reader.read(head).expect("a valid head");
         assert_eq!(step.consumed, head.len());
-        ricochet_core::balance::probe::decided(&reader)
+        ricochet_core::balance::verdict::decided(&reader)
     };
     assert!(decided(
         b"HTTP/1.1 404 Not Found\r\nContent-Length: 9000000\r\n\r\n"
@@ -393,7 +393,7 @@ fn a_probe_is_decided_by_a_head_that_is_not_200_before_its_body_arrives() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n"
     ));
     assert!(
-        !ricochet_core::balance::probe::decided(&ResponseReader::new(false)),
+        !ricochet_core::balance::verdict::decided(&ResponseReader::new(false)),
         "no head yet"
     );
 }

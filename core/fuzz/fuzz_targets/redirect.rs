@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use rand::RngCore;
 use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
-use ricochet_core::balance::probe::Measurement;
+use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::balance::redirect::{location, Redirect};
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::response::ResponseParser;

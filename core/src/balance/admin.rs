@@ -14,8 +14,8 @@
 
 use crate::balance::balancer;
 use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
-use crate::balance::probe::Measurement;
 use crate::balance::redirect::{escape, html_escape};
+use crate::balance::verdict::Measurement;
 use crate::http::request::Request;
 use crate::http::write::ResponseHead;
 use std::fmt::Write as _;

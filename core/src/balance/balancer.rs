@@ -27,9 +27,8 @@
 //! removed): a reload can bring servers back.
 
 use crate::balance::pool::{Policy, Pool, Ranking, ServerAddr};
-use crate::balance::probe::{
-    Health, Measurement, ProbeFailure, ProbeSchedule, ProbeStatus, Readmit, Verdict,
-};
+use crate::balance::probe::{Health, ProbeSchedule, ProbeStatus, Readmit, Verdict};
+use crate::balance::verdict::{Measurement, ProbeFailure};
 use crate::http::url::{Url, UrlError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -224,7 +223,7 @@ impl Balancer {
     }
 
     /// Hand in the outcome of the probe of `index`, finished at `now`: the result of
-    /// [`crate::balance::probe::judge`], or the failure the shell ran into (connect error, broken
+    /// [`crate::balance::verdict::judge`], or the failure the shell ran into (connect error, broken
     /// transfer). Late or unknown results are ignored. Then call [`Balancer::poll_event`] and
     /// [`Balancer::poll_probe`].
     pub fn handle_probe_result(

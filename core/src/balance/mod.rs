@@ -6,3 +6,4 @@ pub mod balancer;
 pub mod pool;
 pub mod probe;
 pub mod redirect;
+pub mod verdict;

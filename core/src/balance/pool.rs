@@ -4,7 +4,7 @@
 //!   collects entries from the command line and a config file, refusing malformed and duplicate
 //!   ones with an error naming where they came from.
 //! - [`Pool`] holds every server with its state: not measured yet, live with its latest
-//!   [`crate::balance::probe::Measurement`], or removed. Indices into the pool never change (a
+//!   [`crate::balance::verdict::Measurement`], or removed. Indices into the pool never change (a
 //!   removed server keeps its slot, new ones are pushed at the end), so probe results can
 //!   always be matched. When a server is removed or comes back is the
 //!   [`crate::balance::probe::ProbeSchedule`]'s decision, not the pool's.
@@ -13,7 +13,7 @@
 //!   The shell shares one snapshot between all connections and swaps in a new one atomically
 //!   when the pool changes.
 
-use crate::balance::probe::Measurement;
+use crate::balance::verdict::Measurement;
 use crate::http::url::{Scheme, Url, UrlError};
 use std::fmt;
 use std::time::Duration;

@@ -96,7 +96,7 @@ pub fn forces_close(status: Status) -> bool {
     matches!(status.code(), 400 | 408 | 413 | 414 | 431 | 505)
 }
 
-/// What [`write`] appended to its buffer.
+/// What [`write()`] appended to its buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     /// Whether the connection stays open: [`Reply::keep_alive`], except after the statuses of

@@ -14,7 +14,7 @@
 //!
 //! What the client does with a final response (save, follow, refuse, print) is
 //! the download client's decision (`download::follow`); how a probe is judged is the balancer's
-//! (`balance::probe::verdict`).
+//! (`balance::verdict::verdict`).
 
 use crate::http::body::{BodyDecoder, BodyError};
 use crate::http::response::{Response, ResponseError, ResponseParser};

@@ -96,7 +96,7 @@ impl RedirectCounts {
 mod tests {
     use super::*;
     use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
-    use ricochet_core::balance::probe::Measurement;
+    use ricochet_core::balance::verdict::Measurement;
     use std::time::Duration;
 
     fn ranking(live: &[usize], size: usize) -> Ranking {

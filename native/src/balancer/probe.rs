@@ -2,11 +2,11 @@
 //! (throwing it away as it arrives), and time it from starting to connect to the last byte.
 //!
 //! Reading and the verdict are the core's ([`ResponseReader`] and
-//! `ricochet_core::balance::probe::verdict`); this module only connects, reads and times.
+//! `ricochet_core::balance::verdict::verdict`); this module only connects, reads and times.
 
 use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
 use crate::runtime::tls::HandshakeError;
-use ricochet_core::balance::probe::{Measurement, ProbeFailure};
+use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;
 use std::io;
@@ -52,7 +52,7 @@ async fn download(
     let mut reader = ResponseReader::with_max_head(false, MAX_HEAD);
     let failure = loop {
         // No need to wait for a body the verdict does not depend on.
-        if ricochet_core::balance::probe::decided(&reader) {
+        if ricochet_core::balance::verdict::decided(&reader) {
             break None;
         }
         match received
@@ -68,7 +68,7 @@ async fn download(
             Err(ReceiveError::Io(e)) => return Err(ProbeFailure::Broken(e.to_string())),
         }
     };
-    ricochet_core::balance::probe::verdict(&reader, failure.as_ref(), started.elapsed())
+    ricochet_core::balance::verdict::verdict(&reader, failure.as_ref(), started.elapsed())
 }
 
 /// The kind of a failed connection.

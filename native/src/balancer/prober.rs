@@ -13,7 +13,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use ricochet_core::balance::balancer::{Balancer, Event, Reloaded};
 use ricochet_core::balance::pool::{Ranking, ServerAddr};
-use ricochet_core::balance::probe::{Measurement, ProbeFailure};
+use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

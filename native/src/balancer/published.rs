@@ -181,7 +181,7 @@ impl View {
 mod tests {
     use super::*;
     use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
-    use ricochet_core::balance::probe::Measurement;
+    use ricochet_core::balance::verdict::Measurement;
     use std::time::Duration;
 
     fn ranking_of(n: usize) -> Ranking {
