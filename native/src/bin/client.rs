@@ -117,16 +117,13 @@ struct Args {
 
     /// print the name and version, then exit
     #[argh(switch)]
+    #[expect(dead_code, reason = "version::exit_if_asked answers it before argh parses")]
     version: bool,
 }
 
 fn main() -> ExitCode {
     ricochet::cli::version::exit_if_asked("client");
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", ricochet::cli::version::line("client"));
-        return Exit::Success.into();
-    }
     logging::init();
     let (resume, quiet) = (args.r#continue, args.quiet);
     let saved = options(args).and_then(|options| client::run(&options));

@@ -111,10 +111,6 @@ tls {
 fn main() -> ExitCode {
     version::exit_if_asked("server");
     let args: Args = argh::from_env();
-    if args.version {
-        println!("{}", version::line("server"));
-        return ExitCode::SUCCESS;
-    }
     runtime::set_threads(args.threads);
     logging::init();
     match run(args) {
