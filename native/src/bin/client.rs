@@ -117,7 +117,10 @@ struct Args {
 
     /// print the name and version, then exit
     #[argh(switch)]
-    #[expect(dead_code, reason = "version::exit_if_asked answers it before argh parses")]
+    #[expect(
+        dead_code,
+        reason = "version::exit_if_asked answers it before argh parses"
+    )]
     version: bool,
 }
 
