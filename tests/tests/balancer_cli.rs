@@ -131,7 +131,7 @@ fn usage_errors_exit_1_and_help_documents_flags_and_exit_codes() {
         "(default 16384)",
         "RICOCHET_LOG",
         "1 usage error",
-        "7 the --config file is unreadable",
+        "7 the --config or --access-log file cannot be read or opened",
         "10 no server passed",
     ] {
         assert!(ran.stdout.contains(needle), "--help lacks {needle:?}");
