@@ -10,8 +10,8 @@
 use libfuzzer_sys::fuzz_target;
 use rand::RngCore;
 use ricochet_core::balance::pool::{Policy, Pool, ServerAddr};
-use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::balance::redirect::{location, Redirect};
+use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::response::ResponseParser;
 use ricochet_core::http::url::{path_holds_nul, Url};
