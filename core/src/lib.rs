@@ -20,7 +20,7 @@
 //!   application (`admin`), and the `balancer` that drives them; for verified redirects, what one
 //!   file check yields (`file_check`), which server holds the current copy of which file
 //!   (`file_index`, bounded by a private least-recently-used map, `lru`) and one request's pick
-//!   among them (`file_pick`).
+//!   among them (`file_pick`), and what it shows (`mirror_list`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
