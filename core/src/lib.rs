@@ -17,7 +17,10 @@
 //! - [`download`]: what the download client decides (`follow`, `resume`).
 //! - [`balance`]: the balancer: probe verdicts (`verdict`), each server's health and when to
 //!   probe it (`probe`), the ranked pool (`pool`), redirect answers (`redirect`), the admin
-//!   application (`admin`), and the `balancer` that drives them.
+//!   application (`admin`), and the `balancer` that drives them; for verified redirects, what one
+//!   file check yields (`file_check`), which server holds the current copy of which file
+//!   (`file_index`, bounded by a private least-recently-used map, `lru`) and one request's pick
+//!   among them (`file_pick`), and what it shows (`mirror_list`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -588,6 +588,38 @@ impl Ranking {
         self.rows.get(i)
     }
 
+    /// Pick as [`Ranking::pick`] does, but only among the live servers whose pool index `keep`
+    /// accepts: they keep their relative shares (the weights are renormalised over them). One
+    /// draw from `rng`, O(N), no allocation; `keep` is called twice per live server, so it must
+    /// answer the same both times. `None` when `keep` accepts no live server.
+    pub fn pick_where<R, F>(&self, rng: &mut R, keep: F) -> Option<&Row>
+    where
+        R: rand::Rng + ?Sized,
+        F: Fn(usize) -> bool,
+    {
+        let weight =
+            |i: usize| self.cumulative[i] - if i == 0 { 0 } else { self.cumulative[i - 1] };
+        let total: u64 = (0..self.rows.len())
+            .filter(|&i| keep(self.rows[i].index))
+            .map(weight)
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let mut x = rng.random_range(0..total);
+        for (i, row) in self.rows.iter().enumerate() {
+            if !keep(row.index) {
+                continue;
+            }
+            let w = weight(i);
+            if x < w {
+                return Some(row);
+            }
+            x -= w;
+        }
+        None
+    }
+
     /// The row of the live server at `server`'s host and port, whatever the schemes and path
     /// prefixes (a client reports a server by `host:port`).
     pub fn find(&self, server: &ServerAddr) -> Option<&Row> {

@@ -1,0 +1,225 @@
+//! What one file check yields, and whether a server's copy of a file is the current one.
+//!
+//! A file check is one `HEAD` of a path, on a server of the pool or on the origin (the server
+//! that holds the authoritative copy of every file). The shell runs it for a [`CheckJob`] handed
+//! out by [`crate::balance::file_index::FileIndex::poll_check`] and hands back a [`CheckResult`]:
+//! the answer's status, `Content-Length`, `Last-Modified` and digest ([`FileHead`]), or why there
+//! was none ([`CheckFailure`]). [`judge_copy`] compares a server's head with the origin's and
+//! says where the server stands for that file ([`Presence`]).
+
+use crate::http::status::Status;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Who a check asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// The server at this index of the [`crate::balance::pool::Pool`].
+    Server(usize),
+    /// The origin.
+    Origin,
+}
+
+/// One check to run: a `HEAD` of [`CheckJob::path`] on [`CheckJob::target`], answered with
+/// [`crate::balance::file_index::FileIndex::handle_check`] (the job itself tells the index which
+/// check the answer belongs to, so a late answer to a check that already timed out is ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckJob {
+    target: Target,
+    path: Arc<str>,
+    id: u64,
+}
+
+impl CheckJob {
+    pub(crate) fn new(target: Target, path: Arc<str>, id: u64) -> CheckJob {
+        CheckJob { target, path, id }
+    }
+
+    /// Who to ask.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The request path to ask about, as the client sent it (the server's prefix is the
+    /// shell's to add, as for a redirect).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn shared_path(&self) -> &Arc<str> {
+        &self.path
+    }
+}
+
+/// What a `HEAD` answered, as far as deciding which copy a server holds goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHead {
+    /// The status (redirects are not followed: a 301 is a 301).
+    pub status: Status,
+    /// `Content-Length`, if given.
+    pub length: Option<u64>,
+    /// `Last-Modified`, if given and valid.
+    pub modified: Option<SystemTime>,
+    /// A digest of the content (for example a `Repr-Digest` value), if given. Two digests are
+    /// compared as text, so the caller gives both sides in the same algorithm and form.
+    pub digest: Option<String>,
+}
+
+impl FileHead {
+    /// A `200 OK` with this length and modification time, no digest.
+    pub fn ok(length: u64, modified: SystemTime) -> FileHead {
+        FileHead {
+            status: Status::OK,
+            length: Some(length),
+            modified: Some(modified),
+            digest: None,
+        }
+    }
+
+    /// Any other status, without length, date or digest (a 404, a 410, a 500...).
+    pub fn with_status(status: Status) -> FileHead {
+        FileHead {
+            status,
+            length: None,
+            modified: None,
+            digest: None,
+        }
+    }
+}
+
+/// Why a check gave no answer. Either way the server's copy is unknown (never "lacks it"), and
+/// the check is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckFailure {
+    /// No complete head before the verify timeout.
+    Timeout,
+    /// Could not connect, or the answer was not HTTP.
+    Error,
+}
+
+impl fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckFailure::Timeout => "check timed out",
+            CheckFailure::Error => "check failed",
+        })
+    }
+}
+
+/// The outcome of one check.
+pub type CheckResult = Result<FileHead, CheckFailure>;
+
+/// Where a server stands for one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// It holds the current copy: requests may be redirected to it.
+    Has,
+    /// It answered this status (not 200): a 404, a 410, a 403...
+    Lacks(Status),
+    /// It holds a copy, but not the origin's: this length and date (or a 200 without a
+    /// length where there is no origin to compare with).
+    OtherVersion {
+        /// Its `Content-Length`.
+        length: Option<u64>,
+        /// Its `Last-Modified`.
+        modified: Option<SystemTime>,
+    },
+    /// Not checked, its answer expired, or its check failed.
+    Unknown,
+}
+
+impl Presence {
+    /// Known not to hold the current copy (lacks it or holds another version).
+    pub fn is_not_current(&self) -> bool {
+        matches!(self, Presence::Lacks(_) | Presence::OtherVersion { .. })
+    }
+}
+
+impl fmt::Display for Presence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Presence::Has => f.write_str("has it"),
+            Presence::Lacks(status) => write!(f, "lacks it ({status})"),
+            Presence::OtherVersion { .. } => f.write_str("other version"),
+            Presence::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+/// Whether `server`'s answer shows the current copy, given the origin's answer (`None` when no
+/// origin is configured).
+///
+/// - A status other than 200 lacks it.
+/// - Without an origin, a 200 with a length has it (without a length nothing says it is whole:
+///   another version).
+/// - With an origin that answered other than 200, no copy is current: another version.
+/// - When both sides give a digest, the digests decide.
+/// - Otherwise each of length and `Last-Modified` the origin gives must be given by the server
+///   and match, the dates within `slack` either way (rsync keeps times to the second).
+pub fn judge_copy(server: &FileHead, origin: Option<&FileHead>, slack: Duration) -> Presence {
+    if server.status != Status::OK {
+        return Presence::Lacks(server.status);
+    }
+    let other = Presence::OtherVersion {
+        length: server.length,
+        modified: server.modified,
+    };
+    let Some(origin) = origin else {
+        return if server.length.is_some() {
+            Presence::Has
+        } else {
+            other
+        };
+    };
+    if origin.status != Status::OK {
+        return other;
+    }
+    if let (Some(a), Some(b)) = (&server.digest, &origin.digest) {
+        return if a == b && server.length == origin.length.or(server.length) {
+            Presence::Has
+        } else {
+            other
+        };
+    }
+    let length_matches = origin.length.is_none() || server.length == origin.length;
+    let date_matches = match (origin.modified, server.modified) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => {
+            let gap = a.duration_since(b).or_else(|_| b.duration_since(a));
+            gap.is_ok_and(|gap| gap <= slack)
+        }
+    };
+    if length_matches && date_matches {
+        Presence::Has
+    } else {
+        other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn digests_decide_when_both_sides_give_one() {
+        let slack = Duration::from_secs(2);
+        let mut origin = FileHead::ok(10, at(1000));
+        let mut server = FileHead::ok(10, at(5000));
+        origin.digest = Some("sha-256=:abc=:".into());
+        server.digest = Some("sha-256=:abc=:".into());
+        assert_eq!(judge_copy(&server, Some(&origin), slack), Presence::Has);
+        server.digest = Some("sha-256=:xyz=:".into());
+        server.modified = Some(at(1000));
+        assert!(judge_copy(&server, Some(&origin), slack).is_not_current());
+    }
+}
