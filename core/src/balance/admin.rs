@@ -78,6 +78,8 @@ pub struct StatusReport {
     pub servers: Vec<ServerStatus>,
     /// Requests answered on the redirect port, by status code, ascending.
     pub requests: Vec<(u16, u64)>,
+    /// The file checks of `--verify-files` (`None` when it is off).
+    pub files: Option<crate::balance::mirror_list::FileCounters>,
 }
 
 impl StatusReport {
@@ -130,6 +132,7 @@ impl StatusReport {
                 .map(|due| due.saturating_duration_since(now)),
             servers,
             requests: Vec::new(),
+            files: None,
         }
     }
 }

@@ -3,3 +3,7 @@
 
 /// The request header by which a client reports the server it could not reach, as `host:port`.
 pub const UNREACHABLE_HEADER: &str = "Ricochet-Unreachable";
+
+/// The request header by which a client reports the server it was sent to answered 404 or 410
+/// for the file, as `host:port`.
+pub const MISSING_HEADER: &str = "Ricochet-Missing";

@@ -79,6 +79,7 @@ fn empty_report(started: Instant, now: Instant, wall: SystemTime, version: &str)
         next_probe: None,
         servers: Vec::new(),
         requests: Vec::new(),
+        files: None,
     }
 }
 
