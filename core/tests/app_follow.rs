@@ -1,7 +1,8 @@
 //! The download client's decisions: following redirects, stopping, naming the output file.
 
 use ricochet_core::download::follow::{
-    may_want_tls, output_name, Failover, FollowError, Follower, KeptHead, Next, REDIRECT_ECHO_LIMIT,
+    may_want_tls, output_name, Failover, FollowError, Follower, KeptHead, Next, Report,
+    REDIRECT_ECHO_LIMIT,
 };
 use ricochet_core::download::resume::Validator;
 use ricochet_core::http::body::BodyError;
@@ -187,7 +188,7 @@ fn an_unreachable_target_is_reported_to_the_url_that_redirected_once() {
         f.handle_unreachable(),
         Some(Failover {
             url: url("http://balancer:12345/f?x=1"),
-            unreachable: "[::1]:8081".into(),
+            report: Report::Unreachable("[::1]:8081".into()),
         })
     );
     assert_eq!(f.current(), &url("http://balancer:12345/f?x=1"));
@@ -216,6 +217,127 @@ fn a_failover_sent_to_the_same_dead_server_again_is_no_loop_but_final() {
         Ok(Next::Redirect(url("http://dead:1/x")))
     );
     assert_eq!(f.handle_unreachable(), None);
+}
+
+fn ask_again(to: &str, server: &str) -> Next {
+    Next::AskAgain(Failover {
+        url: url(to),
+        report: Report::Missing(server.into()),
+    })
+}
+
+/// A 404 or 410 from a server a redirect led to sends the client back to the URL that
+/// redirected it, once per chain, with the server reported as missing the file.
+#[test]
+fn a_404_or_410_where_a_redirect_led_is_reported_to_the_url_that_redirected_once() {
+    for status in [404, 410] {
+        let mut f = Follower::new(url("http://balancer:12345/f?x=1"), 1);
+        assert_eq!(
+            f.handle_response(302, Some(b"http://[::1]:8081/f?x=1")),
+            Ok(Next::Redirect(url("http://[::1]:8081/f?x=1")))
+        );
+        let expected = ask_again("http://balancer:12345/f?x=1", "[::1]:8081");
+        assert_eq!(f.handle_response(status, None), Ok(expected), "{status}");
+        assert_eq!(f.current(), &url("http://balancer:12345/f?x=1"));
+        assert_eq!(f.redirects(), 0, "the retry is no redirect");
+        assert_eq!(
+            head(&f),
+            "GET /f?x=1 HTTP/1.1\r\nHost: balancer:12345\r\nUser-Agent: test\r\nAccept: */*\r\n\
+             Connection: close\r\nRicochet-Missing: [::1]:8081\r\n\r\n"
+        );
+        // Sent elsewhere (within the limit of one redirect): the report is not repeated there.
+        assert_eq!(
+            f.handle_response(302, Some(b"http://127.0.0.1:8082/f?x=1")),
+            Ok(Next::Redirect(url("http://127.0.0.1:8082/f?x=1")))
+        );
+        assert!(!head(&f).contains("Ricochet-"), "{}", head(&f));
+        assert_eq!(f.handle_response(200, None), Ok(Next::Save));
+    }
+}
+
+#[test]
+fn a_404_from_the_first_url_or_from_the_server_that_redirected_is_final() {
+    let mut f = Follower::new(url("http://balancer/f"), 5);
+    assert_eq!(f.handle_response(404, None), Ok(Next::Refused));
+    assert!(!head(&f).contains("Ricochet-"), "{}", head(&f));
+    // A redirect within one server: reporting it to itself would tell it nothing.
+    let mut f = Follower::new(url("http://a:80/dir"), 5);
+    f.handle_response(301, Some(b"/dir/")).unwrap();
+    f.handle_response(302, Some(b"http://a/dir/file")).unwrap();
+    assert_eq!(f.handle_response(410, None), Ok(Next::Refused));
+    assert_eq!(f.current(), &url("http://a/dir/file"));
+    // Other errors are no report of a missing file.
+    for status in [400, 403, 500, 503] {
+        let mut f = Follower::new(url("http://balancer/f"), 5);
+        f.handle_response(302, Some(b"http://a/f")).unwrap();
+        assert_eq!(f.handle_response(status, None), Ok(Next::Refused));
+    }
+}
+
+/// Never a loop: after one report, the same server again, or another one without the file,
+/// ends the chain with its 404.
+#[test]
+fn after_a_missing_report_the_next_404_is_final_wherever_it_comes_from() {
+    let mut f = Follower::new(url("http://balancer/f"), 5);
+    f.handle_response(302, Some(b"http://a:1/f")).unwrap();
+    assert_eq!(
+        f.handle_response(404, None),
+        Ok(ask_again("http://balancer/f", "a:1"))
+    );
+    assert_eq!(
+        f.handle_response(302, Some(b"http://a:1/f")),
+        Ok(Next::Redirect(url("http://a:1/f"))),
+        "the same server again is no redirect loop"
+    );
+    assert_eq!(f.handle_response(404, None), Ok(Next::Refused));
+    assert_eq!(f.current(), &url("http://a:1/f"));
+
+    let mut f = Follower::new(url("http://balancer/f"), 5);
+    f.handle_response(302, Some(b"http://a:1/f")).unwrap();
+    assert!(matches!(
+        f.handle_response(404, None),
+        Ok(Next::AskAgain(_))
+    ));
+    f.handle_response(302, Some(b"http://b:2/f")).unwrap();
+    assert_eq!(f.handle_response(410, None), Ok(Next::Refused));
+    assert_eq!(f.current(), &url("http://b:2/f"));
+}
+
+/// Another attempt (`--retry`) starts the chain afresh, but a server is reported missing at most
+/// once per download; the unreachable failover has a budget of its own.
+#[test]
+fn a_restart_keeps_the_servers_reported_missing_and_resets_the_rest() {
+    let mut f = Follower::new(url("http://balancer/f"), 5);
+    f.handle_response(302, Some(b"http://dead:1/f")).unwrap();
+    assert!(f.handle_unreachable().is_some());
+    f.handle_response(302, Some(b"http://a:1/f")).unwrap();
+    assert!(matches!(
+        f.handle_response(404, None),
+        Ok(Next::AskAgain(_))
+    ));
+    f.handle_response(302, Some(b"http://b:2/f")).unwrap();
+
+    f.restart();
+    assert_eq!(f.chain(), &[url("http://balancer/f")]);
+    assert!(!head(&f).contains("Ricochet-"), "{}", head(&f));
+    f.handle_response(302, Some(b"http://dead:1/f")).unwrap();
+    assert!(
+        f.handle_unreachable().is_some(),
+        "a new attempt may fail over again"
+    );
+    f.handle_response(302, Some(b"http://a:1/f")).unwrap();
+    assert_eq!(
+        f.handle_response(404, None),
+        Ok(Next::Refused),
+        "a:1 was reported in this download already"
+    );
+
+    f.restart();
+    f.handle_response(302, Some(b"http://b:2/f")).unwrap();
+    assert_eq!(
+        f.handle_response(404, None),
+        Ok(ask_again("http://balancer/f", "b:2"))
+    );
 }
 
 #[test]

@@ -16,6 +16,10 @@ pub enum Next {
     Save,
     /// A redirect: request this URL next.
     Redirect(Url),
+    /// A 404 or 410 from a server a redirect led to: request [`Failover::url`] (the URL that
+    /// redirected here, now [`Follower::current`]) again, reporting the server
+    /// ([`Follower::report_field`]). Nothing is saved from this response.
+    AskAgain(Failover),
     /// Any other final response: report it; nothing is saved.
     Refused,
 }
@@ -59,21 +63,55 @@ pub struct Follower {
     visited: Vec<Url>,
     /// Follow redirects from `https` to `http`.
     allow_downgrade: bool,
-    /// The server reported unreachable on the current request, as `host:port`.
-    report: Option<String>,
-    /// A failover was tried already in this chain: the next unreachable server is final.
+    /// The report sent with the current request, when it is a failover retry.
+    report: Option<Report>,
+    /// A failover for an unreachable server was tried already in this chain: the next
+    /// unreachable server is final.
     failed_over: bool,
+    /// A failover for a missing file was tried already in this chain: the next 404 or 410 is
+    /// final.
+    missing_failed_over: bool,
+    /// Every server reported missing in this download (kept by [`Follower::restart`]), as
+    /// `host:port`: none is reported twice.
+    reported_missing: Vec<String>,
 }
 
-/// What [`Follower::handle_unreachable`] decided: ask `url` (the URL that redirected the
-/// client) once more, reporting `unreachable`.
+/// What a failover retry reports about the server a redirect led to, as `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// It could not be connected to ([`crate::http::report::UNREACHABLE_HEADER`]).
+    Unreachable(String),
+    /// It answered 404 or 410 ([`crate::http::report::MISSING_HEADER`]).
+    Missing(String),
+}
+
+impl Report {
+    /// The server reported, `host:port`.
+    pub fn server(&self) -> &str {
+        match self {
+            Report::Unreachable(server) | Report::Missing(server) => server,
+        }
+    }
+
+    /// The request field that carries this report.
+    pub fn field(&self) -> (&'static str, &[u8]) {
+        match self {
+            Report::Unreachable(server) => {
+                (crate::http::report::UNREACHABLE_HEADER, server.as_bytes())
+            }
+            Report::Missing(server) => (crate::http::report::MISSING_HEADER, server.as_bytes()),
+        }
+    }
+}
+
+/// A failover decided by [`Follower::handle_unreachable`] or [`Next::AskAgain`]: ask `url`
+/// (the URL that redirected the client) once more, sending `report`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failover {
-    /// The URL to request again: the one whose redirect led to the unreachable server.
+    /// The URL to request again: the one whose redirect led to the server reported.
     pub url: Url,
-    /// The unreachable server, `host:port`, sent in
-    /// [`crate::http::report::UNREACHABLE_HEADER`].
-    pub unreachable: String,
+    /// What happened at that server.
+    pub report: Report,
 }
 
 impl Follower {
@@ -85,7 +123,19 @@ impl Follower {
             allow_downgrade: false,
             report: None,
             failed_over: false,
+            missing_failed_over: false,
+            reported_missing: Vec::new(),
         }
+    }
+
+    /// Start a new chain from the first URL, for another attempt after a transient failure:
+    /// the redirects and both failovers start afresh, but a server reported missing stays
+    /// reported, so none is reported twice in one download.
+    pub fn restart(&mut self) {
+        self.visited.truncate(1);
+        self.report = None;
+        self.failed_over = false;
+        self.missing_failed_over = false;
     }
 
     /// Follow redirects from `https` to `http` too (refused by default: the rest of the chain
@@ -102,7 +152,13 @@ impl Follower {
 
     /// Feed the status and `Location` of the response to the current request.
     ///
-    /// 2xx is [`Next::Save`]; a status other than those and 301, 302, 303, 307 or 308 is
+    /// 2xx is [`Next::Save`]. A 404 or 410 is [`Next::AskAgain`] when a redirect from another
+    /// server (`host:port`) led here, this server was not reported missing before in this
+    /// download and no such report was sent yet in this chain: the follower goes back to the
+    /// URL that redirected here, as for an unreachable server ([`Follower::handle_unreachable`]),
+    /// and the retry does not count as a redirect. So a balancer that sends the client to the
+    /// same server again, or to another server without the file, ends the chain with that
+    /// server's 404. Any other status but 301, 302, 303, 307 or 308 is
     /// [`Next::Refused`]. A redirect's `Location`
     /// (bytes not allowed in a URI are percent-encoded first, as browsers do) is resolved against
     /// [`Follower::current`]; the result becomes the new current URL. Errors, checked in this
@@ -116,6 +172,9 @@ impl Follower {
         self.report = None;
         if (200..300).contains(&status) {
             return Ok(Next::Save);
+        }
+        if matches!(status, 404 | 410) {
+            return Ok(self.handle_missing().map_or(Next::Refused, Next::AskAgain));
         }
         if !crate::http::status::is_redirect(status) {
             return Ok(Next::Refused);
@@ -153,21 +212,43 @@ impl Follower {
         }
         let dead = self.visited.pop()?;
         self.failed_over = true;
-        let unreachable = dead.socket_addr();
-        self.report = Some(unreachable.clone());
-        Some(Failover {
-            url: self.current().clone(),
-            unreachable,
-        })
+        Some(self.go_back(Report::Unreachable(dead.socket_addr())))
     }
 
-    /// The extra request field for [`Follower::current`]: the unreachable server's report
-    /// ([`crate::http::report::UNREACHABLE_HEADER`]) when this request is a failover retry, for
+    /// The current URL answered 404 or 410: go back to the URL that redirected here, if the
+    /// rules in [`Follower::handle_response`] allow.
+    fn handle_missing(&mut self) -> Option<Failover> {
+        let [.., from, here] = self.visited.as_slice() else {
+            return None;
+        };
+        let server = here.socket_addr();
+        if self.missing_failed_over
+            || from.socket_addr() == server
+            || self.reported_missing.contains(&server)
+        {
+            return None;
+        }
+        self.visited.pop();
+        self.missing_failed_over = true;
+        self.reported_missing.push(server.clone());
+        Some(self.go_back(Report::Missing(server)))
+    }
+
+    /// Make `report` the field of the next request, to [`Follower::current`].
+    fn go_back(&mut self, report: Report) -> Failover {
+        self.report = Some(report.clone());
+        Failover {
+            url: self.current().clone(),
+            report,
+        }
+    }
+
+    /// The extra request field for [`Follower::current`]: the report
+    /// ([`crate::http::report::UNREACHABLE_HEADER`] or [`crate::http::report::MISSING_HEADER`])
+    /// when this request is a failover retry, for
     /// [`crate::http::write::write_request_head_with`].
     pub fn report_field(&self) -> Option<(&'static str, &[u8])> {
-        self.report
-            .as_ref()
-            .map(|r| (crate::http::report::UNREACHABLE_HEADER, r.as_bytes()))
+        self.report.as_ref().map(Report::field)
     }
 
     /// How many redirects have been followed so far.

@@ -1,7 +1,8 @@
 //! The download client: GET a URL, print each response's head, follow redirects as the core's
 //! [`Follower`] decides (asking the redirecting URL once more, with the server reported, when
-//! a redirect target cannot be reached), and stream a 2xx body to disk through a temporary file
-//! that is renamed only once the body is complete (and, with `--fsync`, synced to disk).
+//! a redirect target cannot be reached or answers 404 or 410), and stream a 2xx body to disk
+//! through a temporary file that is renamed only once the body is complete (and, with
+//! `--fsync`, synced to disk).
 //!
 //! With `--continue` the temporary file has a stable name (`.NAME.part`) and a note beside it
 //! (`.NAME.part.meta`: the URL and the version's validator), so a later run asks only for the
@@ -100,9 +101,13 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
     let tls = TlsClient::new(options.trust.clone());
     let mut part = Part::prepare(&path, url, options)?;
     let mut received = Received::new(READ_BUF);
+    // One follower for the whole download: it remembers which servers were reported missing.
+    let mut follower =
+        Follower::new(url.clone(), options.max_redirects).allow_downgrade(options.allow_downgrade);
     let mut retries = 0;
     loop {
-        match attempt(url, &tls, &mut part, &mut received, options).await {
+        follower.restart();
+        match attempt(&mut follower, &tls, &mut part, &mut received, options).await {
             Ok(Some(saved)) => return Ok(saved),
             // Asked again without a range: this cannot repeat.
             Ok(None) => part.drop_local(),
@@ -127,19 +132,17 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
     }
 }
 
-/// One attempt from the URL the user gave (through the balancer again when it is the
-/// balancer's), following redirects: `Ok(None)` when the local bytes must be dropped and the
-/// file asked whole.
+/// One attempt from the URL the user gave (`follower` restarted there; through the balancer
+/// again when it is the balancer's), following redirects: `Ok(None)` when the local bytes must
+/// be dropped and the file asked whole.
 async fn attempt(
-    url: &Url,
+    follower: &mut Follower,
     tls: &TlsClient,
     part: &mut Part,
     received: &mut Received,
     options: &Options,
 ) -> Result<Option<Saved>, ClientError> {
     let ask = resume::plan(part.local());
-    let mut follower =
-        Follower::new(url.clone(), options.max_redirects).allow_downgrade(options.allow_downgrade);
     loop {
         let current = follower.current().clone();
         let mut stream = match exchange::connect(&current, tls, options.timeout).await {
@@ -160,17 +163,10 @@ async fn attempt(
             }
         };
         received.clear();
-        let outcome = request(
-            &mut stream,
-            received,
-            &mut follower,
-            ask.as_ref(),
-            part,
-            options,
-        )
-        .await?;
+        let outcome = request(&mut stream, received, follower, ask.as_ref(), part, options).await?;
         match outcome {
             Outcome::Redirect(next) => say(format_args!("redirected to {next}\n")),
+            Outcome::AskAgain => {}
             Outcome::Saved(saved) => return Ok(Some(saved)),
             Outcome::Refetch => return Ok(None),
         }

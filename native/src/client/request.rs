@@ -23,6 +23,9 @@ pub(super) enum Outcome {
     Saved(Saved),
     /// Request this URL next.
     Redirect(ricochet_core::http::url::Url),
+    /// The file is missing where a redirect led: the follower is back at the URL that
+    /// redirected, which is asked again with the server reported.
+    AskAgain,
     /// The local bytes do not fit the answer: drop them and ask again for the whole file.
     Refetch,
 }
@@ -91,6 +94,16 @@ pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let complete = match (next.map_err(ClientError::Redirect)?, resume) {
         (Next::Redirect(next), _) => return Ok(Outcome::Redirect(next)),
+        (Next::AskAgain(failover), _) => {
+            say(format_args!(
+                "{} answered {} {}; asking {} for another server\n",
+                failover.report.server(),
+                head.status,
+                head.reason,
+                failover.url
+            ));
+            return Ok(Outcome::AskAgain);
+        }
         (_, Some(Resume::Refetch)) => {
             say(format_args!(
                 "the partial file does not fit this answer: downloading the whole file\n"
