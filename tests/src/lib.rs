@@ -506,6 +506,18 @@ impl TestServer {
     where
         F: Fn(&str, &str) -> Reply + Send + 'static,
     {
+        TestServer::start_with_head(move |head, base| {
+            let path = head.split(' ').nth(1).unwrap_or("/");
+            handler(path, base)
+        })
+    }
+
+    /// Start one with `handler(request_head, base_url)`, for a test that reads the request's
+    /// fields: the head is the request line and fields as received, up to the blank line.
+    pub fn start_with_head<F>(handler: F) -> TestServer
+    where
+        F: Fn(&str, &str) -> Reply + Send + 'static,
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local_addr");
@@ -534,8 +546,7 @@ impl TestServer {
                     }
                 }
                 let text = String::from_utf8_lossy(&head);
-                let path = text.split(' ').nth(1).unwrap_or("/").to_string();
-                match handler(&path, &base) {
+                match handler(&text, &base) {
                     Reply::Bytes(bytes) => {
                         let _ = stream.write_all(&bytes);
                     }

@@ -1,7 +1,11 @@
-//! Our client following redirects: relative and absolute Locations, every redirect status, and
-//! the ways a chain can go wrong (loops, too many, no Location).
+//! Our client following redirects: relative and absolute Locations, every redirect status, the
+//! ways a chain can go wrong (loops, too many, no Location), and asking the balancer again when
+//! the server it sent the client to lacks the file (`Ricochet-Missing`).
 
-use ricochet_tests::{client, redirect, response, server, www, Reply, TempDir, TestServer};
+use ricochet_tests::{
+    client, redirect, response, server, www, Reply, Spawned, TempDir, TestServer,
+};
+use std::sync::{Arc, Mutex};
 
 #[test]
 fn follows_a_chain_of_relative_and_absolute_redirects() {
@@ -201,4 +205,125 @@ fn a_long_redirect_body_is_cut_and_a_binary_one_not_printed() {
         ran.stdout
     );
     assert_eq!(std::fs::read(dir.path().join("long")).unwrap(), b"done");
+}
+
+/// A stand-in for a balancer: it redirects a request to `/data.bin` on `a`, unless it carries
+/// `Ricochet-Missing: A`, then to `b`. It records every `Ricochet-Missing` value it sees.
+fn fake_balancer(a: &Spawned, b: &Spawned) -> (TestServer, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let (a_addr, a_url, b_url) = (a.addr.to_string(), a.url.clone(), b.url.clone());
+    let balancer = TestServer::start_with_head(move |head, _| {
+        let missing: Vec<String> = head
+            .split("\r\n")
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("ricochet-missing"))
+            .map(|(_, value)| value.trim().to_string())
+            .collect();
+        let target = if missing.contains(&a_addr) {
+            &b_url
+        } else {
+            &a_url
+        };
+        record.lock().unwrap().extend(missing);
+        Reply::Bytes(redirect("302 Found", &format!("{target}/data.bin")))
+    });
+    (balancer, seen)
+}
+
+/// A server with nothing to serve.
+fn empty_server() -> (Spawned, TempDir) {
+    let root = TempDir::new("missing-root");
+    (server(root.path(), &[]), root)
+}
+
+#[test]
+fn a_404_from_the_server_redirected_to_is_reported_and_the_file_comes_from_another() {
+    let (a, _root) = empty_server();
+    let b = server(&www(), &[]);
+    let (balancer, seen) = fake_balancer(&a, &b);
+    let dir = TempDir::new("missing-failover");
+    let url = format!("{}/data.bin", balancer.url);
+    let ran = client(dir.path(), &["-q", &url]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "\n{} answered 404 Not Found; asking {url} for another server\n",
+            a.addr
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        std::fs::read(dir.path().join("data.bin")).unwrap()
+            == std::fs::read(www().join("data.bin")).unwrap(),
+        "data.bin differs"
+    );
+    assert_eq!(dir.entries(), vec!["data.bin".to_string()]);
+    assert_eq!(*seen.lock().unwrap(), vec![a.addr.to_string()]);
+}
+
+#[test]
+fn when_the_other_server_lacks_the_file_too_the_client_exits_5_after_one_report() {
+    let (a, _root_a) = empty_server();
+    let (b, _root_b) = empty_server();
+    let (balancer, seen) = fake_balancer(&a, &b);
+    let dir = TempDir::new("missing-everywhere");
+    let ran = client(
+        dir.path(),
+        &["-q", "--retry", "2", &format!("{}/data.bin", balancer.url)],
+    );
+    assert_eq!(ran.code(), 5, "{ran:?}");
+    assert!(ran.stderr.contains("404 Not Found"), "{}", ran.stderr);
+    assert_eq!(dir.entries(), Vec::<String>::new());
+    assert_eq!(*seen.lock().unwrap(), vec![a.addr.to_string()]);
+}
+
+/// `-c`: the resumed request (`Range`, `If-Range`) is asked again the same way, and the other
+/// server's 206 completes the partial file.
+#[test]
+fn a_resumed_download_is_reported_and_completed_by_the_other_server() {
+    let (a, _root) = empty_server();
+    let b = server(&www(), &[]);
+    let (balancer, seen) = fake_balancer(&a, &b);
+    let dir = TempDir::new("missing-resume");
+    let direct = client(dir.path(), &["-q", &format!("{}/data.bin", b.url)]);
+    assert_eq!(direct.code(), 0, "{direct:?}");
+    let etag = direct
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ETag: "))
+        .expect("our server sends an ETag")
+        .to_string();
+    let bytes = std::fs::read(www().join("data.bin")).unwrap();
+    std::fs::remove_file(dir.path().join("data.bin")).unwrap();
+    std::fs::write(dir.path().join(".data.bin.part"), &bytes[..10_000]).unwrap();
+    let url = format!("{}/data.bin", balancer.url);
+    std::fs::write(
+        dir.path().join(".data.bin.part.meta"),
+        format!("ricochet-partial 1\nurl {url}\netag {etag}\n"),
+    )
+    .unwrap();
+    let ran = client(dir.path(), &["-q", "-c", "--retry", "2", &url]);
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(
+        ran.stdout.contains(&format!(
+            "{} answered 404 Not Found; asking {url} for another server",
+            a.addr
+        )),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("Content-Range: bytes 10000-65535/65536"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        std::fs::read(dir.path().join("data.bin")).unwrap() == bytes,
+        "not byte-exact"
+    );
+    assert_eq!(dir.entries(), vec!["data.bin".to_string()]);
+    assert_eq!(*seen.lock().unwrap(), vec![a.addr.to_string()]);
 }
