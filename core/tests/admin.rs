@@ -3,6 +3,7 @@
 
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
+use ricochet_core::balance::mirror_list::FileCounters;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::Readmit;
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
@@ -440,4 +441,69 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     // A query string does not change the page.
     let r = ask(&mut c, "GET /status.json?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
+}
+
+fn with_files() -> StatusReport {
+    let mut s = status();
+    s.files = Some(FileCounters {
+        has: 40,
+        lacks: 3,
+        other_version: 2,
+        unknown: 1,
+        origin_checks: 12,
+        report_rechecks: 4,
+        entries: 17,
+        evictions: 5,
+        in_flight: 2,
+    });
+    s
+}
+
+#[test]
+fn file_checks_show_on_every_endpoint_when_files_are_verified() {
+    let s = with_files();
+    let page = admin::status_page(&s);
+    for fact in [
+        "<dt>File checks</dt><dd>40 has it, 3 lacks it, 2 other version, 1 unknown</dd>",
+        "<dt>Origin checks</dt><dd>12; 4 re-checks after client reports</dd>",
+        "<dt>File cache</dt><dd>17 paths, 5 evicted, 2 checks in flight</dd>",
+    ] {
+        assert!(page.contains(fact), "{fact} missing:\n{page}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    let files = &v["files"];
+    assert_eq!(files["checks"]["has"], 40, "{v}");
+    assert_eq!(files["checks"]["lacks"], 3);
+    assert_eq!(files["checks"]["other_version"], 2);
+    assert_eq!(files["checks"]["unknown"], 1);
+    assert_eq!(files["origin_checks"], 12);
+    assert_eq!(files["report_rechecks"], 4);
+    assert_eq!(files["cache_entries"], 17);
+    assert_eq!(files["cache_evictions"], 5);
+    assert_eq!(files["in_flight"], 2);
+    let text = admin::metrics(&s);
+    for line in [
+        "# TYPE ricochet_file_checks_total counter",
+        "ricochet_file_checks_total{outcome=\"has\"} 40",
+        "ricochet_file_checks_total{outcome=\"lacks\"} 3",
+        "ricochet_file_checks_total{outcome=\"other_version\"} 2",
+        "ricochet_file_checks_total{outcome=\"unknown\"} 1",
+        "ricochet_file_origin_checks_total 12",
+        "ricochet_file_report_rechecks_total 4",
+        "ricochet_file_checks_in_flight 2",
+        "# TYPE ricochet_file_cache_entries gauge",
+        "ricochet_file_cache_entries 17",
+        "ricochet_file_cache_evictions_total 5",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+}
+
+#[test]
+fn without_file_checks_nothing_about_files_shows() {
+    let s = status();
+    assert!(!admin::status_page(&s).contains("File checks"));
+    assert!(!admin::metrics(&s).contains("ricochet_file_"));
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    assert_eq!(v["files"], serde_json::Value::Null);
 }

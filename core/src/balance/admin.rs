@@ -13,6 +13,7 @@
 //! [`balancer::Snapshot`]; the shell adds its counters.
 
 use crate::balance::balancer;
+use crate::balance::mirror_list::FileCounters;
 use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
 use crate::balance::redirect::{escape, html_escape};
 use crate::balance::verdict::Measurement;
@@ -79,7 +80,7 @@ pub struct StatusReport {
     /// Requests answered on the redirect port, by status code, ascending.
     pub requests: Vec<(u16, u64)>,
     /// The file checks of `--verify-files` (`None` when it is off).
-    pub files: Option<crate::balance::mirror_list::FileCounters>,
+    pub files: Option<FileCounters>,
 }
 
 impl StatusReport {
@@ -337,7 +338,11 @@ pub fn status_page(status: &StatusReport) -> String {
             .collect();
         parts.join(", ")
     };
-    let _ = writeln!(page, "<dt>Requests</dt><dd>{requests}</dd>\n</dl>");
+    let _ = writeln!(page, "<dt>Requests</dt><dd>{requests}</dd>");
+    if let Some(files) = &status.files {
+        file_facts(&mut page, files);
+    }
+    page.push_str("</dl>\n");
     page.push_str(
         "<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
          <th>Speed</th><th>Rank</th><th>Weight</th><th>Share</th><th>Redirects</th>\
@@ -384,6 +389,36 @@ pub fn status_page(status: &StatusReport) -> String {
                    </body>\n</html>\n",
     );
     page
+}
+
+/// The `--verify-files` counters, as more facts of the page's list.
+fn file_facts(page: &mut String, f: &FileCounters) {
+    let facts = [
+        (
+            "File checks",
+            format!(
+                "{} has it, {} lacks it, {} other version, {} unknown",
+                f.has, f.lacks, f.other_version, f.unknown
+            ),
+        ),
+        (
+            "Origin checks",
+            format!(
+                "{}; {} re-checks after client reports",
+                f.origin_checks, f.report_rechecks
+            ),
+        ),
+        (
+            "File cache",
+            format!(
+                "{} paths, {} evicted, {} checks in flight",
+                f.entries, f.evictions, f.in_flight
+            ),
+        ),
+    ];
+    for (name, value) in facts {
+        let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
 }
 
 /// The status as JSON (fields documented in the README's operators section).
@@ -434,6 +469,19 @@ pub fn status_json(status: &StatusReport) -> String {
         "next_probe_seconds": status.next_probe.map(|d| d.as_secs_f64()),
         "requests": requests,
         "servers": servers,
+        "files": status.files.map(|f| json!({
+            "checks": {
+                "has": f.has,
+                "lacks": f.lacks,
+                "other_version": f.other_version,
+                "unknown": f.unknown,
+            },
+            "origin_checks": f.origin_checks,
+            "report_rechecks": f.report_rechecks,
+            "cache_entries": f.entries,
+            "cache_evictions": f.evictions,
+            "in_flight": f.in_flight,
+        })),
     })
     .to_string()
 }
@@ -564,5 +612,60 @@ pub fn metrics(status: &StatusReport) -> String {
             .into_iter()
             .collect(),
     );
+    if let Some(f) = &status.files {
+        file_metrics(&mut family, f);
+    }
     out
+}
+
+/// A metric family's samples: label text (without braces) and value.
+type Samples = Vec<(String, String)>;
+
+/// The `--verify-files` families, written through `family` (name, type, help, samples).
+fn file_metrics(family: &mut dyn FnMut(&str, &str, &str, Samples), f: &FileCounters) {
+    let one = |value: String| vec![(String::new(), value)];
+    family(
+        "ricochet_file_checks_total",
+        "counter",
+        "HEAD checks of a path on a server, by what they showed.",
+        [
+            ("has", f.has),
+            ("lacks", f.lacks),
+            ("other_version", f.other_version),
+            ("unknown", f.unknown),
+        ]
+        .iter()
+        .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), n.to_string()))
+        .collect(),
+    );
+    family(
+        "ricochet_file_origin_checks_total",
+        "counter",
+        "HEAD checks of a path on the origin.",
+        one(f.origin_checks.to_string()),
+    );
+    family(
+        "ricochet_file_report_rechecks_total",
+        "counter",
+        "Re-checks made due by client reports of a missing file.",
+        one(f.report_rechecks.to_string()),
+    );
+    family(
+        "ricochet_file_checks_in_flight",
+        "gauge",
+        "File checks handed out and not answered yet.",
+        one(f.in_flight.to_string()),
+    );
+    family(
+        "ricochet_file_cache_entries",
+        "gauge",
+        "Paths the file cache remembers now.",
+        one(f.entries.to_string()),
+    );
+    family(
+        "ricochet_file_cache_evictions_total",
+        "counter",
+        "Paths forgotten to keep the file cache within its capacity.",
+        one(f.evictions.to_string()),
+    );
 }
