@@ -5,7 +5,7 @@ use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport}
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
 use ricochet_core::balance::mirror_list::FileCounters;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
-use ricochet_core::balance::probe::Readmit;
+use ricochet_core::balance::probe::{Readmit, PROBE_HISTORY};
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use ricochet_core::http::request::{Limits, RequestParser};
 use ricochet_core::http::response::ResponseParser;
@@ -506,4 +506,74 @@ fn without_file_checks_nothing_about_files_shows() {
     assert!(!admin::metrics(&s).contains("ricochet_file_"));
     let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
     assert_eq!(v["files"], serde_json::Value::Null);
+}
+
+/// One server probed `n` times, 30 s apart: probe `i` takes `10 + i` ms, except the ones in
+/// `failing`, refused (three failures in a row would remove it).
+fn probed(n: u64, failing: &[u64]) -> (Instant, Balancer, Instant) {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:8081").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: Some(Readmit { rise: 1, fall: 3 }),
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    let mut now = t0;
+    for i in 0..n {
+        assert!(b.poll_probe(now).is_some(), "probe {i} is due at {now:?}");
+        let result = if failing.contains(&i) {
+            Err(ProbeFailure::Refused)
+        } else {
+            ok(10 + i)
+        };
+        b.handle_probe_result(0, now + Duration::from_millis(10 + i), result);
+        now = b.poll_timeout().unwrap();
+    }
+    (t0, b, now)
+}
+
+#[test]
+fn the_probe_history_keeps_the_last_twenty_probes_oldest_first() {
+    let (t0, b, now) = probed(25, &[22]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let history = &s.servers[0].probe_history;
+    assert_eq!(history.len(), PROBE_HISTORY);
+    assert_eq!(PROBE_HISTORY, 20);
+    // Probes 5 to 24 are kept: 15 ms to 34 ms, the 23rd refused.
+    let times: Vec<Option<u64>> = history
+        .iter()
+        .map(|p| p.result.as_ref().ok().map(|m| m.elapsed.as_millis() as u64))
+        .collect();
+    let expected: Vec<Option<u64>> = (5..25).map(|i| (i != 22).then_some(10 + i)).collect();
+    assert_eq!(times, expected);
+    assert!(
+        history.windows(2).all(|w| w[0].at < w[1].at),
+        "oldest first"
+    );
+    assert_eq!(history.last(), s.servers[0].last_probe.as_ref());
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    let json = v["servers"][0]["probe_history"].as_array().unwrap();
+    assert_eq!(json.len(), 20);
+    assert_eq!(json[0]["seconds"], 0.015);
+    assert_eq!(json[17]["seconds"], serde_json::Value::Null);
+    assert_eq!(json[17]["error"], "cannot connect: connection refused");
+    assert_eq!(json[19]["error"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_server_never_probed_has_an_empty_history() {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:8081").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: None,
+    };
+    let b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0, wall(), "x");
+    assert!(s.servers[0].probe_history.is_empty());
+    assert_eq!(s.servers[0].health, Health::Pending);
 }

@@ -44,6 +44,9 @@ pub struct ServerStatus {
     pub health: Health,
     /// The latest judged probe, if any.
     pub last_probe: Option<LastProbe>,
+    /// Its recent judged probes, oldest first (at most
+    /// [`crate::balance::probe::PROBE_HISTORY`]; the last is `last_probe`).
+    pub probe_history: Vec<LastProbe>,
     /// The measurement the server is ranked by, if it is in the ranking in force.
     pub measurement: Option<Measurement>,
     /// Rank by transfer time (1 slowest, N fastest), if in the ranking.
@@ -101,17 +104,18 @@ impl StatusReport {
             .iter()
             .map(|s| {
                 let row = ranking.table().iter().find(|r| r.index == s.index);
-                let last_probe = s.probe.last.as_ref().map(|p| LastProbe {
+                let judged = |p: &crate::balance::probe::LastProbe| LastProbe {
                     at: wall
                         .checked_sub(now.saturating_duration_since(p.finished))
                         .unwrap_or(UNIX_EPOCH),
                     result: p.result.clone().map_err(|e| e.to_string()),
-                });
+                };
                 ServerStatus {
                     index: s.index,
                     address: s.server.as_str().to_string(),
                     health: s.probe.health,
-                    last_probe,
+                    last_probe: s.probe.last.as_ref().map(judged),
+                    probe_history: s.probe.recent.iter().map(judged).collect(),
                     measurement: row.map(|r| r.measurement),
                     rank: row.map(|r| r.rank),
                     weight: row.map(|r| r.weight),
@@ -439,10 +443,22 @@ pub fn status_json(status: &StatusReport) -> String {
                     "error": error,
                 })
             });
+            let history: Vec<Value> = s
+                .probe_history
+                .iter()
+                .map(|p| {
+                    json!({
+                        "unix_time": unix_seconds(p.at),
+                        "seconds": p.result.as_ref().ok().map(|m| m.elapsed.as_secs_f64()),
+                        "error": p.result.as_ref().err(),
+                    })
+                })
+                .collect();
             json!({
                 "address": s.address,
                 "state": s.health.as_str(),
                 "last_probe": last_probe,
+                "probe_history": history,
                 "probe_seconds": s.measurement.map(|m| m.elapsed.as_secs_f64()),
                 "probe_bytes": s.measurement.map(|m| m.bytes),
                 "bytes_per_second": s.measurement.map(|m| m.bytes_per_second()),
