@@ -3,6 +3,7 @@
 
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
+use ricochet_core::balance::charts;
 use ricochet_core::balance::mirror_list::FileCounters;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::{Readmit, PROBE_HISTORY};
@@ -251,7 +252,7 @@ fn the_status_page_is_self_contained_html_with_one_row_per_server() {
     assert_eq!(page.matches("<tr class=\"server\">").count(), 3);
     let row = |addr: &str| {
         page.lines()
-            .find(|l| l.contains(&format!("<td>{addr}</td>")))
+            .find(|l| l.starts_with(&format!("<tr class=\"server\"><td>{addr}</td>")))
             .unwrap_or_else(|| panic!("no row for {addr}:\n{page}"))
     };
     let a = row("127.0.0.1:8081");
@@ -576,4 +577,112 @@ fn a_server_never_probed_has_an_empty_history() {
     let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0, wall(), "x");
     assert!(s.servers[0].probe_history.is_empty());
     assert_eq!(s.servers[0].health, Health::Pending);
+}
+
+/// The `width` of the first `<rect class="{class}"` in `svg`, if any.
+fn bar_width(svg: &str, class: &str) -> Option<f64> {
+    let rect = svg.split(&format!("<rect class=\"{class}\"")).nth(1)?;
+    let width = rect.split("width=\"").nth(1)?.split('"').next()?;
+    Some(width.parse().unwrap())
+}
+
+/// The inline SVG elements of class `class` in `page`, in order.
+fn svgs<'a>(page: &'a str, class: &str) -> Vec<&'a str> {
+    page.split(&format!("<svg class=\"{class}\""))
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_page_draws_expected_and_got_shares_as_bars_in_proportion() {
+    let mut s = status();
+    s.servers[0].redirects = 10;
+    s.servers[1].redirects = 30;
+    let page = admin::status_page(&s);
+    let bars = svgs(&page, "shares");
+    assert_eq!(bars.len(), 3, "one pair per server:\n{page}");
+    // A is expected to get 2/3 and got 1/4; B 1/3 and 3/4; C, removed, none and none.
+    let expected = [Some(2.0 / 3.0), Some(1.0 / 3.0), None];
+    let got = [Some(0.25), Some(0.75), Some(0.0)];
+    for ((svg, expected), got) in bars.iter().zip(expected).zip(got) {
+        for (class, share) in [("expected", expected), ("actual", got)] {
+            let width = bar_width(svg, class);
+            match share {
+                None => assert_eq!(width, None, "{svg}"),
+                Some(share) => {
+                    let width = width.unwrap_or_else(|| panic!("no {class} bar: {svg}"));
+                    assert!((width / charts::WIDTH - share).abs() < 0.001, "{svg}");
+                }
+            }
+        }
+        assert!(svg.contains("<title>expected share "), "{svg}");
+    }
+    assert!(bars[0].contains("<title>expected share 66.7%, got 25.0% of the redirects</title>"));
+    assert!(page.contains("<span>66.7% / 25.0%</span>"), "{page}");
+    // No redirect yet: no bar for the share got either.
+    for server in &mut s.servers {
+        server.redirects = 0;
+    }
+    let page = admin::status_page(&s);
+    assert!(svgs(&page, "shares")
+        .iter()
+        .all(|svg| bar_width(svg, "actual").is_none()));
+}
+
+#[test]
+fn the_page_draws_one_sparkline_point_per_recorded_probe() {
+    let (t0, b, now) = probed(25, &[22]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let page = admin::status_page(&s);
+    assert!(!page.contains("<script"), "no script:\n{page}");
+    let lines = svgs(&page, "probes");
+    assert_eq!(lines.len(), 1, "{page}");
+    let svg = lines[0];
+    let points: Vec<(f64, f64)> = svg
+        .split("points=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .split(' ')
+        .map(|xy| {
+            let (x, y) = xy.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(points.len(), PROBE_HISTORY, "{svg}");
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "left to right: {svg}"
+    );
+    // The one failure is marked, at the top, with the slowest probes.
+    assert_eq!(svg.matches("<circle class=\"failed\"").count(), 1, "{svg}");
+    assert_eq!(points[17].1, 2.0, "{svg}");
+    // Slower is higher (a smaller y): probe times grow, apart from the failure.
+    assert!(points[0].1 > points[16].1, "{svg}");
+    assert!(
+        svg.contains("<title>last 20 probes: 15.0 ms to 34.0 ms, latest 34.0 ms; 1 failed</title>"),
+        "{svg}"
+    );
+    assert!(
+        page.contains("<span>15.0 ms &ndash; 34.0 ms, 1 failed</span>"),
+        "{page}"
+    );
+    // Fewer probes so far: fewer points, the newest still at the right edge.
+    let (t0, b, now) = probed(3, &[]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let page = admin::status_page(&s);
+    let svg = svgs(&page, "probes")[0];
+    let points = svg
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split(' ').count(), 3, "{svg}");
+    assert!(
+        points.ends_with(&format!("{:.1},2.0", charts::WIDTH - 2.0)),
+        "{svg}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The balancer's admin application: a parsed request in, a complete response out.
 //!
 //! It serves an operator's listener, kept apart from the redirect port:
-//! - `GET /`: an HTML status page (no external assets, no JavaScript, refreshes itself);
+//! - `GET /`: an HTML status page (no external assets, no JavaScript, refreshes itself), with
+//!   small inline SVG charts ([`crate::balance::charts`]) of each server's shares and probe times;
 //! - `GET /status.json`: the same facts as JSON;
 //! - `GET /metrics`: Prometheus text exposition format 0.0.4;
 //! - `POST /reload`: asks the balancer to re-read its server list.
@@ -13,6 +14,7 @@
 //! [`balancer::Snapshot`]; the shell adds its counters.
 
 use crate::balance::balancer;
+use crate::balance::charts;
 use crate::balance::mirror_list::FileCounters;
 use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
 use crate::balance::redirect::{escape, html_escape};
@@ -22,7 +24,7 @@ use crate::http::write::ResponseHead;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use crate::balance::probe::Health;
+pub use crate::balance::probe::{Health, PROBE_HISTORY};
 
 /// A server's latest judged probe.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,13 +312,23 @@ pub fn status_page(status: &StatusReport) -> String {
          <title>Ricochet balancer</title>\n<style>\n\
          body { font-family: sans-serif; margin: 2em; color: #222; }\n\
          table { border-collapse: collapse; }\n\
-         th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: left; }\n\
+         th, td { padding: 0.3em 0.6em; border-bottom: 1px solid #ccc; text-align: left; }\n\
          td.n { text-align: right; font-variant-numeric: tabular-nums; }\n\
          .live { color: #070; } .removed { color: #b00; } .re-checking { color: #a60; }\n\
          dt { font-weight: bold; float: left; clear: left; width: 11em; }\n\
          dd { margin-left: 12em; }\n\
-         </style>\n</head>\n<body>\n<h1>Ricochet balancer</h1>\n<dl>\n",
+         h2 { font-size: 1.2em; margin-top: 1.5em; }\n\
+         div.chart { display: flex; align-items: center; gap: 0.6em; white-space: nowrap; }\n\
+         div.chart span { font-size: 0.9em; font-variant-numeric: tabular-nums; }\n\
+         .key { display: inline-block; width: 0.8em; height: 0.8em; }\n",
     );
+    let _ = writeln!(
+        page,
+        ".key.expected {{ background: {}; }} .key.actual {{ background: {}; }}",
+        charts::EXPECTED,
+        charts::ACTUAL
+    );
+    page.push_str("</style>\n</head>\n<body>\n<h1>Ricochet balancer</h1>\n<dl>\n");
     let next = match status.next_probe {
         Some(d) => format!("in {}", format_span(d)),
         None => "none (no server left to probe)".to_string(),
@@ -347,8 +359,9 @@ pub fn status_page(status: &StatusReport) -> String {
         file_facts(&mut page, files);
     }
     page.push_str("</dl>\n");
+    chart_table(&mut page, status);
     page.push_str(
-        "<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
+        "<h2>Servers</h2>\n<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
          <th>Speed</th><th>Rank</th><th>Weight</th><th>Share</th><th>Redirects</th>\
          <th>Failed probes</th></tr></thead>\n<tbody>\n",
     );
@@ -393,6 +406,70 @@ pub fn status_page(status: &StatusReport) -> String {
                    </body>\n</html>\n",
     );
     page
+}
+
+/// The charts, one row per server: its expected share of the redirects beside the share it
+/// got (both as bars on one scale, and in figures), and its recent probe times.
+fn chart_table(page: &mut String, status: &StatusReport) {
+    let _ = writeln!(
+        page,
+        "<h2>Shares and probe times</h2>\n<table class=\"charts\">\n<thead><tr><th>Server</th>\
+         <th>Share of redirects: expected <span class=\"key expected\"></span> \
+         got <span class=\"key actual\"></span></th>\
+         <th>Last {PROBE_HISTORY} probes: higher is slower, red failed</th></tr></thead>\n\
+         <tbody>"
+    );
+    let total: u64 = status.servers.iter().map(|s| s.redirects).sum();
+    let percent =
+        |x: Option<f64>| x.map_or("&ndash;".to_string(), |x| format!("{:.1}%", x * 100.0));
+    for s in &status.servers {
+        let got = (total > 0).then(|| s.redirects as f64 / total as f64);
+        let times = probe_times(&s.probe_history);
+        let (sparkline, range) = match charts::probe_sparkline(&times, PROBE_HISTORY) {
+            None => (String::new(), "no probe yet".to_string()),
+            Some(svg) => (svg, probe_range(&times)),
+        };
+        let _ = writeln!(
+            page,
+            "<tr class=\"chart\"><td>{}</td><td><div class=\"chart\">{}<span>{} / {}</span>\
+             </div></td><td><div class=\"chart\">{sparkline}<span>{range}</span></div></td></tr>",
+            html_escape(&s.address),
+            charts::share_bars(s.share, got),
+            percent(s.share),
+            percent(got),
+        );
+    }
+    page.push_str("</tbody>\n</table>\n");
+}
+
+/// `4.1&ndash;6.3 ms, 2 failed`: the figures beside a sparkline.
+fn probe_range(times: &[Option<Duration>]) -> String {
+    let ok = || times.iter().flatten();
+    let failed = times.iter().filter(|t| t.is_none()).count();
+    let mut text = match (ok().min(), ok().max()) {
+        (Some(min), Some(max)) if min == max => format_duration(*min),
+        (Some(min), Some(max)) => format!(
+            "{} &ndash; {}",
+            format_duration(*min),
+            format_duration(*max)
+        ),
+        _ => String::new(),
+    };
+    if failed > 0 {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{failed} failed");
+    }
+    text
+}
+
+/// Each probe's time, `None` for a failed one: what the sparkline draws.
+fn probe_times(history: &[LastProbe]) -> Vec<Option<Duration>> {
+    history
+        .iter()
+        .map(|p| p.result.as_ref().ok().map(|m| m.elapsed))
+        .collect()
 }
 
 /// The `--verify-files` counters, as more facts of the page's list.
