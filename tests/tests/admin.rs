@@ -121,6 +121,9 @@ fn status_json_shows_every_server_with_its_state_and_redirect_count() {
         assert_eq!(entry["last_probe"]["ok"], true, "{entry}");
         assert_eq!(entry["probe_bytes"], 262_144, "{entry}");
         assert!(entry["share"].as_f64().unwrap() > 0.0, "{entry}");
+        let history = entry["probe_history"].as_array().unwrap();
+        assert_eq!(history.len(), 1, "one probe so far: {entry}");
+        assert!(history[0]["seconds"].as_f64().unwrap() > 0.0, "{entry}");
         total += entry["redirects"].as_u64().unwrap();
     }
     assert_eq!(total, 12);
@@ -130,6 +133,8 @@ fn status_json_shows_every_server_with_its_state_and_redirect_count() {
     assert_eq!(dead["redirects"], 0);
     assert_eq!(dead["probe_failures"], 1);
     assert_eq!(dead["rank"], Value::Null);
+    assert_eq!(dead["probe_history"][0]["seconds"], Value::Null, "{dead}");
+    assert!(dead["probe_history"][0]["error"].is_string(), "{dead}");
     assert!(
         dead["last_probe"]["error"]
             .as_str()
@@ -357,6 +362,40 @@ fn chromium_shows_the_status_page_with_one_row_per_server() {
     );
     assert!(rows[2].contains(">removed<"), "{}", rows[2]);
     assert!(dom.contains("3 × 301"), "{dom}");
+
+    // The charts: one row per server, each with its share bars and its probe sparkline, parsed
+    // by Chromium as SVG elements (the serialised DOM closes each of them).
+    let charts: Vec<&str> = dom
+        .lines()
+        .filter(|l| l.contains("<tr class=\"chart\">"))
+        .collect();
+    assert_eq!(charts.len(), 3, "{dom}");
+    for (i, row) in charts.iter().enumerate() {
+        let address = s.servers.get(i).map_or(s.dead, |srv| srv.addr);
+        assert!(row.contains(&format!("<td>{address}</td>")), "{row}");
+        assert_eq!(row.matches("<svg class=\"shares\"").count(), 1, "{row}");
+        assert_eq!(row.matches("<svg class=\"probes\"").count(), 1, "{row}");
+        assert!(row.contains("<title>expected share "), "{row}");
+        assert!(
+            row.contains("<polyline") && row.contains("</polyline>"),
+            "{row}"
+        );
+        assert!(row.contains("</rect>"), "{row}");
+    }
+    // Both live servers have an expected share and a probe time.
+    for row in &charts[..2] {
+        assert!(row.contains("<rect class=\"expected\""), "{row}");
+        assert!(row.contains("<circle class=\"latest\""), "{row}");
+    }
+    // The dead one failed its one probe: marked in red, no expected share.
+    assert!(
+        !charts[2].contains("<rect class=\"expected\""),
+        "{}",
+        charts[2]
+    );
+    assert_eq!(charts[2].matches("<circle class=\"failed\"").count(), 1);
+    assert!(charts[2].contains("1 failed"), "{}", charts[2]);
+    assert!(!dom.contains("<script"), "{dom}");
 }
 
 #[test]
