@@ -3,8 +3,10 @@
 
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
+use ricochet_core::balance::charts;
+use ricochet_core::balance::mirror_list::FileCounters;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
-use ricochet_core::balance::probe::Readmit;
+use ricochet_core::balance::probe::{Readmit, PROBE_HISTORY};
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use ricochet_core::http::request::{Limits, RequestParser};
 use ricochet_core::http::response::ResponseParser;
@@ -250,7 +252,7 @@ fn the_status_page_is_self_contained_html_with_one_row_per_server() {
     assert_eq!(page.matches("<tr class=\"server\">").count(), 3);
     let row = |addr: &str| {
         page.lines()
-            .find(|l| l.contains(&format!("<td>{addr}</td>")))
+            .find(|l| l.starts_with(&format!("<tr class=\"server\"><td>{addr}</td>")))
             .unwrap_or_else(|| panic!("no row for {addr}:\n{page}"))
     };
     let a = row("127.0.0.1:8081");
@@ -440,4 +442,247 @@ fn wrong_methods_get_405_with_allow_and_unknown_paths_404() {
     // A query string does not change the page.
     let r = ask(&mut c, "GET /status.json?x=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
+}
+
+fn with_files() -> StatusReport {
+    let mut s = status();
+    s.files = Some(FileCounters {
+        has: 40,
+        lacks: 3,
+        other_version: 2,
+        unknown: 1,
+        origin_checks: 12,
+        report_rechecks: 4,
+        entries: 17,
+        evictions: 5,
+        in_flight: 2,
+    });
+    s
+}
+
+#[test]
+fn file_checks_show_on_every_endpoint_when_files_are_verified() {
+    let s = with_files();
+    let page = admin::status_page(&s);
+    for fact in [
+        "<dt>File checks</dt><dd>40 has it, 3 lacks it, 2 other version, 1 unknown</dd>",
+        "<dt>Origin checks</dt><dd>12; 4 re-checks after client reports</dd>",
+        "<dt>File cache</dt><dd>17 paths, 5 evicted, 2 checks in flight</dd>",
+    ] {
+        assert!(page.contains(fact), "{fact} missing:\n{page}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    let files = &v["files"];
+    assert_eq!(files["checks"]["has"], 40, "{v}");
+    assert_eq!(files["checks"]["lacks"], 3);
+    assert_eq!(files["checks"]["other_version"], 2);
+    assert_eq!(files["checks"]["unknown"], 1);
+    assert_eq!(files["origin_checks"], 12);
+    assert_eq!(files["report_rechecks"], 4);
+    assert_eq!(files["cache_entries"], 17);
+    assert_eq!(files["cache_evictions"], 5);
+    assert_eq!(files["in_flight"], 2);
+    let text = admin::metrics(&s);
+    for line in [
+        "# TYPE ricochet_file_checks_total counter",
+        "ricochet_file_checks_total{outcome=\"has\"} 40",
+        "ricochet_file_checks_total{outcome=\"lacks\"} 3",
+        "ricochet_file_checks_total{outcome=\"other_version\"} 2",
+        "ricochet_file_checks_total{outcome=\"unknown\"} 1",
+        "ricochet_file_origin_checks_total 12",
+        "ricochet_file_report_rechecks_total 4",
+        "ricochet_file_checks_in_flight 2",
+        "# TYPE ricochet_file_cache_entries gauge",
+        "ricochet_file_cache_entries 17",
+        "ricochet_file_cache_evictions_total 5",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+}
+
+#[test]
+fn without_file_checks_nothing_about_files_shows() {
+    let s = status();
+    assert!(!admin::status_page(&s).contains("File checks"));
+    assert!(!admin::metrics(&s).contains("ricochet_file_"));
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    assert_eq!(v["files"], serde_json::Value::Null);
+}
+
+/// One server probed `n` times, 30 s apart: probe `i` takes `10 + i` ms, except the ones in
+/// `failing`, refused (three failures in a row would remove it).
+fn probed(n: u64, failing: &[u64]) -> (Instant, Balancer, Instant) {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:8081").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: Some(Readmit { rise: 1, fall: 3 }),
+    };
+    let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    let mut now = t0;
+    for i in 0..n {
+        assert!(b.poll_probe(now).is_some(), "probe {i} is due at {now:?}");
+        let result = if failing.contains(&i) {
+            Err(ProbeFailure::Refused)
+        } else {
+            ok(10 + i)
+        };
+        b.handle_probe_result(0, now + Duration::from_millis(10 + i), result);
+        now = b.poll_timeout().unwrap();
+    }
+    (t0, b, now)
+}
+
+#[test]
+fn the_probe_history_keeps_the_last_twenty_probes_oldest_first() {
+    let (t0, b, now) = probed(25, &[22]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let history = &s.servers[0].probe_history;
+    assert_eq!(history.len(), PROBE_HISTORY);
+    assert_eq!(PROBE_HISTORY, 20);
+    // Probes 5 to 24 are kept: 15 ms to 34 ms, the 23rd refused.
+    let times: Vec<Option<u64>> = history
+        .iter()
+        .map(|p| p.result.as_ref().ok().map(|m| m.elapsed.as_millis() as u64))
+        .collect();
+    let expected: Vec<Option<u64>> = (5..25).map(|i| (i != 22).then_some(10 + i)).collect();
+    assert_eq!(times, expected);
+    assert!(
+        history.windows(2).all(|w| w[0].at < w[1].at),
+        "oldest first"
+    );
+    assert_eq!(history.last(), s.servers[0].last_probe.as_ref());
+    let v: serde_json::Value = serde_json::from_str(&admin::status_json(&s)).unwrap();
+    let json = v["servers"][0]["probe_history"].as_array().unwrap();
+    assert_eq!(json.len(), 20);
+    assert_eq!(json[0]["seconds"], 0.015);
+    assert_eq!(json[17]["seconds"], serde_json::Value::Null);
+    assert_eq!(json[17]["error"], "cannot connect: connection refused");
+    assert_eq!(json[19]["error"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_server_never_probed_has_an_empty_history() {
+    let t0 = Instant::now();
+    let servers = vec![ServerAddr::parse("127.0.0.1:8081").unwrap()];
+    let config = ProbeConfig {
+        path: "/p".into(),
+        interval: secs(30),
+        timeout: secs(10),
+        readmit: None,
+    };
+    let b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, t0, wall(), "x");
+    assert!(s.servers[0].probe_history.is_empty());
+    assert_eq!(s.servers[0].health, Health::Pending);
+}
+
+/// The `width` of the first `<rect class="{class}"` in `svg`, if any.
+fn bar_width(svg: &str, class: &str) -> Option<f64> {
+    let rect = svg.split(&format!("<rect class=\"{class}\"")).nth(1)?;
+    let width = rect.split("width=\"").nth(1)?.split('"').next()?;
+    Some(width.parse().unwrap())
+}
+
+/// The inline SVG elements of class `class` in `page`, in order.
+fn svgs<'a>(page: &'a str, class: &str) -> Vec<&'a str> {
+    page.split(&format!("<svg class=\"{class}\""))
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_page_draws_expected_and_got_shares_as_bars_in_proportion() {
+    let mut s = status();
+    s.servers[0].redirects = 10;
+    s.servers[1].redirects = 30;
+    let page = admin::status_page(&s);
+    let bars = svgs(&page, "shares");
+    assert_eq!(bars.len(), 3, "one pair per server:\n{page}");
+    // A is expected to get 2/3 and got 1/4; B 1/3 and 3/4; C, removed, none and none.
+    let expected = [Some(2.0 / 3.0), Some(1.0 / 3.0), None];
+    let got = [Some(0.25), Some(0.75), Some(0.0)];
+    for ((svg, expected), got) in bars.iter().zip(expected).zip(got) {
+        for (class, share) in [("expected", expected), ("actual", got)] {
+            let width = bar_width(svg, class);
+            match share {
+                None => assert_eq!(width, None, "{svg}"),
+                Some(share) => {
+                    let width = width.unwrap_or_else(|| panic!("no {class} bar: {svg}"));
+                    assert!((width / charts::WIDTH - share).abs() < 0.001, "{svg}");
+                }
+            }
+        }
+        assert!(svg.contains("<title>expected share "), "{svg}");
+    }
+    assert!(bars[0].contains("<title>expected share 66.7%, got 25.0% of the redirects</title>"));
+    assert!(page.contains("<span>66.7% / 25.0%</span>"), "{page}");
+    // No redirect yet: no bar for the share got either.
+    for server in &mut s.servers {
+        server.redirects = 0;
+    }
+    let page = admin::status_page(&s);
+    assert!(svgs(&page, "shares")
+        .iter()
+        .all(|svg| bar_width(svg, "actual").is_none()));
+}
+
+#[test]
+fn the_page_draws_one_sparkline_point_per_recorded_probe() {
+    let (t0, b, now) = probed(25, &[22]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let page = admin::status_page(&s);
+    assert!(!page.contains("<script"), "no script:\n{page}");
+    let lines = svgs(&page, "probes");
+    assert_eq!(lines.len(), 1, "{page}");
+    let svg = lines[0];
+    let points: Vec<(f64, f64)> = svg
+        .split("points=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap()
+        .split(' ')
+        .map(|xy| {
+            let (x, y) = xy.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(points.len(), PROBE_HISTORY, "{svg}");
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "left to right: {svg}"
+    );
+    // The one failure is marked, at the top, with the slowest probes.
+    assert_eq!(svg.matches("<circle class=\"failed\"").count(), 1, "{svg}");
+    assert_eq!(points[17].1, 2.0, "{svg}");
+    // Slower is higher (a smaller y): probe times grow, apart from the failure.
+    assert!(points[0].1 > points[16].1, "{svg}");
+    assert!(
+        svg.contains("<title>last 20 probes: 15.0 ms to 34.0 ms, latest 34.0 ms; 1 failed</title>"),
+        "{svg}"
+    );
+    assert!(
+        page.contains("<span>15.0 ms &ndash; 34.0 ms, 1 failed</span>"),
+        "{page}"
+    );
+    // Fewer probes so far: fewer points, the newest still at the right edge.
+    let (t0, b, now) = probed(3, &[]);
+    let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
+    let page = admin::status_page(&s);
+    let svg = svgs(&page, "probes")[0];
+    let points = svg
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split(' ').count(), 3, "{svg}");
+    assert!(
+        points.ends_with(&format!("{:.1},2.0", charts::WIDTH - 2.0)),
+        "{svg}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The balancer's admin application: a parsed request in, a complete response out.
 //!
 //! It serves an operator's listener, kept apart from the redirect port:
-//! - `GET /`: an HTML status page (no external assets, no JavaScript, refreshes itself);
+//! - `GET /`: an HTML status page (no external assets, no JavaScript, refreshes itself), with
+//!   small inline SVG charts ([`crate::balance::charts`]) of each server's shares and probe times;
 //! - `GET /status.json`: the same facts as JSON;
 //! - `GET /metrics`: Prometheus text exposition format 0.0.4;
 //! - `POST /reload`: asks the balancer to re-read its server list.
@@ -13,6 +14,8 @@
 //! [`balancer::Snapshot`]; the shell adds its counters.
 
 use crate::balance::balancer;
+use crate::balance::charts;
+use crate::balance::mirror_list::FileCounters;
 use crate::balance::pool::{format_duration, format_number, format_speed, Policy, Ranking};
 use crate::balance::redirect::{escape, html_escape};
 use crate::balance::verdict::Measurement;
@@ -21,7 +24,7 @@ use crate::http::write::ResponseHead;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use crate::balance::probe::Health;
+pub use crate::balance::probe::{Health, PROBE_HISTORY};
 
 /// A server's latest judged probe.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,9 @@ pub struct ServerStatus {
     pub health: Health,
     /// The latest judged probe, if any.
     pub last_probe: Option<LastProbe>,
+    /// Its recent judged probes, oldest first (at most
+    /// [`crate::balance::probe::PROBE_HISTORY`]; the last is `last_probe`).
+    pub probe_history: Vec<LastProbe>,
     /// The measurement the server is ranked by, if it is in the ranking in force.
     pub measurement: Option<Measurement>,
     /// Rank by transfer time (1 slowest, N fastest), if in the ranking.
@@ -79,7 +85,7 @@ pub struct StatusReport {
     /// Requests answered on the redirect port, by status code, ascending.
     pub requests: Vec<(u16, u64)>,
     /// The file checks of `--verify-files` (`None` when it is off).
-    pub files: Option<crate::balance::mirror_list::FileCounters>,
+    pub files: Option<FileCounters>,
 }
 
 impl StatusReport {
@@ -100,17 +106,18 @@ impl StatusReport {
             .iter()
             .map(|s| {
                 let row = ranking.table().iter().find(|r| r.index == s.index);
-                let last_probe = s.probe.last.as_ref().map(|p| LastProbe {
+                let judged = |p: &crate::balance::probe::LastProbe| LastProbe {
                     at: wall
                         .checked_sub(now.saturating_duration_since(p.finished))
                         .unwrap_or(UNIX_EPOCH),
                     result: p.result.clone().map_err(|e| e.to_string()),
-                });
+                };
                 ServerStatus {
                     index: s.index,
                     address: s.server.as_str().to_string(),
                     health: s.probe.health,
-                    last_probe,
+                    last_probe: s.probe.last.as_ref().map(judged),
+                    probe_history: s.probe.recent.iter().map(judged).collect(),
                     measurement: row.map(|r| r.measurement),
                     rank: row.map(|r| r.rank),
                     weight: row.map(|r| r.weight),
@@ -305,13 +312,23 @@ pub fn status_page(status: &StatusReport) -> String {
          <title>Ricochet balancer</title>\n<style>\n\
          body { font-family: sans-serif; margin: 2em; color: #222; }\n\
          table { border-collapse: collapse; }\n\
-         th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ccc; text-align: left; }\n\
+         th, td { padding: 0.3em 0.6em; border-bottom: 1px solid #ccc; text-align: left; }\n\
          td.n { text-align: right; font-variant-numeric: tabular-nums; }\n\
          .live { color: #070; } .removed { color: #b00; } .re-checking { color: #a60; }\n\
          dt { font-weight: bold; float: left; clear: left; width: 11em; }\n\
          dd { margin-left: 12em; }\n\
-         </style>\n</head>\n<body>\n<h1>Ricochet balancer</h1>\n<dl>\n",
+         h2 { font-size: 1.2em; margin-top: 1.5em; }\n\
+         div.chart { display: flex; align-items: center; gap: 0.6em; white-space: nowrap; }\n\
+         div.chart span { font-size: 0.9em; font-variant-numeric: tabular-nums; }\n\
+         .key { display: inline-block; width: 0.8em; height: 0.8em; }\n",
     );
+    let _ = writeln!(
+        page,
+        ".key.expected {{ background: {}; }} .key.actual {{ background: {}; }}",
+        charts::EXPECTED,
+        charts::ACTUAL
+    );
+    page.push_str("</style>\n</head>\n<body>\n<h1>Ricochet balancer</h1>\n<dl>\n");
     let next = match status.next_probe {
         Some(d) => format!("in {}", format_span(d)),
         None => "none (no server left to probe)".to_string(),
@@ -337,9 +354,14 @@ pub fn status_page(status: &StatusReport) -> String {
             .collect();
         parts.join(", ")
     };
-    let _ = writeln!(page, "<dt>Requests</dt><dd>{requests}</dd>\n</dl>");
+    let _ = writeln!(page, "<dt>Requests</dt><dd>{requests}</dd>");
+    if let Some(files) = &status.files {
+        file_facts(&mut page, files);
+    }
+    page.push_str("</dl>\n");
+    chart_table(&mut page, status);
     page.push_str(
-        "<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
+        "<h2>Servers</h2>\n<table>\n<thead><tr><th>Server</th><th>State</th><th>Last probe</th><th>Time</th>\
          <th>Speed</th><th>Rank</th><th>Weight</th><th>Share</th><th>Redirects</th>\
          <th>Failed probes</th></tr></thead>\n<tbody>\n",
     );
@@ -386,6 +408,100 @@ pub fn status_page(status: &StatusReport) -> String {
     page
 }
 
+/// The charts, one row per server: its expected share of the redirects beside the share it
+/// got (both as bars on one scale, and in figures), and its recent probe times.
+fn chart_table(page: &mut String, status: &StatusReport) {
+    let _ = writeln!(
+        page,
+        "<h2>Shares and probe times</h2>\n<table class=\"charts\">\n<thead><tr><th>Server</th>\
+         <th>Share of redirects: expected <span class=\"key expected\"></span> \
+         got <span class=\"key actual\"></span></th>\
+         <th>Last {PROBE_HISTORY} probes: higher is slower, red failed</th></tr></thead>\n\
+         <tbody>"
+    );
+    let total: u64 = status.servers.iter().map(|s| s.redirects).sum();
+    let percent =
+        |x: Option<f64>| x.map_or("&ndash;".to_string(), |x| format!("{:.1}%", x * 100.0));
+    for s in &status.servers {
+        let got = (total > 0).then(|| s.redirects as f64 / total as f64);
+        let times = probe_times(&s.probe_history);
+        let (sparkline, range) = match charts::probe_sparkline(&times, PROBE_HISTORY) {
+            None => (String::new(), "no probe yet".to_string()),
+            Some(svg) => (svg, probe_range(&times)),
+        };
+        let _ = writeln!(
+            page,
+            "<tr class=\"chart\"><td>{}</td><td><div class=\"chart\">{}<span>{} / {}</span>\
+             </div></td><td><div class=\"chart\">{sparkline}<span>{range}</span></div></td></tr>",
+            html_escape(&s.address),
+            charts::share_bars(s.share, got),
+            percent(s.share),
+            percent(got),
+        );
+    }
+    page.push_str("</tbody>\n</table>\n");
+}
+
+/// `4.1&ndash;6.3 ms, 2 failed`: the figures beside a sparkline.
+fn probe_range(times: &[Option<Duration>]) -> String {
+    let ok = || times.iter().flatten();
+    let failed = times.iter().filter(|t| t.is_none()).count();
+    let mut text = match (ok().min(), ok().max()) {
+        (Some(min), Some(max)) if min == max => format_duration(*min),
+        (Some(min), Some(max)) => format!(
+            "{} &ndash; {}",
+            format_duration(*min),
+            format_duration(*max)
+        ),
+        _ => String::new(),
+    };
+    if failed > 0 {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{failed} failed");
+    }
+    text
+}
+
+/// Each probe's time, `None` for a failed one: what the sparkline draws.
+fn probe_times(history: &[LastProbe]) -> Vec<Option<Duration>> {
+    history
+        .iter()
+        .map(|p| p.result.as_ref().ok().map(|m| m.elapsed))
+        .collect()
+}
+
+/// The `--verify-files` counters, as more facts of the page's list.
+fn file_facts(page: &mut String, f: &FileCounters) {
+    let facts = [
+        (
+            "File checks",
+            format!(
+                "{} has it, {} lacks it, {} other version, {} unknown",
+                f.has, f.lacks, f.other_version, f.unknown
+            ),
+        ),
+        (
+            "Origin checks",
+            format!(
+                "{}; {} re-checks after client reports",
+                f.origin_checks, f.report_rechecks
+            ),
+        ),
+        (
+            "File cache",
+            format!(
+                "{} paths, {} evicted, {} checks in flight",
+                f.entries, f.evictions, f.in_flight
+            ),
+        ),
+    ];
+    for (name, value) in facts {
+        let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+}
+
 /// The status as JSON (fields documented in the README's operators section).
 pub fn status_json(status: &StatusReport) -> String {
     use serde_json::{json, Map, Value};
@@ -404,10 +520,22 @@ pub fn status_json(status: &StatusReport) -> String {
                     "error": error,
                 })
             });
+            let history: Vec<Value> = s
+                .probe_history
+                .iter()
+                .map(|p| {
+                    json!({
+                        "unix_time": unix_seconds(p.at),
+                        "seconds": p.result.as_ref().ok().map(|m| m.elapsed.as_secs_f64()),
+                        "error": p.result.as_ref().err(),
+                    })
+                })
+                .collect();
             json!({
                 "address": s.address,
                 "state": s.health.as_str(),
                 "last_probe": last_probe,
+                "probe_history": history,
                 "probe_seconds": s.measurement.map(|m| m.elapsed.as_secs_f64()),
                 "probe_bytes": s.measurement.map(|m| m.bytes),
                 "bytes_per_second": s.measurement.map(|m| m.bytes_per_second()),
@@ -434,6 +562,19 @@ pub fn status_json(status: &StatusReport) -> String {
         "next_probe_seconds": status.next_probe.map(|d| d.as_secs_f64()),
         "requests": requests,
         "servers": servers,
+        "files": status.files.map(|f| json!({
+            "checks": {
+                "has": f.has,
+                "lacks": f.lacks,
+                "other_version": f.other_version,
+                "unknown": f.unknown,
+            },
+            "origin_checks": f.origin_checks,
+            "report_rechecks": f.report_rechecks,
+            "cache_entries": f.entries,
+            "cache_evictions": f.evictions,
+            "in_flight": f.in_flight,
+        })),
     })
     .to_string()
 }
@@ -564,5 +705,60 @@ pub fn metrics(status: &StatusReport) -> String {
             .into_iter()
             .collect(),
     );
+    if let Some(f) = &status.files {
+        file_metrics(&mut family, f);
+    }
     out
+}
+
+/// A metric family's samples: label text (without braces) and value.
+type Samples = Vec<(String, String)>;
+
+/// The `--verify-files` families, written through `family` (name, type, help, samples).
+fn file_metrics(family: &mut dyn FnMut(&str, &str, &str, Samples), f: &FileCounters) {
+    let one = |value: String| vec![(String::new(), value)];
+    family(
+        "ricochet_file_checks_total",
+        "counter",
+        "HEAD checks of a path on a server, by what they showed.",
+        [
+            ("has", f.has),
+            ("lacks", f.lacks),
+            ("other_version", f.other_version),
+            ("unknown", f.unknown),
+        ]
+        .iter()
+        .map(|(outcome, n)| (format!("outcome=\"{outcome}\""), n.to_string()))
+        .collect(),
+    );
+    family(
+        "ricochet_file_origin_checks_total",
+        "counter",
+        "HEAD checks of a path on the origin.",
+        one(f.origin_checks.to_string()),
+    );
+    family(
+        "ricochet_file_report_rechecks_total",
+        "counter",
+        "Re-checks made due by client reports of a missing file.",
+        one(f.report_rechecks.to_string()),
+    );
+    family(
+        "ricochet_file_checks_in_flight",
+        "gauge",
+        "File checks handed out and not answered yet.",
+        one(f.in_flight.to_string()),
+    );
+    family(
+        "ricochet_file_cache_entries",
+        "gauge",
+        "Paths the file cache remembers now.",
+        one(f.entries.to_string()),
+    );
+    family(
+        "ricochet_file_cache_evictions_total",
+        "counter",
+        "Paths forgotten to keep the file cache within its capacity.",
+        one(f.evictions.to_string()),
+    );
 }

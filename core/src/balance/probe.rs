@@ -34,6 +34,7 @@
 //! [`ProbeSchedule::poll_timeout`] or until a download finishes, whichever is first.
 
 use crate::balance::verdict::{Measurement, ProbeFailure};
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,10 @@ pub struct LastProbe {
     pub result: Result<Measurement, ProbeFailure>,
 }
 
+/// How many judged probes of each server [`ProbeStatus::recent`] keeps: enough for the status
+/// page's sparkline (ten minutes at a 30 s interval), bounded whatever the run time.
+pub const PROBE_HISTORY: usize = 20;
+
 /// One server as the schedule sees it, for status pages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeStatus {
@@ -138,6 +143,9 @@ pub struct ProbeStatus {
     pub health: Health,
     /// Its last judged probe.
     pub last: Option<LastProbe>,
+    /// Its last [`PROBE_HISTORY`] judged probes at most, oldest first (the last is `last`);
+    /// emptied when a reload probes it afresh.
+    pub recent: Vec<LastProbe>,
     /// Passes in a row.
     pub passes: u32,
     /// Failures in a row.
@@ -177,7 +185,8 @@ struct Slot {
     /// A verification probe is wanted now (requested at `last_report`).
     verify: bool,
     last_report: Option<Instant>,
-    last: Option<LastProbe>,
+    /// The last [`PROBE_HISTORY`] judged probes, oldest first.
+    recent: VecDeque<LastProbe>,
 }
 
 impl Slot {
@@ -192,7 +201,7 @@ impl Slot {
             backoff: RECHECK_START,
             verify: false,
             last_report: None,
-            last: None,
+            recent: VecDeque::new(),
         }
     }
 }
@@ -362,7 +371,10 @@ impl ProbeSchedule {
             slot.run = Run::Idle { due: None };
             return None;
         }
-        slot.last = Some(LastProbe {
+        if slot.recent.len() == PROBE_HISTORY {
+            slot.recent.pop_front();
+        }
+        slot.recent.push_back(LastProbe {
             finished: now,
             result: result.clone(),
         });
@@ -523,7 +535,8 @@ impl ProbeSchedule {
         let slot = self.slots.get(index).filter(|s| !s.retired)?;
         Some(ProbeStatus {
             health: slot.health,
-            last: slot.last.clone(),
+            last: slot.recent.back().cloned(),
+            recent: slot.recent.iter().cloned().collect(),
             passes: slot.passes,
             failures: slot.failures,
             failures_total: slot.failures_total,
