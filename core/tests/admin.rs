@@ -3,6 +3,7 @@
 
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::Readmit;
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
@@ -36,9 +37,14 @@ fn balancer(t0: Instant) -> Balancer {
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     while b.poll_probe(t0).is_some() {}
-    b.handle_probe_result(0, t0 + Duration::from_millis(100), ok(100));
-    b.handle_probe_result(1, t0 + Duration::from_millis(300), ok(300));
-    b.handle_probe_result(2, t0 + Duration::from_millis(5), Err(ProbeFailure::Refused));
+    b.handle_probe_result(0, Family::V4, t0 + Duration::from_millis(100), ok(100));
+    b.handle_probe_result(1, Family::V4, t0 + Duration::from_millis(300), ok(300));
+    b.handle_probe_result(
+        2,
+        Family::V6,
+        t0 + Duration::from_millis(5),
+        Err(ProbeFailure::Refused),
+    );
     b
 }
 
@@ -129,12 +135,12 @@ fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     assert!(b.poll_probe(t0).is_some());
-    b.handle_probe_result(0, t0 + secs(1), ok(100));
+    b.handle_probe_result(0, Family::V4, t0 + secs(1), ok(100));
     // Due again at t0 + 30 s; it fails, then its first re-check a second later fails too.
     let mut now = t0 + secs(30);
     for _ in 0..2 {
         assert!(b.poll_probe(now).is_some(), "a probe is due at {now:?}");
-        b.handle_probe_result(0, now, Err(ProbeFailure::Status(500)));
+        b.handle_probe_result(0, Family::V4, now, Err(ProbeFailure::Status(500)));
         now = b.poll_timeout().unwrap();
     }
     let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
