@@ -219,3 +219,30 @@ fn a_name_is_probed_over_both_families_and_ranked_over_those_it_passed() {
     later.sort();
     assert_eq!(later, [(0, Family::V4), (1, Family::V6), (2, Family::V4)]);
 }
+
+#[test]
+fn a_reload_probes_a_name_again_only_over_the_family_it_was_removed_over() {
+    let t0 = Instant::now();
+    let config = ProbeConfig {
+        path: "/probe.bin".into(),
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(1),
+        readmit: None,
+    };
+    let servers = vec![addr("localhost:8083")];
+    let mut b = Balancer::new(servers.clone(), &config, Policy::Rank, t0).unwrap();
+    while b.poll_probe(t0).is_some() {}
+    b.handle_probe_result(0, Family::V4, t0, Ok(m(30)));
+    b.handle_probe_result(0, Family::V6, t0, Err(ProbeFailure::Refused));
+    let t1 = t0 + Duration::from_secs(1);
+    let reloaded = b.reload(servers, t1).unwrap();
+    assert_eq!(reloaded.restarted, [addr("localhost:8083")]);
+    let jobs: Vec<(usize, Family)> = std::iter::from_fn(|| b.poll_probe(t1))
+        .map(|job| (job.index, job.family))
+        .collect();
+    assert_eq!(jobs, [(0, Family::V6)]);
+    // Still live over IPv4 meanwhile, with its measurement.
+    let r = b.rankings();
+    assert_eq!(r.over(Family::V4).table()[0].measurement, m(30));
+    assert!(r.over(Family::V6).is_empty());
+}
