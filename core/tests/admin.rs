@@ -4,6 +4,7 @@
 use ricochet_core::balance::admin::{self, Control, Health, Reload, StatusReport};
 use ricochet_core::balance::balancer::{Balancer, ProbeConfig};
 use ricochet_core::balance::charts;
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::mirror_list::FileCounters;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::{Readmit, PROBE_HISTORY};
@@ -38,9 +39,14 @@ fn balancer(t0: Instant) -> Balancer {
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     while b.poll_probe(t0).is_some() {}
-    b.handle_probe_result(0, t0 + Duration::from_millis(100), ok(100));
-    b.handle_probe_result(1, t0 + Duration::from_millis(300), ok(300));
-    b.handle_probe_result(2, t0 + Duration::from_millis(5), Err(ProbeFailure::Refused));
+    b.handle_probe_result(0, Family::V4, t0 + Duration::from_millis(100), ok(100));
+    b.handle_probe_result(1, Family::V4, t0 + Duration::from_millis(300), ok(300));
+    b.handle_probe_result(
+        2,
+        Family::V6,
+        t0 + Duration::from_millis(5),
+        Err(ProbeFailure::Refused),
+    );
     b
 }
 
@@ -131,12 +137,12 @@ fn a_removed_server_being_rechecked_shows_as_such_with_its_failures_counted() {
     };
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     assert!(b.poll_probe(t0).is_some());
-    b.handle_probe_result(0, t0 + secs(1), ok(100));
+    b.handle_probe_result(0, Family::V4, t0 + secs(1), ok(100));
     // Due again at t0 + 30 s; it fails, then its first re-check a second later fails too.
     let mut now = t0 + secs(30);
     for _ in 0..2 {
         assert!(b.poll_probe(now).is_some(), "a probe is due at {now:?}");
-        b.handle_probe_result(0, now, Err(ProbeFailure::Status(500)));
+        b.handle_probe_result(0, Family::V4, now, Err(ProbeFailure::Status(500)));
         now = b.poll_timeout().unwrap();
     }
     let s = StatusReport::from_snapshot(&b.snapshot(), &b.ranking(), t0, now, wall(), "x");
@@ -523,13 +529,15 @@ fn probed(n: u64, failing: &[u64]) -> (Instant, Balancer, Instant) {
     let mut b = Balancer::new(servers, &config, Policy::Rank, t0).unwrap();
     let mut now = t0;
     for i in 0..n {
-        assert!(b.poll_probe(now).is_some(), "probe {i} is due at {now:?}");
+        let job = b.poll_probe(now);
+        assert!(job.is_some(), "probe {i} is due at {now:?}");
+        let family = job.unwrap().family;
         let result = if failing.contains(&i) {
             Err(ProbeFailure::Refused)
         } else {
             ok(10 + i)
         };
-        b.handle_probe_result(0, now + Duration::from_millis(10 + i), result);
+        b.handle_probe_result(0, family, now + Duration::from_millis(10 + i), result);
         now = b.poll_timeout().unwrap();
     }
     (t0, b, now)

@@ -2,6 +2,7 @@
 //! native shell drives it.
 
 use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig};
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::{Health, ProbeSchedule, Verdict};
 use ricochet_core::balance::verdict::{judge, Measurement, ProbeFailure};
@@ -214,21 +215,26 @@ fn balancer_first_round_publishes_one_ranking() {
     assert_eq!(jobs[1].url.to_string(), "http://127.0.0.1:11112/probe.bin");
     assert_eq!(jobs[1].url.socket_addr(), "127.0.0.1:11112");
     assert_eq!(jobs[1].deadline, t0 + Duration::from_millis(200));
-    b.handle_probe_result(0, t0 + Duration::from_millis(90), ok(90));
-    b.handle_probe_result(1, t0 + Duration::from_millis(60), ok(60));
+    b.handle_probe_result(0, Family::V4, t0 + Duration::from_millis(90), ok(90));
+    b.handle_probe_result(1, Family::V4, t0 + Duration::from_millis(60), ok(60));
     assert!(
         events(&mut b).is_empty(),
         "no ranking before the first round ends"
     );
     assert!(!b.first_round_complete());
-    b.handle_probe_result(2, t0 + Duration::from_millis(30), ok(30));
+    b.handle_probe_result(2, Family::V4, t0 + Duration::from_millis(30), ok(30));
     assert!(b.first_round_complete());
     let ev = events(&mut b);
     assert_eq!(ev.len(), 1);
     let Event::Ranking(ranking) = &ev[0] else {
         panic!("{ev:?}")
     };
-    let order: Vec<(usize, f64)> = ranking.table().iter().map(|r| (r.index, r.share)).collect();
+    let order: Vec<(usize, f64)> = ranking
+        .all()
+        .table()
+        .iter()
+        .map(|r| (r.index, r.share))
+        .collect();
     assert_eq!(order, [(2, 0.5), (1, 2.0 / 6.0), (0, 1.0 / 6.0)]);
     assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_millis(500)));
 }
@@ -240,6 +246,7 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
     while let Some(job) = b.poll_probe(t0) {
         b.handle_probe_result(
             job.index,
+            job.family,
             t0 + Duration::from_millis(10),
             ok(10 * (job.index as u64 + 1)),
         );
@@ -250,8 +257,13 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
     b.handle_timeout(t1);
     let jobs: Vec<_> = std::iter::from_fn(|| b.poll_probe(t1)).collect();
     assert_eq!(jobs.len(), 3);
-    b.handle_probe_result(0, t1 + Duration::from_millis(5), ok(5));
-    b.handle_probe_result(1, t1 + Duration::from_millis(1), Err(ProbeFailure::Refused));
+    b.handle_probe_result(0, Family::V4, t1 + Duration::from_millis(5), ok(5));
+    b.handle_probe_result(
+        1,
+        Family::V4,
+        t1 + Duration::from_millis(1),
+        Err(ProbeFailure::Refused),
+    );
     let ev = events(&mut b);
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert!(matches!(
@@ -264,7 +276,11 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
         }
     ));
     let Event::Ranking(r) = &ev[1] else { panic!() };
-    assert_eq!(r.len(), 2, "published at once, without the dead server");
+    assert_eq!(
+        r.all().len(),
+        2,
+        "published at once, without the dead server"
+    );
     // Server 2's probe times out.
     assert_eq!(b.poll_timeout(), Some(t1 + Duration::from_millis(200)));
     b.handle_timeout(t1 + Duration::from_millis(200));
@@ -278,8 +294,8 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
         }
     ));
     let Event::Ranking(r) = &ev[1] else { panic!() };
-    assert_eq!(r.table().len(), 1);
-    assert_eq!(r.table()[0].index, 0);
+    assert_eq!(r.all().table().len(), 1);
+    assert_eq!(r.all().table()[0].index, 0);
     let snapshot = b.snapshot();
     assert_eq!(snapshot.servers[2].probe.health, Health::Removed);
     assert_eq!(
@@ -294,10 +310,10 @@ fn balancer_removes_a_dead_server_at_the_next_probe() {
         .collect();
     assert_eq!(jobs, [0]);
     // Its result re-publishes the ranking at the end of the round.
-    b.handle_probe_result(0, t2 + Duration::from_millis(3), ok(3));
+    b.handle_probe_result(0, Family::V4, t2 + Duration::from_millis(3), ok(3));
     let ev = events(&mut b);
     assert!(
-        matches!(&ev[..], [Event::Ranking(r)] if r.len() == 1),
+        matches!(&ev[..], [Event::Ranking(r)] if r.all().len() == 1),
         "{ev:?}"
     );
 }
@@ -307,7 +323,7 @@ fn balancer_all_fail_in_first_round_publishes_an_empty_ranking() {
     let t0 = Instant::now();
     let mut b = Balancer::new(servers(2), &config(), Policy::Throughput, t0).unwrap();
     while b.poll_probe(t0).is_some() {}
-    b.handle_probe_result(0, t0, Err(ProbeFailure::Status(404)));
+    b.handle_probe_result(0, Family::V4, t0, Err(ProbeFailure::Status(404)));
     b.handle_timeout(t0 + Duration::from_millis(200));
     assert!(b.first_round_complete());
     let ev = events(&mut b);
@@ -344,27 +360,27 @@ fn balancer_publishes_when_probes_overlap() {
     let mut b = Balancer::new(servers(2), &config, Policy::Rank, t0).unwrap();
     assert_eq!(std::iter::from_fn(|| b.poll_probe(t0)).count(), 2);
     // The fast server reports at 60 ms and is due again at 500 ms, before the slow one (520 ms).
-    b.handle_probe_result(0, ms(60), ok(60));
+    b.handle_probe_result(0, Family::V4, ms(60), ok(60));
     assert_eq!(b.poll_probe(ms(500)).map(|j| j.index), Some(0));
-    b.handle_probe_result(1, ms(520), ok(520));
+    b.handle_probe_result(1, Family::V4, ms(520), ok(520));
     assert!(b.first_round_complete(), "both servers have reported once");
     let ev = events(&mut b);
     assert!(
-        matches!(&ev[..], [Event::Ranking(r)] if r.len() == 2),
+        matches!(&ev[..], [Event::Ranking(r)] if r.all().len() == 2),
         "{ev:?}"
     );
     // The slow one starts again at once; the fast one reports: both reported since the last
     // ranking? Only the fast one, so no new ranking yet.
     assert_eq!(b.poll_probe(ms(520)).map(|j| j.index), Some(1));
-    b.handle_probe_result(0, ms(560), ok(60));
+    b.handle_probe_result(0, Family::V4, ms(560), ok(60));
     assert!(events(&mut b).is_empty());
     // Then the fast one is probed again while the slow one reports: a new ranking, although a
     // probe is still in flight.
     assert_eq!(b.poll_probe(ms(1000)).map(|j| j.index), Some(0));
-    b.handle_probe_result(1, ms(1040), ok(520));
+    b.handle_probe_result(1, Family::V4, ms(1040), ok(520));
     let ev = events(&mut b);
     assert!(
-        matches!(&ev[..], [Event::Ranking(r)] if r.len() == 2),
+        matches!(&ev[..], [Event::Ranking(r)] if r.all().len() == 2),
         "{ev:?}"
     );
 }

@@ -2,6 +2,7 @@
 //! and reloads of the server list, on a fake clock.
 
 use ricochet_core::balance::balancer::{Balancer, Event, ProbeConfig, Reloaded};
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::pool::{Policy, ServerAddr};
 use ricochet_core::balance::probe::{Health, ProbeSchedule, Readmit, Verdict, REPORT_PERIOD};
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
@@ -51,7 +52,13 @@ fn jobs(b: &mut Balancer, now: Instant) -> Vec<usize> {
 /// The live servers of the last ranking among `events`, by port.
 fn last_ranking(events: &[Event]) -> Option<Vec<u16>> {
     events.iter().rev().find_map(|e| match e {
-        Event::Ranking(r) => Some(r.table().iter().map(|row| row.server.port()).collect()),
+        Event::Ranking(r) => Some(
+            r.all()
+                .table()
+                .iter()
+                .map(|row| row.server.port())
+                .collect(),
+        ),
         _ => None,
     })
 }
@@ -66,7 +73,7 @@ fn started(n: u16, readmit: Option<Readmit>, t0: Instant) -> Balancer {
     )
     .unwrap();
     for i in jobs(&mut b, t0) {
-        b.handle_probe_result(i, t0, ok(10 * (i as u64 + 1)));
+        b.handle_probe_result(i, Family::V4, t0, ok(10 * (i as u64 + 1)));
     }
     assert_eq!(last_ranking(&events(&mut b)).unwrap().len(), n as usize);
     b
@@ -78,8 +85,8 @@ fn without_readmit_a_failed_server_is_never_probed_again() {
     let mut b = started(2, None, t0);
     let t1 = t0 + INTERVAL;
     assert_eq!(jobs(&mut b, t1), [0, 1]);
-    b.handle_probe_result(0, t1, refused());
-    b.handle_probe_result(1, t1, ok(5));
+    b.handle_probe_result(0, Family::V4, t1, refused());
+    b.handle_probe_result(1, Family::V4, t1, ok(5));
     let ev = events(&mut b);
     assert!(matches!(
         ev[0],
@@ -92,7 +99,7 @@ fn without_readmit_a_failed_server_is_never_probed_again() {
     for k in 2..50 {
         let now = t0 + INTERVAL * k;
         assert_eq!(jobs(&mut b, now), [1], "round {k}");
-        b.handle_probe_result(1, now, ok(5));
+        b.handle_probe_result(1, Family::V4, now, ok(5));
     }
     assert_eq!(b.snapshot().servers[0].probe.health, Health::Removed);
 }
@@ -103,8 +110,8 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
     let mut b = started(2, Some(Readmit { rise: 2, fall: 1 }), t0);
     let t1 = t0 + INTERVAL;
     assert_eq!(jobs(&mut b, t1), [0, 1]);
-    b.handle_probe_result(1, t1, ok(20));
-    b.handle_probe_result(0, t1, refused());
+    b.handle_probe_result(1, Family::V4, t1, ok(20));
+    b.handle_probe_result(0, Family::V4, t1, refused());
     let ev = events(&mut b);
     assert!(
         matches!(
@@ -131,14 +138,14 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
         let due = jobs(&mut b, early);
         assert!(!due.contains(&0), "gap {gap}: {due:?}");
         for i in due {
-            b.handle_probe_result(i, early, ok(20));
+            b.handle_probe_result(i, Family::V4, early, ok(20));
         }
         now += secs(gap);
         // Server 1's regular probes come along; answer them so they stay out of the way.
         let due = jobs(&mut b, now);
         assert!(due.contains(&0), "gap {gap}: {due:?}");
         for i in due {
-            b.handle_probe_result(i, now, if i == 0 { refused() } else { ok(20) });
+            b.handle_probe_result(i, Family::V4, now, if i == 0 { refused() } else { ok(20) });
         }
         let ev = events(&mut b);
         assert!(
@@ -153,10 +160,10 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
     let next = b.snapshot().servers[0].probe.next_probe.unwrap();
     let due = jobs(&mut b, next);
     assert!(due.contains(&0), "{due:?}");
-    b.handle_probe_result(0, next, ok(5));
+    b.handle_probe_result(0, Family::V4, next, ok(5));
     let ev = events(&mut b);
     for i in due.into_iter().filter(|&i| i != 0) {
-        b.handle_probe_result(i, next, ok(20));
+        b.handle_probe_result(i, Family::V4, next, ok(20));
     }
     events(&mut b);
     assert!(
@@ -177,7 +184,7 @@ fn a_removed_server_is_rechecked_with_backoff_and_readmitted_after_rise_passes()
         Some(next + secs(1))
     );
     assert_eq!(jobs(&mut b, next + secs(1)), [0]);
-    b.handle_probe_result(0, next + secs(1), ok(5));
+    b.handle_probe_result(0, Family::V4, next + secs(1), ok(5));
     let ev = events(&mut b);
     assert!(matches!(ev[0], Event::Admitted { index: 0, .. }), "{ev:?}");
     assert_eq!(last_ranking(&ev), Some(vec![1, 2]), "ranked again at once");
@@ -257,8 +264,8 @@ fn fall_failures_in_a_row_remove_a_live_server_and_a_pass_resets_the_count() {
     let mut b = started(2, Some(Readmit { rise: 1, fall: 3 }), t0);
     let t1 = t0 + INTERVAL;
     assert_eq!(jobs(&mut b, t1), [0, 1]);
-    b.handle_probe_result(1, t1, ok(20));
-    b.handle_probe_result(0, t1, refused());
+    b.handle_probe_result(1, Family::V4, t1, ok(20));
+    b.handle_probe_result(0, Family::V4, t1, refused());
     let ev = events(&mut b);
     assert!(
         matches!(
@@ -274,7 +281,7 @@ fn fall_failures_in_a_row_remove_a_live_server_and_a_pass_resets_the_count() {
     assert_eq!(b.ranking().len(), 2, "still live after one failure");
     // Checked again 1 s later; a pass resets the count.
     assert_eq!(jobs(&mut b, t1 + secs(1)), [0]);
-    b.handle_probe_result(0, t1 + secs(1), ok(10));
+    b.handle_probe_result(0, Family::V4, t1 + secs(1), ok(10));
     assert_eq!(b.snapshot().servers[0].probe.failures, 0);
     // Three failures in a row remove it.
     let mut now = b.snapshot().servers[0].probe.next_probe.unwrap();
@@ -282,7 +289,7 @@ fn fall_failures_in_a_row_remove_a_live_server_and_a_pass_resets_the_count() {
         let due = jobs(&mut b, now);
         assert!(due.contains(&0), "{n}: {due:?}");
         for i in due {
-            b.handle_probe_result(i, now, if i == 0 { refused() } else { ok(20) });
+            b.handle_probe_result(i, Family::V4, now, if i == 0 { refused() } else { ok(20) });
         }
         let ev = events(&mut b);
         if n < 3 {
@@ -300,7 +307,7 @@ fn fall_failures_in_a_row_remove_a_live_server_and_a_pass_resets_the_count() {
     // rise 1: one pass brings it back.
     now += secs(1);
     assert_eq!(jobs(&mut b, now), [0]);
-    b.handle_probe_result(0, now, ok(10));
+    b.handle_probe_result(0, Family::V4, now, ok(10));
     assert_eq!(last_ranking(&events(&mut b)), Some(vec![1, 2]));
 }
 
@@ -310,7 +317,7 @@ fn with_every_server_removed_the_balancer_keeps_rechecking_and_recovers() {
     let mut b = started(2, Some(Readmit { rise: 1, fall: 1 }), t0);
     let t1 = t0 + INTERVAL;
     for i in jobs(&mut b, t1) {
-        b.handle_probe_result(i, t1, refused());
+        b.handle_probe_result(i, Family::V4, t1, refused());
     }
     assert_eq!(last_ranking(&events(&mut b)), Some(vec![]));
     assert_eq!(
@@ -322,12 +329,12 @@ fn with_every_server_removed_the_balancer_keeps_rechecking_and_recovers() {
     for gap in [1, 2, 4] {
         now += secs(gap);
         for i in jobs(&mut b, now) {
-            b.handle_probe_result(i, now, refused());
+            b.handle_probe_result(i, Family::V4, now, refused());
         }
     }
     now += secs(8);
     assert_eq!(jobs(&mut b, now), [0, 1]);
-    b.handle_probe_result(1, now, ok(10));
+    b.handle_probe_result(1, Family::V4, now, ok(10));
     let ev = events(&mut b);
     assert_eq!(last_ranking(&ev), Some(vec![2]), "recovered: {ev:?}");
 }
@@ -344,7 +351,7 @@ fn a_report_starts_one_verification_probe_per_period_whatever_the_number() {
     assert_eq!(jobs(&mut b, t1), [0]);
     // More reports while it runs and within the period: nothing.
     assert!(!b.handle_unreachable(0, t1 + secs(1)));
-    b.handle_probe_result(0, t1 + secs(1), ok(10));
+    b.handle_probe_result(0, Family::V4, t1 + secs(1), ok(10));
     assert!(!b.handle_unreachable(0, t1 + REPORT_PERIOD - Duration::from_millis(1)));
     assert!(jobs(&mut b, t1 + REPORT_PERIOD - Duration::from_millis(1)).is_empty());
     // It passed: still live, and its regular probe stays where it was.
@@ -369,7 +376,7 @@ fn a_verified_report_removes_the_server_at_once() {
     let t1 = t0 + secs(2);
     assert!(b.handle_unreachable(2, t1));
     assert_eq!(jobs(&mut b, t1), [2]);
-    b.handle_probe_result(2, t1 + Duration::from_millis(3), refused());
+    b.handle_probe_result(2, Family::V4, t1 + Duration::from_millis(3), refused());
     let ev = events(&mut b);
     assert!(matches!(ev[0], Event::Removed { index: 2, .. }), "{ev:?}");
     assert_eq!(last_ranking(&ev), Some(vec![1, 2]));
@@ -415,7 +422,7 @@ fn a_reload_adds_removes_and_keeps_servers() {
     assert_eq!(b.snapshot().servers[2].server, addr(4));
     assert_eq!(b.snapshot().servers[2].probe.health, Health::Pending);
     assert_eq!(b.ranking().len(), 2);
-    b.handle_probe_result(3, t1 + Duration::from_millis(5), ok(5));
+    b.handle_probe_result(3, Family::V4, t1 + Duration::from_millis(5), ok(5));
     let ev = events(&mut b);
     assert!(matches!(ev[0], Event::Admitted { index: 3, .. }), "{ev:?}");
     assert_eq!(last_ranking(&ev), Some(vec![4, 1, 3]));
@@ -425,7 +432,7 @@ fn a_reload_adds_removes_and_keeps_servers() {
         let due = jobs(&mut b, now);
         assert!(!due.contains(&1), "{due:?}");
         for i in due {
-            b.handle_probe_result(i, now, ok(10));
+            b.handle_probe_result(i, Family::V4, now, ok(10));
         }
     }
 }
@@ -439,12 +446,12 @@ fn a_reload_ignores_the_late_result_of_a_dropped_server_and_can_bring_it_back() 
     b.reload(vec![addr(1)], t1).unwrap();
     events(&mut b);
     // Server 2's probe, started before the reload, ends: ignored.
-    b.handle_probe_result(1, t1 + secs(1), ok(1));
-    b.handle_probe_result(0, t1 + secs(1), ok(10));
+    b.handle_probe_result(1, Family::V4, t1 + secs(1), ok(1));
+    b.handle_probe_result(0, Family::V4, t1 + secs(1), ok(10));
     let ev = events(&mut b);
     assert!(
         !ev.iter()
-            .any(|e| matches!(e, Event::Ranking(r) if r.len() != 1)),
+            .any(|e| matches!(e, Event::Ranking(r) if r.all().len() != 1)),
         "{ev:?}"
     );
     assert_eq!(b.snapshot().servers.len(), 1);
@@ -452,7 +459,7 @@ fn a_reload_ignores_the_late_result_of_a_dropped_server_and_can_bring_it_back() 
     let reloaded = b.reload(vec![addr(1), addr(2)], t1 + secs(2)).unwrap();
     assert_eq!(reloaded.added, [addr(2)]);
     assert_eq!(jobs(&mut b, t1 + secs(2)), [1]);
-    b.handle_probe_result(1, t1 + secs(3), ok(1));
+    b.handle_probe_result(1, Family::V4, t1 + secs(3), ok(1));
     assert_eq!(last_ranking(&events(&mut b)), Some(vec![2, 1]));
 }
 
@@ -462,14 +469,14 @@ fn a_reload_probes_again_a_server_removed_for_good() {
     let mut b = started(2, None, t0);
     let t1 = t0 + INTERVAL;
     jobs(&mut b, t1);
-    b.handle_probe_result(0, t1, refused());
-    b.handle_probe_result(1, t1, ok(20));
+    b.handle_probe_result(0, Family::V4, t1, refused());
+    b.handle_probe_result(1, Family::V4, t1, ok(20));
     events(&mut b);
     let reloaded = b.reload(vec![addr(1), addr(2)], t1 + secs(1)).unwrap();
     assert_eq!((reloaded.restarted, reloaded.kept), (vec![addr(1)], 1));
     assert_eq!(b.snapshot().servers[0].probe.health, Health::Pending);
     assert_eq!(jobs(&mut b, t1 + secs(1)), [0]);
-    b.handle_probe_result(0, t1 + secs(2), ok(10));
+    b.handle_probe_result(0, Family::V4, t1 + secs(2), ok(10));
     assert_eq!(last_ranking(&events(&mut b)), Some(vec![1, 2]));
 }
 
@@ -505,7 +512,7 @@ fn the_status_snapshot_tells_how_each_server_stands() {
     jobs(&mut b, t1);
     assert!(b.snapshot().servers[0].probe.probing);
     assert_eq!(b.snapshot().servers[0].probe.next_probe, None);
-    b.handle_probe_result(0, t1, refused());
+    b.handle_probe_result(0, Family::V4, t1, refused());
     let s = &b.snapshot().servers[0].probe;
     assert_eq!(s.health, Health::Rechecking);
     assert_eq!(s.health.to_string(), "re-checking");

@@ -13,6 +13,7 @@
 //!   The shell shares one snapshot between all connections and swaps in a new one atomically
 //!   when the pool changes.
 
+use crate::balance::family::Family;
 use crate::balance::verdict::Measurement;
 use crate::http::url::{Scheme, Url, UrlError};
 use std::fmt;
@@ -160,6 +161,12 @@ impl ServerAddr {
     /// Port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address families it is probed and ranked over: an IPv4 literal only IPv4, an IPv6
+    /// literal only IPv6, a name both.
+    pub fn families(&self) -> &'static [Family] {
+        Family::of_host(&self.host)
     }
 
     /// How logs and the ranking name the server: `host:port` (IPv6 bracketed) for plain HTTP
@@ -410,6 +417,14 @@ impl Pool {
         }
     }
 
+    /// The latest measurement of server `index` if it is live.
+    pub fn measurement(&self, index: usize) -> Option<Measurement> {
+        match self.states.get(index)? {
+            ServerState::Live(m) => Some(*m),
+            _ => None,
+        }
+    }
+
     /// A snapshot of the live servers weighted under `policy`.
     ///
     /// Rank: live servers are ordered by transfer time, slowest first, and take positions 1 to
@@ -422,12 +437,18 @@ impl Pool {
     /// at least [`THROUGHPUT_FLOOR`]. If every server measured zero bytes, all weigh the same.
     /// The rank column is still by transfer time.
     pub fn ranking(&self, policy: Policy) -> Ranking {
+        self.ranking_where(policy, |_| true)
+    }
+
+    /// [`Pool::ranking`] over the live servers `keep` accepts only (ranks and weights are
+    /// computed among them), e.g. the `https://` ones.
+    pub fn ranking_where(&self, policy: Policy, keep: impl Fn(&ServerAddr) -> bool) -> Ranking {
         let mut live: Vec<(usize, Measurement)> = self
             .states
             .iter()
             .enumerate()
             .filter_map(|(i, s)| match s {
-                ServerState::Live(m) => Some((i, *m)),
+                ServerState::Live(m) if keep(&self.servers[i]) => Some((i, *m)),
                 _ => None,
             })
             .collect();

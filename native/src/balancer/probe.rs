@@ -6,6 +6,7 @@
 
 use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsClient};
 use crate::runtime::tls::HandshakeError;
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;
@@ -17,17 +18,19 @@ const READ_BUF: usize = 64 * 1024;
 /// Largest response head a probed server may send.
 const MAX_HEAD: usize = 32 * 1024;
 
-/// Download `url` once, giving up at `deadline` ([`ProbeFailure::Timeout`]). The time measured
-/// runs from the start of this call (name resolution and connect included) to the last body
-/// byte.
+/// Download `url` once over `family` (to the addresses of that family only), giving up at
+/// `deadline` ([`ProbeFailure::Timeout`]). The time measured runs from the start of this call
+/// (name resolution and connect included) to the last body byte.
 pub async fn probe(
     url: &Url,
+    family: Family,
     tls: &TlsClient,
     deadline: Instant,
 ) -> Result<Measurement, ProbeFailure> {
     let started = Instant::now();
     let left = deadline.saturating_duration_since(started);
-    match crate::runtime::timeout(left, download(url, tls, started, deadline)).await {
+    let download = download(url, family, tls, started, deadline);
+    match crate::runtime::timeout(left, download).await {
         Some(result) => result,
         None => Err(ProbeFailure::Timeout),
     }
@@ -35,12 +38,13 @@ pub async fn probe(
 
 async fn download(
     url: &Url,
+    family: Family,
     tls: &TlsClient,
     started: Instant,
     deadline: Instant,
 ) -> Result<Measurement, ProbeFailure> {
     let left = || deadline.saturating_duration_since(Instant::now());
-    let mut stream = exchange::connect(url, tls, left())
+    let mut stream = exchange::connect_over(url, Some(family), tls, left())
         .await
         .map_err(connect_failure)?;
     match exchange::send_get(&mut stream, url, &[], left()).await {

@@ -12,7 +12,9 @@ use crate::runtime::exchange::TlsClient;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
 use ricochet_core::balance::balancer::{Balancer, Event, Reloaded};
+use ricochet_core::balance::family::Family;
 use ricochet_core::balance::pool::{Ranking, ServerAddr};
+use ricochet_core::balance::rankings::Rankings;
 use ricochet_core::balance::verdict::{Measurement, ProbeFailure};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use std::time::Instant;
 #[derive(Debug)]
 pub(super) struct Outcome {
     index: usize,
+    family: Family,
     finished: Instant,
     result: Result<Measurement, ProbeFailure>,
 }
@@ -48,6 +51,18 @@ pub struct Prober {
     rx: mpsc::UnboundedReceiver<Input>,
     queued_reports: Arc<AtomicUsize>,
     source: Option<ServerSource>,
+    /// The listener speaks TLS: say when its clients are sent to http:// servers.
+    https: bool,
+}
+
+/// ` over IPv6` after a server given by name (probed over both families); nothing after a
+/// literal, which has one family only.
+fn over(server: &ServerAddr, family: Family) -> String {
+    if server.families().len() > 1 {
+        format!(" over {family}")
+    } else {
+        String::new()
+    }
 }
 
 impl Prober {
@@ -70,7 +85,7 @@ impl Prober {
         let (tx, rx) = mpsc::unbounded();
         let queued_reports = Arc::new(AtomicUsize::new(0));
         let published = Published::reporting_to(
-            Ranking::empty(config.policy),
+            Rankings::empty(config.policy),
             tx.clone(),
             Arc::clone(&queued_reports),
         );
@@ -83,6 +98,7 @@ impl Prober {
             rx,
             queued_reports,
             source: config.source.clone(),
+            https: config.listener.tls.is_some(),
         })
     }
 
@@ -100,13 +116,14 @@ impl Prober {
     fn start_due(&mut self) {
         let now = Instant::now();
         while let Some(job) = self.balancer.poll_probe(now) {
-            log::debug!("probing {}", job.url);
+            log::debug!("probing {} over {}", job.url, job.family);
             let tx = self.tx.clone();
             let tls = Arc::clone(&self.tls);
             runtime::spawn(async move {
-                let result = probe::probe(&job.url, &tls, job.deadline).await;
+                let result = probe::probe(&job.url, job.family, &tls, job.deadline).await;
                 let outcome = Outcome {
                     index: job.index,
+                    family: job.family,
                     finished: Instant::now(),
                     result,
                 };
@@ -116,45 +133,72 @@ impl Prober {
         }
     }
 
-    /// Drain the core's events: log each, and publish a new ranking before logging it.
+    /// Drain the core's events: log each, and publish new rankings before logging them.
     fn poll_events(&mut self) {
         while let Some(event) = self.balancer.poll_event() {
             match event {
                 Event::Removed {
                     server,
+                    family,
                     failure,
                     rechecking: false,
                     ..
-                } => log::warn!("removed {server}: {failure}; it gets no more redirects"),
+                } => log::warn!(
+                    "removed {server}{}: {failure}; it gets no more redirects{}",
+                    over(&server, family),
+                    over(&server, family),
+                ),
                 Event::Removed {
                     server,
+                    family,
                     failure,
                     rechecking: true,
                     ..
-                } => log::warn!("removed {server}: {failure}; re-checking it"),
+                } => log::warn!(
+                    "removed {server}{}: {failure}; re-checking it",
+                    over(&server, family)
+                ),
                 Event::Failed {
                     server,
+                    family,
                     failure,
                     failures,
                     ..
-                } => log::info!("probe of {server} failed ({failures} in a row): {failure}"),
+                } => log::info!(
+                    "probe of {server}{} failed ({failures} in a row): {failure}",
+                    over(&server, family)
+                ),
                 Event::Passed {
                     server,
+                    family,
                     passes,
                     rise,
                     ..
-                } => log::info!("{server} passed a re-check ({passes} of {rise})"),
-                Event::Admitted { server, .. } => {
-                    log::info!("{server} is live: it gets redirects")
+                } => log::info!(
+                    "{server} passed a re-check{} ({passes} of {rise})",
+                    over(&server, family)
+                ),
+                Event::Admitted { server, family, .. } => {
+                    log::info!(
+                        "{server} is live{}: it gets redirects",
+                        over(&server, family)
+                    )
                 }
-                Event::Ranking(ranking) => {
+                Event::Ranking(rankings) => {
                     // Logged once live, so whoever reads the log line can rely on it.
-                    let table = ranking.to_string();
-                    let empty = ranking.is_empty();
-                    self.published.publish(ranking);
+                    let table = rankings.to_string();
+                    let empty = rankings.is_empty();
+                    let downgrade = rankings.https_falls_back();
+                    self.published.publish(rankings);
                     log::info!("new ranking:\n{table}");
                     if empty && self.balancer.first_round_complete() {
                         log::error!("no live server: answering 503 until one passes a probe");
+                    }
+                    if downgrade && self.https {
+                        log::debug!(
+                            "no https:// server is live: clients of this HTTPS listener are \
+                             sent to http:// servers"
+                        );
                     }
                 }
             }
@@ -163,10 +207,12 @@ impl Prober {
 
     fn handle_input(&mut self, input: Input) {
         match input {
-            Input::Probed(outcome) => {
-                self.balancer
-                    .handle_probe_result(outcome.index, outcome.finished, outcome.result)
-            }
+            Input::Probed(outcome) => self.balancer.handle_probe_result(
+                outcome.index,
+                outcome.family,
+                outcome.finished,
+                outcome.result,
+            ),
             Input::Unreachable(index) => {
                 self.queued_reports.fetch_sub(1, Ordering::Relaxed);
                 if self.balancer.handle_unreachable(index, Instant::now()) {

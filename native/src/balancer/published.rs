@@ -1,11 +1,12 @@
-//! What the prober publishes and every connection reads: the ranking in force, the latest
-//! snapshot, the counters, and the way back to the prober for client reports.
+//! What the prober publishes and every connection reads: the rankings in force (which one
+//! answers a request depends on its scheme and address family), the latest snapshot, the counters, and the way back to the prober for client reports.
 
 use crate::balancer::counters::{RedirectCounts, RequestCounts};
 use crate::balancer::prober::Input;
 use futures::channel::mpsc;
 use ricochet_core::balance::balancer::Snapshot;
 use ricochet_core::balance::pool::Ranking;
+use ricochet_core::balance::rankings::Rankings;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -25,11 +26,23 @@ pub struct Published {
     reports: Option<Reports>,
 }
 
-/// The ranking in force and the redirect counters of the pool's servers, by pool index.
+/// The rankings in force, every live server's ([`Rankings::all`], shared on its own for the
+/// status page), and the redirect counters of the pool's servers, by pool index.
 #[derive(Debug, Clone)]
 struct Current {
+    rankings: Arc<Rankings>,
     ranking: Arc<Ranking>,
     redirects: RedirectCounts,
+}
+
+impl Current {
+    fn new(rankings: Rankings, redirects: &RedirectCounts) -> Current {
+        Current {
+            redirects: redirects.covering(rankings.all()),
+            ranking: Arc::new(rankings.all().clone()),
+            rankings: Arc::new(rankings),
+        }
+    }
 }
 
 /// Most client reports queued for the prober at once; more are dropped (the prober verifies
@@ -45,47 +58,42 @@ struct Reports {
 }
 
 impl Published {
-    /// Start with `ranking`, no status yet, and no prober to report to.
-    pub fn new(ranking: Ranking) -> Published {
-        Published::with_reports(ranking, None)
+    /// Start with `rankings`, no status yet, and no prober to report to.
+    pub fn new(rankings: Rankings) -> Published {
+        Published::with_reports(rankings, None)
     }
 
-    /// Start with `ranking`, reporting unreachable servers on `tx` with `queued` counting the
+    /// Start with `rankings`, reporting unreachable servers on `tx` with `queued` counting the
     /// reports not yet taken.
     pub(super) fn reporting_to(
-        ranking: Ranking,
+        rankings: Rankings,
         tx: mpsc::UnboundedSender<Input>,
         queued: Arc<AtomicUsize>,
     ) -> Published {
-        Published::with_reports(ranking, Some(Reports { tx, queued }))
+        Published::with_reports(rankings, Some(Reports { tx, queued }))
     }
 
-    fn with_reports(ranking: Ranking, reports: Option<Reports>) -> Published {
-        let redirects = RedirectCounts::default().covering(&ranking);
+    fn with_reports(rankings: Rankings, reports: Option<Reports>) -> Published {
         Published {
             generation: AtomicU64::new(0),
-            current: RwLock::new(Current {
-                ranking: Arc::new(ranking),
-                redirects,
-            }),
+            current: RwLock::new(Current::new(rankings, &RedirectCounts::default())),
             requests: RequestCounts::default(),
             snapshot: RwLock::new(None),
             reports,
         }
     }
 
-    /// Replace the ranking; connections pick it up at their next request.
-    pub fn publish(&self, ranking: Ranking) {
+    /// Replace the rankings; connections pick them up at their next request.
+    pub fn publish(&self, rankings: Rankings) {
         // A poisoned lock only means a panic elsewhere while holding it; the data inside is
         // still whole, so carry on rather than crash.
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        current.redirects = current.redirects.covering(&ranking);
-        current.ranking = Arc::new(ranking);
+        *current = Current::new(rankings, &current.redirects);
         drop(current);
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// The current ranking.
+    /// The current ranking of every live server ([`Rankings::all`]).
     pub fn current(&self) -> Arc<Ranking> {
         Arc::clone(&self.read().ranking)
     }
@@ -157,16 +165,18 @@ pub(super) struct View {
 }
 
 impl View {
-    pub(super) fn refresh(&mut self, published: &Published) -> &Ranking {
+    /// The rankings in force: one atomic load, and a lock only when new ones were published.
+    /// Pick the one for a request with [`Rankings::for_request`].
+    pub(super) fn refresh(&mut self, published: &Published) -> &Rankings {
         let generation = published.generation.load(Ordering::Acquire);
         if generation != self.generation {
             self.generation = generation;
             self.current = published.read().clone();
         }
-        &self.current.ranking
+        &self.current.rankings
     }
 
-    /// The ranking as of the last [`View::refresh`].
+    /// Every live server as of the last [`View::refresh`] (any request's pick is among them).
     pub(super) fn ranking(&self) -> &Ranking {
         &self.current.ranking
     }
@@ -184,11 +194,11 @@ mod tests {
     use ricochet_core::balance::verdict::Measurement;
     use std::time::Duration;
 
-    fn ranking_of(n: usize) -> Ranking {
+    fn ranking_of(n: usize) -> Rankings {
         let servers: Vec<ServerAddr> = (0..n)
             .map(|i| ServerAddr::parse(&format!("127.0.0.1:{}", 8000 + i)).unwrap())
             .collect();
-        let mut pool = Pool::new(servers);
+        let mut pool = Pool::new(servers.clone());
         for i in 0..n {
             pool.record(
                 i,
@@ -198,17 +208,18 @@ mod tests {
                 },
             );
         }
-        pool.ranking(Policy::Rank)
+        // Literals of one family: nothing is live over IPv6.
+        Rankings::new(&pool, &Pool::new(servers), Policy::Rank)
     }
 
     #[test]
     fn connections_see_a_new_ranking_at_their_next_request() {
         let published = Published::new(ranking_of(3));
         let mut view = published.view();
-        assert_eq!(view.refresh(&published).len(), 3);
+        assert_eq!(view.refresh(&published).all().len(), 3);
         published.publish(ranking_of(2));
-        assert_eq!(view.refresh(&published).len(), 2);
-        published.publish(Ranking::empty(Policy::Rank));
+        assert_eq!(view.refresh(&published).all().len(), 2);
+        published.publish(Rankings::empty(Policy::Rank));
         assert!(view.refresh(&published).is_empty());
         // A view taken later starts from the latest ranking.
         assert!(published.view().ranking().is_empty());

@@ -11,6 +11,7 @@ use crate::runtime::driver::{self, InstantService, Shutdown};
 use ricochet_core::http::access_log;
 use ricochet_core::http::request::Request;
 use ricochet_core::http::status::Status;
+use ricochet_core::http::url::Scheme;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -64,7 +65,16 @@ struct Redirector<'a> {
 
 impl InstantService for Redirector<'_> {
     fn answer(&mut self, request: &Request<'_>, keep_alive: bool, out: &mut Vec<u8>) -> bool {
-        let ranking = self.view.refresh(self.published);
+        // Over HTTPS only to https:// servers, and to servers live over the client's family,
+        // while there are any (the core chose each fallback when it built the rankings).
+        let scheme = match self.config.listener.tls {
+            Some(_) => Scheme::Https,
+            None => Scheme::Http,
+        };
+        let ranking = self
+            .view
+            .refresh(self.published)
+            .for_request(scheme, self.peer.ip());
         let now = SystemTime::now();
         let answer = {
             let mut rng = rand::rng();

@@ -8,6 +8,7 @@
 use crate::runtime::tls::{self, CertError, Connector, HandshakeError, Stream, Trust};
 use crate::runtime::{self, AsyncReadExt, AsyncWriteExt};
 use futures::io::{AsyncRead, AsyncWrite};
+use ricochet_core::balance::family::Family;
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
 use ricochet_core::http::url::{Scheme, Url};
 use ricochet_core::http::write::write_request_head_with;
@@ -83,7 +84,30 @@ pub async fn connect(
     tls: &TlsClient,
     timeout: Duration,
 ) -> Result<Stream, ConnectError> {
-    let tcp = connect_within(runtime::resolve(&url.socket_addr()), timeout).await?;
+    connect_over(url, None, tls, timeout).await
+}
+
+/// [`connect`], to the addresses of `family` only when one is given (the balancer probes a
+/// server over each family separately): a name without an address of that family fails as
+/// [`ConnectError::Resolve`].
+pub async fn connect_over(
+    url: &Url,
+    family: Option<Family>,
+    tls: &TlsClient,
+    timeout: Duration,
+) -> Result<Stream, ConnectError> {
+    let resolve = async {
+        let mut addrs = runtime::resolve(&url.socket_addr()).await?;
+        if let Some(family) = family {
+            addrs.retain(|a| Family::of(a.ip()) == family);
+            if addrs.is_empty() {
+                let why = format!("no {family} address");
+                return Err(io::Error::new(io::ErrorKind::NotFound, why));
+            }
+        }
+        Ok(addrs)
+    };
+    let tcp = connect_within(resolve, timeout).await?;
     if url.scheme() == Scheme::Http {
         return Ok(Stream::Plain(tcp));
     }
