@@ -25,6 +25,7 @@ pub mod check;
 pub mod config;
 pub mod counters;
 pub mod files;
+mod line;
 pub mod probe;
 pub mod prober;
 pub mod published;

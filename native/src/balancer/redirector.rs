@@ -10,6 +10,7 @@
 
 use crate::balancer::config::Config;
 use crate::balancer::files::Files;
+use crate::balancer::line::{Line, OwnedLine};
 use crate::balancer::published::{Published, View};
 use crate::runtime::accept;
 use crate::runtime::conn::ByteStream;
@@ -90,57 +91,6 @@ struct Waiting {
     generation: u64,
     line: OwnedLine,
     received: SystemTime,
-}
-
-/// The request as an access log line names it.
-struct Line<'a> {
-    method: &'a str,
-    target: &'a str,
-    version: &'static str,
-    referer: Option<&'a [u8]>,
-    user_agent: Option<&'a [u8]>,
-}
-
-impl<'a> Line<'a> {
-    fn of(request: &Request<'a>) -> Line<'a> {
-        Line {
-            method: request.method,
-            target: request.raw_target,
-            version: request.version.as_str(),
-            referer: request.header("referer"),
-            user_agent: request.header("user-agent"),
-        }
-    }
-
-    fn to_owned(&self) -> OwnedLine {
-        OwnedLine {
-            method: self.method.to_string(),
-            target: self.target.to_string(),
-            version: self.version,
-            referer: self.referer.map(<[u8]>::to_vec),
-            user_agent: self.user_agent.map(<[u8]>::to_vec),
-        }
-    }
-}
-
-struct OwnedLine {
-    method: String,
-    target: String,
-    version: &'static str,
-    referer: Option<Vec<u8>>,
-    user_agent: Option<Vec<u8>>,
-}
-
-impl OwnedLine {
-    fn borrow(&self) -> Line<'_> {
-        Line {
-            method: &self.method,
-            target: &self.target,
-            version: self.version,
-            referer: self.referer.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-        }
-    }
 }
 
 impl Service for Redirector<'_> {
@@ -366,8 +316,8 @@ impl Redirector<'_> {
                     request: Some((line.method, line.target, line.version)),
                     status: answer.status,
                     body_bytes: answer.body_bytes,
-                    referer: line.referer,
-                    user_agent: line.user_agent,
+                    referer: line.header("referer"),
+                    user_agent: line.header("user-agent"),
                 };
                 access_log::write_redirect(&entry, to(), out);
             });
