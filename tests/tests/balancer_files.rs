@@ -412,6 +412,47 @@ fn the_mirror_list_shows_each_servers_state() {
 }
 
 #[test]
+fn https_servers_with_a_prefix_are_checked_over_tls() {
+    let pki = ricochet_tests::tls::Pki::new("files-https");
+    let dirs = TempDir::new("files-https");
+    let t = SystemTime::now() - Duration::from_secs(86_400);
+    let app = bytes(APP_LEN, 1);
+    let spawn = |name: &str, holds: bool| {
+        let root = dirs.path().join(name);
+        fs::create_dir_all(root.join("pub")).unwrap();
+        put(&root.join("pub"), "probe.bin", &bytes(16_384, 9), t);
+        if holds {
+            put(&root.join("pub"), "app.bin", &app, t);
+        }
+        let mut cmd = Command::new(bin("server"));
+        cmd.args(["--listen", "127.0.0.1:0", "--root"])
+            .arg(&root)
+            .args(pki.loopback(name).flags())
+            .env("RICOCHET_LOG", "warn");
+        Spawned::start(cmd)
+    };
+    let (holder, lacker, origin) = (spawn("s0", true), spawn("s1", false), spawn("o", true));
+    let url = |s: &Spawned| format!("https://localhost:{}/pub/", s.addr.port());
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--verify-files",
+        "--probe-cacert",
+    ])
+    .arg(&pki.ca_file)
+    .args(["--origin", &url(&origin), &url(&holder), &url(&lacker)])
+    .env("RICOCHET_LOG", "info");
+    let balancer = Spawned::start(cmd);
+    balancer.wait_for("new ranking", Duration::from_secs(5));
+    let responses = pipelined(&balancer, 30, "/app.bin", "");
+    let want = format!("Location: {}app.bin\r\n", url(&holder));
+    assert_eq!(responses.matches(&want).count(), 30, "{responses}");
+    let states = states(&balancer, "/app.bin");
+    assert_eq!(states["origin"], "has", "{states:?}");
+}
+
+#[test]
 fn bad_file_flags_are_named_in_one_line_and_exit_1() {
     for args in [
         &["--verify-files", "--file-cache", "0"][..],
