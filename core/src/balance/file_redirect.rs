@@ -66,13 +66,14 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<FileRequest<'r>, Answer> {
-        if let Some(answer) = answer_instead(request, keep_alive, now, out) {
+        let method = crate::http::error_page::allowed_method(request.method);
+        if let Some(answer) = answer_instead(request, method, keep_alive, now, out) {
             return Err(answer);
         }
         Ok(FileRequest {
             path: request.path(),
             query: request.query(),
-            head_only: crate::http::error_page::allowed_method(request.method) == Method::Head,
+            head_only: method == Method::Head,
             unreachable: reported_server(request, UNREACHABLE_HEADER, ranking),
             missing: reported_server(request, MISSING_HEADER, ranking),
         })

@@ -131,8 +131,9 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
-        let head_only = crate::http::error_page::allowed_method(request.method) == Method::Head;
-        if let Some(answer) = answer_instead(request, keep_alive, now, out) {
+        let method = crate::http::error_page::allowed_method(request.method);
+        let head_only = method == Method::Head;
+        if let Some(answer) = answer_instead(request, method, keep_alive, now, out) {
             return answer;
         }
         let unreachable = reported_server(request, UNREACHABLE_HEADER, ranking);
@@ -248,14 +249,15 @@ impl Redirect {
 
 /// The answer to a request that is not to be redirected, written into `out`: 405 or 501 for
 /// another method than GET, HEAD or OPTIONS (204 for OPTIONS), 400 for a path holding a NUL.
-/// `None` for a GET or HEAD to redirect.
+/// `None` for a GET or HEAD to redirect. `method` is the request's
+/// ([`crate::http::error_page::allowed_method`]).
 pub(crate) fn answer_instead(
     request: &Request<'_>,
+    method: Method,
     keep_alive: bool,
     now: SystemTime,
     out: &mut Vec<u8>,
 ) -> Option<Answer> {
-    let method = crate::http::error_page::allowed_method(request.method);
     let head_only = method == Method::Head;
     let status = method.answer_instead().or_else(|| {
         crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
