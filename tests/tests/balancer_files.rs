@@ -411,6 +411,51 @@ fn the_mirror_list_shows_each_servers_state() {
     assert!((0..3).all(|i| mirrors.heads(i, "/app.bin") <= 1));
 }
 
+/// Load `url` in headless Chromium and return the DOM it built (bounded by [`COMMAND`]).
+fn chromium_dom(url: &str) -> String {
+    let profile = TempDir::new("chromium");
+    let ran = run(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--dump-dom", url]),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    ran.stdout
+}
+
+#[test]
+fn chromium_shows_the_mirror_list() {
+    if !require("chromium") {
+        return;
+    }
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    learn(&balancer, &mirrors, "/new.bin");
+    let dom = chromium_dom(&format!("{}/new.bin?mirrorlist", balancer.url));
+    assert!(dom.contains("<h1>Mirrors of /new.bin</h1>"), "{dom}");
+    let row = |i: usize| {
+        let name = format!("<td>{}</td>", mirrors.name(i));
+        dom.lines()
+            .find(|l| l.contains(&name))
+            .unwrap_or_else(|| panic!("no row for server {i}: {dom}"))
+            .to_string()
+    };
+    assert!(row(0).contains("<td>has it</td>"), "{}", row(0));
+    assert!(row(1).contains("lacks it (404 Not Found)"), "{}", row(1));
+    assert!(row(2).contains("<td>has it</td>"), "{}", row(2));
+    assert!(dom.contains("origin: "), "{dom}");
+}
+
 #[test]
 fn https_servers_with_a_prefix_are_checked_over_tls() {
     let pki = ricochet_tests::tls::Pki::new("files-https");
