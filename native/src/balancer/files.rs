@@ -40,9 +40,9 @@ pub struct Files {
 
 impl fmt::Debug for Files {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Without the index: printing must never wait for its lock.
         f.debug_struct("Files")
             .field("origin", &self.origin)
-            .field("config", self.lock().config())
             .finish_non_exhaustive()
     }
 }
