@@ -3,7 +3,9 @@
 //!
 //! [`Redirect::answer`] decides the whole answer to a parsed request; the shell writes the
 //! bytes and closes the connection when [`Answer::keep_alive`] is false. Requests that did not
-//! parse or timed out get [`crate::http::error_page`]'s pages, as on the file server.
+//! parse or timed out get [`crate::http::error_page`]'s pages, as on the file server. With
+//! `--verify-files` the answer comes in two halves around the file checks:
+//! [`crate::balance::file_redirect`].
 //!
 //! Client-assisted failover: a request carrying [`UNREACHABLE_HEADER`]`: HOST:PORT` (sent by a
 //! client that could not connect to the server it was redirected to) is redirected to another

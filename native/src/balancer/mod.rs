@@ -11,7 +11,8 @@
 //! - [`published`]: what the prober publishes and every connection reads with one atomic load.
 //! - [`reload`]: the [`Reloader`] handle (SIGHUP, `POST /reload`) and why a reload was refused.
 //! - [`redirector`]: one client connection on the shared driver ([`crate::runtime::driver`]),
-//!   each request answered at once with a redirect.
+//!   each request answered at once with a redirect (with `--verify-files`, once the file
+//!   checks it waits on are in), and `?mirrorlist` pages.
 //! - [`files`]: `--verify-files`, the core's file index shared by every connection, the
 //!   checks it asks for ([`check`]: one `HEAD` each) and the requests waiting on them.
 //! - [`servers`]: where the server list is read from; [`counters`]: requests and redirects
