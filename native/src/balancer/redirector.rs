@@ -1,10 +1,9 @@
 //! The balancer's side of a client connection: every request answered with
 //! [`Redirect::answer`] from the published ranking, logged, and counted.
 //!
-//! With `--verify-files` a GET or HEAD is answered once the core's
-//! [`PickRequest`](ricochet_core::balance::file_pick::PickRequest) has found a server holding
-//! the current copy ([`Files`]): at once when the index already knows one, else after the
-//! checks it waits on. `GET /PATH?mirrorlist` gets the core's mirror list page.
+//! With `--verify-files` a GET or HEAD is answered once the core's [`PickRequest`] has found a
+//! server holding the current copy ([`Files`]): at once when the index already knows one, else
+//! after the checks it waits on. `GET /PATH?mirrorlist` gets the core's mirror list page.
 //!
 //! [`Redirect::answer`]: ricochet_core::balance::redirect::Redirect::answer
 
