@@ -7,6 +7,7 @@
 //! was none ([`CheckFailure`]). [`judge_copy`] compares a server's head with the origin's and
 //! says where the server stands for that file ([`Presence`]).
 
+use crate::http::response::Response;
 use crate::http::status::Status;
 use std::fmt;
 use std::sync::Arc;
@@ -77,6 +78,24 @@ impl FileHead {
             status: Status::OK,
             length: Some(length),
             modified: Some(modified),
+            digest: None,
+        }
+    }
+
+    /// What a `HEAD` response says: its status, `Content-Length` (a HEAD's is the length a GET
+    /// would get) and `Last-Modified`. A malformed length or date counts as absent, so such a
+    /// copy never matches an origin that gives one. Digests are not read yet.
+    pub fn from_response(response: &Response<'_>) -> FileHead {
+        let length = response
+            .header("content-length")
+            .and_then(|v| crate::http::grammar::parse_content_length(v.trim_ascii()).ok());
+        let modified = response
+            .header("last-modified")
+            .and_then(|v| crate::http::date::parse_http_date(v.trim_ascii()));
+        FileHead {
+            status: Status::from_code(response.status),
+            length,
+            modified,
             digest: None,
         }
     }
@@ -208,6 +227,27 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_head_response_gives_status_length_and_date() {
+        let bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\
+                      Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n";
+        let mut parser = crate::http::response::ResponseParser::new(4096);
+        let crate::http::Parsed::Complete { value, .. } = parser.parse(bytes, true).unwrap() else {
+            panic!("incomplete");
+        };
+        let head = FileHead::from_response(&value);
+        assert_eq!(head, FileHead::ok(1234, at(784_111_777)));
+        let bytes = b"HTTP/1.1 404 Not Found\r\nContent-Length: x\r\n\r\n";
+        let mut parser = crate::http::response::ResponseParser::new(4096);
+        let crate::http::Parsed::Complete { value, .. } = parser.parse(bytes, true).unwrap() else {
+            panic!("incomplete");
+        };
+        assert_eq!(
+            FileHead::from_response(&value),
+            FileHead::with_status(Status::NOT_FOUND)
+        );
     }
 
     #[test]

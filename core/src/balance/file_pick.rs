@@ -24,6 +24,7 @@
 use crate::balance::file_check::{Presence, Target};
 use crate::balance::file_index::{FileIndex, View};
 use crate::balance::pool::Ranking;
+use std::borrow::Cow;
 use std::time::Instant;
 
 /// A request waits on at most this many server checks; after that it is sent only to a server
@@ -51,7 +52,14 @@ pub enum PickStep {
 /// One request's way to a server holding the current copy of its path. See the module docs.
 #[derive(Debug, Clone)]
 pub struct PickRequest<'p> {
-    path: &'p str,
+    path: Cow<'p, str>,
+    state: PickState,
+}
+
+/// What a [`PickRequest`] has found so far (apart from its path, so both can be borrowed at
+/// once).
+#[derive(Debug, Clone)]
+struct PickState {
     /// Servers the client asked not to be sent to, and servers this request found wanting.
     excluded: Vec<usize>,
     waiting: Option<usize>,
@@ -63,23 +71,39 @@ impl<'p> PickRequest<'p> {
     /// A request for `path` (the request path, as the checks ask it).
     pub fn new(path: &'p str) -> PickRequest<'p> {
         PickRequest {
-            path,
-            excluded: Vec::new(),
-            waiting: None,
-            checks: 0,
-            done: None,
+            path: Cow::Borrowed(path),
+            state: PickState {
+                excluded: Vec::new(),
+                waiting: None,
+                checks: 0,
+                done: None,
+            },
         }
+    }
+
+    /// The same request, owning its path: what a request that must wait keeps while the
+    /// buffer its path came from is reused. Copies the path once if it was borrowed.
+    pub fn into_owned(self) -> PickRequest<'static> {
+        PickRequest {
+            path: Cow::Owned(self.path.into_owned()),
+            state: self.state,
+        }
+    }
+
+    /// The path this request is for.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// Never pick `server` for this request (a client reported it missing the file, or
     /// unreachable). Call before the first poll.
     pub fn avoid(&mut self, server: usize) {
-        self.excluded.push(server);
+        self.state.excluded.push(server);
     }
 
     /// Server checks this request has waited on so far.
     pub fn checks(&self) -> u32 {
-        self.checks
+        self.state.checks
     }
 
     /// What to do now; see [`PickStep`]. Once it gives anything but [`PickStep::Wait`] it gives
@@ -91,24 +115,27 @@ impl<'p> PickRequest<'p> {
         rng: &mut R,
         now: Instant,
     ) -> PickStep {
-        if let Some(done) = self.done {
+        let state = &mut self.state;
+        if let Some(done) = state.done {
             return done;
         }
-        let step = self.decide(index, ranking, rng, now);
+        let step = state.decide(&self.path, index, ranking, rng, now);
         if step != PickStep::Wait {
-            self.done = Some(step);
+            state.done = Some(step);
         }
         step
     }
+}
 
+impl PickState {
     fn decide<R: rand::Rng + ?Sized>(
         &mut self,
+        path: &str,
         index: &mut FileIndex,
         ranking: &Ranking,
         rng: &mut R,
         now: Instant,
     ) -> PickStep {
-        let path = self.path;
         index.touch(path);
         if index.config().origin {
             match index.view(Target::Origin, path, now) {
@@ -141,7 +168,7 @@ impl<'p> PickRequest<'p> {
                     }
             });
             let Some(server) = pick.map(|row| row.index) else {
-                return self.fallback(index, ranking, now);
+                return fallback(path, index, ranking, now);
             };
             match index.view_in(entry, Target::Server(server), now) {
                 View::Known(Presence::Has) => return PickStep::Redirect(server),
@@ -160,23 +187,23 @@ impl<'p> PickRequest<'p> {
             }
         }
     }
+}
 
-    fn fallback(&self, index: &FileIndex, ranking: &Ranking, now: Instant) -> PickStep {
-        if index.config().origin {
-            return PickStep::Origin;
-        }
-        let entry = index.entry(self.path);
-        let all_known_missing = !ranking.is_empty()
-            && ranking.table().iter().all(|row| {
-                matches!(
-                    index.view_in(entry, Target::Server(row.index), now),
-                    View::Known(p) if p.is_not_current()
-                )
-            });
-        if all_known_missing {
-            PickStep::NotFound
-        } else {
-            PickStep::Unavailable
-        }
+fn fallback(path: &str, index: &FileIndex, ranking: &Ranking, now: Instant) -> PickStep {
+    if index.config().origin {
+        return PickStep::Origin;
+    }
+    let entry = index.entry(path);
+    let all_known_missing = !ranking.is_empty()
+        && ranking.table().iter().all(|row| {
+            matches!(
+                index.view_in(entry, Target::Server(row.index), now),
+                View::Known(p) if p.is_not_current()
+            )
+        });
+    if all_known_missing {
+        PickStep::NotFound
+    } else {
+        PickStep::Unavailable
     }
 }

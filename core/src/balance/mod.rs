@@ -4,7 +4,8 @@
 //! page's `charts`), driven together by [`balancer::Balancer`]; and, for `--verify-files`, which
 //! server holds the current copy of which file: what one file check yields (`file_check`), the
 //! per-path knowledge (`file_index`) and one request's pick among the servers that hold it
-//! (`file_pick`), and what it shows (`mirror_list`).
+//! (`file_pick`), the answers written once it is decided (`file_redirect`), and what it shows
+//! (`mirror_list`, and the `?mirrorlist` page: `mirror_page`).
 
 pub mod admin;
 pub mod balancer;
@@ -13,8 +14,10 @@ pub mod family;
 pub mod file_check;
 pub mod file_index;
 pub mod file_pick;
+pub mod file_redirect;
 mod lru;
 pub mod mirror_list;
+pub mod mirror_page;
 pub mod pool;
 pub mod probe;
 pub mod rankings;

@@ -3,7 +3,9 @@
 //!
 //! [`Redirect::answer`] decides the whole answer to a parsed request; the shell writes the
 //! bytes and closes the connection when [`Answer::keep_alive`] is false. Requests that did not
-//! parse or timed out get [`crate::http::error_page`]'s pages, as on the file server.
+//! parse or timed out get [`crate::http::error_page`]'s pages, as on the file server. With
+//! `--verify-files` the answer comes in two halves around the file checks:
+//! [`crate::balance::file_redirect`].
 //!
 //! Client-assisted failover: a request carrying [`UNREACHABLE_HEADER`]`: HOST:PORT` (sent by a
 //! client that could not connect to the server it was redirected to) is redirected to another
@@ -133,25 +135,10 @@ impl Redirect {
     ) -> Answer {
         let method = crate::http::error_page::allowed_method(request.method);
         let head_only = method == Method::Head;
-        let instead = method.answer_instead().or_else(|| {
-            crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
-        });
-        if let Some(status) = instead {
-            let reply = Reply {
-                keep_alive,
-                head_only,
-            };
-            let start = out.len();
-            let written = crate::http::error_page::write(status, reply, now, &[], out);
-            return Answer {
-                status: status.code(),
-                keep_alive: written.keep_alive,
-                server: None,
-                unreachable: None,
-                body_bytes: (out.len() - start - written.head_len) as u64,
-            };
+        if let Some(answer) = answer_instead(request, method, keep_alive, now, out) {
+            return answer;
         }
-        let unreachable = reported_unreachable(request, ranking);
+        let unreachable = reported_server(request, UNREACHABLE_HEADER, ranking);
         let picked = match unreachable {
             None => ranking.pick(rng),
             Some(index) => ranking.pick_avoiding(rng, index),
@@ -262,16 +249,59 @@ impl Redirect {
     }
 }
 
-/// The pool index of the live server named by the request's [`UNREACHABLE_HEADER`], if any.
-/// Costs one length comparison per header when the header is absent.
-fn reported_unreachable(request: &Request<'_>, ranking: &Ranking) -> Option<usize> {
+/// The answer to a request that is not to be redirected, written into `out`: 405 or 501 for
+/// another method than GET, HEAD or OPTIONS (204 for OPTIONS), 400 for a path holding a NUL.
+/// `None` for a GET or HEAD to redirect. `method` is the request's
+/// ([`crate::http::error_page::allowed_method`]).
+pub(crate) fn answer_instead(
+    request: &Request<'_>,
+    method: Method,
+    keep_alive: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Option<Answer> {
+    let head_only = method == Method::Head;
+    let status = method.answer_instead().or_else(|| {
+        crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
+    })?;
+    Some(write_status(status, head_only, keep_alive, now, out))
+}
+
+/// Write `status`'s error page (no body when `head_only`).
+pub(crate) fn write_status(
+    status: Status,
+    head_only: bool,
+    keep_alive: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let reply = Reply {
+        keep_alive,
+        head_only,
+    };
+    let start = out.len();
+    let written = crate::http::error_page::write(status, reply, now, &[], out);
+    Answer {
+        status: status.code(),
+        keep_alive: written.keep_alive,
+        server: None,
+        unreachable: None,
+        body_bytes: (out.len() - start - written.head_len) as u64,
+    }
+}
+
+/// The pool index of the live server named by the request's `header` (`HOST:PORT`, as
+/// [`UNREACHABLE_HEADER`] or [`crate::http::report::MISSING_HEADER`]), if any. Costs one
+/// length comparison per header when the header is absent.
+pub(crate) fn reported_server(
+    request: &Request<'_>,
+    header: &str,
+    ranking: &Ranking,
+) -> Option<usize> {
     let value = request
         .headers
         .iter()
-        .find(|h| {
-            h.name.len() == UNREACHABLE_HEADER.len()
-                && h.name.eq_ignore_ascii_case(UNREACHABLE_HEADER)
-        })?
+        .find(|h| h.name.len() == header.len() && h.name.eq_ignore_ascii_case(header))?
         .value;
     // `host:port` only, as the client sends it (a server entry may also be a URL).
     let value = std::str::from_utf8(value).ok()?;

@@ -5,6 +5,7 @@
 //! Snapshots come from what the prober and the redirect connections share through
 //! [`Published`]: the prober's latest snapshot, the ranking in force and the counters.
 
+use crate::balancer::files::Files;
 use crate::balancer::Published;
 use crate::runtime::accept;
 use crate::runtime::driver::{self, InstantService, Shutdown};
@@ -36,6 +37,8 @@ pub struct Admin {
     pub started: Instant,
     /// The reload hook; `None` answers 409.
     pub reload: Option<ReloadHook>,
+    /// The file checks of `--verify-files`, whose counts the report carries (`None`: off).
+    pub files: Option<Arc<Files>>,
 }
 
 impl Control for Admin {
@@ -57,6 +60,7 @@ impl Control for Admin {
             server.redirects = redirects.get(server.index).copied().unwrap_or(0);
         }
         status.requests = self.published.requests().snapshot();
+        status.files = self.files.as_ref().map(|files| files.counters());
         status
     }
 

@@ -11,7 +11,10 @@
 //! - [`published`]: what the prober publishes and every connection reads with one atomic load.
 //! - [`reload`]: the [`Reloader`] handle (SIGHUP, `POST /reload`) and why a reload was refused.
 //! - [`redirector`]: one client connection on the shared driver ([`crate::runtime::driver`]),
-//!   each request answered at once with a redirect.
+//!   each request answered at once with a redirect (with `--verify-files`, once the file
+//!   checks it waits on are in), and `?mirrorlist` pages.
+//! - [`files`]: `--verify-files`, the core's file index shared by every connection, the
+//!   checks it asks for ([`check`]: one `HEAD` each) and the requests waiting on them.
 //! - [`servers`]: where the server list is read from; [`counters`]: requests and redirects
 //!   counted for [`admin`], the admin listener.
 //!
@@ -19,8 +22,11 @@
 //! [`serve_forever`] never stops.
 
 pub mod admin;
+pub mod check;
 pub mod config;
 pub mod counters;
+pub mod files;
+mod line;
 pub mod probe;
 pub mod prober;
 pub mod published;
@@ -28,7 +34,10 @@ pub mod redirector;
 pub mod reload;
 pub mod servers;
 
-pub use config::{readmit_from_flags, Config, LaunchError, ReadmitFlagsError, StartError};
+pub use config::{
+    readmit_from_flags, Config, FileFlags, FileFlagsError, LaunchError, ReadmitFlagsError,
+    StartError,
+};
 pub use prober::{start, Prober};
 pub use published::Published;
 pub use redirector::serve_connection;

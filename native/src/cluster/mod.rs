@@ -219,6 +219,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         published: Arc::clone(prober.published()),
         started,
         reload: None,
+        files: balancer_config.files.clone(),
     };
     admin::spawn(admin_listener, admin_addr, admin, shutdown.clone());
     say(format_args!(

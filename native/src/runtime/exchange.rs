@@ -156,8 +156,19 @@ pub async fn send_get<S: AsyncWrite + Unpin>(
     fields: &[(&str, &[u8])],
     timeout: Duration,
 ) -> io::Result<Option<()>> {
+    send_request(stream, "GET", url, fields, timeout).await
+}
+
+/// As [`send_get`], with another method (`HEAD` for the balancer's file checks).
+pub async fn send_request<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    method: &str,
+    url: &Url,
+    fields: &[(&str, &[u8])],
+    timeout: Duration,
+) -> io::Result<Option<()>> {
     let mut request = Vec::with_capacity(256);
-    write_request_head_with(&mut request, "GET", url, USER_AGENT, false, fields);
+    write_request_head_with(&mut request, method, url, USER_AGENT, false, fields);
     let send = async {
         stream.write_all(&request).await?;
         stream.flush().await

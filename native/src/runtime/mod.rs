@@ -13,6 +13,7 @@
 //! - [`stop`]: the shutdown signal and the graceful stop on SIGTERM/SIGINT; [`signal`]: Unix
 //!   signals as callbacks; [`workers`]: worker processes.
 //! - [`exchange`]: the client side of one exchange; [`access_log`]: the access-log writer.
+//! - [`notify`]: tasks parked until shared state changes, woken all at once.
 
 pub mod accept;
 pub mod access_log;
@@ -22,6 +23,7 @@ pub mod exchange;
 pub mod executor;
 pub mod file;
 pub mod listen;
+pub mod notify;
 pub mod service;
 #[cfg(unix)]
 pub mod signal;

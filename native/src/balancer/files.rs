@@ -1,0 +1,186 @@
+//! `--verify-files`: the core's [`FileIndex`] shared by every connection, the checks it asks
+//! for, and the requests waiting on them.
+//!
+//! - The index lives behind one mutex, held only to poll a request's [`PickRequest`], hand in
+//!   a check result or a timeout, or take a snapshot: never across an await.
+//! - After every poll the checks the index hands out ([`FileIndex::poll_check`]) are spawned,
+//!   one task each ([`check::head`]); a result is handed to [`FileIndex::handle_check`] and
+//!   wakes every waiting request ([`Notify`]), which polls again. Requests never busy-poll.
+//! - One timer task sleeps until [`FileIndex::poll_timeout`] and hands in timeouts (each check
+//!   also gives up by itself after the verify timeout: the timer only guards against a check
+//!   that never reports).
+
+use crate::balancer::check;
+use crate::balancer::published::Published;
+use crate::runtime;
+use crate::runtime::exchange::TlsClient;
+use crate::runtime::notify::Notify;
+use crate::runtime::tls::Trust;
+use ricochet_core::balance::file_check::{CheckJob, Target};
+use ricochet_core::balance::file_index::{FileIndex, FileIndexConfig};
+use ricochet_core::balance::file_pick::{PickRequest, PickStep};
+use ricochet_core::balance::mirror_list::{FileCounters, MirrorList};
+use ricochet_core::balance::pool::{Ranking, ServerAddr};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// The file checks of `--verify-files`, shared by every connection. See the module docs.
+pub struct Files {
+    index: Mutex<FileIndex>,
+    /// Moves on whenever a check result or timeout was handed in: waiting requests poll again.
+    results: Notify,
+    /// Moves on whenever checks were started: the timer task looks at the new deadlines.
+    started: Notify,
+    timer_running: AtomicBool,
+    origin: Option<ServerAddr>,
+    tls: TlsClient,
+}
+
+impl fmt::Debug for Files {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Without the index: printing must never wait for its lock.
+        f.debug_struct("Files")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Files {
+    /// Checks judged by `config` (its `origin` is set from `origin`), checking `https://`
+    /// servers with `trust`.
+    pub fn new(mut config: FileIndexConfig, origin: Option<ServerAddr>, trust: Trust) -> Files {
+        config.origin = origin.is_some();
+        Files {
+            index: Mutex::new(FileIndex::new(config)),
+            results: Notify::new(),
+            started: Notify::new(),
+            timer_running: AtomicBool::new(false),
+            origin,
+            tls: TlsClient::new(trust),
+        }
+    }
+
+    /// The origin, if one is configured.
+    pub fn origin(&self) -> Option<&ServerAddr> {
+        self.origin.as_ref()
+    }
+
+    /// The counts for the admin page and `/metrics`.
+    pub fn counters(&self) -> FileCounters {
+        self.lock().counters()
+    }
+
+    /// What is known of `path` on servers `0..servers` (live ones are `ranking`'s).
+    pub fn mirror_list(&self, path: &str, ranking: &Ranking, servers: usize) -> MirrorList {
+        self.lock()
+            .mirror_list(path, ranking, servers, Instant::now())
+    }
+
+    /// Poll `pick` once, first handing in the client's report that `missing` lacks the file;
+    /// start the checks the index hands out. Returns the step and, for [`PickStep::Wait`], the
+    /// generation to pass to [`Files::wait`].
+    pub fn poll(
+        self: &Arc<Self>,
+        pick: &mut PickRequest<'_>,
+        missing: Option<usize>,
+        ranking: &Ranking,
+        published: &Published,
+    ) -> (PickStep, u64) {
+        let mut jobs = Vec::new();
+        let (step, generation) = {
+            let now = Instant::now();
+            let mut index = self.lock();
+            if let Some(server) = missing {
+                if index.handle_missing_report(server, pick.path(), now) {
+                    log::info!(
+                        "a client reports server {server} lacks {}: re-checking",
+                        pick.path()
+                    );
+                }
+            }
+            let step = pick.poll(&mut index, ranking, &mut rand::rng(), now);
+            while let Some(job) = index.poll_check(now) {
+                jobs.push(job);
+            }
+            (step, self.results.generation())
+        };
+        if !jobs.is_empty() {
+            self.start(jobs, published);
+        }
+        (step, generation)
+    }
+
+    /// Wait until a check result or timeout came in after `generation` was read.
+    pub async fn wait(&self, generation: u64) {
+        self.results.changed(generation).await
+    }
+
+    /// Spawn one task per check, and the timer task if it is not running yet.
+    fn start(self: &Arc<Self>, jobs: Vec<CheckJob>, published: &Published) {
+        let snapshot = published.snapshot();
+        for job in jobs {
+            let target = match job.target() {
+                Target::Origin => self.origin.clone(),
+                Target::Server(i) => snapshot
+                    .as_ref()
+                    .and_then(|s| s.servers.iter().find(|s| s.index == i))
+                    .map(|s| s.server.clone()),
+            };
+            let files = Arc::clone(self);
+            runtime::spawn(async move { files.run(job, target).await });
+        }
+        self.started.notify_all();
+        if !self.timer_running.swap(true, Ordering::SeqCst) {
+            let files = Arc::clone(self);
+            runtime::spawn(async move { files.run_timer().await });
+        }
+    }
+
+    /// Run one check and hand its result in.
+    async fn run(&self, job: CheckJob, target: Option<ServerAddr>) {
+        let timeout = self.lock().config().verify_timeout;
+        let result = match &target {
+            Some(server) => check::head(server, job.path(), &self.tls, timeout).await,
+            // Dropped by a reload meanwhile: nothing to ask.
+            None => Err(ricochet_core::balance::file_check::CheckFailure::Error),
+        };
+        if let Some(server) = &target {
+            match &result {
+                Ok(head) => log::debug!("checked {server}{}: {}", job.path(), head.status),
+                Err(failure) => log::info!("check of {server}{}: {failure}", job.path()),
+            }
+        }
+        self.lock().handle_check(&job, result, Instant::now());
+        self.results.notify_all();
+    }
+
+    /// Hand in timeouts as the index's deadlines pass; sleep until checks start when none runs.
+    async fn run_timer(&self) {
+        loop {
+            let (deadline, generation) = (self.lock().poll_timeout(), self.started.generation());
+            match deadline {
+                None => self.started.changed(generation).await,
+                Some(deadline) => {
+                    runtime::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                    let now = Instant::now();
+                    let timed_out = {
+                        let mut index = self.lock();
+                        let before = index.counters().in_flight;
+                        index.handle_timeout(now);
+                        index.counters().in_flight < before
+                    };
+                    if timed_out {
+                        self.results.notify_all();
+                    }
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FileIndex> {
+        // A panic elsewhere while holding it leaves the index whole: carry on.
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
