@@ -55,6 +55,9 @@ chmod 755 "$dir" # nginx's workers run as nobody
 head -c 1024 /dev/urandom >"$dir/files/1k.bin"
 head -c $((100 * 1024 * 1024)) /dev/urandom >"$dir/files/100m.bin"
 cp www/probe.bin "$dir/files/probe.bin" 2>/dev/null || head -c $((256 * 1024)) /dev/urandom >"$dir/files/probe.bin"
+# 500 small files for the cold path of --verify-files: the first request for each is a check.
+mkdir -p "$dir/files/cold"
+for i in $(seq 0 499); do printf 'cold %d\n' "$i" >"$dir/files/cold/f$i"; done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # wait until something answers HTTP on 127.0.0.1:$1 (bounded: 10 s)
@@ -268,6 +271,21 @@ for mode in keep-alive close; do
     row "balancer, this build vs baseline build: CPU us per redirect, $mode" "$b_cpu" "$bb_cpu"
   fi
 done
+
+echo "== balancer --verify-files, warm cache, vs the same balancer without: wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
+bal_vf=$(start_ricochet "$bin/balancer" --listen 127.0.0.1:0 --probe-path /probe.bin \
+  --verify-files --origin "http://127.0.0.1:$b1" "127.0.0.1:$b1" "127.0.0.1:$b2" "127.0.0.1:$b3")
+# Warm: every server checked for /index.html (each request checks at most the server it picked).
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$bal_vf/index.html"; done
+res=$(wrk_rr -- "$(target "$bal_vf" /index.html)" "$(target "$bal" /index.html)")
+{ read -r v_rps v_p99 v_cpu; read -r p_rps p_p99 p_cpu; } <<<"$res"
+row "balancer --verify-files (warm) vs without: redirects/s, keep-alive (higher is better)" "$v_rps" "$p_rps"
+row "balancer --verify-files (warm) vs without: CPU us per redirect, keep-alive (target <= 1.2)" "$v_cpu" "$p_cpu"
+row "balancer --verify-files (warm) vs without: p99 ms, keep-alive" "$v_p99" "$p_p99"
+echo "== balancer --verify-files, cold path: the first request for each of 500 paths vs one HEAD to a server"
+read -r c50 c99 h50 h99 <<<"$(python3 bench/cold_path.py "$bal_vf" "$b1" /cold/f 500)"
+row "balancer --verify-files cold path vs one HEAD round trip: p50 ms" "$c50" "$h50"
+row "balancer --verify-files cold path vs one HEAD round trip: p99 ms" "$c99" "$h99"
 
 # HTTPS: a throwaway CA and a certificate for localhost/127.0.0.1 (ECDSA P-256), the same for
 # every side; one thread or worker each.
