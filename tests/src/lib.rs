@@ -428,6 +428,53 @@ pub fn client(cwd: &Path, args: &[&str]) -> Ran {
     run(&mut cmd, COMMAND)
 }
 
+/// `n` pipelined GETs on one connection to `addr` (the last one closing it), request `i` for
+/// `target(i)`, each with the `extra` header lines; the raw responses, as text.
+pub fn pipelined_gets(
+    addr: SocketAddr,
+    n: usize,
+    target: impl Fn(usize) -> String,
+    extra: &str,
+    deadline: Duration,
+) -> String {
+    let mut request = String::new();
+    for i in 0..n {
+        let close = if i + 1 == n {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        let target = target(i);
+        request.push_str(&format!(
+            "GET {target} HTTP/1.1\r\nHost: balancer\r\n{extra}{close}\r\n"
+        ));
+    }
+    let got = raw_exchange(addr, request.as_bytes(), deadline);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Load `url` in headless Chromium and return the DOM it built (bounded by [`COMMAND`]).
+pub fn chromium_dom(url: &str) -> String {
+    let profile = TempDir::new("chromium");
+    let ran = run(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--dump-dom", url]),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    ran.stdout
+}
+
 /// Send `request` on a fresh connection to `addr` and read until the server closes or
 /// `deadline` passes; returns what arrived.
 pub fn raw_exchange(addr: SocketAddr, request: &[u8], deadline: Duration) -> Vec<u8> {

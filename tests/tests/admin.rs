@@ -3,7 +3,8 @@
 //! it; plus Chromium following the balancer's redirect to a server's index page.
 
 use ricochet_tests::{
-    bin, closed_port, raw_exchange, require, run, server, www, Spawned, TempDir, COMMAND,
+    bin, chromium_dom, closed_port, raw_exchange, require, run, server, www, Spawned, TempDir,
+    COMMAND,
 };
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -313,28 +314,6 @@ fn reload_is_answered_and_wrong_requests_are_refused() {
     );
     // The admin paths are not served on the redirect port: it redirects them like any path.
     assert_eq!(get(s.balancer.addr, "/metrics").status, 301);
-}
-
-/// Load `url` in headless Chromium and return the DOM it built (bounded by [`COMMAND`]).
-fn chromium_dom(url: &str) -> String {
-    let profile = TempDir::new("chromium");
-    let ran = run(
-        Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(["--dump-dom", url]),
-        COMMAND,
-    );
-    assert_eq!(ran.code(), 0, "{ran:?}");
-    ran.stdout
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //! goes to the origin (or is 404 without one), a client's missing report makes one re-check,
 //! concurrent first requests share one HEAD per server, and `?mirrorlist` shows it all.
 
-use ricochet_tests::{bin, client, raw_exchange, require, run, Spawned, TempDir, COMMAND};
+use ricochet_tests::{
+    bin, chromium_dom, client, pipelined_gets, raw_exchange, require, run, Spawned, TempDir,
+    COMMAND,
+};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -134,19 +137,13 @@ impl Mirrors {
 /// `n` pipelined requests for `path` on one connection, with `extra` header lines; the raw
 /// responses.
 fn pipelined(balancer: &Spawned, n: usize, path: &str, extra: &str) -> String {
-    let mut request = String::new();
-    for i in 0..n {
-        let close = if i + 1 == n {
-            "Connection: close\r\n"
-        } else {
-            ""
-        };
-        request.push_str(&format!(
-            "GET {path} HTTP/1.1\r\nHost: b\r\n{extra}{close}\r\n"
-        ));
-    }
-    let got = raw_exchange(balancer.addr, request.as_bytes(), Duration::from_secs(10));
-    String::from_utf8_lossy(&got).into_owned()
+    pipelined_gets(
+        balancer.addr,
+        n,
+        |_| path.to_string(),
+        extra,
+        Duration::from_secs(10),
+    )
 }
 
 /// The status of each response and the `host:port` of its `Location`, if any.
@@ -409,28 +406,6 @@ fn the_mirror_list_shows_each_servers_state() {
     );
     thread::sleep(LOG_FLUSH);
     assert!((0..3).all(|i| mirrors.heads(i, "/app.bin") <= 1));
-}
-
-/// Load `url` in headless Chromium and return the DOM it built (bounded by [`COMMAND`]).
-fn chromium_dom(url: &str) -> String {
-    let profile = TempDir::new("chromium");
-    let ran = run(
-        Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(["--dump-dom", url]),
-        COMMAND,
-    );
-    assert_eq!(ran.code(), 0, "{ran:?}");
-    ran.stdout
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! refused with the old list kept).
 
 use ricochet_tests::{
-    bin, client, closed_port, raw_exchange, redirect, server, statuses, www, Reply, Spawned,
-    TempDir, TestServer,
+    bin, client, closed_port, pipelined_gets, raw_exchange, redirect, server, statuses, www, Reply,
+    Spawned, TempDir, TestServer,
 };
 use std::collections::HashMap;
 use std::fs;
@@ -42,19 +42,13 @@ fn server_at(addr: SocketAddr) -> Spawned {
 
 /// `n` pipelined GETs on one connection, each with `extra` header lines; the raw responses.
 fn pipelined(balancer: &Spawned, n: usize, extra: &str) -> String {
-    let mut request = String::new();
-    for i in 0..n {
-        let close = if i + 1 == n {
-            "Connection: close\r\n"
-        } else {
-            ""
-        };
-        request.push_str(&format!(
-            "GET /index.html?n={i} HTTP/1.1\r\nHost: b\r\n{extra}{close}\r\n"
-        ));
-    }
-    let got = raw_exchange(balancer.addr, request.as_bytes(), WAIT);
-    String::from_utf8_lossy(&got).into_owned()
+    pipelined_gets(
+        balancer.addr,
+        n,
+        |i| format!("/index.html?n={i}"),
+        extra,
+        WAIT,
+    )
 }
 
 /// The `host:port` of every `Location` in a stream of responses, counted.

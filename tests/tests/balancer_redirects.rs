@@ -4,7 +4,8 @@
 //! the balancer answers 503.
 
 use ricochet_tests::{
-    bin, client, raw_exchange, require, run, server, statuses, www, Spawned, TempDir, COMMAND,
+    bin, client, pipelined_gets, raw_exchange, require, run, server, statuses, www, Spawned,
+    TempDir, COMMAND,
 };
 use std::collections::HashMap;
 use std::fs;
@@ -60,19 +61,8 @@ fn balancer(extra: &[&str], servers: &[String]) -> Spawned {
 
 /// `n` pipelined GETs on one connection (the last one closing it); the raw responses.
 fn pipelined(balancer: &Spawned, n: usize, path: &str) -> String {
-    let mut request = String::new();
-    for i in 0..n {
-        let close = if i + 1 == n {
-            "Connection: close\r\n"
-        } else {
-            ""
-        };
-        request.push_str(&format!(
-            "GET {path}?n={i} HTTP/1.1\r\nHost: balancer\r\n{close}\r\n"
-        ));
-    }
-    let got = raw_exchange(balancer.addr, request.as_bytes(), Duration::from_secs(10));
-    String::from_utf8_lossy(&got).into_owned()
+    let target = |i| format!("{path}?n={i}");
+    pipelined_gets(balancer.addr, n, target, "", Duration::from_secs(10))
 }
 
 /// The `host:port` of every `Location` in a stream of responses, counted.
