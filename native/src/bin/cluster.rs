@@ -102,6 +102,12 @@ readmit {
     /// --cacert (default off)
     #[argh(switch)]
     tls: bool,
+
+    /// redirect by speed alone, as if every server held every file (default: the balancer
+    /// runs with --verify-files and the first server as --origin, so it never sends a client
+    /// to the second server for release.bin nor to the third for data.bin)
+    #[argh(switch)]
+    no_verify_files: bool,
 }
 }
 }
@@ -115,6 +121,10 @@ fn main() -> ExitCode {
     let ran = config(args).and_then(|config| {
         // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
         let stop = GracefulStop::on_signals(shutdown_timeout, true);
+        // A forced exit skips the cluster's own clean-up of the servers' copies of the root.
+        stop.on_force(|| {
+            let _ = std::fs::remove_dir_all(cluster::mirrors::scratch_dir());
+        });
         runtime::block_on(cluster::run(config, stop.shutdown())).map(|()| stop.finish(true))
     });
     match ran {
@@ -145,5 +155,6 @@ fn config(args: Args) -> Result<Config, ClusterError> {
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
         tls: args.tls,
+        verify_files: !args.no_verify_files,
     })
 }
