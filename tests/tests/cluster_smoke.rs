@@ -10,6 +10,7 @@ use ricochet_tests::{
 };
 use std::collections::HashMap;
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 /// The servers' `host:port`, in the order the cluster started them (fastest first).
@@ -19,6 +20,27 @@ fn servers(output: &str) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("server http://"))
         .map(|l| l.split(' ').next().unwrap().to_string())
         .collect()
+}
+
+/// Stop the cluster as Ctrl-C does, and check it removed the copies of the root its second
+/// and third servers served (their directory is in its `server` lines).
+fn stop(mut cluster: Spawned, output: &str) {
+    let www = fs::canonicalize(www()).unwrap();
+    let copies: Vec<&str> = output
+        .lines()
+        .filter(|l| l.starts_with("server http://"))
+        .filter_map(|l| l.split(' ').nth(3))
+        .filter(|root| Path::new(root) != www)
+        .collect();
+    assert_eq!(copies.len(), 2, "{output}");
+    for root in &copies {
+        assert!(Path::new(root).join("index.html").is_file(), "{root}");
+    }
+    cluster.signal("INT");
+    assert_eq!(cluster.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    for root in &copies {
+        assert!(!Path::new(root).exists(), "{root} left behind");
+    }
 }
 
 /// `n` pipelined GETs of `path` through the balancer: each answer's status and the
@@ -120,6 +142,7 @@ fn cluster_ranks_its_servers_and_serves_through_the_balancer() {
         fs::read(dir.path().join("index.html")).unwrap()
             == fs::read(www().join("index.html")).unwrap()
     );
+    stop(cluster, &output);
 }
 
 #[test]
@@ -158,6 +181,7 @@ fn no_client_is_sent_to_a_server_without_the_current_copy() {
         assert_eq!(ran.code(), 0, "{ran:?}");
         assert!(fs::read(dir.path().join(file)).unwrap() == fs::read(www().join(file)).unwrap());
     }
+    stop(cluster, &output);
 }
 
 #[test]
