@@ -10,7 +10,9 @@
 //! ```
 //!
 //! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
-//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C.
+//! metrics), `listening on http://ADDR`, an example client command and two mirror lists, then
+//! runs until Ctrl-C. The second server lacks `release.bin` and the third holds an older
+//! `data.bin`; the balancer checks files (`--verify-files`) and sends no client there for them.
 //! `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
@@ -34,7 +36,7 @@ ricochet::args_struct! {
     error_code(2, "cannot listen on one of the ports"),
     error_code(
         7,
-        "the root is not a directory, the probe file is missing from it, or (--tls) the throwaway CA or its file could not be made"
+        "the root is not a directory, the probe file is missing from it, the root could not be copied for the second and third servers, or (--tls) the throwaway CA or its file could not be made"
     ),
     error_code(10, "no server passed the first probe"),
     error_code(
