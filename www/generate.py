@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate the sample site's binary files, deterministically, with the standard library only.
 
-    python3 www/generate.py      # writes www/logo.png, www/photo.jpg, www/data.bin, www/probe.bin
+    python3 www/generate.py      # writes www/logo.png, www/photo.jpg, www/data.bin, www/probe.bin,
+                                 # www/release.bin
 
 - logo.png: 96x96 RGB gradient with a ring (zlib-compressed PNG).
 - photo.jpg: 128x96 colour baseline JPEG, one flat colour per 8x8 block (DC coefficients only),
@@ -9,6 +10,8 @@
 - data.bin: 64 KiB, SHA-256 in counter mode over b"ricochet data" (incompressible).
 - probe.bin: 256 KiB, SHA-256 in counter mode over b"ricochet probe": the file the balancer
   downloads to time each server.
+- release.bin: 8 KiB, SHA-256 in counter mode over b"ricochet release": the file the demo
+  cluster's second server lacks (see docs/cluster.md).
 """
 import hashlib
 import math
@@ -132,6 +135,7 @@ def main():
         "photo.jpg": jpeg(128, 96),
         "data.bin": counter_bytes(b"ricochet data", 64 * 1024),
         "probe.bin": counter_bytes(b"ricochet probe", 256 * 1024),
+        "release.bin": counter_bytes(b"ricochet release", 8 * 1024),
     }
     for name, data in files.items():
         with open(os.path.join(HERE, name), "wb") as f:

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! It prints the ranking, `admin on http://127.0.0.1:12346` (the balancer's status page and
-//! metrics), `listening on http://ADDR` and an example client command, then runs until Ctrl-C.
+//! metrics), `listening on http://ADDR`, an example client command and two mirror lists, then
+//! runs until Ctrl-C. The second server lacks `release.bin` and the third holds an older
+//! `data.bin`; the balancer checks files (`--verify-files`) and sends no client there for them.
 //! `RICOCHET_LOG` sets the log level (default `info`: every request is logged).
 
 use argh::FromArgs;
@@ -34,7 +36,7 @@ ricochet::args_struct! {
     error_code(2, "cannot listen on one of the ports"),
     error_code(
         7,
-        "the root is not a directory, the probe file is missing from it, or (--tls) the throwaway CA or its file could not be made"
+        "the root is not a directory, the probe file is missing from it, the root could not be copied for the second and third servers, or (--tls) the throwaway CA or its file could not be made"
     ),
     error_code(10, "no server passed the first probe"),
     error_code(
@@ -102,6 +104,12 @@ readmit {
     /// --cacert (default off)
     #[argh(switch)]
     tls: bool,
+
+    /// redirect by speed alone, as if every server held every file (default: the balancer
+    /// runs with --verify-files and the first server as --origin, so it never sends a client
+    /// to the second server for release.bin nor to the third for data.bin)
+    #[argh(switch)]
+    no_verify_files: bool,
 }
 }
 }
@@ -115,6 +123,10 @@ fn main() -> ExitCode {
     let ran = config(args).and_then(|config| {
         // Ctrl-C (SIGINT) or SIGTERM drains the servers and the balancer together.
         let stop = GracefulStop::on_signals(shutdown_timeout, true);
+        // A forced exit skips the cluster's own clean-up of the servers' copies of the root.
+        stop.on_force(|| {
+            let _ = std::fs::remove_dir_all(cluster::mirrors::scratch_dir());
+        });
         runtime::block_on(cluster::run(config, stop.shutdown())).map(|()| stop.finish(true))
     });
     match ran {
@@ -145,5 +157,6 @@ fn config(args: Args) -> Result<Config, ClusterError> {
         servers: ports.into_iter().zip(RATES).collect(),
         balancer: balancer_config,
         tls: args.tls,
+        verify_files: !args.no_verify_files,
     })
 }

@@ -1,8 +1,13 @@
 //! The demo cluster: three file servers at clearly different simulated speeds and a balancer in
 //! front of them, all in one process, built from the library's own [`crate::server`] and
-//! [`crate::balancer`].
+//! [`crate::balancer`]. The second and third servers serve imperfect copies of the root
+//! ([`mirrors`]), and the balancer checks files (`--verify-files`, the first server as origin)
+//! unless told not to.
+
+pub mod mirrors;
 
 use crate::balancer::admin::{self, Admin};
+use crate::balancer::files::Files;
 use crate::balancer::{self, ReadmitFlagsError, StartError};
 use crate::cli::exit::Exit;
 use crate::runtime::driver::Shutdown;
@@ -11,6 +16,8 @@ use crate::runtime::tls;
 use crate::runtime::{self, TcpListener};
 use crate::server;
 use crate::server::throttle::Throttle;
+use mirrors::Mirrors;
+use ricochet_core::balance::file_index::FileIndexConfig;
 use ricochet_core::balance::pool::{ServerAddr, ServerAddrError};
 use std::fmt;
 use std::io::{self, Write};
@@ -41,6 +48,8 @@ pub struct Config {
     pub balancer: balancer::Config,
     /// Everything over HTTPS, with a throwaway CA made at start.
     pub tls: bool,
+    /// The balancer checks files (`--verify-files`, the first server as `--origin`).
+    pub verify_files: bool,
 }
 
 /// Why the cluster could not start, each with its exit code.
@@ -54,6 +63,8 @@ pub enum ClusterError {
     Root(PathBuf, io::Error),
     /// The probe file is missing under the root.
     ProbeFile(PathBuf),
+    /// The servers' copies of the root could not be made in this directory.
+    Mirrors(PathBuf, io::Error),
     /// A socket could not be bound.
     Listen(String, io::Error),
     /// A bound address did not make a server entry.
@@ -70,9 +81,10 @@ impl ClusterError {
         match self {
             ClusterError::ServerPorts | ClusterError::Readmit(_) => Exit::Usage,
             ClusterError::Listen(..) | ClusterError::Address(..) => Exit::Network,
-            ClusterError::Root(..) | ClusterError::ProbeFile(..) | ClusterError::Tls(_) => {
-                Exit::LocalFile
-            }
+            ClusterError::Root(..)
+            | ClusterError::ProbeFile(..)
+            | ClusterError::Mirrors(..)
+            | ClusterError::Tls(_) => Exit::LocalFile,
             ClusterError::Balancer(e) => e.exit(),
         }
     }
@@ -93,6 +105,9 @@ impl fmt::Display for ClusterError {
                 "{} is missing: generate it with `python3 www/generate.py`",
                 path.display()
             ),
+            ClusterError::Mirrors(dir, e) => {
+                write!(f, "cannot copy the root into {}: {e}", dir.display())
+            }
             ClusterError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ClusterError::Address(addr, e) => write!(f, "bad server address {addr}: {e}"),
             ClusterError::Balancer(e) => write!(f, "{e}"),
@@ -165,13 +180,18 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     if !probe_file.is_file() {
         return Err(ClusterError::ProbeFile(probe_file));
     }
+    // Dropped (the copies removed) when this returns; a forced exit leaves that to the caller.
+    let scratch = mirrors::scratch_dir();
+    let mirrors = Mirrors::make(&server_config.root, scratch.clone())
+        .map_err(|e| ClusterError::Mirrors(scratch, e))?;
     // Bind everything first, so a busy port is reported before anything starts.
     let started = Instant::now();
     let (balancer_listener, balancer_addr) = bind(&config.listen).await?;
     let (admin_listener, admin_addr) = bind(&config.admin).await?;
     let mut servers = Vec::new();
+    let mut bound = Vec::new();
     let mut drained = Vec::new();
-    for &(port, rate) in &config.servers {
+    for (index, &(port, rate)) in config.servers.iter().enumerate() {
         let (listener, addr) = bind(&format!("127.0.0.1:{port}")).await?;
         let entry = if config.tls {
             ServerAddr::parse(&format!("https://{addr}/"))
@@ -179,15 +199,22 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
             ServerAddr::parse(&addr.to_string())
         }
         .map_err(|e| ClusterError::Address(addr, e))?;
-        let mut this = server_config.clone();
+        let root = mirrors.root(index);
+        let mut this = server::Config::new(root).map_err(|e| ClusterError::Root(root.into(), e))?;
+        this.listener = server_config.listener.clone();
         this.throttle = Throttle {
             delay: Duration::ZERO,
             rate: Some(rate),
         };
+        let differs = match index {
+            1 => format!(" (a copy without {})", mirrors::MISSING),
+            2 => format!(" (a copy with an older {})", mirrors::OLDER),
+            _ => String::new(),
+        };
         say(format_args!(
-            "server {} serving {} at {} kB/s\n",
+            "server {} serving {}{differs} at {} kB/s\n",
             listening_line(addr, config.tls).trim_start_matches("listening on "),
-            server_config.root.display(),
+            this.root.display(),
             rate / 1000
         ));
         let (done, finished) = futures::channel::oneshot::channel::<()>();
@@ -198,12 +225,28 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         });
         drained.push(finished);
         servers.push(entry);
+        bound.push(addr);
     }
+    // The first server serves the root itself: it is the origin of every file.
+    let scheme = if config.tls { "https" } else { "http" };
+    let origin = servers.first().cloned();
+    let checking = match (config.verify_files, bound.first()) {
+        (true, Some(addr)) => format!(
+            "checking files (--verify-files) against the origin {scheme}://{addr}: \
+             a client is never sent to a server without the origin's copy"
+        ),
+        _ => "not checking files: every server is taken to hold every file".into(),
+    };
     let mut balancer_config = config.balancer;
     balancer_config.servers = servers;
     if let Some((ca_file, acceptor)) = &demo_tls {
         balancer_config.probe_trust.ca_files.push(ca_file.clone());
         balancer_config.listener.tls = Some(acceptor.clone());
+    }
+    if config.verify_files {
+        let trust = balancer_config.probe_trust.clone();
+        let files = Files::new(FileIndexConfig::default(), origin, trust);
+        balancer_config.files = Some(Arc::new(files));
     }
     say(format_args!(
         "probing {} servers for {} ...\n",
@@ -223,7 +266,7 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     };
     admin::spawn(admin_listener, admin_addr, admin, shutdown.clone());
     say(format_args!(
-        "balancer: probing every {:?}, redirecting with {}\n{}\n",
+        "balancer: probing every {:?}, redirecting with {}\n{checking}\n{}\n",
         balancer_config.probe.interval,
         balancer_config.redirect.status(),
         listening_line(balancer_addr, config.tls),
@@ -239,6 +282,11 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
             "try: cargo run --release -p ricochet --bin client -- http://{balancer_addr}/index.html\n"
         )),
     }
+    for file in [mirrors::MISSING, mirrors::OLDER] {
+        say(format_args!(
+            "mirror list: {scheme}://{balancer_addr}/{file}?mirrorlist\n"
+        ));
+    }
     say(format_args!("stop with Ctrl-C\n"));
     balancer::serve_until(balancer_listener, prober, balancer_config, shutdown).await;
     for finished in drained {
@@ -249,5 +297,6 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         // Its key is gone with this process: the file trusts nothing that still exists.
         let _ = std::fs::remove_file(ca_file);
     }
+    drop(mirrors);
     Ok(())
 }
