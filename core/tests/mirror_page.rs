@@ -108,10 +108,21 @@ fn the_list_shows_every_servers_state_weight_share_and_check_time() {
     // Checked 9 s before the page's wall-clock time.
     assert_eq!(servers[0]["checked"], 1_700_000_091);
     assert_eq!(servers[1]["status"], 404);
+    // A 404's length is its error page's, not the file's: not shown.
+    assert!(servers[1]["length"].is_null(), "{}", servers[1]);
     assert_eq!(servers[3]["label"], "unknown (check timed out)");
     assert!(servers[2]["weight"].is_null() && servers[2]["share"].is_null());
     let shares: f64 = servers.iter().filter_map(|s| s["share"].as_f64()).sum();
     assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+    // The share of this file's redirects: none to the server that lacks it, the rest
+    // renormalised over the others, as the pick does.
+    assert_eq!(servers[1]["share"], 0.0, "{}", servers[1]);
+    let (w0, w3) = (
+        servers[0]["weight"].as_f64().unwrap(),
+        servers[3]["weight"].as_f64().unwrap(),
+    );
+    let share0 = servers[0]["share"].as_f64().unwrap();
+    assert!((share0 - w0 / (w0 + w3)).abs() < 1e-9, "{share0}");
 
     let html = page.html();
     assert!(!html.contains("<script"), "no script");

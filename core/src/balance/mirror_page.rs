@@ -79,6 +79,14 @@ struct Row<'a> {
     checking: bool,
 }
 
+impl Row<'_> {
+    /// The file's length and date from the last answer: none after a 404 or 410, whose length
+    /// is its error page's.
+    fn file(&self) -> Option<&FileHead> {
+        self.head.filter(|_| self.state != "lacks")
+    }
+}
+
 impl MirrorPage<'_> {
     /// Write the `200` answer in `format` into `out` (no body when `head_only`).
     pub fn answer(
@@ -120,6 +128,29 @@ impl MirrorPage<'_> {
         }
     }
 
+    /// The share of this file's redirects a ranked server gets: its weight over the weights of
+    /// the ranked servers not known to lack the current copy (as the pick renormalises them);
+    /// 0 for one known to lack it.
+    fn file_share(&self, index: usize) -> Option<f64> {
+        let excluded = |i: usize| {
+            self.list
+                .and_then(|l| l.servers.iter().find(|c| c.server == i))
+                .is_some_and(|c| c.state.presence.is_not_current())
+        };
+        let row = self.ranking.table().iter().find(|r| r.index == index)?;
+        if excluded(index) {
+            return Some(0.0);
+        }
+        let total: f64 = self
+            .ranking
+            .table()
+            .iter()
+            .filter(|r| !excluded(r.index))
+            .map(|r| r.weight)
+            .sum();
+        Some(if total > 0.0 { row.weight / total } else { 0.0 })
+    }
+
     fn rows(&self) -> Vec<Row<'_>> {
         self.snapshot
             .servers
@@ -144,7 +175,7 @@ impl MirrorPage<'_> {
                     label,
                     head: copy.and_then(|c| c.head.as_ref()),
                     weight: ranked.map(|r| r.weight),
-                    share: ranked.map(|r| r.share),
+                    share: self.file_share(s.index),
                     checked: copy.and_then(|c| c.checked).map(|at| self.wall_time(at)),
                     checking: copy.is_some_and(|c| c.checking),
                 }
@@ -186,8 +217,8 @@ impl MirrorPage<'_> {
                 "state": r.state,
                 "label": r.label,
                 "status": r.head.map(|h| h.status.code()),
-                "length": r.head.and_then(|h| h.length),
-                "last_modified": r.head.and_then(|h| h.modified).map(unix_seconds),
+                "length": r.file().and_then(|h| h.length),
+                "last_modified": r.file().and_then(|h| h.modified).map(unix_seconds),
                 "weight": r.weight,
                 "share": r.share,
                 "checked": r.checked.map(unix_seconds),
@@ -225,8 +256,8 @@ impl MirrorPage<'_> {
              <th>Last-Modified</th><th>Weight</th><th>Share</th><th>Last checked</th></tr>\n",
         );
         let mut write_row = |r: &Row<'_>, role: &str| {
-            let length = r.head.and_then(|h| h.length).map(|l| l.to_string());
-            let modified = r.head.and_then(|h| h.modified);
+            let length = r.file().and_then(|h| h.length).map(|l| l.to_string());
+            let modified = r.file().and_then(|h| h.modified);
             let _ = writeln!(
                 page,
                 "<tr class=\"{state}\"><td>{role}{name}</td><td>{label}{checking}</td>\
