@@ -1,8 +1,8 @@
 //! Address families: a server is probed, and ranked, once per family it can be reached over,
 //! and a client is sent to a server that passed over the family the client came in on.
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 
 /// IPv4 or IPv6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -17,8 +17,8 @@
 use crate::balance::family::Family;
 use crate::balance::pool::{Policy, Pool, Ranking};
 use crate::http::url::Scheme;
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 
 /// Every ranking a request can be answered from, and which one answers which request.
 /// Immutable; build a new one with [`Rankings::new`] whenever a pool changes.
