@@ -30,22 +30,33 @@ pub enum Format {
     Json,
 }
 
+/// A request for the mirror list: in which format, and whether for its head only (HEAD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    /// HTML or JSON.
+    pub format: Format,
+    /// The request was a HEAD: the answer's head only.
+    pub head_only: bool,
+}
+
 /// Whether `request` asks for the mirror list of its path (a GET or HEAD with the query
-/// [`QUERY`]), and in which format. Costs a comparison of the query on other requests.
-pub fn asked(request: &Request<'_>) -> Option<Format> {
+/// [`QUERY`]), and how. Costs a comparison of the query on other requests.
+pub fn asked(request: &Request<'_>) -> Option<Asked> {
     if request.query() != Some(QUERY) {
         return None;
     }
-    match crate::http::error_page::allowed_method(request.method) {
-        Method::Get | Method::Head => {}
+    let head_only = match crate::http::error_page::allowed_method(request.method) {
+        Method::Get => false,
+        Method::Head => true,
         _ => return None,
-    }
+    };
     let json = request.header("accept").is_some_and(|accept| {
         accept
             .split(|&b| b == b',')
             .any(|item| item.trim_ascii().starts_with(b"application/json"))
     });
-    Some(if json { Format::Json } else { Format::Html })
+    let format = if json { Format::Json } else { Format::Html };
+    Some(Asked { format, head_only })
 }
 
 /// What the mirror list of one path shows.
@@ -331,7 +342,10 @@ mod tests {
         let Ok(Parsed::Complete { value, .. }) = parser.parse(head) else {
             panic!("bad request");
         };
-        asked(&value)
+        let asked = asked(&value)?;
+        let head = value.method == "HEAD";
+        assert_eq!(asked.head_only, head, "head-only for a HEAD and only then");
+        Some(asked.format)
     }
 
     #[test]

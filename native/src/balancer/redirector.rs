@@ -102,9 +102,8 @@ impl Service for Redirector<'_> {
         keep_alive: bool,
         out: &mut Vec<u8>,
     ) -> Pending {
-        if let Some(format) = mirror_page::asked(request) {
-            let head_only = request.method == "HEAD";
-            let answer = self.mirror_list(request.path(), format, head_only, keep_alive, out);
+        if let Some(asked) = mirror_page::asked(request) {
+            let answer = self.mirror_list(request.path(), asked, keep_alive, out);
             self.finish(&Line::of(request), SystemTime::now(), &answer, None);
             return Pending::Answered(answer.keep_alive);
         }
@@ -258,17 +257,18 @@ impl Redirector<'_> {
     fn mirror_list(
         &mut self,
         path: &str,
-        format: mirror_page::Format,
-        head_only: bool,
+        asked: mirror_page::Asked,
         keep_alive: bool,
         out: &mut Vec<u8>,
     ) -> Answer {
+        let head_only = asked.head_only;
         let ranking = self.view.refresh(self.published).all();
         let wall = SystemTime::now();
         let Some(snapshot) = self.published.snapshot() else {
             // Only before the prober's first step, when no client is accepted yet.
             let start = out.len();
-            let head_len = write_unavailable(60, head_only, keep_alive, wall, out);
+            let retry_after = self.config.redirect.retry_after();
+            let head_len = write_unavailable(retry_after, head_only, keep_alive, wall, out);
             return Answer {
                 status: 503,
                 keep_alive,
@@ -294,7 +294,7 @@ impl Redirector<'_> {
             now: Instant::now(),
             wall,
         };
-        page.answer(format, head_only, keep_alive, out)
+        page.answer(asked.format, head_only, keep_alive, out)
     }
 
     /// Count, log and report what `answer` did for the request `line` received at `time`
