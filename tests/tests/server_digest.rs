@@ -262,7 +262,7 @@ fn digests_survive_a_restart_in_an_extended_attribute() {
     {
         let srv = server(dir.path(), &[]);
         let got = until_field(&srv, "/kept.bin", &["-H", WANT_REPR], "Repr-Digest");
-        assert_eq!(got.values("Repr-Digest"), [expected.clone()]);
+        assert_eq!(got.values("Repr-Digest"), std::slice::from_ref(&expected));
     }
     // The attribute is written just after the digest is remembered: give it a moment.
     let script = "import os,sys\nprint(os.getxattr(sys.argv[1], 'user.ricochet.sha256').decode())";
@@ -286,7 +286,7 @@ fn digests_survive_a_restart_in_an_extended_attribute() {
     // A new process answers the very first request with it, without hashing.
     let srv = server(dir.path(), &["--hash-threads", "1"]);
     let first = curl(&srv, "/kept.bin", &["-H", WANT_REPR]);
-    assert_eq!(first.values("Repr-Digest"), [expected.clone()]);
+    assert_eq!(first.values("Repr-Digest"), std::slice::from_ref(&expected));
     // A touched file (new time): the stored digest no longer describes it.
     let later = SystemTime::now() + Duration::from_secs(5);
     fs::File::options()
