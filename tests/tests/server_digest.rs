@@ -124,6 +124,10 @@ fn curl_gets_sha256sums_digest_once_hashed_on_get_head_and_ranges() {
         plain.0
     );
 
+    // The first request that asks is not kept waiting for the hash: answered without it.
+    let first = curl(&srv, "/big.bin", &["-H", WANT_REPR]);
+    assert_eq!(first.status(), 200);
+    assert!(first.values("Repr-Digest").is_empty(), "{}", first.0);
     let got = until_field(&srv, "/big.bin", &["-H", WANT_REPR], "Repr-Digest");
     assert_eq!(got.status(), 200);
     assert_eq!(got.values("Repr-Digest"), [format!("sha-256=:{expected}:")]);
