@@ -191,7 +191,7 @@ impl Digests {
             algorithm,
             file,
         });
-        if state.started < self.threads.min(state.queue.len() + state.busy.len()) {
+        if state.started < self.threads.min(state.busy.len()) {
             let shared = Arc::clone(&self.shared);
             let write_xattr = self.write_xattr;
             let spawned = std::thread::Builder::new()
