@@ -9,7 +9,7 @@
 //! holds none), so it travels as it is over a Unix socket or as a Redis string:
 //!
 //! ```text
-//! board FROM ADDR FAMILIES ADDR FAMILIES ...   FAMILIES: v4=live:NANOS:BYTES,v6=removed
+//! board FROM INDEX ADDR FAMILIES INDEX ADDR FAMILIES ...   FAMILIES: v4=live:NANOS:BYTES,v6=removed
 //! unreachable FROM ADDR
 //! servers FROM ADDR ADDR ...
 //! counts FROM 301=12 503=1 @ADDR=12 ...
@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 /// One server as the prober sees it, over each family it is probed over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoardServer {
+    /// Its index in the prober's pool: a follower's rankings index it the same, so its
+    /// counters and reports name the same server across reloads.
+    pub index: usize,
     /// The server.
     pub server: ServerAddr,
     /// Its health over each family, with the latest measurement while it is live.
@@ -45,6 +48,10 @@ pub struct Board {
     pub servers: Vec<BoardServer>,
 }
 
+/// Most pool indices a board may name: a follower allocates a slot for each index below the
+/// highest.
+pub const MAX_INDEX: usize = 1 << 16;
+
 impl Board {
     /// The board of a prober: every server of `snapshot`, with its measurement over each
     /// family taken from `rankings` while it is live there.
@@ -53,6 +60,7 @@ impl Board {
             .servers
             .iter()
             .map(|s| BoardServer {
+                index: s.index,
                 server: s.server.clone(),
                 families: s
                     .families
@@ -77,14 +85,31 @@ impl Board {
         self.servers.iter().map(|s| s.server.clone()).collect()
     }
 
-    /// The rankings to answer from, as the prober's: a server is indexed by its position in
-    /// [`Board::servers`].
+    /// The server at pool index `index`, if listed.
+    pub fn server(&self, index: usize) -> Option<&ServerAddr> {
+        self.servers
+            .iter()
+            .find(|s| s.index == index)
+            .map(|s| &s.server)
+    }
+
+    /// The rankings to answer from, as the prober's: a server has its
+    /// [`BoardServer::index`].
     pub fn rankings(&self, policy: Policy) -> Rankings {
-        let mut pools = [0; 2].map(|_| Pool::new(self.server_list()));
-        for (index, s) in self.servers.iter().enumerate() {
+        let Some(first) = self.servers.first() else {
+            return Rankings::empty(policy);
+        };
+        // Indices of servers dropped by a reload are held by a stand-in that is never live.
+        let len = self.servers.iter().map(|s| s.index + 1).max().unwrap_or(0);
+        let mut slots = vec![first.server.clone(); len];
+        for s in &self.servers {
+            slots[s.index] = s.server.clone();
+        }
+        let mut pools = [0; 2].map(|_| Pool::new(slots.clone()));
+        for s in &self.servers {
             for &(family, health, measurement) in &s.families {
                 if let (Health::Live, Some(m)) = (health, measurement) {
-                    pools[family.index()].record(index, m);
+                    pools[family.index()].record(s.index, m);
                 }
             }
         }
@@ -98,8 +123,7 @@ impl Board {
         let servers = self
             .servers
             .iter()
-            .enumerate()
-            .filter_map(|(index, s)| {
+            .filter_map(|s| {
                 let families: Vec<(Family, ProbeStatus)> = s
                     .families
                     .iter()
@@ -127,7 +151,7 @@ impl Board {
                     .1
                     .clone();
                 Some(ServerSnapshot {
-                    index,
+                    index: s.index,
                     server: s.server.clone(),
                     probe,
                     families,
@@ -183,6 +207,8 @@ pub enum MessageError {
     NoSender,
     /// A server entry does not parse.
     BadServer,
+    /// A board's pool index is not a number below [`MAX_INDEX`].
+    BadIndex,
     /// A family's state is not `v4=HEALTH[:NANOS:BYTES]` or `v6=...`.
     BadFamily,
     /// A counter is not `CODE=N` or `@ADDR=N`.
@@ -197,6 +223,7 @@ impl fmt::Display for MessageError {
             MessageError::UnknownKind => "unknown message kind",
             MessageError::NoSender => "no sender",
             MessageError::BadServer => "bad server entry",
+            MessageError::BadIndex => "bad pool index",
             MessageError::BadFamily => "bad family state",
             MessageError::BadCount => "bad counter",
             MessageError::Incomplete => "incomplete message",
@@ -246,7 +273,7 @@ impl Message {
         match self {
             Message::Board(board) => {
                 for s in &board.servers {
-                    let _ = write!(line, " {} ", s.server.as_str());
+                    let _ = write!(line, " {} {} ", s.index, s.server.as_str());
                     for (i, (family, health, measurement)) in s.families.iter().enumerate() {
                         if i > 0 {
                             line.push(',');
@@ -290,14 +317,23 @@ impl Message {
         let message = match kind {
             "board" => {
                 let mut servers = Vec::new();
-                while let Some(addr) = words.next() {
+                while let Some(index) = words.next() {
+                    let index: usize = index.parse().map_err(|_| MessageError::BadIndex)?;
+                    if index >= MAX_INDEX {
+                        return Err(MessageError::BadIndex);
+                    }
+                    let addr = words.next().ok_or(MessageError::Incomplete)?;
                     let server = server(addr)?;
                     let states = words.next().ok_or(MessageError::Incomplete)?;
                     let families = states
                         .split(',')
                         .map(parse_family)
                         .collect::<Result<Vec<_>, _>>()?;
-                    servers.push(BoardServer { server, families });
+                    servers.push(BoardServer {
+                        index,
+                        server,
+                        families,
+                    });
                 }
                 Message::Board(Board { servers })
             }
@@ -376,10 +412,12 @@ mod tests {
         Board {
             servers: vec![
                 BoardServer {
+                    index: 0,
                     server: addr("127.0.0.1:8081"),
                     families: vec![(Family::V4, Health::Live, Some(ms(10)))],
                 },
                 BoardServer {
+                    index: 2,
                     server: addr("https://mirror.example:8443/pub/"),
                     families: vec![
                         (Family::V4, Health::Live, Some(ms(30))),
@@ -387,6 +425,7 @@ mod tests {
                     ],
                 },
                 BoardServer {
+                    index: 3,
                     server: addr("[::1]:8083"),
                     families: vec![(Family::V6, Health::Removed, None)],
                 },
@@ -421,8 +460,8 @@ mod tests {
     fn a_board_line_is_readable() {
         assert_eq!(
             Message::Board(board()).encode("a"),
-            "board a 127.0.0.1:8081 v4=live:10000000:1000 https://mirror.example:8443/pub/ \
-             v4=live:30000000:1000,v6=rechecking [::1]:8083 v6=removed"
+            "board a 0 127.0.0.1:8081 v4=live:10000000:1000 2 https://mirror.example:8443/pub/ \
+             v4=live:30000000:1000,v6=rechecking 3 [::1]:8083 v6=removed"
         );
     }
 
@@ -432,14 +471,23 @@ mod tests {
             ("", MessageError::UnknownKind),
             ("hello a", MessageError::UnknownKind),
             ("board", MessageError::NoSender),
-            ("board a 127.0.0.1:1", MessageError::Incomplete),
-            ("board a 127.0.0.1:1 v5=live", MessageError::BadFamily),
-            ("board a 127.0.0.1:1 v4=alive", MessageError::BadFamily),
-            ("board a 127.0.0.1:1 v4=live:1", MessageError::BadFamily),
-            ("board a 127.0.0.1:1 v4=live:x:1", MessageError::BadFamily),
-            ("board a nope v4=live", MessageError::BadServer),
+            ("board a 0", MessageError::Incomplete),
+            ("board a 0 127.0.0.1:1", MessageError::Incomplete),
+            ("board a 127.0.0.1:1 v4=live", MessageError::BadIndex),
+            (
+                "board a 1048576 127.0.0.1:1 v4=live",
+                MessageError::BadIndex,
+            ),
+            ("board a 0 127.0.0.1:1 v5=live", MessageError::BadFamily),
+            ("board a 0 127.0.0.1:1 v4=alive", MessageError::BadFamily),
+            ("board a 0 127.0.0.1:1 v4=live:1", MessageError::BadFamily),
+            ("board a 0 127.0.0.1:1 v4=live:x:1", MessageError::BadFamily),
+            ("board a 0 nope v4=live", MessageError::BadServer),
             ("unreachable a", MessageError::Incomplete),
-            ("unreachable a 127.0.0.1:1 127.0.0.1:2", MessageError::Incomplete),
+            (
+                "unreachable a 127.0.0.1:1 127.0.0.1:2",
+                MessageError::Incomplete,
+            ),
             ("servers a ftp://x:1", MessageError::BadServer),
             ("counts a 301", MessageError::BadCount),
             ("counts a abc=1", MessageError::BadCount),
@@ -459,7 +507,11 @@ mod tests {
 
     #[test]
     fn a_follower_ranks_as_the_prober_does() {
-        let servers = vec![addr("127.0.0.1:1"), addr("127.0.0.1:2"), addr("127.0.0.1:3")];
+        let servers = vec![
+            addr("127.0.0.1:1"),
+            addr("127.0.0.1:2"),
+            addr("127.0.0.1:3"),
+        ];
         let config = ProbeConfig {
             path: "/probe.bin".into(),
             interval: Duration::from_secs(30),
@@ -492,5 +544,15 @@ mod tests {
         let healths: Vec<Health> = snapshot.servers.iter().map(|s| s.probe.health).collect();
         assert_eq!(healths, [Health::Live, Health::Removed, Health::Live]);
         assert_eq!(snapshot.probe_path, "/probe.bin");
+
+        // A reload drops the first server: the others keep their indices on both sides.
+        let kept = vec![addr("127.0.0.1:2"), addr("127.0.0.1:3")];
+        prober.reload(kept, now).unwrap();
+        let rankings = prober.rankings();
+        let board = Board::from_prober(&prober.snapshot(), &rankings);
+        assert_eq!(board.servers[0].index, 1);
+        assert_eq!(board.server(2), Some(&addr("127.0.0.1:3")));
+        assert_eq!(board.server(0), None);
+        assert_eq!(board.rankings(Policy::Rank), rankings);
     }
 }

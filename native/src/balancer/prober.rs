@@ -350,13 +350,11 @@ impl Prober {
                 self.queued_reports.fetch_sub(1, Ordering::Relaxed);
                 if !self.sharing.leading {
                     let board = self.sharing.board.as_ref();
-                    if let Some(s) = board.and_then(|b| b.servers.get(index)) {
+                    if let Some(server) = board.and_then(|b| b.server(index)) {
                         log::info!(
-                            "a client could not reach {}: asking the prober to verify it",
-                            s.server
+                            "a client could not reach {server}: asking the prober to verify it"
                         );
-                        self.sharing
-                            .send_up(&Message::Unreachable(s.server.clone()));
+                        self.sharing.send_up(&Message::Unreachable(server.clone()));
                     }
                 } else if self.balancer.handle_unreachable(index, Instant::now()) {
                     let snapshot = self.balancer.snapshot();
@@ -392,7 +390,7 @@ impl Prober {
                     .into_iter()
                     .enumerate()
                     .filter(|&(_, n)| n > 0)
-                    .filter_map(|(i, n)| Some((board.servers.get(i)?.server.clone(), n)))
+                    .filter_map(|(i, n)| Some((board.server(i)?.clone(), n)))
                     .collect();
                 let counts = Counts {
                     requests: self.published.requests().snapshot(),
@@ -589,7 +587,8 @@ impl Prober {
             return;
         }
         let snapshot = self.balancer.snapshot();
-        if self.balancer.first_round_complete() {
+        let sharing = !self.sharing.workers.is_empty() || self.sharing.redis;
+        if sharing && self.balancer.first_round_complete() {
             let board = Board::from_prober(&snapshot, &self.own);
             let redis = self.sharing.redis;
             self.sharing.send_board(board, redis);
