@@ -67,12 +67,37 @@ impl Drop for Redis {
 
 fn balancer(redis: &str, servers: &[SocketAddr]) -> Spawned {
     let mut cmd = Command::new(bin("balancer"));
-    cmd.args(["--listen", "127.0.0.1:0", "--state", redis])
+    cmd.args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state", redis])
         .args(["--lease", &format!("{LEASE_MS}ms")])
         .args(["--probe-interval", &format!("{INTERVAL_MS}ms")])
         .args(servers.iter().map(|s| s.to_string()))
         .env("RICOCHET_LOG", "info");
     Spawned::start(cmd)
+}
+
+/// The `prober` of an instance's `/status.json`: `(instance, this)`.
+fn prober(balancer: &Spawned) -> (String, bool) {
+    let output = balancer.wait_for("admin on http://", WAIT);
+    let admin: SocketAddr = output
+        .lines()
+        .find_map(|l| l.strip_prefix("admin on http://"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let got = raw_exchange(
+        admin,
+        b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        WAIT,
+    );
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    let prober = &json["prober"];
+    (
+        prober["instance"].as_str().unwrap_or_default().to_string(),
+        prober["this"].as_bool().unwrap_or(false),
+    )
 }
 
 /// Probe requests in a server's access log so far.
@@ -153,6 +178,15 @@ fn three_balancers_probe_as_one_and_a_dead_holder_is_replaced_within_the_lease()
         "{probed} probes in 10 intervals"
     );
 
+    // Every status page names the same prober, and only the holder's names itself.
+    let probers: Vec<(String, bool)> = instances.iter().map(prober).collect();
+    let holder = holders(&instances)[0];
+    assert!(probers.iter().all(|(name, _)| *name == probers[holder].0), "{probers:?}");
+    assert!(probers[holder].0.ends_with(&format!(":{}", instances[holder].pid())));
+    let this: Vec<bool> = probers.iter().map(|(_, this)| *this).collect();
+    assert_eq!(this.iter().filter(|&&t| t).count(), 1, "{probers:?}");
+    assert!(this[holder]);
+
     // Every instance redirects, to the servers.
     for b in &instances {
         for _ in 0..5 {
@@ -165,7 +199,6 @@ fn three_balancers_probe_as_one_and_a_dead_holder_is_replaced_within_the_lease()
     // A dead server is dropped by every instance within a probe period or so.
     let dead = s2.addr.to_string();
     drop(s2);
-    let holder = holders(&instances)[0];
     instances[holder].wait_for(&format!("removed {dead}"), WAIT);
     std::thread::sleep(Duration::from_millis(INTERVAL_MS * 2));
     for b in &instances {

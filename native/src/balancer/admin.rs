@@ -67,6 +67,7 @@ impl Control for Admin {
         }
         status.requests = requests.into_iter().collect();
         status.files = self.files.as_ref().map(|files| files.counters());
+        status.prober = self.published.prober();
         status
     }
 
@@ -90,6 +91,7 @@ fn empty_report(started: Instant, now: Instant, wall: SystemTime, version: &str)
         servers: Vec::new(),
         requests: Vec::new(),
         files: None,
+        prober: None,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::runtime;
 use crate::runtime::exchange::TlsClient;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
+use ricochet_core::balance::admin::ProberInfo;
 use ricochet_core::balance::balancer::{Balancer, Event, Reloaded};
 use ricochet_core::balance::family::Family;
 use ricochet_core::balance::pool::{Policy, Ranking, ServerAddr};
@@ -41,8 +42,8 @@ pub(super) enum Input {
     Unreachable(usize),
     /// Re-read the server list; the outcome goes back on the sender, if any.
     Reload(Option<oneshot::Sender<Result<Reloaded, ReloadError>>>),
-    /// A message from another balancer process ([`state`]).
-    Shared(Message, Source),
+    /// A message from another balancer process ([`state`]), and who sent it.
+    Shared(Message, Source, String),
     /// A worker's counters so far, by its name.
     Counts(String, Counts),
     /// Probe (`true`) or follow the board from upstream (`false`): the Redis link's verdict.
@@ -117,12 +118,13 @@ impl Sharing {
         }
     }
 
-    /// Send `board` to the workers, and up if `up`, unless it is the one sent last.
-    fn send_board(&mut self, board: Board, up: bool) {
+    /// Send `board`, the prober `from`'s, to the workers, and up if `up`, unless it is the
+    /// one sent last.
+    fn send_board(&mut self, board: Board, from: &str, up: bool) {
         if self.workers.is_empty() && !up {
             return;
         }
-        let line = Message::Board(board).encode(&self.id);
+        let line = Message::Board(board).encode(from);
         if self.sent.as_deref() == Some(line.as_str()) {
             return;
         }
@@ -215,10 +217,17 @@ impl Prober {
                 }
             });
         } else if let Some(redis) = redis {
+            // Until the lease says otherwise, nobody is known to probe.
             self.sharing.upstream = Some(redis.start(self.sharing.id.clone(), &self.tx)?);
             self.sharing.redis = true;
             self.sharing.leading = false;
             self.sharing.decided = false;
+        }
+        if self.sharing.leading && !self.sharing.workers.is_empty() {
+            self.published.set_prober(ProberInfo {
+                instance: self.sharing.id.clone(),
+                this: true,
+            });
         }
         Ok(())
     }
@@ -369,7 +378,7 @@ impl Prober {
                     let _ = reply.send(result);
                 }
             }
-            Input::Shared(message, source) => self.handle_shared(message, source),
+            Input::Shared(message, source, from) => self.handle_shared(message, source, from),
             Input::Counts(worker, counts) => self.published.set_peer_counts(worker, counts),
             Input::Lead(lead) => self.set_leading(lead),
             Input::UpstreamGone => {
@@ -403,10 +412,12 @@ impl Prober {
 
     /// A message from another process: the prober acts on reports and reloaded lists, a
     /// follower adopts boards and passes its workers' messages up.
-    fn handle_shared(&mut self, message: Message, source: Source) {
+    fn handle_shared(&mut self, message: Message, source: Source, from: String) {
         let leading = self.sharing.leading;
         match message {
-            Message::Board(board) if !leading && source == Source::Upstream => self.follow(board),
+            Message::Board(board) if !leading && source == Source::Upstream => {
+                self.follow(board, from)
+            }
             Message::Unreachable(server) if leading => {
                 let snapshot = self.balancer.snapshot();
                 if let Some(s) = snapshot.servers.iter().find(|s| s.server == server) {
@@ -428,17 +439,21 @@ impl Prober {
     }
 
     /// Answer from `board`, the prober's, and pass it on to the workers.
-    fn follow(&mut self, board: Board) {
+    fn follow(&mut self, board: Board, from: String) {
         if self.sharing.board.as_ref() == Some(&board) {
             return;
         }
+        self.published.set_prober(ProberInfo {
+            instance: from.clone(),
+            this: false,
+        });
         let rankings = board.rankings(self.policy);
         let table = rankings.to_string();
         self.published.publish(rankings);
         self.published
             .set_snapshot(board.snapshot(&self.balancer.snapshot(), Instant::now()));
         log::info!("new ranking from the prober:\n{table}");
-        self.sharing.send_board(board.clone(), false);
+        self.sharing.send_board(board.clone(), &from, false);
         self.sharing.board = Some(board);
     }
 
@@ -453,6 +468,10 @@ impl Prober {
         if !lead {
             return;
         }
+        self.published.set_prober(ProberInfo {
+            instance: self.sharing.id.clone(),
+            this: true,
+        });
         // The list in force is the one the last prober had.
         if let Some(board) = &self.sharing.board {
             let servers = board.server_list();
@@ -590,8 +609,8 @@ impl Prober {
         let sharing = !self.sharing.workers.is_empty() || self.sharing.redis;
         if sharing && self.balancer.first_round_complete() {
             let board = Board::from_prober(&snapshot, &self.own);
-            let redis = self.sharing.redis;
-            self.sharing.send_board(board, redis);
+            let (redis, id) = (self.sharing.redis, self.sharing.id.clone());
+            self.sharing.send_board(board, &id, redis);
         }
         self.published.set_snapshot(snapshot);
     }

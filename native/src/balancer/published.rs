@@ -4,6 +4,7 @@
 use crate::balancer::counters::{RedirectCounts, RequestCounts};
 use crate::balancer::prober::Input;
 use futures::channel::mpsc;
+use ricochet_core::balance::admin::ProberInfo;
 use ricochet_core::balance::balancer::Snapshot;
 use ricochet_core::balance::pool::Ranking;
 use ricochet_core::balance::rankings::Rankings;
@@ -28,6 +29,8 @@ pub struct Published {
     reports: Option<Reports>,
     /// The latest counters of each worker process (`--workers`), by its name.
     peers: Mutex<BTreeMap<String, Counts>>,
+    /// Who probes, when processes share one state.
+    prober: Mutex<Option<ProberInfo>>,
 }
 
 /// The rankings in force, every live server's ([`Rankings::all`], shared on its own for the
@@ -85,6 +88,7 @@ impl Published {
             snapshot: RwLock::new(None),
             reports,
             peers: Mutex::new(BTreeMap::new()),
+            prober: Mutex::new(None),
         }
     }
 
@@ -160,6 +164,18 @@ impl Published {
     /// Redirects sent so far, by pool index.
     pub fn redirects(&self) -> Vec<u64> {
         self.read().redirects.values()
+    }
+
+    /// Who probes for the processes sharing this one's state (`None`: it is on its own).
+    pub fn prober(&self) -> Option<ProberInfo> {
+        self.prober
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_prober(&self, prober: ProberInfo) {
+        *self.prober.lock().unwrap_or_else(|e| e.into_inner()) = Some(prober);
     }
 
     pub(super) fn set_peer_counts(&self, peer: String, counts: Counts) {

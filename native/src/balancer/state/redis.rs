@@ -271,10 +271,9 @@ impl Control {
         }
         if board.is_some() && board != self.followed {
             self.followed = board.clone();
-            if let Some(Ok((message, _))) = board.as_deref().map(Message::decode) {
-                let _ = self
-                    .to_prober
-                    .unbounded_send(Input::Shared(message, Source::Upstream));
+            if let Some(Ok((message, from))) = board.as_deref().map(Message::decode) {
+                let input = Input::Shared(message, Source::Upstream, from.to_string());
+                let _ = self.to_prober.unbounded_send(input);
             }
         }
         if before != Role::Follower {
@@ -329,11 +328,9 @@ fn subscribe(state: &RedisState, id: &str, to_prober: &async_mpsc::UnboundedSend
             };
             match Message::decode(&line) {
                 Ok((_, from)) if from == id => {}
-                Ok((message, _)) => {
-                    if to_prober
-                        .unbounded_send(Input::Shared(message, Source::Upstream))
-                        .is_err()
-                    {
+                Ok((message, from)) => {
+                    let input = Input::Shared(message, Source::Upstream, from.to_string());
+                    if to_prober.unbounded_send(input).is_err() {
                         return;
                     }
                 }

@@ -108,7 +108,7 @@ fn link(
                 }
                 let input = match Message::decode(&line) {
                     Ok((Message::Counts(counts), _)) => Input::Counts(name.clone(), counts),
-                    Ok((message, _)) => Input::Shared(message, source),
+                    Ok((message, from)) => Input::Shared(message, source, from.to_string()),
                     Err(e) => {
                         log::warn!("ignored a message from the {name}: {e}");
                         continue;
