@@ -67,11 +67,18 @@ impl Drop for Redis {
 
 fn balancer(redis: &str, servers: &[SocketAddr]) -> Spawned {
     let mut cmd = Command::new(bin("balancer"));
-    cmd.args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state", redis])
-        .args(["--lease", &format!("{LEASE_MS}ms")])
-        .args(["--probe-interval", &format!("{INTERVAL_MS}ms")])
-        .args(servers.iter().map(|s| s.to_string()))
-        .env("RICOCHET_LOG", "info");
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--state",
+        redis,
+    ])
+    .args(["--lease", &format!("{LEASE_MS}ms")])
+    .args(["--probe-interval", &format!("{INTERVAL_MS}ms")])
+    .args(servers.iter().map(|s| s.to_string()))
+    .env("RICOCHET_LOG", "info");
     Spawned::start(cmd)
 }
 
@@ -181,8 +188,13 @@ fn three_balancers_probe_as_one_and_a_dead_holder_is_replaced_within_the_lease()
     // Every status page names the same prober, and only the holder's names itself.
     let probers: Vec<(String, bool)> = instances.iter().map(prober).collect();
     let holder = holders(&instances)[0];
-    assert!(probers.iter().all(|(name, _)| *name == probers[holder].0), "{probers:?}");
-    assert!(probers[holder].0.ends_with(&format!(":{}", instances[holder].pid())));
+    assert!(
+        probers.iter().all(|(name, _)| *name == probers[holder].0),
+        "{probers:?}"
+    );
+    assert!(probers[holder]
+        .0
+        .ends_with(&format!(":{}", instances[holder].pid())));
     let this: Vec<bool> = probers.iter().map(|(_, this)| *this).collect();
     assert_eq!(this.iter().filter(|&&t| t).count(), 1, "{probers:?}");
     assert!(this[holder]);
@@ -318,4 +330,29 @@ fn with_redis_killed_during_a_load_no_redirect_fails_and_one_prober_returns() {
         );
     }
     drop(redis);
+}
+
+#[test]
+fn with_redis_unreachable_at_start_a_balancer_probes_on_its_own_and_a_bad_url_is_refused() {
+    let s1 = server(&www(), &[]);
+    // Nothing listens on a closed port: the balancer says so once and serves anyway.
+    let closed = ricochet_tests::closed_port();
+    let b = balancer(&format!("redis://{closed}/0"), &[s1.addr]);
+    b.wait_for("is unreachable", WAIT);
+    assert_eq!(get(b.addr), (Some(301), s1.addr.to_string()));
+    for bad in ["http://127.0.0.1:6379/0", "redis://"] {
+        let out = Command::new(bin("balancer"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+                bad,
+                &s1.addr.to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("balancer: --state: "), "{stderr}");
+    }
 }
