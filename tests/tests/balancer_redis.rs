@@ -356,3 +356,49 @@ fn with_redis_unreachable_at_start_a_balancer_probes_on_its_own_and_a_bad_url_is
         assert!(stderr.starts_with("balancer: --state: "), "{stderr}");
     }
 }
+
+#[test]
+fn a_reload_on_a_follower_is_applied_by_the_holder_and_reaches_every_instance() {
+    if !require("redis-server") {
+        return;
+    }
+    let redis = Redis::start(free_port_outside_ephemeral_range());
+    let dir = TempDir::new("balancer-redis-reload");
+    let s1 = server(&www(), &[]);
+    let s2 = server(&www(), &[]);
+    let config = dir.path().join("servers.conf");
+    std::fs::write(&config, format!("{}\n", s1.addr)).unwrap();
+    let start = || {
+        let mut cmd = Command::new(bin("balancer"));
+        cmd.args(["--listen", "127.0.0.1:0", "--state", &redis.url()])
+            .args(["--lease", &format!("{LEASE_MS}ms")])
+            .args(["--config", config.to_str().unwrap()])
+            .env("RICOCHET_LOG", "info");
+        Spawned::start(cmd)
+    };
+    let instances = [start(), start()];
+    let holder = holders(&instances)[0];
+    let follower = &instances[1 - holder];
+    follower.wait_for("new ranking from the prober", WAIT);
+    std::fs::write(&config, format!("{}\n{}\n", s1.addr, s2.addr)).unwrap();
+    follower.signal("HUP");
+    let at = Instant::now();
+    instances[holder].wait_for(
+        &format!("received the server list: 1 kept, added [{}]", s2.addr),
+        WAIT,
+    );
+    // Both instances then send clients to the new server (a few milliseconds later here; the
+    // bound is the tests' usual one, not a timing target).
+    for b in &instances {
+        let mut seen = false;
+        while !seen {
+            assert!(
+                at.elapsed() < Duration::from_secs(1),
+                "{} never sent to {}",
+                b.addr,
+                s2.addr
+            );
+            seen = get(b.addr).1 == s2.addr.to_string();
+        }
+    }
+}
