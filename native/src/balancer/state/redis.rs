@@ -309,8 +309,8 @@ impl Control {
     }
 }
 
-/// The bus: every message another instance publishes goes to the prober. Reconnects after a
-/// lease period without any message, and after any error.
+/// The bus: every message another instance publishes goes to the prober. Pings Redis after a
+/// lease period without any message, and reconnects after any error.
 fn subscribe(state: &RedisState, id: &str, to_prober: &async_mpsc::UnboundedSender<Input>) {
     loop {
         let Ok(mut con) = state.client.get_connection_with_timeout(state.lease / 2) else {
@@ -322,7 +322,16 @@ fn subscribe(state: &RedisState, id: &str, to_prober: &async_mpsc::UnboundedSend
             std::thread::sleep(state.tick());
             continue;
         }
-        while let Ok(message) = bus.get_message() {
+        loop {
+            let message = match bus.get_message() {
+                Ok(message) => message,
+                // Quiet for a lease period: make sure Redis is still there, then listen on.
+                Err(e) if e.is_timeout() => match bus.ping::<redis::Value>() {
+                    Ok(_) => continue,
+                    Err(_) => break,
+                },
+                Err(_) => break,
+            };
             let Ok(line) = message.get_payload::<String>() else {
                 continue;
             };
