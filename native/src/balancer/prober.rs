@@ -1,6 +1,11 @@
 //! The prober loop: it owns the core [`Balancer`], starts the probe downloads the core asks
 //! for, feeds results, deadlines, client reports and reloads in, and logs and publishes what
 //! comes out.
+//!
+//! Shared with other processes ([`Prober::share`]), it either probes and sends its board to
+//! them, or follows the board of the process that probes: it then publishes rankings built
+//! from that board, probes nothing, and passes client reports and reloaded lists to the
+//! prober. With Redis the lease decides which, and may change it at any time.
 
 use crate::balancer::config::{Config, StartError};
 use crate::balancer::probe;
@@ -110,6 +115,11 @@ impl Sharing {
             board: None,
             sent: None,
         }
+    }
+
+    /// Other processes share this one's state (`--workers` above 1, or `--state`).
+    fn active(&self) -> bool {
+        self.upstream.is_some() || !self.workers.is_empty()
     }
 
     fn send_up(&self, message: &Message) {
@@ -327,7 +337,9 @@ impl Prober {
                     let table = rankings.to_string();
                     let empty = rankings.is_empty();
                     let downgrade = rankings.https_falls_back();
-                    self.own = rankings.clone();
+                    if self.sharing.active() {
+                        self.own = rankings.clone();
+                    }
                     if !self.sharing.leading {
                         continue;
                     }
@@ -606,8 +618,7 @@ impl Prober {
             return;
         }
         let snapshot = self.balancer.snapshot();
-        let sharing = !self.sharing.workers.is_empty() || self.sharing.redis;
-        if sharing && self.balancer.first_round_complete() {
+        if self.sharing.active() && self.balancer.first_round_complete() {
             let board = Board::from_prober(&snapshot, &self.own);
             let (redis, id) = (self.sharing.redis, self.sharing.id.clone());
             self.sharing.send_board(board, &id, redis);
