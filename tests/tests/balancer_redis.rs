@@ -358,7 +358,7 @@ fn with_redis_unreachable_at_start_a_balancer_probes_on_its_own_and_a_bad_url_is
 }
 
 #[test]
-fn a_reload_on_a_follower_is_applied_by_the_holder_and_reaches_every_instance() {
+fn a_reload_on_a_follower_reaches_all_and_a_holder_stopping_hands_the_lease_on() {
     if !require("redis-server") {
         return;
     }
@@ -371,7 +371,8 @@ fn a_reload_on_a_follower_is_applied_by_the_holder_and_reaches_every_instance() 
     let start = || {
         let mut cmd = Command::new(bin("balancer"));
         cmd.args(["--listen", "127.0.0.1:0", "--state", &redis.url()])
-            .args(["--lease", &format!("{LEASE_MS}ms")])
+            // A long lease: a takeover before it runs out shows the holder gave it up.
+            .args(["--lease", "12s"])
             .args(["--config", config.to_str().unwrap()])
             .env("RICOCHET_LOG", "info");
         Spawned::start(cmd)
@@ -401,4 +402,16 @@ fn a_reload_on_a_follower_is_applied_by_the_holder_and_reaches_every_instance() 
             seen = get(b.addr).1 == s2.addr.to_string();
         }
     }
+
+    // SIGTERM to the holder: it gives the lease up and the other takes it, long before the
+    // 12 s lease would have run out.
+    let mut instances = instances;
+    instances[holder].signal("TERM");
+    let at = Instant::now();
+    instances[1 - holder].wait_for("holds the probing lease", WAIT);
+    assert!(at.elapsed() < Duration::from_secs(12));
+    assert!(instances[holder].wait_exit(WAIT).success());
+    assert!(instances[holder]
+        .output()
+        .contains("gave up the probing lease"));
 }

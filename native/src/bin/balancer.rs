@@ -447,6 +447,11 @@ async fn run(args: Args, launch: Launch) -> Result<ExitCode, RunError> {
         0 => redis_state::instance_id(),
         n => format!("{}/worker{n}", redis_state::instance_id()),
     };
+    // A stopping instance gives the lease up so that another probes at once.
+    if let (Some(state), 0) = (state.clone(), worker) {
+        let id = id.clone();
+        stop.on_start(move || state.release(&id));
+    }
     prober
         .share(ends, state.as_ref(), id)
         .map_err(|e| RunError::Workers(workers, e))?;

@@ -21,12 +21,17 @@ use crate::balancer::state::{Peer, Source};
 use futures::channel::mpsc as async_mpsc;
 use ricochet_core::balance::shared::Message;
 use std::fmt;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 const LEASE_KEY: &str = "ricochet:lease";
 const STATE_KEY: &str = "ricochet:state";
 const CHANNEL: &str = "ricochet:bus";
+
+/// Gives the lease up only if this instance holds it.
+const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
+                       return redis.call('del', KEYS[1]) else return 0 end";
 
 /// Extends the lease only if this instance still holds it: 1 if it did, 0 otherwise.
 const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then \
@@ -51,6 +56,8 @@ pub struct RedisState {
     url: String,
     /// How long the lease holds without renewal.
     pub lease: Duration,
+    /// The balancer is stopping: give the lease up and take it no more.
+    stopping: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for RedisState {
@@ -79,7 +86,31 @@ impl RedisState {
             client,
             url: url.to_string(),
             lease,
+            stopping: Default::default(),
         })
+    }
+
+    /// The balancer `id` stops (SIGTERM): take the lease no more, and give it up if it holds
+    /// it, so that another instance takes it at its next attempt rather than when it runs out.
+    /// Waits for Redis at most half a lease.
+    pub fn release(&self, id: &str) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let wait = self.lease / 2;
+        let released = self
+            .client
+            .get_connection_with_timeout(wait)
+            .and_then(|mut con| {
+                con.set_read_timeout(Some(wait))?;
+                redis::cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(LEASE_KEY)
+                    .arg(id)
+                    .query::<i64>(&mut con)
+            });
+        if let Ok(1) = released {
+            log::info!("gave up the probing lease");
+        }
     }
 
     /// How often the holder renews the lease and the others try to take it.
@@ -158,6 +189,9 @@ impl Control {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
             next_tick = Instant::now() + self.state.tick();
+            if self.state.stopping.load(Ordering::Relaxed) {
+                return;
+            }
             if let Err(e) = self.tick() {
                 self.alone(&e);
             }
