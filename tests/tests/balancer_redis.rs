@@ -355,6 +355,21 @@ fn with_redis_unreachable_at_start_a_balancer_probes_on_its_own_and_a_bad_url_is
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.starts_with("balancer: --state: "), "{stderr}");
     }
+    let out = Command::new(bin("balancer"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--lease",
+            "5s",
+            &s1.addr.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "balancer: --lease needs --state\n"
+    );
 }
 
 #[test]

@@ -228,12 +228,8 @@ tls {
 
     /// with --state: how long the probing lease lasts unless renewed (renewed every sixth of
     /// it); a dead holder is replaced within it (default 3s)
-    #[argh(
-        option,
-        default = "Duration::from_secs(3)",
-        from_str_fn(parse_duration)
-    )]
-    lease: Duration,
+    #[argh(option, from_str_fn(parse_duration))]
+    lease: Option<Duration>,
 
     /// servers to balance: host:port (IPv6 as [::1]:port), or a URL http(s)://host[:port]/prefix/
     /// whose path is put in front of every redirected path; in addition to --config's
@@ -275,6 +271,8 @@ enum RunError {
     Workers(usize, io::Error),
     /// `--state` is not a Redis URL.
     State(StateUrlError),
+    /// `--lease` without `--state`.
+    LeaseWithoutState,
 }
 
 impl RunError {
@@ -282,7 +280,7 @@ impl RunError {
         match self {
             RunError::Launch(e) => e.exit(),
             RunError::Workers(..) => Exit::WorkerFailed,
-            RunError::State(_) => Exit::Usage,
+            RunError::State(_) | RunError::LeaseWithoutState => Exit::Usage,
         }
     }
 }
@@ -293,6 +291,7 @@ impl fmt::Display for RunError {
             RunError::Launch(e) => e.fmt(f),
             RunError::Workers(n, e) => write!(f, "cannot start {n} workers: {e}"),
             RunError::State(e) => e.fmt(f),
+            RunError::LeaseWithoutState => f.write_str("--lease needs --state"),
         }
     }
 }
@@ -318,9 +317,13 @@ struct Launch {
 /// Check the flags, bind, fork the workers (before any thread exists), then run.
 fn launch(args: Args, started: Instant) -> Result<ExitCode, RunError> {
     let mut config = config(&args)?;
-    let state = match &args.state {
-        Some(url) => Some(RedisState::new(url, args.lease).map_err(RunError::State)?),
-        None => None,
+    let state = match (&args.state, args.lease) {
+        (Some(url), lease) => {
+            let lease = lease.unwrap_or(Duration::from_secs(3));
+            Some(RedisState::new(url, lease).map_err(RunError::State)?)
+        }
+        (None, Some(_)) => return Err(RunError::LeaseWithoutState),
+        (None, None) => None,
     };
     let workers = args.workers.max(1);
     // Bind first: a busy port is reported at once, and clients arriving during the first
