@@ -10,6 +10,7 @@ pub mod date;
 pub mod error_page;
 pub mod exchange;
 pub(crate) mod grammar;
+pub mod link;
 pub mod report;
 pub mod request;
 pub mod response;
