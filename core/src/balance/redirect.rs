@@ -21,7 +21,7 @@
 
 use crate::balance::pool::{Ranking, ServerAddr};
 use crate::http::error_page::{Method, Reply};
-use crate::http::report::UNREACHABLE_HEADER;
+use crate::http::report::{MISSING_HEADER, UNREACHABLE_HEADER};
 use crate::http::request::Request;
 use crate::http::status::Status;
 use std::fmt;
@@ -132,7 +132,10 @@ impl Redirect {
     /// - GET or HEAD: a redirect to a server picked from `ranking` with `rng`, or 503 (with
     ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
     ///   when [`UNREACHABLE_HEADER`] names a live server, another one is picked if there is
-    ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
+    ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it; a live server
+    ///   named by [`MISSING_HEADER`] (a client found the file missing there, or its copy wrong)
+    ///   is avoided the same way; the redirect names other live servers in `Link` headers
+    ///   ([`Redirect::write_linked`]);
     /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
     ///   CONNECT: 405 with the same `Allow`;
     /// - any other method: 501;
@@ -156,7 +159,10 @@ impl Redirect {
             return answer;
         }
         let unreachable = reported_server(request, UNREACHABLE_HEADER, ranking);
-        let picked = match unreachable {
+        // A server reported missing the file (or holding a wrong copy) is avoided too, as one
+        // reported unreachable, but needs no probe.
+        let avoid = unreachable.or_else(|| reported_server(request, MISSING_HEADER, ranking));
+        let picked = match avoid {
             None => ranking.pick(rng),
             Some(index) => ranking.pick_avoiding(rng, index),
         };
@@ -166,7 +172,7 @@ impl Redirect {
                 let duplicates = ranking
                     .table()
                     .iter()
-                    .filter(|r| r.index != picked)
+                    .filter(|r| r.index != picked && Some(r.index) != avoid)
                     .map(|r| r.server.base_url());
                 let body_bytes = self.write_linked(
                     row.server.base_url(),
@@ -578,7 +584,7 @@ mod tests {
             panic!("bad request");
         };
         let mut out = Vec::new();
-        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(19);
         let answer = redirect.answer(&value, true, ranking, &mut rng, now(), &mut out);
         (answer, String::from_utf8(out).unwrap())
     }
@@ -616,7 +622,7 @@ mod tests {
             .find_map(|l| l.strip_prefix("Location: "))
             .unwrap();
         for line in &links[..2] {
-            let parsed = crate::http::link::parse_links(line[6..].as_bytes());
+            let parsed = crate::http::link::parse_links(&line.as_bytes()[6..]);
             assert_eq!(parsed.len(), 1);
             assert_ne!(parsed[0].target, location);
         }

@@ -4,3 +4,4 @@
 pub mod follow;
 pub mod resume;
 pub mod segments;
+pub mod verify;

@@ -288,6 +288,35 @@ impl Segments {
         Assign::Fetch(span)
     }
 
+    /// Hand `span` to `source` (its first request, sent before the file's length was known):
+    /// it becomes the source's assignment, as if [`Segments::poll_assign`] had given it. Only
+    /// the part still to fetch is taken; `false` when `source` is busy or dropped.
+    pub fn assign(&mut self, source: usize, span: Span, now: Instant) -> bool {
+        let end = span.end.min(self.total);
+        let span = Span {
+            start: span.start,
+            end,
+        };
+        let free = self
+            .sources
+            .get(source)
+            .is_some_and(|s| s.active.is_none() && s.dropped.is_none());
+        let todo = self
+            .todo
+            .iter()
+            .any(|t| t.start <= span.start && span.end <= t.end);
+        if !free || span.is_empty() || !todo {
+            return false;
+        }
+        remove(&mut self.todo, span);
+        self.sources[source].active = Some(Active {
+            span,
+            pos: span.start,
+            since: now,
+        });
+        true
+    }
+
     /// How large a piece `source` gets now.
     fn piece_size(&self, source: usize, now: Instant) -> u64 {
         let (min, max) = (self.config.min_piece, self.config.max_piece.max(1));
@@ -428,6 +457,73 @@ impl Segments {
             }
         }
     }
+}
+
+/// What a usable answer to a piece's `Range` request holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// The bytes the body carries (from the start asked; it may stop short of the end asked:
+    /// the rest stays assigned and is asked for next).
+    pub span: Span,
+    /// The whole file's length, as `Content-Range` says.
+    pub total: u64,
+}
+
+/// Judge the answer to a request for `asked` (sent with `If-Range` when `held` is known):
+/// usable only as a 206 starting at `asked.start`, with the file's complete length (equal to
+/// `total` once known), a body the length of its range, and no other version than `held`.
+/// A 200 (no range support, or another version: `If-Range` failed), another range, or a
+/// refusal is [`Failure::Refused`]; statuses worth retrying are [`Failure::Transient`].
+pub fn judge_piece(
+    asked: Span,
+    total: Option<u64>,
+    held: Option<&crate::download::resume::Validator>,
+    status: u16,
+    content_range: Option<&[u8]>,
+    validator: Option<&crate::download::resume::Validator>,
+    body: crate::http::BodyKind,
+) -> Result<Piece, Failure> {
+    use crate::download::resume::{is_transient_status, parse_content_range, ContentRange};
+    if status != 206 {
+        return Err(if is_transient_status(status) {
+            Failure::Transient
+        } else {
+            Failure::Refused
+        });
+    }
+    let Some(Ok(ContentRange::Bytes {
+        first,
+        last,
+        complete: Some(complete),
+    })) = content_range.map(parse_content_range)
+    else {
+        return Err(Failure::Refused);
+    };
+    let span = Span {
+        start: first,
+        end: last + 1,
+    };
+    let same_version = match (held, validator) {
+        (Some(held), Some(now)) => held == now,
+        _ => true,
+    };
+    let length_ok = match body {
+        crate::http::BodyKind::Length(n) => n == span.len(),
+        crate::http::BodyKind::None => false,
+        _ => true,
+    };
+    if first != asked.start
+        || span.end > asked.end
+        || total.is_some_and(|t| t != complete)
+        || !same_version
+        || !length_ok
+    {
+        return Err(Failure::Refused);
+    }
+    Ok(Piece {
+        span,
+        total: complete,
+    })
 }
 
 /// Add `span` to the sorted, merged `set`.

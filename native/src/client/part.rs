@@ -205,6 +205,19 @@ impl Part {
         Ok(file)
     }
 
+    /// Open the file for a multi-source download of `total` bytes written at their offsets
+    /// (from the start: whatever it held is dropped), sized to `total` at once.
+    pub(super) fn open_sparse(&mut self, total: u64) -> io::Result<fs::File> {
+        let file = self.open(false)?;
+        file.set_len(total)?;
+        Ok(file)
+    }
+
+    /// The file written, opened for reading (to hash the bytes it holds already).
+    pub(super) fn read(&self) -> io::Result<fs::File> {
+        fs::File::open(&self.path)
+    }
+
     /// The body is complete in the file: move it into place.
     pub(super) fn finish(&mut self, file: fs::File, options: &Options) -> io::Result<()> {
         let Some(target) = &self.target else {
@@ -267,6 +280,7 @@ impl Part {
             bytes,
             resumed_from: bytes,
             already_complete: true,
+            verified: None,
         })
     }
 

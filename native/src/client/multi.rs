@@ -1,0 +1,480 @@
+//! `--segments N`: one file from several servers at once. The core's [`Segments`] decides who
+//! fetches which bytes; here one task per source (all on this thread) sends the `Range`
+//! requests, writes each body chunk at its offset in the temporary file, and reports failures.
+//! The whole file is hashed once complete and checked against the digest the sources agree on
+//! (the redirect's when it gave one); a source announcing another digest is dropped as
+//! corrupt, and everything it wrote is fetched again from the others.
+
+use super::error::{connect_error, ClientError};
+use super::hash::Hasher;
+use super::part::Part;
+use super::print::say;
+use super::progress::Progress;
+use super::{Options, Saved, READ_BUF};
+use crate::runtime;
+use crate::runtime::exchange::{self, ReceiveError, Received, TlsClient};
+use crate::runtime::tls::Stream;
+use ricochet_core::download::follow::KeptHead;
+use ricochet_core::download::resume::Validator;
+use ricochet_core::download::segments::{
+    judge_piece, Assign, Dropped, Failure, SegmentConfig, Segments, Span,
+};
+use ricochet_core::download::verify::{self, consensus, Expect};
+use ricochet_core::http::digest::Digest;
+use ricochet_core::http::exchange::{Event, ResponseReader};
+use ricochet_core::http::url::Url;
+use std::cell::RefCell;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+/// How long an idle source waits before asking for work again.
+const IDLE_PAUSE: Duration = Duration::from_millis(50);
+
+/// How often the progress line's per-source speeds are redrawn.
+const SPEEDS_EVERY: Duration = Duration::from_millis(500);
+
+/// What every source task shares.
+struct Shared {
+    segments: Segments,
+    /// The file's version, from the first answer: sent as `If-Range` by every request.
+    validator: Option<Validator>,
+    /// The digest each source announced (`None`: none yet, or it sent none).
+    announced: Vec<Option<Digest>>,
+    /// The redirect's digest (the reference), if it gave one.
+    reference: Option<Digest>,
+    progress: Progress,
+    speeds_shown: Instant,
+}
+
+impl Shared {
+    /// The digest the file must hash to, as known now.
+    fn expected(&self) -> Option<Digest> {
+        consensus(self.reference, &self.announced)
+    }
+
+    /// Drop as corrupt every live source whose digest differs from the one agreed on.
+    fn drop_disagreeing(&mut self, urls: &[Url], now: Instant) {
+        let Some(expected) = self.expected() else {
+            return;
+        };
+        for (i, d) in self.announced.iter().enumerate() {
+            let differs = d.is_some_and(|d| d.algorithm() == expected.algorithm() && d != expected);
+            if differs && self.segments.dropped(i).is_none() {
+                say(format_args!(
+                    "{}: its digest differs from the file's: dropped, its bytes fetched again\n",
+                    urls[i].socket_addr()
+                ));
+                self.segments.handle_failed(i, Failure::Corrupt, now);
+            }
+        }
+    }
+
+    fn show_speeds(&mut self, urls: &[Url], now: Instant) {
+        if now.duration_since(self.speeds_shown) < SPEEDS_EVERY {
+            return;
+        }
+        self.speeds_shown = now;
+        self.progress.set_message(speeds(&self.segments, urls, now));
+    }
+}
+
+/// `host:port 12.3MB/s` for each source still in use.
+fn speeds(segments: &Segments, urls: &[Url], now: Instant) -> String {
+    let mut line = String::new();
+    for (i, url) in urls.iter().enumerate() {
+        if segments.dropped(i).is_some() {
+            continue;
+        }
+        let speed = segments.speed(i, now).unwrap_or(0.0);
+        line.push_str(&format!(
+            "{} {:.1}MB/s  ",
+            url.socket_addr(),
+            speed / 1_000_000.0
+        ));
+    }
+    line
+}
+
+/// Download the file the redirect `head` led to from `first` (its `Location`) and the
+/// servers its `Link` headers named, at most `options.segments` of them. `Ok(None)` when the
+/// first server's answer does not allow it (no ranges, no length, no validator): the caller
+/// goes on with one source.
+pub(super) async fn download(
+    first: &Url,
+    head: &KeptHead,
+    expect: &Expect,
+    part: &mut Part,
+    tls: &TlsClient,
+    options: &Options,
+) -> Result<Option<Saved>, ClientError> {
+    let mut urls = vec![first.clone()];
+    urls.extend(head.duplicates(first, first, options.allow_downgrade));
+    urls.truncate(options.segments.max(1) as usize);
+    let config = SegmentConfig::default();
+    // The first piece is asked before the length is known: it tells the length and version.
+    let probe = Span {
+        start: 0,
+        end: config.min_piece,
+    };
+    let mut stream = exchange::connect(first, tls, options.timeout)
+        .await
+        .map_err(|e| connect_error(first, e))?;
+    let mut received = Received::new(READ_BUF);
+    let answer =
+        send_and_read_head(&mut stream, &mut received, first, probe, None, options).await?;
+    let (piece, head0, reader) = match answer {
+        Some((head0, reader)) => match judge_piece(
+            probe,
+            None,
+            None,
+            head0.status,
+            head0.content_range.as_deref(),
+            head0.validator.as_ref(),
+            head0.body,
+        ) {
+            Ok(piece) if head0.validator.is_some() => (piece, head0, reader),
+            _ => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    let total = piece.total;
+    let now = Instant::now();
+    part.start_over(head0.validator.clone())?;
+    let file = part
+        .open_sparse(total)
+        .map_err(|e| ClientError::File(part.output.clone(), e))?;
+    let reference = expect.reference();
+    let shared = RefCell::new(Shared {
+        segments: Segments::new(total, urls.len(), &[], config),
+        validator: head0.validator.clone(),
+        announced: vec![None; urls.len()],
+        reference,
+        progress: Progress::multi(options.quiet, total),
+        speeds_shown: now,
+    });
+    {
+        let mut s = shared.borrow_mut();
+        s.announced[0] = verify::preferred(&head0.digests);
+        s.drop_disagreeing(&urls, now);
+        s.segments.assign(0, probe, now);
+    }
+    say(format_args!(
+        "{} bytes from {} sources: {}\n",
+        total,
+        urls.len(),
+        urls.iter()
+            .map(|u| u.socket_addr())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    // The first source goes on with its open connection and the probe's body.
+    let mut first_conn = Some(Conn {
+        stream,
+        received,
+        reader: Some(reader),
+        keep_alive: head0.keep_alive,
+    });
+    // Rounds: a source found corrupt after the others finished sends them back to work.
+    for _round in 0..=urls.len() {
+        let tasks = (0..urls.len()).map(|i| {
+            let conn = if i == 0 { first_conn.take() } else { None };
+            source_task(i, &urls, conn, &shared, &file, tls, options)
+        });
+        futures::future::join_all(tasks).await;
+        let s = shared.borrow();
+        if s.segments.is_complete() || s.segments.all_dropped() {
+            break;
+        }
+    }
+    let s = shared.into_inner();
+    if !s.segments.is_complete() {
+        s.progress.abandon();
+        return Err(ClientError::NoSource(dropped_summary(&s.segments, &urls)));
+    }
+    summary(&s.segments, &urls, options);
+    // The whole file, hashed once complete (read back in bounded chunks).
+    let expected = s.expected();
+    if let Some(expected) = expected {
+        let mut hasher = Hasher::new(expected.algorithm());
+        hasher
+            .update_from(&file, total)
+            .map_err(|e| ClientError::File(part.output.clone(), e))?;
+        let source = if s.reference.is_some() {
+            verify::Source::Redirect
+        } else {
+            verify::Source::Server
+        };
+        if let Err(e) = Expect::check((expected, source), hasher.finish()) {
+            s.progress.abandon();
+            part.drop_local();
+            let who = urls
+                .iter()
+                .map(|u| u.socket_addr())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ClientError::Digest(who, e));
+        }
+    }
+    part.finish(file, options)
+        .map_err(|e| ClientError::File(part.output.clone(), e))?;
+    s.progress.finish();
+    Ok(Some(Saved {
+        path: part.output.clone(),
+        bytes: total,
+        resumed_from: 0,
+        already_complete: false,
+        verified: expected.map(|d| d.algorithm()),
+    }))
+}
+
+/// One open connection to a source, and the reader of a response whose head was read and
+/// whose body is still to come (the first source's probe).
+struct Conn {
+    stream: Stream,
+    received: Received,
+    reader: Option<ResponseReader>,
+    keep_alive: bool,
+}
+
+/// One source's task: fetch what the scheduler assigns until the file is complete or the
+/// source is dropped.
+async fn source_task(
+    i: usize,
+    urls: &[Url],
+    mut conn: Option<Conn>,
+    shared: &RefCell<Shared>,
+    file: &File,
+    tls: &TlsClient,
+    options: &Options,
+) {
+    let url = &urls[i];
+    loop {
+        let assign = shared.borrow_mut().segments.poll_assign(i, Instant::now());
+        let span = match assign {
+            Assign::Fetch(span) => span,
+            Assign::Wait => {
+                runtime::sleep(IDLE_PAUSE).await;
+                continue;
+            }
+            Assign::Complete | Assign::Dropped => return,
+        };
+        match fetch(i, urls, span, &mut conn, shared, file, tls, options).await {
+            Ok(()) => {}
+            Err((failure, why)) => {
+                conn = None;
+                log::debug!("{}: {why}", url.socket_addr());
+                let dropped = {
+                    let mut s = shared.borrow_mut();
+                    if s.segments.dropped(i).is_none() {
+                        s.segments.handle_failed(i, failure, Instant::now());
+                    }
+                    s.segments.dropped(i)
+                };
+                if let Some(dropped) = dropped {
+                    say(format_args!(
+                        "{}: {why}; dropped ({})\n",
+                        url.socket_addr(),
+                        dropped_word(dropped)
+                    ));
+                    return;
+                }
+                runtime::sleep(IDLE_PAUSE * 4).await;
+            }
+        }
+    }
+}
+
+/// Fetch (the rest of) `span` from source `i`, over `conn` when it is open.
+#[allow(clippy::too_many_arguments)]
+async fn fetch(
+    i: usize,
+    urls: &[Url],
+    span: Span,
+    conn: &mut Option<Conn>,
+    shared: &RefCell<Shared>,
+    file: &File,
+    tls: &TlsClient,
+    options: &Options,
+) -> Result<(), (Failure, String)> {
+    let url = &urls[i];
+    let transient = |why: String| (Failure::Transient, why);
+    if conn.is_none() {
+        let stream = exchange::connect(url, tls, options.timeout)
+            .await
+            .map_err(|e| transient(connect_error(url, e).to_string()))?;
+        *conn = Some(Conn {
+            stream,
+            received: Received::new(READ_BUF),
+            reader: None,
+            keep_alive: true,
+        });
+    }
+    let c = conn.as_mut().expect("just opened");
+    let mut reader = match c.reader.take() {
+        // The probe's head was read already: its body follows.
+        Some(reader) => reader,
+        None => {
+            let validator = shared.borrow().validator.clone();
+            let answer = send_and_read_head(
+                &mut c.stream,
+                &mut c.received,
+                url,
+                span,
+                validator.as_ref(),
+                options,
+            )
+            .await
+            .map_err(|e| transient(e.to_string()))?;
+            let Some((head, reader)) = answer else {
+                return Err(transient("no response".to_string()));
+            };
+            let mut s = shared.borrow_mut();
+            let total = s.segments.total();
+            judge_piece(
+                span,
+                Some(total),
+                s.validator.as_ref(),
+                head.status,
+                head.content_range.as_deref(),
+                head.validator.as_ref(),
+                head.body,
+            )
+            .map_err(|f| {
+                (
+                    f,
+                    format!("unusable answer {} {}", head.status, head.reason),
+                )
+            })?;
+            if s.announced[i].is_none() {
+                s.announced[i] = verify::preferred(&head.digests);
+                s.drop_disagreeing(urls, Instant::now());
+                if s.segments.dropped(i).is_some() {
+                    return Err((Failure::Corrupt, "wrong digest".to_string()));
+                }
+            }
+            c.keep_alive = head.keep_alive;
+            reader
+        }
+    };
+    loop {
+        let event = c
+            .received
+            .next_event(
+                &mut c.stream,
+                &mut reader,
+                options.timeout,
+                |event| match event {
+                    Event::Data(data) => {
+                        let mut s = shared.borrow_mut();
+                        let now = Instant::now();
+                        let w = s.segments.handle_data(i, data.len() as u64, now);
+                        let keep = &data[..w.keep as usize];
+                        let wrote = file.write_all_at(keep, w.offset);
+                        s.progress.advance(keep.len());
+                        s.show_speeds(urls, now);
+                        Some((wrote, w.complete))
+                    }
+                    _ => None,
+                },
+            )
+            .await;
+        match event {
+            Ok(Some((Ok(()), complete))) => {
+                let more = !reader.is_done()
+                    && reader
+                        .announced_length()
+                        .is_none_or(|n| reader.received() < n);
+                if complete && more {
+                    // Cut short by a steal: the rest of this response is not wanted.
+                    *conn = None;
+                    return Ok(());
+                }
+            }
+            Ok(Some((Err(e), _))) => return Err((Failure::Refused, format!("writing: {e}"))),
+            Ok(None) => {
+                if !c.keep_alive {
+                    *conn = None;
+                }
+                return Ok(());
+            }
+            Err(ReceiveError::Timeout) => return Err(transient("timed out".to_string())),
+            Err(e) => return Err(transient(e.to_string())),
+        }
+    }
+}
+
+/// Send a GET for `span` of `url` (with `If-Range` when the version is known, and asking for
+/// digests) and read the response head. `Ok(None)`: the connection ended without a head.
+async fn send_and_read_head(
+    stream: &mut Stream,
+    received: &mut Received,
+    url: &Url,
+    span: Span,
+    validator: Option<&Validator>,
+    options: &Options,
+) -> Result<Option<(KeptHead, ResponseReader)>, ClientError> {
+    let range = span.range_value();
+    let mut fields: Vec<(&str, &[u8])> = vec![("Range", range.as_bytes())];
+    if let Some(v) = validator {
+        fields.push(("If-Range", v.value().as_bytes()));
+    }
+    fields.extend(verify::WANT_FIELDS);
+    match exchange::send_get(stream, url, &fields, options.timeout).await {
+        Ok(Some(())) => {}
+        Ok(None) => return Err(ClientError::Timeout(super::TimeoutPhase::Send, url.clone())),
+        Err(e) => return Err(ClientError::Broken(url.clone(), e.to_string())),
+    }
+    let mut reader = ResponseReader::new(false);
+    loop {
+        let head = received
+            .next_event(stream, &mut reader, options.timeout, |event| match event {
+                Event::Head(response) => Some(KeptHead::of(&response)),
+                _ => None,
+            })
+            .await;
+        match head {
+            Ok(Some(head)) => return Ok(Some((head, reader))),
+            Ok(None) => {}
+            Err(e) => return Err(super::error::head_error(url, e, received.pending())),
+        }
+    }
+}
+
+fn dropped_word(dropped: Dropped) -> &'static str {
+    match dropped {
+        Dropped::Failing => "failing",
+        Dropped::Refused => "no usable range answers",
+        Dropped::Corrupt => "wrong copy",
+    }
+}
+
+fn dropped_summary(segments: &Segments, urls: &[Url]) -> String {
+    urls.iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let state = segments.dropped(i).map_or("unused", dropped_word);
+            format!("{} {state}", u.socket_addr())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each source's share, on stderr.
+fn summary(segments: &Segments, urls: &[Url], options: &Options) {
+    if options.quiet {
+        return;
+    }
+    let now = Instant::now();
+    for (i, url) in urls.iter().enumerate() {
+        let state = segments.dropped(i).map_or(String::new(), |d| {
+            format!(" (dropped: {})", dropped_word(d))
+        });
+        eprintln!(
+            "source {}: {} bytes at {:.1} MB/s{state}",
+            url.socket_addr(),
+            segments.received(i),
+            segments.speed(i, now).unwrap_or(0.0) / 1_000_000.0
+        );
+    }
+}
