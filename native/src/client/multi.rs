@@ -195,6 +195,28 @@ pub(super) async fn download(
     summary(&s.segments, &urls, options);
     // The whole file, hashed once complete (read back in bounded chunks).
     let expected = s.expected();
+    if expected.is_none() {
+        // Sources that disagree with no majority and no reference: which bytes are right
+        // cannot be told, so none are saved.
+        let mut sent = s.announced.iter().flatten();
+        if let Some(first) = sent.next() {
+            if let Some(other) = sent.find(|d| *d != first) {
+                s.progress.abandon();
+                part.drop_local();
+                let e = verify::Mismatch {
+                    expected: *first,
+                    got: *other,
+                    source: verify::Source::Server,
+                };
+                let who = urls
+                    .iter()
+                    .map(|u| u.socket_addr())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ClientError::Digest(who, Box::new(e)));
+            }
+        }
+    }
     if let Some(expected) = expected {
         let mut hasher = Hasher::new(expected.algorithm());
         hasher
