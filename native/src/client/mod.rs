@@ -210,7 +210,7 @@ async fn attempt(
                 say(format_args!("redirected to {next}\n"));
                 // Several servers named, and no partial single-source file to go on with.
                 let several = !head.duplicate_links.is_empty() && options.segments > 1;
-                if several && ask.is_none() && part.can_retry() {
+                if several && part.can_retry() {
                     if let Some(saved) =
                         multi::download(&next, &head, &expect, part, tls, options).await?
                     {

@@ -45,6 +45,8 @@ struct Shared {
     reference: Option<Digest>,
     progress: Progress,
     speeds_shown: Instant,
+    /// With `--continue`: the note, rewritten as pieces complete.
+    note: Option<super::part::Note>,
 }
 
 impl Shared {
@@ -140,24 +142,48 @@ pub(super) async fn download(
     };
     let total = piece.total;
     let now = Instant::now();
-    part.start_over(head0.validator.clone())?;
+    // A `--continue` note's ranges count when they are of this version (and this length).
+    let held: Vec<Span> = match part.held_ranges() {
+        Some((ranges, validator))
+            if Some(validator) == head0.validator.as_ref()
+                && ranges.last().is_none_or(|r| r.end <= total) =>
+        {
+            ranges.to_vec()
+        }
+        _ => Vec::new(),
+    };
+    if held.is_empty() {
+        part.start_over(head0.validator.clone())?;
+    }
     let file = part
-        .open_sparse(total)
+        .open_sparse(total, !held.is_empty())
         .map_err(|e| ClientError::File(part.output.clone(), e))?;
+    let mut note = part.note();
+    if let Some(note) = note.as_mut() {
+        note.write(&held);
+    }
+    if !held.is_empty() {
+        say(format_args!(
+            "resuming: {} of {total} bytes held\n",
+            held.iter().map(Span::len).sum::<u64>()
+        ));
+    }
     let reference = expect.reference();
     let shared = RefCell::new(Shared {
-        segments: Segments::new(total, urls.len(), &[], config),
+        segments: Segments::new(total, urls.len(), &held, config),
+        note,
         validator: head0.validator.clone(),
         announced: vec![None; urls.len()],
         reference,
         progress: Progress::multi(options.quiet, total),
         speeds_shown: now,
     });
+    let probe_taken;
     {
         let mut s = shared.borrow_mut();
         s.announced[0] = verify::preferred(&head0.digests);
         s.drop_disagreeing(&urls, now);
-        s.segments.assign(0, probe, now);
+        probe_taken = s.segments.assign(0, probe, now);
     }
     say(format_args!(
         "{} bytes from {} sources: {}\n",
@@ -168,8 +194,9 @@ pub(super) async fn download(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    // The first source goes on with its open connection and the probe's body.
-    let mut first_conn = Some(Conn {
+    // The first source goes on with its open connection and the probe's body, unless those
+    // bytes are held already (or it was dropped): then the connection goes.
+    let mut first_conn = probe_taken.then_some(Conn {
         stream,
         received,
         reader: Some(reader),
@@ -187,9 +214,13 @@ pub(super) async fn download(
             break;
         }
     }
-    let s = shared.into_inner();
+    let mut s = shared.into_inner();
     if !s.segments.is_complete() {
         s.progress.abandon();
+        if let Some(note) = s.note.as_mut() {
+            note.write(s.segments.done());
+        }
+        part.keep_sparse(s.segments.held());
         return Err(ClientError::NoSource(dropped_summary(&s.segments, &urls)));
     }
     summary(&s.segments, &urls, options);
@@ -395,6 +426,12 @@ async fn fetch(
                         let wrote = file.write_all_at(keep, w.offset);
                         s.progress.advance(keep.len());
                         s.show_speeds(urls, now);
+                        if w.complete {
+                            let Shared { note, segments, .. } = &mut *s;
+                            if let Some(note) = note.as_mut() {
+                                note.write(segments.done());
+                            }
+                        }
                         Some((wrote, w.complete))
                     }
                     _ => None,
