@@ -155,6 +155,15 @@ impl Wanted {
         }
     }
 
+    /// Both lists together (several lines of one field): for each algorithm the higher
+    /// preference.
+    pub fn merged(self, other: Wanted) -> Wanted {
+        Wanted {
+            sha256: self.sha256.max(other.sha256),
+            sha512: self.sha512.max(other.sha512),
+        }
+    }
+
     fn set(&mut self, algorithm: Algorithm, preference: u16) {
         match algorithm {
             Algorithm::Sha256 => self.sha256 = preference,
