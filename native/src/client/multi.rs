@@ -250,8 +250,8 @@ pub(super) async fn download(
     }
     if let Some(expected) = expected {
         let mut hasher = Hasher::new(expected.algorithm());
-        hasher
-            .update_from(&file, total)
+        part.read()
+            .and_then(|written| hasher.update_from(&written, total))
             .map_err(|e| ClientError::File(part.output.clone(), e))?;
         let source = if s.reference.is_some() {
             verify::Source::Redirect
