@@ -288,3 +288,60 @@ fn the_redirects_digest_is_the_reference_and_a_mirror_that_differs_is_reported()
         .all(|h| h.contains("Want-Repr-Digest: sha-256=10")));
     assert!(heads.iter().all(|h| h.contains("Want-Digest: SHA-256")));
 }
+
+#[test]
+fn an_interrupted_multi_source_download_resumes_with_the_ranges_it_held() {
+    let three = Three::start("1000000", None);
+    let balancer = three.balancer(&[]);
+    let url = format!("{}/f.bin", balancer.url);
+    let mut child = Command::new(bin("client"))
+        .args(["-c", "-q", "-s", "3", &url, "-o", "got.bin"])
+        .current_dir(three.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let note = fs::read_to_string(three.dir.path().join(".got.bin.part.meta")).unwrap();
+    assert!(note.contains("\nranges "), "{note}");
+    assert!(!three.dir.path().join("got.bin").exists());
+    let ran = client(three.dir.path(), &["-c", "-s", "3", &url, "-o", "got.bin"]);
+    assert_eq!(ran.code(), 0, "{}\n{}", ran.stdout, ran.stderr);
+    let held: u64 = ran
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("resuming: ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no resume:\n{}", ran.stdout));
+    assert!(held > 0);
+    assert!(fs::read(three.dir.path().join("got.bin")).unwrap() == bytes(LEN, 1));
+    // What was held was not fetched again: the servers sent less than the whole file.
+    let received: u64 = ran
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("source ")?
+                .split(": ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        received + held <= LEN as u64 + 300_000,
+        "{received} + {held}\n{}",
+        ran.stderr
+    );
+    assert!(received < LEN as u64, "{}", ran.stderr);
+}

@@ -104,7 +104,8 @@ impl ClientError {
             ClientError::Connect(..)
             | ClientError::Timeout(..)
             | ClientError::Broken(..)
-            | ClientError::Truncated(..) => true,
+            | ClientError::Truncated(..)
+            | ClientError::NoSource(..) => true,
             ClientError::Status(status, _) => resume::is_transient_status(*status),
             _ => false,
         }

@@ -208,7 +208,19 @@ pub(super) async fn download(
             let conn = if i == 0 { first_conn.take() } else { None };
             source_task(i, &urls, conn, &shared, &file, tls, options)
         });
-        futures::future::join_all(tasks).await;
+        let all = futures::future::join_all(tasks);
+        // Once every byte is held, a source still waiting on a stalled server is not waited
+        // for: its task is dropped, closing its connection.
+        let done = async {
+            loop {
+                runtime::sleep(IDLE_PAUSE).await;
+                let s = shared.borrow();
+                if s.segments.is_complete() || s.segments.all_dropped() {
+                    break;
+                }
+            }
+        };
+        futures::future::select(Box::pin(all), Box::pin(done)).await;
         let s = shared.borrow();
         if s.segments.is_complete() || s.segments.all_dropped() {
             break;
@@ -220,7 +232,7 @@ pub(super) async fn download(
         if let Some(note) = s.note.as_mut() {
             note.write(s.segments.done());
         }
-        part.keep_sparse(s.segments.held());
+        part.keep_sparse(s.segments.done());
         return Err(ClientError::NoSource(dropped_summary(&s.segments, &urls)));
     }
     summary(&s.segments, &urls, options);

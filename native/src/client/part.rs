@@ -258,10 +258,13 @@ impl Part {
         })
     }
 
-    /// A multi-source download stopped holding `held` bytes: the file (with its note) is
-    /// kept for the next `--continue` run when there is something to keep.
-    pub(super) fn keep_sparse(&mut self, held: u64) {
-        self.len = held;
+    /// A multi-source download stopped holding the ranges `held`: another attempt (`--retry`)
+    /// goes on from them, and the file (with its note) is kept for the next `--continue` run
+    /// when there is something to keep.
+    pub(super) fn keep_sparse(&mut self, held: &[Span]) {
+        // One source would go on from the part held from byte 0.
+        self.len = held.first().filter(|r| r.start == 0).map_or(0, |r| r.end);
+        self.ranges = Some(held.to_vec());
     }
 
     /// The file written, opened for reading (to hash the bytes it holds already).
@@ -403,7 +406,8 @@ impl Drop for Part {
         if self.finished || self.target.is_none() {
             return;
         }
-        let resumable = self.meta.is_some() && self.validator.is_some() && self.len > 0;
+        let held = self.len > 0 || self.ranges.as_ref().is_some_and(|r| !r.is_empty());
+        let resumable = self.meta.is_some() && self.validator.is_some() && held;
         if !resumable {
             let _ = fs::remove_file(&self.path);
             if let Some(meta) = &self.meta {
