@@ -52,6 +52,28 @@ impl Hasher {
         Ok(())
     }
 
+    /// Hash `len` bytes of `file` from `offset` (positioned reads: the file's cursor is left
+    /// alone).
+    pub(super) fn update_at(&mut self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; READ_BACK.min(usize::try_from(len).unwrap_or(READ_BACK))];
+        let (mut at, end) = (offset, offset + len);
+        while at < end {
+            let want = usize::try_from(end - at)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            file.read_exact_at(&mut buf[..want], at)?;
+            self.context.update(&buf[..want]);
+            at += want as u64;
+        }
+        Ok(())
+    }
+
+    /// The algorithm it computes.
+    pub(super) fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
     pub(super) fn finish(self) -> Digest {
         let out = self.context.finish();
         Digest::new(self.algorithm, out.as_ref()).expect("the algorithm's own length")

@@ -29,7 +29,14 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 /// How long an idle source waits before asking for work again.
-const IDLE_PAUSE: Duration = Duration::from_millis(50);
+const IDLE_PAUSE: Duration = Duration::from_millis(20);
+
+/// How often the whole download's state is looked at: is it complete, and how far has the part
+/// held from byte 0 grown (it is hashed as it grows).
+const WATCH_EVERY: Duration = Duration::from_millis(5);
+
+/// Most bytes hashed per look, so the sources' tasks are never held up for long.
+const HASH_STEP: u64 = 4 * 1024 * 1024;
 
 /// How often the progress line's per-source speeds are redrawn.
 const SPEEDS_EVERY: Duration = Duration::from_millis(500);
@@ -47,6 +54,72 @@ struct Shared {
     speeds_shown: Instant,
     /// With `--continue`: the note, rewritten as pieces complete.
     note: Option<super::part::Note>,
+    /// Sources dropped as corrupt so far: their bytes are fetched again, so what was hashed
+    /// of them must be hashed again.
+    corrupt_drops: u32,
+}
+
+/// The hash of the part held from byte 0, kept up as it grows (read back from the file), so
+/// that little is left to hash once the file is complete.
+struct HashBehind {
+    hasher: Option<Hasher>,
+    hashed: u64,
+    corrupt_drops: u32,
+}
+
+impl HashBehind {
+    /// Hash what was added to the prefix held (at most [`HASH_STEP`]), with the algorithm the
+    /// expected digest is likely to have; start over when a corrupt source was dropped.
+    fn advance(&mut self, shared: &RefCell<Shared>, file: &File) {
+        let (prefix, drops, algorithm) = {
+            let s = shared.borrow();
+            let prefix = s
+                .segments
+                .done()
+                .first()
+                .filter(|r| r.start == 0)
+                .map_or(0, |r| r.end);
+            let likely = s
+                .reference
+                .or_else(|| s.announced.iter().flatten().next().copied());
+            (prefix, s.corrupt_drops, likely.map(|d| d.algorithm()))
+        };
+        let Some(algorithm) = algorithm else { return };
+        let stale = drops != self.corrupt_drops
+            || self
+                .hasher
+                .as_ref()
+                .is_some_and(|h| h.algorithm() != algorithm);
+        if self.hasher.is_none() || stale {
+            *self = HashBehind {
+                hasher: Some(Hasher::new(algorithm)),
+                hashed: 0,
+                corrupt_drops: drops,
+            };
+        }
+        let Some(hasher) = self.hasher.as_mut() else {
+            return;
+        };
+        let len = prefix.saturating_sub(self.hashed).min(HASH_STEP);
+        if len > 0 && hasher.update_at(file, self.hashed, len).is_ok() {
+            self.hashed += len;
+        } else if len > 0 {
+            self.hasher = None;
+        }
+    }
+
+    /// The digest of the whole file (`total` bytes), hashing the rest now; `None` when what
+    /// was hashed cannot be used (another algorithm, a corrupt source dropped since).
+    fn finish(mut self, file: &File, total: u64, expected: Digest, drops: u32) -> Option<Digest> {
+        let mut hasher = self.hasher.take()?;
+        if hasher.algorithm() != expected.algorithm() || drops != self.corrupt_drops {
+            return None;
+        }
+        hasher
+            .update_at(file, self.hashed, total - self.hashed)
+            .ok()?;
+        Some(hasher.finish())
+    }
 }
 
 impl Shared {
@@ -68,6 +141,7 @@ impl Shared {
                     urls[i].socket_addr()
                 ));
                 self.segments.handle_failed(i, Failure::Corrupt, now);
+                self.corrupt_drops += 1;
             }
         }
     }
@@ -177,6 +251,7 @@ pub(super) async fn download(
         reference,
         progress: Progress::multi(options.quiet, total),
         speeds_shown: now,
+        corrupt_drops: 0,
     });
     let probe_taken;
     {
@@ -202,6 +277,14 @@ pub(super) async fn download(
         reader: Some(reader),
         keep_alive: head0.keep_alive,
     });
+    let reader = part
+        .read()
+        .map_err(|e| ClientError::File(part.output.clone(), e))?;
+    let mut behind = HashBehind {
+        hasher: None,
+        hashed: 0,
+        corrupt_drops: 0,
+    };
     // Rounds: a source found corrupt after the others finished sends them back to work.
     for _round in 0..=urls.len() {
         let tasks = (0..urls.len()).map(|i| {
@@ -213,7 +296,8 @@ pub(super) async fn download(
         // for: its task is dropped, closing its connection.
         let done = async {
             loop {
-                runtime::sleep(IDLE_PAUSE).await;
+                runtime::sleep(WATCH_EVERY).await;
+                behind.advance(&shared, &reader);
                 let s = shared.borrow();
                 if s.segments.is_complete() || s.segments.all_dropped() {
                     break;
@@ -261,16 +345,22 @@ pub(super) async fn download(
         }
     }
     if let Some(expected) = expected {
-        let mut hasher = Hasher::new(expected.algorithm());
-        part.read()
-            .and_then(|written| hasher.update_from(&written, total))
-            .map_err(|e| ClientError::File(part.output.clone(), e))?;
+        let got = match behind.finish(&reader, total, expected, s.corrupt_drops) {
+            Some(got) => got,
+            None => {
+                let mut hasher = Hasher::new(expected.algorithm());
+                hasher
+                    .update_from(&reader, total)
+                    .map_err(|e| ClientError::File(part.output.clone(), e))?;
+                hasher.finish()
+            }
+        };
         let source = if s.reference.is_some() {
             verify::Source::Redirect
         } else {
             verify::Source::Server
         };
-        if let Err(e) = Expect::check((expected, source), hasher.finish()) {
+        if let Err(e) = Expect::check((expected, source), got) {
             s.progress.abandon();
             part.drop_local();
             let who = urls
