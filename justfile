@@ -45,9 +45,10 @@ ci:
 # Core micro-benchmarks (criterion) and whole-system comparisons against nginx, HAProxy and curl.
 bench: bench-core bench-system
 
-# Request-head parsing throughput.
+# Request-head parsing throughput, and the server's whole-file hashing (SHA-256/512, one core).
 bench-core:
     cargo bench -p ricochet-core --bench parse
+    cargo bench -p ricochet --bench hash
 
 # server vs nginx, client vs curl, balancer vs nginx and HAProxy (installs them from Debian).
 bench-system:
