@@ -1,9 +1,13 @@
 //! `--segments N`: one file from several servers at once. The core's [`Segments`] decides who
 //! fetches which bytes; here one task per source (all on this thread) sends the `Range`
 //! requests, writes each body chunk at its offset in the temporary file, and reports failures.
-//! The whole file is hashed once complete and checked against the digest the sources agree on
-//! (the redirect's when it gave one); a source announcing another digest is dropped as
-//! corrupt, and everything it wrote is fetched again from the others.
+//! The file is hashed as the part held from byte 0 grows ([`behind`]) and checked once complete
+//! against the digest the sources agree on (the redirect's when it gave one); a source
+//! announcing another digest is dropped as corrupt, and everything it wrote is fetched again
+//! from the others. Each source's task is [`source`]'s.
+
+mod behind;
+mod source;
 
 use super::error::{connect_error, ClientError};
 use super::hash::Hasher;
@@ -12,20 +16,18 @@ use super::print::say;
 use super::progress::Progress;
 use super::{Options, Saved, READ_BUF};
 use crate::runtime;
-use crate::runtime::exchange::{self, ReceiveError, Received, TlsClient};
-use crate::runtime::tls::Stream;
+use crate::runtime::exchange::{self, Received, TlsClient};
+use behind::HashBehind;
 use ricochet_core::download::follow::KeptHead;
 use ricochet_core::download::resume::Validator;
 use ricochet_core::download::segments::{
-    judge_piece, Assign, Dropped, Failure, SegmentConfig, Segments, Span,
+    judge_piece, Dropped, Failure, SegmentConfig, Segments, Span,
 };
 use ricochet_core::download::verify::{self, consensus, Expect};
 use ricochet_core::http::digest::Digest;
-use ricochet_core::http::exchange::{Event, ResponseReader};
 use ricochet_core::http::url::Url;
+use source::{send_and_read_head, source_task, Conn};
 use std::cell::RefCell;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 /// How long an idle source waits before asking for work again.
@@ -34,9 +36,6 @@ const IDLE_PAUSE: Duration = Duration::from_millis(20);
 /// How often the whole download's state is looked at: is it complete, and how far has the part
 /// held from byte 0 grown (it is hashed as it grows).
 const WATCH_EVERY: Duration = Duration::from_millis(5);
-
-/// Most bytes hashed per look, so the sources' tasks are never held up for long.
-const HASH_STEP: u64 = 4 * 1024 * 1024;
 
 /// How often the progress line's per-source speeds are redrawn.
 const SPEEDS_EVERY: Duration = Duration::from_millis(500);
@@ -57,69 +56,6 @@ struct Shared {
     /// Sources dropped as corrupt so far: their bytes are fetched again, so what was hashed
     /// of them must be hashed again.
     corrupt_drops: u32,
-}
-
-/// The hash of the part held from byte 0, kept up as it grows (read back from the file), so
-/// that little is left to hash once the file is complete.
-struct HashBehind {
-    hasher: Option<Hasher>,
-    hashed: u64,
-    corrupt_drops: u32,
-}
-
-impl HashBehind {
-    /// Hash what was added to the prefix held (at most [`HASH_STEP`]), with the algorithm the
-    /// expected digest is likely to have; start over when a corrupt source was dropped.
-    fn advance(&mut self, shared: &RefCell<Shared>, file: &File) {
-        let (prefix, drops, algorithm) = {
-            let s = shared.borrow();
-            let prefix = s
-                .segments
-                .done()
-                .first()
-                .filter(|r| r.start == 0)
-                .map_or(0, |r| r.end);
-            let likely = s
-                .reference
-                .or_else(|| s.announced.iter().flatten().next().copied());
-            (prefix, s.corrupt_drops, likely.map(|d| d.algorithm()))
-        };
-        let Some(algorithm) = algorithm else { return };
-        let stale = drops != self.corrupt_drops
-            || self
-                .hasher
-                .as_ref()
-                .is_some_and(|h| h.algorithm() != algorithm);
-        if self.hasher.is_none() || stale {
-            *self = HashBehind {
-                hasher: Some(Hasher::new(algorithm)),
-                hashed: 0,
-                corrupt_drops: drops,
-            };
-        }
-        let Some(hasher) = self.hasher.as_mut() else {
-            return;
-        };
-        let len = prefix.saturating_sub(self.hashed).min(HASH_STEP);
-        if len > 0 && hasher.update_at(file, self.hashed, len).is_ok() {
-            self.hashed += len;
-        } else if len > 0 {
-            self.hasher = None;
-        }
-    }
-
-    /// The digest of the whole file (`total` bytes), hashing the rest now; `None` when what
-    /// was hashed cannot be used (another algorithm, a corrupt source dropped since).
-    fn finish(mut self, file: &File, total: u64, expected: Digest, drops: u32) -> Option<Digest> {
-        let mut hasher = self.hasher.take()?;
-        if hasher.algorithm() != expected.algorithm() || drops != self.corrupt_drops {
-            return None;
-        }
-        hasher
-            .update_at(file, self.hashed, total - self.hashed)
-            .ok()?;
-        Some(hasher.finish())
-    }
 }
 
 impl Shared {
@@ -280,11 +216,7 @@ pub(super) async fn download(
     let reader = part
         .read()
         .map_err(|e| ClientError::File(part.output.clone(), e))?;
-    let mut behind = HashBehind {
-        hasher: None,
-        hashed: 0,
-        corrupt_drops: 0,
-    };
+    let mut behind = HashBehind::default();
     // Rounds: a source found corrupt after the others finished sends them back to work.
     for _round in 0..=urls.len() {
         let tasks = (0..urls.len()).map(|i| {
@@ -381,225 +313,6 @@ pub(super) async fn download(
         already_complete: false,
         verified: expected.map(|d| d.algorithm()),
     }))
-}
-
-/// One open connection to a source, and the reader of a response whose head was read and
-/// whose body is still to come (the first source's probe).
-struct Conn {
-    stream: Stream,
-    received: Received,
-    reader: Option<ResponseReader>,
-    keep_alive: bool,
-}
-
-/// One source's task: fetch what the scheduler assigns until the file is complete or the
-/// source is dropped.
-async fn source_task(
-    i: usize,
-    urls: &[Url],
-    mut conn: Option<Conn>,
-    shared: &RefCell<Shared>,
-    file: &File,
-    tls: &TlsClient,
-    options: &Options,
-) {
-    let url = &urls[i];
-    loop {
-        let assign = shared.borrow_mut().segments.poll_assign(i, Instant::now());
-        let span = match assign {
-            Assign::Fetch(span) => span,
-            Assign::Wait => {
-                runtime::sleep(IDLE_PAUSE).await;
-                continue;
-            }
-            Assign::Complete | Assign::Dropped => return,
-        };
-        match fetch(i, urls, span, &mut conn, shared, file, tls, options).await {
-            Ok(()) => {}
-            Err((failure, why)) => {
-                conn = None;
-                log::debug!("{}: {why}", url.socket_addr());
-                let dropped = {
-                    let mut s = shared.borrow_mut();
-                    if s.segments.dropped(i).is_none() {
-                        s.segments.handle_failed(i, failure, Instant::now());
-                    }
-                    s.segments.dropped(i)
-                };
-                if let Some(dropped) = dropped {
-                    say(format_args!(
-                        "{}: {why}; dropped ({})\n",
-                        url.socket_addr(),
-                        dropped_word(dropped)
-                    ));
-                    return;
-                }
-                runtime::sleep(IDLE_PAUSE * 4).await;
-            }
-        }
-    }
-}
-
-/// Fetch (the rest of) `span` from source `i`, over `conn` when it is open.
-#[allow(clippy::too_many_arguments)]
-async fn fetch(
-    i: usize,
-    urls: &[Url],
-    span: Span,
-    conn: &mut Option<Conn>,
-    shared: &RefCell<Shared>,
-    file: &File,
-    tls: &TlsClient,
-    options: &Options,
-) -> Result<(), (Failure, String)> {
-    let url = &urls[i];
-    let transient = |why: String| (Failure::Transient, why);
-    if conn.is_none() {
-        let stream = exchange::connect(url, tls, options.timeout)
-            .await
-            .map_err(|e| transient(connect_error(url, e).to_string()))?;
-        *conn = Some(Conn {
-            stream,
-            received: Received::new(READ_BUF),
-            reader: None,
-            keep_alive: true,
-        });
-    }
-    let c = conn.as_mut().expect("just opened");
-    let mut reader = match c.reader.take() {
-        // The probe's head was read already: its body follows.
-        Some(reader) => reader,
-        None => {
-            let validator = shared.borrow().validator.clone();
-            let answer = send_and_read_head(
-                &mut c.stream,
-                &mut c.received,
-                url,
-                span,
-                validator.as_ref(),
-                options,
-            )
-            .await
-            .map_err(|e| transient(e.to_string()))?;
-            let Some((head, reader)) = answer else {
-                return Err(transient("no response".to_string()));
-            };
-            let mut s = shared.borrow_mut();
-            let total = s.segments.total();
-            judge_piece(
-                span,
-                Some(total),
-                s.validator.as_ref(),
-                head.status,
-                head.content_range.as_deref(),
-                head.validator.as_ref(),
-                head.body,
-            )
-            .map_err(|f| {
-                (
-                    f,
-                    format!("unusable answer {} {}", head.status, head.reason),
-                )
-            })?;
-            if s.announced[i].is_none() {
-                s.announced[i] = verify::preferred(&head.digests);
-                s.drop_disagreeing(urls, Instant::now());
-                if s.segments.dropped(i).is_some() {
-                    return Err((Failure::Corrupt, "wrong digest".to_string()));
-                }
-            }
-            c.keep_alive = head.keep_alive;
-            reader
-        }
-    };
-    loop {
-        let event = c
-            .received
-            .next_event(
-                &mut c.stream,
-                &mut reader,
-                options.timeout,
-                |event| match event {
-                    Event::Data(data) => {
-                        let mut s = shared.borrow_mut();
-                        let now = Instant::now();
-                        let w = s.segments.handle_data(i, data.len() as u64, now);
-                        let keep = &data[..w.keep as usize];
-                        let wrote = file.write_all_at(keep, w.offset);
-                        s.progress.advance(keep.len());
-                        s.show_speeds(urls, now);
-                        if w.complete {
-                            let Shared { note, segments, .. } = &mut *s;
-                            if let Some(note) = note.as_mut() {
-                                note.write(segments.done());
-                            }
-                        }
-                        Some((wrote, w.complete))
-                    }
-                    _ => None,
-                },
-            )
-            .await;
-        match event {
-            Ok(Some((Ok(()), complete))) => {
-                let more = !reader.is_done()
-                    && reader
-                        .announced_length()
-                        .is_none_or(|n| reader.received() < n);
-                if complete && more {
-                    // Cut short by a steal: the rest of this response is not wanted.
-                    *conn = None;
-                    return Ok(());
-                }
-            }
-            Ok(Some((Err(e), _))) => return Err((Failure::Refused, format!("writing: {e}"))),
-            Ok(None) => {
-                if !c.keep_alive {
-                    *conn = None;
-                }
-                return Ok(());
-            }
-            Err(ReceiveError::Timeout) => return Err(transient("timed out".to_string())),
-            Err(e) => return Err(transient(e.to_string())),
-        }
-    }
-}
-
-/// Send a GET for `span` of `url` (with `If-Range` when the version is known, and asking for
-/// digests) and read the response head. `Ok(None)`: the connection ended without a head.
-async fn send_and_read_head(
-    stream: &mut Stream,
-    received: &mut Received,
-    url: &Url,
-    span: Span,
-    validator: Option<&Validator>,
-    options: &Options,
-) -> Result<Option<(KeptHead, ResponseReader)>, ClientError> {
-    let range = span.range_value();
-    let mut fields: Vec<(&str, &[u8])> = vec![("Range", range.as_bytes())];
-    if let Some(v) = validator {
-        fields.push(("If-Range", v.value().as_bytes()));
-    }
-    fields.extend(verify::WANT_FIELDS);
-    match exchange::send_get(stream, url, &fields, options.timeout).await {
-        Ok(Some(())) => {}
-        Ok(None) => return Err(ClientError::Timeout(super::TimeoutPhase::Send, url.clone())),
-        Err(e) => return Err(ClientError::Broken(url.clone(), e.to_string())),
-    }
-    let mut reader = ResponseReader::new(false);
-    loop {
-        let head = received
-            .next_event(stream, &mut reader, options.timeout, |event| match event {
-                Event::Head(response) => Some(KeptHead::of(&response)),
-                _ => None,
-            })
-            .await;
-        match head {
-            Ok(Some(head)) => return Ok(Some((head, reader))),
-            Ok(None) => {}
-            Err(e) => return Err(super::error::head_error(url, e, received.pending())),
-        }
-    }
 }
 
 fn dropped_word(dropped: Dropped) -> &'static str {
