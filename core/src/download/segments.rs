@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 /// How pieces are sized and when a source is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentConfig {
     /// Smallest range handed out (a smaller remainder is handed out whole).
     pub min_piece: u64,
@@ -32,11 +32,15 @@ pub struct SegmentConfig {
     pub max_failures: u32,
     /// Smallest tail worth stealing from another source.
     pub min_steal: u64,
+    /// A source this many times slower than the fastest (both measured for at least
+    /// [`SegmentConfig::target`]) is dropped when it asks for more work, or when another takes
+    /// over the rest of its piece (all of it): what it would fetch the others fetch sooner.
+    pub slow_ratio: f64,
 }
 
 impl Default for SegmentConfig {
-    /// 256 KiB to 16 MiB pieces of about 2 s each, a source dropped after 3 failures in a row,
-    /// tails of 64 KiB or more stolen.
+    /// 256 KiB to 16 MiB pieces of about 2 s each, a source dropped after 3 failures in a row
+    /// or when 20 times slower than the fastest, tails of 64 KiB or more stolen.
     fn default() -> Self {
         SegmentConfig {
             min_piece: 256 * 1024,
@@ -44,6 +48,7 @@ impl Default for SegmentConfig {
             target: Duration::from_secs(2),
             max_failures: 3,
             min_steal: 64 * 1024,
+            slow_ratio: 20.0,
         }
     }
 }
@@ -122,6 +127,8 @@ pub enum Dropped {
     Refused,
     /// [`Failure::Corrupt`].
     Corrupt,
+    /// [`SegmentConfig::slow_ratio`] times slower than the fastest source.
+    Slow,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +267,10 @@ impl Segments {
         if self.is_complete() {
             return Assign::Complete;
         }
+        if self.is_slow(source, now) {
+            self.sources[source].dropped = Some(Dropped::Slow);
+            return Assign::Dropped;
+        }
         let span = match self.todo.first().copied() {
             Some(first) => {
                 let size = self.piece_size(source, now);
@@ -317,6 +328,28 @@ impl Segments {
         true
     }
 
+    /// `source` was measured long enough and is [`SegmentConfig::slow_ratio`] times slower
+    /// than the fastest source measured as long.
+    fn is_slow(&self, source: usize, now: Instant) -> bool {
+        let measured = |i: usize| {
+            let s = &self.sources[i];
+            let active = s
+                .active
+                .as_ref()
+                .map_or(Duration::ZERO, |a| now.saturating_duration_since(a.since));
+            (s.busy + active >= self.config.target && s.dropped.is_none())
+                .then(|| self.speed(i, now))
+                .flatten()
+        };
+        let Some(mine) = measured(source) else {
+            return false;
+        };
+        let fastest = (0..self.sources.len())
+            .filter_map(measured)
+            .fold(0.0, f64::max);
+        mine * self.config.slow_ratio < fastest
+    }
+
     /// How large a piece `source` gets now.
     fn piece_size(&self, source: usize, now: Instant) -> u64 {
         let (min, max) = (self.config.min_piece, self.config.max_piece.max(1));
@@ -359,9 +392,13 @@ impl Segments {
         let active = self.sources[victim].active.as_ref()?;
         let left = active.span.end - active.pos;
         let theirs = self.speed(victim, now).unwrap_or(0.0);
+        // A victim far slower than the others loses all of it, and is dropped.
+        let slow = self.is_slow(victim, now);
         // Both end together: mine / (mine + theirs) of what is left, from the end. An unproven
         // stealer takes half.
-        let share = if mine > 0.0 {
+        let share = if slow {
+            1.0
+        } else if mine > 0.0 {
             mine / (mine + theirs)
         } else {
             0.5
@@ -373,6 +410,9 @@ impl Segments {
         }
         let end = active.span.end;
         let start = end - take;
+        if slow {
+            self.sources[victim].dropped = Some(Dropped::Slow);
+        }
         let victim_active = self.sources[victim].active.as_mut()?;
         victim_active.span.end = start;
         Some(Span { start, end })
@@ -636,6 +676,23 @@ mod tests {
         // Alone, the fast source needs 8 MiB / 100 kB per tick = 84 ticks.
         let (_, ticks, _) = simulate(total, &[100_000, 1_000], Default::default());
         assert!(ticks < 100, "took {ticks} ticks");
+    }
+
+    #[test]
+    fn a_source_twenty_times_slower_than_the_fastest_is_dropped() {
+        // 10 ms ticks: pieces of 100 ms, a file of 3 s for the fast source alone.
+        let config = SegmentConfig {
+            target: Duration::from_millis(100),
+            ..SegmentConfig::default()
+        };
+        let total = 30 * MIB;
+        let (got, _, segments) = simulate(total, &[100_000, 4_000], config);
+        assert_eq!(segments.dropped(1), Some(Dropped::Slow), "{got:?}");
+        assert_eq!(segments.dropped(0), None);
+        // Eight times slower is not dropped: it still helps.
+        let (got, _, segments) = simulate(total, &[100_000, 12_500], config);
+        assert_eq!(segments.dropped(1), None, "{got:?}");
+        assert!(got[1] > total / 20, "{got:?}");
     }
 
     #[test]

@@ -320,6 +320,7 @@ fn dropped_word(dropped: Dropped) -> &'static str {
         Dropped::Failing => "failing",
         Dropped::Refused => "no usable range answers",
         Dropped::Corrupt => "wrong copy",
+        Dropped::Slow => "far slower than the others",
     }
 }
 
