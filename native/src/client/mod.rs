@@ -217,7 +217,8 @@ async fn attempt(
                         return Ok(Some(saved));
                     }
                     say(format_args!(
-                        "{next} does not serve ranges of a known version: one source\n"
+                        "{next} cannot start a multi-source download (unreachable, or no \
+                         ranges of a known version): one source\n"
                     ));
                 }
             }

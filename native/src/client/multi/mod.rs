@@ -9,7 +9,7 @@
 mod behind;
 mod source;
 
-use super::error::{connect_error, ClientError};
+use super::error::ClientError;
 use super::hash::Hasher;
 use super::part::Part;
 use super::print::say;
@@ -110,8 +110,8 @@ fn speeds(segments: &Segments, urls: &[Url], now: Instant) -> String {
 
 /// Download the file the redirect `head` led to from `first` (its `Location`) and the
 /// servers its `Link` headers named, at most `options.segments` of them. `Ok(None)` when the
-/// first server's answer does not allow it (no ranges, no length, no validator): the caller
-/// goes on with one source.
+/// first server cannot be reached or its answer does not allow it (no ranges, no length, no
+/// validator): the caller goes on with one source.
 pub(super) async fn download(
     first: &Url,
     head: &KeptHead,
@@ -129,9 +129,10 @@ pub(super) async fn download(
         start: 0,
         end: config.min_piece,
     };
-    let mut stream = exchange::connect(first, tls, options.timeout)
-        .await
-        .map_err(|e| connect_error(first, e))?;
+    // The first server unreachable: the one-source path fails over (asks the balancer again).
+    let Ok(mut stream) = exchange::connect(first, tls, options.timeout).await else {
+        return Ok(None);
+    };
     let mut received = Received::new(READ_BUF);
     let answer =
         send_and_read_head(&mut stream, &mut received, first, probe, None, options).await?;
