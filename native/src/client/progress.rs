@@ -37,14 +37,14 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    /// A bar of `total` bytes for a multi-source download, each source's speed after it
+    /// A bar of `total` bytes for a multi-source download, each source's speed on a line below
     /// ([`Progress::set_message`]).
     pub(super) fn multi(quiet: bool, total: u64) -> Progress {
         if quiet || !io::stderr().is_terminal() {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(total);
-        let template = "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}";
+        let template = "{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}\n{wide_msg}";
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }

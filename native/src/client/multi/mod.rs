@@ -252,7 +252,6 @@ pub(super) async fn download(
         part.keep_sparse(s.segments.done());
         return Err(ClientError::NoSource(dropped_summary(&s.segments, &urls)));
     }
-    summary(&s.segments, &urls, options);
     // The whole file, hashed once complete (read back in bounded chunks).
     let expected = s.expected();
     if expected.is_none() {
@@ -307,6 +306,7 @@ pub(super) async fn download(
     part.finish(file, options)
         .map_err(|e| ClientError::File(part.output.clone(), e))?;
     s.progress.finish();
+    summary(&s.segments, &urls, options);
     Ok(Some(Saved {
         path: part.output.clone(),
         bytes: total,
