@@ -142,6 +142,14 @@ readmit {
     retry_after: u32,
 
 }
+{
+    /// name at most this many other live servers holding the file in RFC 6249 headers on a
+    /// file's redirect (`Link: <URL>; rel=duplicate; pri=N`, best weight first, plus the
+    /// Metalink's `rel=describedby`), for multi-source clients (client -s, aria2c); 0 sends
+    /// none (default 5)
+    #[argh(option, default = "ricochet_core::balance::redirect::DEFAULT_LINKS")]
+    links: u32,
+}
 limits {
     /// most client connections open at once; more wait to be accepted (default 4096)
     max_connections = "4096",
@@ -373,7 +381,10 @@ fn config(args: &Args) -> Result<Config, LaunchError> {
         readmit,
     };
     config.policy = args.policy;
-    config.redirect = args.redirect.with_retry_after(args.retry_after);
+    config.redirect = args
+        .redirect
+        .with_retry_after(args.retry_after)
+        .with_links(args.links);
     config.listener.max_connections = args.max_connections.max(1);
     config.listener.limits.max_request_line = args.max_request_line;
     config.listener.limits.max_head = args.max_head;
