@@ -97,6 +97,8 @@ struct Shared {
 pub struct Digests {
     threads: usize,
     write_xattr: bool,
+    /// Start hashing threads (false only in tests, which run the jobs themselves).
+    spawn: bool,
     shared: Arc<Shared>,
 }
 
@@ -116,6 +118,7 @@ impl Digests {
         Digests {
             threads,
             write_xattr,
+            spawn: true,
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
@@ -191,7 +194,7 @@ impl Digests {
             algorithm,
             file,
         });
-        if state.started < self.threads.min(state.busy.len()) {
+        if self.spawn && state.started < self.threads.min(state.busy.len()) {
             let shared = Arc::clone(&self.shared);
             let write_xattr = self.write_xattr;
             let spawned = std::thread::Builder::new()
@@ -242,31 +245,36 @@ fn hash_forever(shared: &Shared, write_xattr: bool) {
                 state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let started = std::time::Instant::now();
-        let result = hash_unchanged(&job, &mut buf);
-        if result.as_ref().is_ok_and(Option::is_some) {
-            let secs = started.elapsed().as_secs_f64();
-            log::debug!(
-                "hashed {} bytes ({}) in {:.3} s, {:.2} GB/s",
-                job.version.len,
-                job.algorithm.rfc9530_name(),
-                secs,
-                job.version.len as f64 / secs.max(1e-9) / 1e9
-            );
-        }
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.busy.remove(&(job.key, job.algorithm));
-        match result {
-            Ok(Some(d)) => {
-                remember(&mut state, job.key, job.version, d);
-                drop(state);
-                if write_xattr {
-                    write_xattr_of(&job.file, d, job.version);
-                }
+        work(shared, &job, &mut buf, write_xattr);
+    }
+}
+
+/// Hash one job's file and remember the result.
+fn work(shared: &Shared, job: &Job, buf: &mut [u8], write_xattr: bool) {
+    let started = std::time::Instant::now();
+    let result = hash_unchanged(job, buf);
+    if result.as_ref().is_ok_and(Option::is_some) {
+        let secs = started.elapsed().as_secs_f64();
+        log::debug!(
+            "hashed {} bytes ({}) in {:.3} s, {:.2} GB/s",
+            job.version.len,
+            job.algorithm.rfc9530_name(),
+            secs,
+            job.version.len as f64 / secs.max(1e-9) / 1e9
+        );
+    }
+    let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    state.busy.remove(&(job.key, job.algorithm));
+    match result {
+        Ok(Some(d)) => {
+            remember(&mut state, job.key, job.version, d);
+            drop(state);
+            if write_xattr {
+                write_xattr_of(&job.file, d, job.version);
             }
-            Ok(None) => log::debug!("a file changed while it was hashed; not remembered"),
-            Err(e) => log::warn!("cannot hash a file: {e}"),
         }
+        Ok(None) => log::debug!("a file changed while it was hashed; not remembered"),
+        Err(e) => log::warn!("cannot hash a file: {e}"),
     }
 }
 
@@ -368,6 +376,125 @@ fn write_xattr_of(file: &std::fs::File, d: Digest, version: Version) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ricochet_core::files::serve::FileRequest;
+    use ricochet_core::http::request::RequestParser;
+    use ricochet_core::http::Parsed;
+    use std::path::{Path, PathBuf};
+
+    /// Digests whose jobs the test runs itself, one at a time.
+    fn paused() -> Digests {
+        Digests {
+            spawn: false,
+            ..Digests::new(1, false)
+        }
+    }
+
+    /// Run every queued job; how many there were.
+    fn run_queued(d: &Digests) -> usize {
+        let mut buf = vec![0; READ];
+        let mut n = 0;
+        loop {
+            // The lock is released before the job runs (work takes it again).
+            let job = d.lock().queue.pop_front();
+            let Some(job) = job else { break n };
+            work(&d.shared, &job, &mut buf, false);
+            n += 1;
+        }
+    }
+
+    fn routed(want: &str) -> FileRequest {
+        let head = format!("GET /f HTTP/1.1\r\nHost: x\r\n{want}\r\n\r\n");
+        let mut parser = RequestParser::default();
+        let Ok(Parsed::Complete { value, .. }) = parser.parse(head.as_bytes()) else {
+            panic!("{head}");
+        };
+        ricochet_core::files::serve::route(&value).unwrap()
+    }
+
+    fn ask(d: &Digests, path: &Path, wants: &FileRequest) -> KnownDigests {
+        let file = File::open(path).unwrap();
+        let meta = file.metadata().unwrap();
+        d.lookup(&file, &meta, &wants.wants)
+    }
+
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("ricochet-hasher-{label}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn queued_once_bounded_and_never_stale() {
+        let dir = Scratch::new("queue");
+        let d = paused();
+        let want = routed("Want-Repr-Digest: sha-256=1");
+        let path = dir.0.join("a");
+        std::fs::write(&path, b"first version").unwrap();
+        // Not asked: nothing queued. Asked twice before the hash: queued once.
+        assert_eq!(
+            ask(&d, &path, &routed("Accept: */*")),
+            KnownDigests::default()
+        );
+        assert_eq!(ask(&d, &path, &want), KnownDigests::default());
+        assert_eq!(ask(&d, &path, &want), KnownDigests::default());
+        assert_eq!(run_queued(&d), 1);
+        let first = ask(&d, &path, &want).sha256.expect("known once hashed");
+        assert_eq!(first, hash_bytes(Algorithm::Sha256, b"first version"));
+        assert_eq!(run_queued(&d), 0, "a known digest is not hashed again");
+        // Rewritten (same size, another time): the old digest is gone before the new is known.
+        std::fs::write(&path, b"other version").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(3);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(ask(&d, &path, &want), KnownDigests::default());
+        assert_eq!(run_queued(&d), 1);
+        let second = ask(&d, &path, &want).sha256.unwrap();
+        assert_eq!(second, hash_bytes(Algorithm::Sha256, b"other version"));
+        // Many files at once: at most MAX_QUEUED wait; the rest are asked again later.
+        for i in 0..MAX_QUEUED + 10 {
+            let p = dir.0.join(format!("f{i}"));
+            std::fs::write(&p, i.to_string()).unwrap();
+            assert_eq!(ask(&d, &p, &want), KnownDigests::default());
+        }
+        assert_eq!(d.lock().queue.len(), MAX_QUEUED);
+        assert_eq!(run_queued(&d), MAX_QUEUED);
+        let last = dir.0.join(format!("f{}", MAX_QUEUED + 9));
+        assert_eq!(ask(&d, &last, &want), KnownDigests::default());
+        assert_eq!(run_queued(&d), 1, "queued again once there was room");
+        assert!(ask(&d, &last, &want).sha256.is_some());
+    }
+
+    #[test]
+    fn a_file_changed_while_queued_is_not_remembered() {
+        let dir = Scratch::new("changed");
+        let d = paused();
+        let want = routed("Want-Digest: SHA-256");
+        let path = dir.0.join("a");
+        std::fs::write(&path, b"short").unwrap();
+        assert_eq!(ask(&d, &path, &want), KnownDigests::default());
+        std::fs::write(&path, b"longer now").unwrap();
+        assert_eq!(run_queued(&d), 1);
+        assert!(
+            d.lock().known.is_empty(),
+            "the old version's hash is thrown away"
+        );
+        assert!(d.lock().busy.is_empty());
+    }
 
     #[test]
     fn hashes_match_the_known_values() {
