@@ -467,3 +467,57 @@ fn a_request_waits_on_at_most_a_few_checks() {
     assert_eq!(sim.jobs.len(), 6, "{:?}", sim.jobs);
     assert_eq!(checked.len(), 6, "a server checked twice within the TTL");
 }
+
+/// A server reported unreachable is left out of this request's pick while another server
+/// holding the file may be picked, as without file checks; when it alone holds the file it is
+/// still picked (the report is verified by a probe, not believed), and other requests are not
+/// affected at all.
+#[test]
+fn an_unreachable_report_is_avoided_for_this_request_only_and_never_believed() {
+    let mut sim = Sim::new(FileIndexConfig::default(), &[10, 20]);
+    let both = |_: Target| ok(1, 0);
+    let unreachable = |sim: &mut Sim, path: &str, answer: &dyn Fn(Target) -> CheckResult| {
+        let mut request = PickRequest::new(path);
+        request.avoid_unless_alone(0);
+        loop {
+            let step = sim.poll(&mut request);
+            let jobs = sim.drain();
+            if step != PickStep::Wait {
+                return step;
+            }
+            for job in jobs {
+                assert!(sim.index.handle_check(&job, answer(job.target()), sim.now));
+            }
+        }
+    };
+    for _ in 0..50 {
+        assert_eq!(unreachable(&mut sim, "/both", &both), PickStep::Redirect(1));
+    }
+    let mut seen = [0; 2];
+    for _ in 0..200 {
+        if let PickStep::Redirect(i) = sim.request("/both", &both) {
+            seen[i] += 1;
+        }
+    }
+    assert!(
+        seen[0] > 0 && seen[1] > 0,
+        "other requests unaffected: {seen:?}"
+    );
+    // Only server 0 holds /one: a request reporting it unreachable still goes there, never to
+    // server 1 (which lacks it); a missing report leaves it no server at all (503: the one
+    // holder is not believed gone, only avoided).
+    let only_0 = |t: Target| match t {
+        Target::Server(0) => ok(1, 0),
+        _ => not_found(),
+    };
+    for _ in 0..20 {
+        assert_eq!(
+            unreachable(&mut sim, "/one", &only_0),
+            PickStep::Redirect(0)
+        );
+    }
+    assert_eq!(
+        sim.request_avoiding("/one", &[0], &only_0),
+        PickStep::Unavailable
+    );
+}

@@ -9,8 +9,9 @@
 //! for the checks it waits on. What it keeps:
 //!
 //! - one entry per path: the origin's last answer for it and each server's, with when each
-//!   came. A server's answer is judged against the origin's ([`judge_copy`]) when it is read,
-//!   so a new origin answer re-judges every server at once;
+//!   came. A server's answer is judged against the origin's ([`judge_copy`]) when either comes
+//!   in, and the verdict kept beside it: a request reads verdicts and compares times, it never
+//!   judges (a new origin answer re-judges every server of the path at once);
 //! - an answer is fresh for `file_ttl` when it shows the current copy (or the origin has it),
 //!   for `miss_ttl` when it shows a missing file or another version; after that the server is
 //!   unknown again and checked anew when a request wants it. A failed check (timeout, error)
@@ -86,6 +87,21 @@ impl Default for FileIndexConfig {
     }
 }
 
+/// A server's last answer judged against the origin's last answer when either came in (so
+/// a request reads it without judging anew): whether it is fresh is still read at each look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Verdict {
+    /// No answer, or the check failed.
+    #[default]
+    None,
+    /// The current copy.
+    Has,
+    /// Lacks it, or another version.
+    NotCurrent,
+    /// A 200, and the origin has not answered yet.
+    NeedOrigin,
+}
+
 /// One target's knowledge of one path.
 #[derive(Debug, Clone, Default)]
 struct Knowledge {
@@ -93,6 +109,8 @@ struct Knowledge {
     answer: Option<(Instant, CheckResult)>,
     /// The last client report that made a re-check due.
     reported: Option<Instant>,
+    /// A server's answer judged ([`judge`]); kept up to date by [`FileIndex::record`].
+    verdict: Verdict,
     queued: bool,
     in_flight: bool,
     /// A server's answer that waits for the origin's before it is counted.
@@ -102,6 +120,7 @@ struct Knowledge {
 const NO_KNOWLEDGE: Knowledge = Knowledge {
     answer: None,
     reported: None,
+    verdict: Verdict::None,
     queued: false,
     in_flight: false,
     uncounted: false,
@@ -140,8 +159,10 @@ impl Entry {
 /// What a request may do with one target for one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum View {
-    /// A fresh answer: has the current copy, or not ([`Presence::Has`], lacks, other version).
-    Known(Presence),
+    /// A fresh answer showing the current copy (for the origin: a 200).
+    Has,
+    /// A fresh answer showing a missing file or another version (for the origin: not a 200).
+    NotCurrent,
     /// A fresh 200 from a server, not judged yet: the origin's answer is not in.
     NeedOrigin,
     /// No fresh answer; a check is queued or running.
@@ -222,7 +243,7 @@ impl FileIndex {
 
     /// Where `server` stands for `path` now. Does not count as a use of the path.
     pub fn presence(&self, server: usize, path: &str, now: Instant) -> Presence {
-        presence_of(self.view(Target::Server(server), path, now))
+        self.presence_in(self.entries.peek(path), Target::Server(server), now)
     }
 
     /// A check of `target` for `path` is queued or running.
@@ -303,9 +324,8 @@ impl FileIndex {
     /// until that check answers, the server keeps its state. Returns whether a re-check was
     /// queued. Counts as a use of the path.
     pub fn handle_missing_report(&mut self, server: usize, path: &str, now: Instant) -> bool {
-        self.touch(path);
-        let entry = self.entries.peek_mut(path).expect("just touched");
-        let k = entry.get_mut(Target::Server(server));
+        let slot = self.touch(path);
+        let k = self.entries.at_mut(slot).get_mut(Target::Server(server));
         if k.reported
             .is_some_and(|at| now < at + MISSING_REPORT_PERIOD)
         {
@@ -316,7 +336,7 @@ impl FileIndex {
             return false;
         }
         self.counters.report_rechecks += 1;
-        self.want(Target::Server(server), path);
+        self.want_at(slot, Target::Server(server));
         true
     }
 
@@ -333,7 +353,7 @@ impl FileIndex {
         let state = |target: Target| {
             let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
             CopyState {
-                presence: presence_of(self.view_in(entry, target, now)),
+                presence: self.presence_in(entry, target, now),
                 head: k
                     .answer
                     .as_ref()
@@ -359,43 +379,56 @@ impl FileIndex {
     }
 
     /// Make `path` the most recently used, creating its entry (and evicting the least recently
-    /// used one when full).
-    pub(crate) fn touch(&mut self, path: &str) {
-        let (_, inserted) = self.entries.get_or_insert_with(path, Entry::default);
+    /// used one when full): its slot, for [`FileIndex::entry_at`] and [`FileIndex::want_at`]
+    /// until the next call. The one lookup of the path a request's poll makes.
+    pub(crate) fn touch(&mut self, path: &str) -> u32 {
+        let (slot, inserted) = self.entries.touch(path, Entry::default);
         if inserted && !self.in_flight.is_empty() {
             // Checks of an evicted entry may still be running: never start a second one.
-            let entry = self.entries.peek_mut(path).expect("just inserted");
+            let entry = self.entries.at_mut(slot);
             for flight in self.in_flight.values() {
                 if *flight.path == *path {
                     entry.get_mut(flight.target).in_flight = true;
                 }
             }
         }
+        slot
     }
 
-    /// Queue a check of `target` for `path` unless one is queued or running.
-    pub(crate) fn want(&mut self, target: Target, path: &str) {
-        let Some(key) = self.entries.shared_key(path) else {
-            return;
-        };
-        let entry = self.entries.peek_mut(path).expect("key found");
-        let k = entry.get_mut(target);
+    /// Queue a check of `target` for the path in `slot` unless one is queued or running.
+    pub(crate) fn want_at(&mut self, slot: u32, target: Target) {
+        let k = self.entries.at_mut(slot).get_mut(target);
         if !k.queued && !k.in_flight {
             k.queued = true;
+            let key = self.entries.key_at(slot).clone();
             self.queue.push_back((target, key));
         }
     }
 
-    pub(crate) fn entry(&self, path: &str) -> Option<&Entry> {
-        self.entries.peek(path)
+    /// The entry in `slot` (from [`FileIndex::touch`]).
+    pub(crate) fn entry_at(&self, slot: u32) -> &Entry {
+        self.entries.at(slot)
     }
 
-    pub(crate) fn view(&self, target: Target, path: &str, now: Instant) -> View {
-        self.view_in(self.entries.peek(path), target, now)
+    /// Whether `entry` holds a fresh answer of the origin (any status): what a server's 200 is
+    /// judged against.
+    pub(crate) fn origin_fresh(&self, entry: Option<&Entry>, now: Instant) -> bool {
+        matches!(
+            self.view_in(entry, Target::Origin, now, false),
+            View::Has | View::NotCurrent
+        )
     }
 
-    /// What a request may do with `target` given `entry`'s knowledge.
-    pub(crate) fn view_in(&self, entry: Option<&Entry>, target: Target, now: Instant) -> View {
+    /// What a request may do with `target` given `entry`'s knowledge; `origin_fresh` is
+    /// [`FileIndex::origin_fresh`] of the same entry (unused for the origin itself). No
+    /// judging here: a server's answer was judged when it or the origin's came in.
+    pub(crate) fn view_in(
+        &self,
+        entry: Option<&Entry>,
+        target: Target,
+        now: Instant,
+        origin_fresh: bool,
+    ) -> View {
         let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
         let pending = if k.queued || k.in_flight {
             View::Checking
@@ -413,12 +446,22 @@ impl FileIndex {
             }
             Some((at, Ok(head))) => {
                 let view = match target {
-                    Target::Origin if head.status == Status::OK => View::Known(Presence::Has),
-                    Target::Origin => View::Known(Presence::Lacks(head.status)),
-                    Target::Server(_) => self.judge_server(entry, head, now),
+                    Target::Origin if head.status == Status::OK => View::Has,
+                    Target::Origin => View::NotCurrent,
+                    // A 200 is only as good as the origin's answer it was judged against.
+                    Target::Server(_)
+                        if self.config.origin && head.status == Status::OK && !origin_fresh =>
+                    {
+                        View::NeedOrigin
+                    }
+                    Target::Server(_) => match k.verdict {
+                        Verdict::Has => View::Has,
+                        Verdict::NotCurrent => View::NotCurrent,
+                        Verdict::NeedOrigin | Verdict::None => View::NeedOrigin,
+                    },
                 };
                 let ttl = match view {
-                    View::Known(p) if p.is_not_current() => self.config.miss_ttl,
+                    View::NotCurrent => self.config.miss_ttl,
                     _ => self.config.file_ttl,
                 };
                 if now >= *at + ttl {
@@ -430,27 +473,29 @@ impl FileIndex {
         }
     }
 
-    fn judge_server(&self, entry: Option<&Entry>, head: &FileHead, now: Instant) -> View {
-        if head.status != Status::OK || !self.config.origin {
-            return View::Known(judge_copy(head, None, self.config.mtime_slack));
+    /// Where `target` stands given `entry`'s knowledge, with the length and date of another
+    /// version (judged anew: for the mirror list, not for requests).
+    fn presence_in(&self, entry: Option<&Entry>, target: Target, now: Instant) -> Presence {
+        let origin_fresh = self.origin_fresh(entry, now);
+        match self.view_in(entry, target, now, origin_fresh) {
+            View::Has => Presence::Has,
+            View::NotCurrent => {
+                let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
+                let Some((_, Ok(head))) = &k.answer else {
+                    return Presence::Unknown;
+                };
+                let origin = entry
+                    .and_then(|e| e.origin.as_ref())
+                    .and_then(|o| o.answer.as_ref())
+                    .and_then(|(_, r)| r.as_ref().ok())
+                    .filter(|_| self.config.origin);
+                match target {
+                    Target::Origin => Presence::Lacks(head.status),
+                    Target::Server(_) => judge_copy(head, origin, self.config.mtime_slack),
+                }
+            }
+            View::NeedOrigin | View::Checking | View::Due | View::Backoff => Presence::Unknown,
         }
-        match self.fresh_origin(entry, now) {
-            Some(origin) => View::Known(judge_copy(head, Some(origin), self.config.mtime_slack)),
-            None => View::NeedOrigin,
-        }
-    }
-
-    /// The origin's answer for the entry's path, if fresh.
-    fn fresh_origin<'e>(&self, entry: Option<&'e Entry>, now: Instant) -> Option<&'e FileHead> {
-        let (at, Ok(head)) = entry?.origin.as_ref()?.answer.as_ref()? else {
-            return None;
-        };
-        let ttl = if head.status == Status::OK {
-            self.config.file_ttl
-        } else {
-            self.config.miss_ttl
-        };
-        (now < *at + ttl).then_some(head)
     }
 
     fn record(&mut self, target: Target, path: &str, result: CheckResult, now: Instant) {
@@ -467,15 +512,18 @@ impl FileIndex {
             .and_then(|o| o.answer.as_ref())
             .and_then(|(_, r)| r.as_ref().ok());
         let mut uncounted = false;
+        let mut verdict = Verdict::None;
         match target {
             Target::Origin => {
                 self.counters.origin_checks += 1;
                 let origin = result.as_ref().ok();
                 for k in &mut entry.servers {
+                    let head = k.answer.as_ref().and_then(|(_, r)| r.as_ref().ok());
                     if std::mem::take(&mut k.uncounted) {
-                        let head = k.answer.as_ref().and_then(|(_, r)| r.as_ref().ok());
                         count(&mut self.counters, head, origin, config);
                     }
+                    // Every server judged anew against the origin's new answer.
+                    k.verdict = head.map_or(Verdict::None, |head| judge(head, origin, config));
                 }
             }
             Target::Server(_) => {
@@ -487,11 +535,13 @@ impl FileIndex {
                 if !uncounted {
                     count(&mut self.counters, head, origin, config);
                 }
+                verdict = head.map_or(Verdict::None, |head| judge(head, origin, config));
             }
         }
         let k = entry.get_mut(target);
         k.answer = Some((now, result));
         k.uncounted = uncounted;
+        k.verdict = verdict;
     }
 }
 
@@ -517,10 +567,15 @@ fn count(
     }
 }
 
-fn presence_of(view: View) -> Presence {
-    match view {
-        View::Known(presence) => presence,
-        _ => Presence::Unknown,
+/// A server's answer `head` judged against the origin's last answer (`None`: none yet, or its
+/// check failed).
+fn judge(head: &FileHead, origin: Option<&FileHead>, config: FileIndexConfig) -> Verdict {
+    if config.origin && head.status == Status::OK && origin.is_none() {
+        return Verdict::NeedOrigin;
+    }
+    match judge_copy(head, origin.filter(|_| config.origin), config.mtime_slack) {
+        Presence::Has => Verdict::Has,
+        _ => Verdict::NotCurrent,
     }
 }
 

@@ -8,7 +8,8 @@
 //!    failed, the request goes to the origin ([`PickStep::Origin`]);
 //! 2. makes today's weighted pick ([`Ranking::pick_where`]) among the live servers not known to
 //!    lack the current copy (the weights renormalised over them), leaving out the servers this
-//!    request already found wanting and those it was told to avoid;
+//!    request already found wanting and those it was told to avoid (a server reported
+//!    unreachable only while another may be picked);
 //! 3. redirects to the pick when it is known to hold the current copy; when it is unknown,
 //!    waits for its check (asking for one if none is queued or running), then goes back to 2,
 //!    without it if it lacks the file or its check failed;
@@ -21,7 +22,7 @@
 //! it. The shell, after each poll, runs the checks [`FileIndex::poll_check`] hands out; on
 //! [`PickStep::Wait`] it waits until a check result came in (any), then polls again.
 
-use crate::balance::file_check::{Presence, Target};
+use crate::balance::file_check::Target;
 use crate::balance::file_index::{FileIndex, View};
 use crate::balance::pool::Ranking;
 use std::borrow::Cow;
@@ -60,8 +61,10 @@ pub struct PickRequest<'p> {
 /// once).
 #[derive(Debug, Clone)]
 struct PickState {
-    /// Servers the client asked not to be sent to, and servers this request found wanting.
+    /// Servers the client reported missing the file, and servers this request found wanting.
     excluded: Vec<usize>,
+    /// The server the client reported unreachable: left out while another may be picked.
+    shunned: Option<usize>,
     waiting: Option<usize>,
     checks: u32,
     done: Option<PickStep>,
@@ -74,6 +77,7 @@ impl<'p> PickRequest<'p> {
             path: Cow::Borrowed(path),
             state: PickState {
                 excluded: Vec::new(),
+                shunned: None,
                 waiting: None,
                 checks: 0,
                 done: None,
@@ -95,10 +99,17 @@ impl<'p> PickRequest<'p> {
         &self.path
     }
 
-    /// Never pick `server` for this request (a client reported it missing the file, or
-    /// unreachable). Call before the first poll.
+    /// Never pick `server` for this request (a client reported it missing the file). Call
+    /// before the first poll.
     pub fn avoid(&mut self, server: usize) {
         self.state.excluded.push(server);
+    }
+
+    /// Pick `server` for this request only when no other server may be picked (a client
+    /// reported it unreachable: as [`Ranking::pick_avoiding`] does without file checks, the
+    /// report is verified by a probe, not taken at its word). Call before the first poll.
+    pub fn avoid_unless_alone(&mut self, server: usize) {
+        self.state.shunned = Some(server);
     }
 
     /// Server checks this request has waited on so far.
@@ -128,6 +139,8 @@ impl<'p> PickRequest<'p> {
 }
 
 impl PickState {
+    /// One lookup of the path ([`FileIndex::touch`]); every look after it reads the entry's
+    /// slot and the verdicts judged when the answers came in.
     fn decide<R: rand::Rng + ?Sized>(
         &mut self,
         path: &str,
@@ -136,74 +149,89 @@ impl PickState {
         rng: &mut R,
         now: Instant,
     ) -> PickStep {
-        index.touch(path);
+        let slot = index.touch(path);
+        let mut origin_fresh = false;
         if index.config().origin {
-            match index.view(Target::Origin, path, now) {
-                View::Known(Presence::Has) | View::Checking | View::NeedOrigin => {}
-                View::Known(_) | View::Backoff => return PickStep::Origin,
-                View::Due => index.want(Target::Origin, path),
+            match index.view_in(Some(index.entry_at(slot)), Target::Origin, now, false) {
+                View::Has => origin_fresh = true,
+                View::Checking | View::NeedOrigin => {}
+                View::NotCurrent | View::Backoff => return PickStep::Origin,
+                View::Due => index.want_at(slot, Target::Origin),
             }
         }
         loop {
+            let entry = Some(index.entry_at(slot));
+            let view = |server| index.view_in(entry, Target::Server(server), now, origin_fresh);
             if let Some(server) = self.waiting {
-                match index.view(Target::Server(server), path, now) {
-                    View::Known(Presence::Has) => return PickStep::Redirect(server),
+                match view(server) {
+                    View::Has => return PickStep::Redirect(server),
                     View::Checking | View::NeedOrigin => return PickStep::Wait,
                     // Lacks it, another version, its check failed, or the check was lost with
                     // an evicted entry: on to the others.
-                    View::Known(_) | View::Backoff | View::Due => {
+                    View::NotCurrent | View::Backoff | View::Due => {
                         self.excluded.push(server);
                         self.waiting = None;
                     }
                 }
             }
             let exhausted = self.checks >= MAX_CHECKS_PER_REQUEST;
-            let entry = index.entry(path);
+            let shunned = self.shunned;
             let pick = ranking.pick_where(rng, |i| {
                 !self.excluded.contains(&i)
-                    && match index.view_in(entry, Target::Server(i), now) {
-                        View::Known(p) => p == Presence::Has,
-                        View::Backoff => false,
+                    && shunned != Some(i)
+                    && match view(i) {
+                        View::Has => true,
+                        View::NotCurrent | View::Backoff => false,
                         View::NeedOrigin | View::Checking | View::Due => !exhausted,
                     }
             });
             let Some(server) = pick.map(|row| row.index) else {
-                return fallback(path, index, ranking, now);
+                if self.shunned.take().is_some() {
+                    // Nobody else: the reported server after all, if it holds the file.
+                    continue;
+                }
+                return self.fallback(index, slot, ranking, now, origin_fresh);
             };
-            match index.view_in(entry, Target::Server(server), now) {
-                View::Known(Presence::Has) => return PickStep::Redirect(server),
+            match view(server) {
+                View::Has => return PickStep::Redirect(server),
                 // Not picked by the filter above; never redirected to, whatever happens.
-                View::Known(_) | View::Backoff => self.excluded.push(server),
+                View::NotCurrent | View::Backoff => self.excluded.push(server),
                 View::NeedOrigin => self.waiting = Some(server),
                 View::Checking => {
                     self.checks += 1;
                     self.waiting = Some(server);
                 }
                 View::Due => {
-                    index.want(Target::Server(server), path);
+                    index.want_at(slot, Target::Server(server));
                     self.checks += 1;
                     self.waiting = Some(server);
                 }
             }
         }
     }
-}
 
-fn fallback(path: &str, index: &FileIndex, ranking: &Ranking, now: Instant) -> PickStep {
-    if index.config().origin {
-        return PickStep::Origin;
-    }
-    let entry = index.entry(path);
-    let all_known_missing = !ranking.is_empty()
-        && ranking.table().iter().all(|row| {
-            matches!(
-                index.view_in(entry, Target::Server(row.index), now),
-                View::Known(p) if p.is_not_current()
-            )
-        });
-    if all_known_missing {
-        PickStep::NotFound
-    } else {
-        PickStep::Unavailable
+    /// No server left to pick.
+    fn fallback(
+        &self,
+        index: &FileIndex,
+        slot: u32,
+        ranking: &Ranking,
+        now: Instant,
+        origin_fresh: bool,
+    ) -> PickStep {
+        if index.config().origin {
+            return PickStep::Origin;
+        }
+        let entry = Some(index.entry_at(slot));
+        let all_known_missing = !ranking.is_empty()
+            && ranking.table().iter().all(|row| {
+                index.view_in(entry, Target::Server(row.index), now, origin_fresh)
+                    == View::NotCurrent
+            });
+        if all_known_missing {
+            PickStep::NotFound
+        } else {
+            PickStep::Unavailable
+        }
     }
 }
