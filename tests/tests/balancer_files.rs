@@ -82,6 +82,9 @@ impl Mirrors {
             if name == "origin" {
                 put(&root, "only.bin", b"only on the origin", t);
             }
+            if name == "a" || name == "origin" {
+                put(&root, "one.bin", b"on A and the origin", t);
+            }
             let log = dirs.path().join(format!("{name}.log"));
             let mut cmd = Command::new(bin("server"));
             cmd.args(["--listen", &format!("127.0.0.{}:0", i + 2), "--root"])
@@ -335,6 +338,37 @@ fn missing_reports_make_one_recheck_and_are_not_believed() {
     // A holds it: the re-check says so, and it gets redirects again.
     assert_eq!(states(&balancer, "/app.bin")[&a], "has");
     balancer.wait_for("re-checking", Duration::from_secs(1));
+}
+
+/// As without `--verify-files`: a server reported unreachable is avoided by that request while
+/// another holds the file, still chosen when it alone does (not the origin), and verified by a
+/// probe rather than believed.
+#[test]
+fn unreachable_reports_avoid_the_server_for_that_request_only() {
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    let a = mirrors.name(0);
+    learn(&balancer, &mirrors, "/app.bin");
+    learn(&balancer, &mirrors, "/one.bin");
+    let report = format!("Ricochet-Unreachable: {a}\r\n");
+    for (status, host) in answers(&pipelined(&balancer, 20, "/app.bin", &report)) {
+        assert_eq!(status, 301);
+        assert_eq!(host, Some(mirrors.name(1)), "B, the other holder");
+    }
+    for (status, host) in answers(&pipelined(&balancer, 20, "/one.bin", &report)) {
+        assert_eq!(status, 301);
+        assert_eq!(host, Some(a.clone()), "A alone holds it: not the origin");
+    }
+    balancer.wait_for(
+        &format!("a client could not reach {a}: probing it now"),
+        Duration::from_secs(5),
+    );
+    // Not believed: requests without a report still go to A.
+    let hosts = answers(&pipelined(&balancer, 40, "/app.bin", ""));
+    assert!(
+        hosts.iter().any(|(_, h)| h.as_deref() == Some(a.as_str())),
+        "{hosts:?}"
+    );
 }
 
 #[test]

@@ -4,13 +4,14 @@
 //! - The index lives behind one mutex, held only to poll a request's [`PickRequest`], hand in
 //!   a check result or a timeout, or take a snapshot: never across an await.
 //! - After every poll the checks the index hands out ([`FileIndex::poll_check`]) are spawned,
-//!   one task each ([`check::head`]); a result is handed to [`FileIndex::handle_check`] and
+//!   one task each ([`Checker::head`]: kept-alive connections, a few checks per server at
+//!   once); a result is handed to [`FileIndex::handle_check`] and
 //!   wakes every waiting request ([`Notify`]), which polls again. Requests never busy-poll.
 //! - One timer task sleeps until [`FileIndex::poll_timeout`] and hands in timeouts (each check
 //!   also gives up by itself after the verify timeout: the timer only guards against a check
 //!   that never reports).
 
-use crate::balancer::check;
+use crate::balancer::check::Checker;
 use crate::balancer::published::Published;
 use crate::runtime;
 use crate::runtime::exchange::TlsClient;
@@ -35,7 +36,7 @@ pub struct Files {
     started: Notify,
     timer_running: AtomicBool,
     origin: Option<ServerAddr>,
-    tls: TlsClient,
+    checker: Checker,
 }
 
 impl fmt::Debug for Files {
@@ -58,7 +59,7 @@ impl Files {
             started: Notify::new(),
             timer_running: AtomicBool::new(false),
             origin,
-            tls: TlsClient::new(trust),
+            checker: Checker::new(TlsClient::new(trust)),
         }
     }
 
@@ -142,7 +143,7 @@ impl Files {
     async fn run(&self, job: CheckJob, target: Option<ServerAddr>) {
         let timeout = self.lock().config().verify_timeout;
         let result = match &target {
-            Some(server) => check::head(server, job.path(), &self.tls, timeout).await,
+            Some(server) => self.checker.head(server, job.path(), timeout).await,
             // Dropped by a reload meanwhile: nothing to ask.
             None => Err(ricochet_core::balance::file_check::CheckFailure::Error),
         };
