@@ -148,6 +148,9 @@ impl Entry {
             Target::Origin => self.origin.get_or_insert_with(Box::default),
             Target::Server(i) => {
                 if self.servers.len() <= i {
+                    // Exactly: a plain resize would make room for 4 (a Vec's least capacity
+                    // for elements this size), 312 bytes per path for nothing.
+                    self.servers.reserve_exact(i + 1 - self.servers.len());
                     self.servers.resize(i + 1, Knowledge::default());
                 }
                 &mut self.servers[i]
