@@ -64,7 +64,7 @@ fuzz:
     cd core
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
-    for target in request response chunked url redirect; do
+    for target in request response chunked url redirect want_repr_digest want_digest repr_digest digest; do
         if ! cargo +nightly fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 >"$log" 2>&1; then
             tail -n 40 "$log"
             echo "fuzz: $target failed; the input is under core/fuzz/artifacts/$target/"

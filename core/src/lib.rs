@@ -12,7 +12,8 @@
 //! - [`http`]: the wire protocol, used by everything: request and response heads
 //!   (`request`, `response`, `write`), bodies (`body`), one server-side connection
 //!   (`connection`) and one client-side exchange (`exchange`), `date`, `url`, `status`,
-//!   `error_page`, `access_log`, and Ricochet's own report headers (`report`).
+//!   `error_page`, `access_log`, whole-file digest fields (`digest`, `base64`), and Ricochet's own
+//!   report headers (`report`).
 //! - [`files`]: what the static file server answers (`serve`, `conditional`, `range`).
 //! - [`download`]: what the download client decides (`follow`, `resume`).
 //! - [`balance`]: the balancer: probe verdicts (`verdict`), each server's health and when to

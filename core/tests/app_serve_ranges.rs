@@ -6,7 +6,10 @@ use ricochet_core::files::conditional::{EntityTag, IfRange, Outcome, Preconditio
 use ricochet_core::files::range::{
     decide, parse_range, ByteRange, RangeDecision, RangeHeader, RangeSpec, MAX_RANGES,
 };
-use ricochet_core::files::serve::{file_response, route, FileMeta, FileRequest, FileResponse};
+use ricochet_core::files::serve::{
+    file_response, route, FileMeta, FileRequest, FileResponse, KnownDigests,
+};
+use ricochet_core::http::digest::{Algorithm, Digest};
 use ricochet_core::http::request::{Request, Target};
 use ricochet_core::http::{BodyKind, Header, Version};
 use std::time::{Duration, SystemTime};
@@ -18,17 +21,17 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// A file of `len` bytes, modified at MODIFIED + 0.5 s, inode 42.
+/// A file of `len` bytes, modified at MODIFIED + 0.5 s, no digest known.
 fn file(len: u64) -> FileMeta {
     FileMeta {
         len,
         modified: at(MODIFIED) + Duration::from_millis(500),
-        inode: 42,
+        digests: Default::default(),
     }
 }
 
 fn etag_of(f: &FileMeta) -> String {
-    EntityTag::for_file(f.len, f.modified, f.inode).to_string()
+    EntityTag::for_file(f.len, f.modified).to_string()
 }
 
 fn route_with(method: &str, headers: &[(&'static str, &str)]) -> FileRequest {
@@ -511,9 +514,9 @@ fn if_range_parses() {
 // ---- ETags ----
 
 #[test]
-fn etag_is_strong_and_changes_with_size_mtime_and_inode() {
+fn etag_is_strong_and_changes_with_size_and_mtime_only() {
     let f = file(1000);
-    let tag = EntityTag::for_file(f.len, f.modified, f.inode);
+    let tag = EntityTag::for_file(f.len, f.modified);
     assert!(!tag.weak);
     let text = tag.to_string();
     assert!(text.starts_with('"') && text.ends_with('"'), "{text}");
@@ -525,10 +528,12 @@ fn etag_is_strong_and_changes_with_size_mtime_and_inode() {
             modified: f.modified + Duration::from_nanos(1),
             ..f
         },
-        FileMeta { inode: 43, ..f },
     ] {
         assert_ne!(etag_of(&other), text, "{other:?}");
     }
+    // Nothing else goes in: a copy of the file elsewhere (another inode, another server) with
+    // the same size and time has the same tag, so If-Range holds across servers.
+    assert_eq!(text, "\"3e8-ae1b981da166f00\"");
     assert_eq!(ask("GET", &[], &f).head.matches("\r\nETag: ").count(), 1);
 }
 
@@ -682,7 +687,7 @@ fn if_match_and_if_unmodified_since_answer_412_when_they_fail() {
 
 #[test]
 fn preconditions_evaluate_in_rfc_order() {
-    let tag = EntityTag::for_file(1, at(MODIFIED), 1);
+    let tag = EntityTag::for_file(1, at(MODIFIED));
     let p = |if_match, if_none_match, ius, ims| Preconditions {
         if_match,
         if_none_match,
@@ -732,4 +737,150 @@ proptest::proptest! {
         };
         proptest::prop_assert_eq!(decision, expected);
     }
+}
+
+// ---- Whole-file digests (RFC 9530 Repr-Digest, RFC 3230 Digest) ----
+
+/// A file of `len` bytes whose SHA-256 (all bytes 0x11) and SHA-512 (0x22) are known.
+fn hashed(len: u64) -> FileMeta {
+    let mut digests = KnownDigests::default();
+    digests.set(Digest::new(Algorithm::Sha256, &[0x11; 32]).unwrap());
+    digests.set(Digest::new(Algorithm::Sha512, &[0x22; 64]).unwrap());
+    FileMeta {
+        digests,
+        ..file(len)
+    }
+}
+
+const SHA256_11: &str = "ERERERERERERERERERERERERERERERERERERERERERE=";
+
+fn field<'a>(seen: &'a Seen, name: &str) -> Vec<&'a str> {
+    seen.head
+        .split("\r\n")
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn digests_are_sent_when_asked_for_and_known() {
+    let f = hashed(1000);
+    let repr = ("Want-Repr-Digest", "sha-256=1");
+    let want = ("Want-Digest", "SHA-256");
+    for method in ["GET", "HEAD"] {
+        let seen = ask(method, &[repr], &f);
+        assert_eq!(seen.status, 200);
+        let expected = format!("sha-256=:{SHA256_11}:");
+        assert_eq!(field(&seen, "Repr-Digest"), [expected.as_str()], "{method}");
+        assert!(field(&seen, "Digest").is_empty(), "{method}: not asked for");
+        let seen = ask(method, &[want], &f);
+        let expected = format!("SHA-256={SHA256_11}");
+        assert_eq!(field(&seen, "Digest"), [expected.as_str()], "{method}");
+        assert!(
+            field(&seen, "Repr-Digest").is_empty(),
+            "{method}: not asked for"
+        );
+        let seen = ask(method, &[repr, want], &f);
+        assert_eq!(field(&seen, "Repr-Digest").len(), 1);
+        assert_eq!(field(&seen, "Digest").len(), 1);
+    }
+    // Not asked for: not sent, even when known.
+    let seen = ask("GET", &[], &f);
+    assert!(!seen.head.contains("Digest"), "{}", seen.head);
+}
+
+#[test]
+fn a_range_carries_the_whole_files_digest() {
+    let f = hashed(1000);
+    let seen = ask(
+        "GET",
+        &[("Range", "bytes=10-19"), ("Want-Repr-Digest", "sha-256=3")],
+        &f,
+    );
+    assert_eq!((seen.status, seen.body), (206, range(10, 10)));
+    let expected = format!("sha-256=:{SHA256_11}:");
+    assert_eq!(field(&seen, "Repr-Digest"), [expected.as_str()]);
+}
+
+#[test]
+fn no_digest_until_known_nor_on_304_nor_when_refused() {
+    let repr = ("Want-Repr-Digest", "sha-256=1");
+    let seen = ask("GET", &[repr], &file(1000));
+    assert_eq!(seen.status, 200);
+    assert!(!seen.head.contains("Digest"), "{}", seen.head);
+    let f = hashed(1000);
+    let tag = etag_of(&f);
+    let seen = ask("GET", &[repr, ("If-None-Match", &tag)], &f);
+    assert_eq!(seen.status, 304);
+    assert!(!seen.head.contains("Digest"), "{}", seen.head);
+    let seen = ask("GET", &[repr, ("Range", "bytes=5000-")], &f);
+    assert_eq!(seen.status, 416);
+    assert!(!seen.head.contains("Digest"), "{}", seen.head);
+}
+
+#[test]
+fn the_preferred_known_algorithm_is_sent() {
+    let f = hashed(10);
+    let seen = ask("GET", &[("Want-Repr-Digest", "sha-256=3, sha-512=9")], &f);
+    assert!(field(&seen, "Repr-Digest")[0].starts_with("sha-512=:"));
+    let seen = ask(
+        "GET",
+        &[("Want-Digest", "sha-512;q=0.2, SHA-256;q=0.9")],
+        &f,
+    );
+    assert!(field(&seen, "Digest")[0].starts_with("SHA-256="));
+    // Preference 0 refuses: the other one, or nothing.
+    let seen = ask("GET", &[("Want-Repr-Digest", "sha-256=0, sha-512=1")], &f);
+    assert!(field(&seen, "Repr-Digest")[0].starts_with("sha-512=:"));
+    let seen = ask("GET", &[("Want-Digest", "SHA-256;q=0, MD5")], &f);
+    assert!(field(&seen, "Digest").is_empty());
+    // SHA-512 preferred but only SHA-256 known: SHA-256 rather than nothing.
+    let mut only256 = file(10);
+    only256.digests.sha256 = hashed(10).digests.sha256;
+    let seen = ask(
+        "GET",
+        &[("Want-Repr-Digest", "sha-512=9, sha-256=1")],
+        &only256,
+    );
+    assert!(field(&seen, "Repr-Digest")[0].starts_with("sha-256=:"));
+}
+
+#[test]
+fn the_request_says_what_to_compute() {
+    let r = route_with(
+        "GET",
+        &[("Want-Digest", "SHA-512;q=1, SHA-256;q=1, SHA;q=0.1")],
+    );
+    assert_eq!(
+        r.wants.to_compute().collect::<Vec<_>>(),
+        [Algorithm::Sha256]
+    );
+    let r = route_with(
+        "HEAD",
+        &[
+            ("Want-Repr-Digest", "sha-512=5"),
+            ("Want-Digest", "sha-256"),
+        ],
+    );
+    assert_eq!(
+        r.wants.to_compute().collect::<Vec<_>>(),
+        [Algorithm::Sha256, Algorithm::Sha512]
+    );
+    let r = route_with("GET", &[("Want-Repr-Digest", "sha-256=0")]);
+    assert!(!r.wants.any());
+    assert_eq!(r.wants.to_compute().count(), 0);
+    // Two lines of one field are one list.
+    let r = route_with(
+        "GET",
+        &[
+            ("Want-Repr-Digest", "sha-256=0"),
+            ("Want-Repr-Digest", "sha-512=2"),
+        ],
+    );
+    assert_eq!(
+        r.wants.to_compute().collect::<Vec<_>>(),
+        [Algorithm::Sha512]
+    );
+    assert!(!route_with("GET", &[]).wants.any());
 }

@@ -494,7 +494,8 @@ fn a_file_rewritten_while_its_server_died_is_downloaded_whole_from_another() {
     let root = site.path().to_path_buf();
     let new = second.clone();
     let (ran, dir) = download_with_a_server_killed(site.path(), move || {
-        // A new version, by rename: a new inode, so a new ETag on every server.
+        // A new version, by rename: a new size and modification time, so a new ETag on every
+        // server.
         std::fs::write(root.join(".big.bin.new"), &new).unwrap();
         std::fs::rename(root.join(".big.bin.new"), root.join("big.bin")).unwrap();
     });

@@ -194,7 +194,8 @@ fn etag_survives_a_restart_and_changes_when_the_file_is_rewritten() {
     let rewritten = etag(&srv);
     assert_ne!(rewritten, before);
     assert_eq!(get(&srv, &[("If-None-Match", &before)]).status, 200);
-    // Replaced by a file of the same size (a new inode, as deploy tools do with a rename).
+    // Replaced by a file of the same size (as deploy tools do with a rename): a new
+    // modification time, so a new tag.
     let staged = dir.path().join("staged.tmp");
     fs::write(&staged, data(SIZE + 1, 9)).unwrap();
     fs::rename(&staged, &path).unwrap();

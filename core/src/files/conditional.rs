@@ -14,17 +14,19 @@ pub struct EntityTag {
 }
 
 impl EntityTag {
-    /// The strong tag of a file's current content: its length, modification time (to the
-    /// nanosecond) and inode, all of which a rewrite changes and a restart keeps (as Apache's
-    /// default `FileETag INode MTime Size`). `inode` is 0 where the platform has none.
-    pub fn for_file(len: u64, modified: SystemTime, inode: u64) -> EntityTag {
+    /// The strong tag of a file's current content: its length and modification time (to the
+    /// nanosecond), `"{len:x}-{nanos:x}"`, both of which a rewrite changes and a restart keeps.
+    /// No inode (as Apache 2.4's default `FileETag MTime Size`): two servers holding copies of
+    /// one file synced with its times (`rsync -a`) give the same tag, so an `If-Range` made
+    /// with one server's tag holds on the other and a resumed or split download is not
+    /// refetched whole. A copy whose times were not kept (or kept to the second only) gets
+    /// another tag, and a resume from it is answered with the whole file: slower, never wrong.
+    pub fn for_file(len: u64, modified: SystemTime) -> EntityTag {
         let nanos = modified
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        // `{inode:x}-{len:x}-{nanos:x}`, without the formatting machinery (once per response).
-        let mut opaque = String::with_capacity(64);
-        push_hex(&mut opaque, u128::from(inode));
-        opaque.push('-');
+        // `{len:x}-{nanos:x}`, without the formatting machinery (once per response).
+        let mut opaque = String::with_capacity(48);
         push_hex(&mut opaque, u128::from(len));
         opaque.push('-');
         push_hex(&mut opaque, nanos);

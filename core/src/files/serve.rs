@@ -10,6 +10,7 @@
 
 use crate::files::conditional::{EntityTag, Outcome, Preconditions};
 use crate::files::range::{ByteRange, RangeDecision, RangeHeader};
+use crate::http::digest::{self, Algorithm, Digest, Wanted};
 use crate::http::error_page::{connection_value, Method, Reply};
 use crate::http::request::Request;
 use crate::http::status::Status;
@@ -34,6 +35,84 @@ pub struct FileRequest {
     /// Whether the request's path ended with `/`. A directory requested without it is
     /// redirected to the path with it ([`directory_redirect`]).
     pub trailing_slash: bool,
+    /// The digests the request asked for (`Want-Repr-Digest`, `Want-Digest`).
+    pub wants: DigestWants,
+}
+
+/// The whole-file digests a request asked for: RFC 9530's `Want-Repr-Digest` (answered with
+/// `Repr-Digest`) and RFC 3230's `Want-Digest` (answered with `Digest`, as aria2c asks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DigestWants {
+    /// From `Want-Repr-Digest`.
+    pub repr: Wanted,
+    /// From `Want-Digest`.
+    pub digest: Wanted,
+}
+
+impl DigestWants {
+    /// Read both fields of a request; several lines of one field count as one list (for each
+    /// algorithm, the highest preference given on any line).
+    pub fn from_request(request: &Request<'_>) -> DigestWants {
+        let mut wants = DigestWants::default();
+        for h in &request.headers {
+            if h.name.eq_ignore_ascii_case("Want-Repr-Digest") {
+                wants.repr = wants.repr.merged(digest::parse_want_repr_digest(h.value));
+            } else if h.name.eq_ignore_ascii_case("Want-Digest") {
+                wants.digest = wants.digest.merged(digest::parse_want_digest(h.value));
+            }
+        }
+        wants
+    }
+
+    /// Whether any digest was asked for.
+    pub fn any(&self) -> bool {
+        self.repr.best().is_some() || self.digest.best().is_some()
+    }
+
+    /// The algorithms the shell should compute for this request when it does not know them
+    /// yet: each field's most preferred one (SHA-256 for every client seen: curl with the
+    /// RFC's examples, aria2c, Ricochet's own client and balancer).
+    pub fn to_compute(&self) -> impl Iterator<Item = Algorithm> {
+        let (repr, digest) = (self.repr.best(), self.digest.best());
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |&a| repr == Some(a) || digest == Some(a))
+    }
+}
+
+/// The whole-file digests the shell knows for the file being answered (it computes them in
+/// the background; none while they are being computed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KnownDigests {
+    /// SHA-256 of the whole file, if known.
+    pub sha256: Option<Digest>,
+    /// SHA-512 of the whole file, if known.
+    pub sha512: Option<Digest>,
+}
+
+impl KnownDigests {
+    /// The digest made with `algorithm`, if known.
+    pub fn get(&self, algorithm: Algorithm) -> Option<Digest> {
+        match algorithm {
+            Algorithm::Sha256 => self.sha256,
+            Algorithm::Sha512 => self.sha512,
+        }
+    }
+
+    /// Remember `d` (replacing any digest of its algorithm).
+    pub fn set(&mut self, d: Digest) {
+        match d.algorithm() {
+            Algorithm::Sha256 => self.sha256 = Some(d),
+            Algorithm::Sha512 => self.sha512 = Some(d),
+        }
+    }
+
+    /// The digest to answer a field's `wanted` with: the most preferred acceptable one known.
+    fn answer(&self, wanted: &Wanted) -> Option<Digest> {
+        wanted
+            .choose(|a| self.get(a).is_some())
+            .and_then(|a| self.get(a))
+    }
 }
 
 /// Map a request to a file, or to the status whose [`crate::http::error_page::write()`] answer
@@ -83,6 +162,7 @@ pub fn route(request: &Request<'_>) -> Result<FileRequest, Instead> {
         range,
         keep_alive: request.keep_alive,
         trailing_slash: request.path().ends_with('/'),
+        wants: DigestWants::from_request(request),
     })
 }
 
@@ -246,11 +326,14 @@ pub struct FileMeta {
     pub len: u64,
     /// Modification time.
     pub modified: SystemTime,
-    /// Inode number (0 where the platform has none): part of the `ETag`.
-    pub inode: u64,
+    /// The whole file's digests known so far, for `Repr-Digest` and `Digest`.
+    pub digests: KnownDigests,
 }
 
-/// How to answer a request for a file, decided by [`file_response`].
+/// How to answer a request for a file, decided by [`file_response`]. Returned once per request
+/// and taken apart at once: boxing the head (its digests make it the larger variant) would only
+/// add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileResponse {
     /// Send `head`, then these bytes of the file (`None`: the head only, for HEAD and 304).
@@ -292,9 +375,12 @@ pub struct Page {
 ///
 /// Files are answered with Date, Content-Type (from `request.relative`), Content-Length,
 /// Last-Modified, a strong ETag ([`EntityTag::for_file`]), `Accept-Ranges: bytes` and
-/// Connection; a 206 adds Content-Range.
+/// Connection; a 206 adds Content-Range. A 200 or 206 (and a HEAD's head) adds `Repr-Digest`
+/// when the request has `Want-Repr-Digest`, and `Digest` when it has `Want-Digest`, each with
+/// the most preferred acceptable digest among `file.digests` (of the whole file, whatever the
+/// range, as RFC 9530 and RFC 3230 define it), and leaves it out when none is known.
 pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) -> FileResponse {
-    let etag = EntityTag::for_file(file.len, file.modified, file.inode);
+    let etag = EntityTag::for_file(file.len, file.modified);
     let refused = |status: Status, extra: &[(&'static str, String)]| FileResponse::Refused {
         status: status.code(),
         page: page(request, status, extra, now),
@@ -309,6 +395,8 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         modified: file.modified,
         etag,
         keep_alive: request.keep_alive,
+        repr_digest: None,
+        digest: None,
     };
     let whole = ByteRange {
         start: 0,
@@ -342,10 +430,10 @@ pub fn file_response(request: &FileRequest, file: &FileMeta, now: SystemTime) ->
         }
     };
     let body = (!request.head_only).then_some(part);
-    FileResponse::File {
-        head: head(status, part, etag),
-        body,
-    }
+    let mut head = head(status, part, etag);
+    head.repr_digest = file.digests.answer(&request.wants.repr);
+    head.digest = file.digests.answer(&request.wants.digest);
+    FileResponse::File { head, body }
 }
 
 /// The head of a file's answer (200, 206 or 304), as [`file_response`] decided it. Every value
@@ -363,12 +451,17 @@ pub struct FileHead {
     modified: SystemTime,
     etag: EntityTag,
     keep_alive: bool,
+    /// For `Repr-Digest` (200 and 206 only).
+    repr_digest: Option<Digest>,
+    /// For `Digest` (200 and 206 only).
+    digest: Option<Digest>,
 }
 
 impl FileHead {
     /// Append the head: the status line; `Date`; for 200 and 206 `Content-Type`,
     /// `Content-Length` and (206) `Content-Range`; `Last-Modified`; `ETag`; for 200 and 206
-    /// `Accept-Ranges: bytes`; `Connection`; the blank line. A 304 has no `Content-*` fields
+    /// `Accept-Ranges: bytes` and the digests asked for and known (`Repr-Digest`, `Digest`);
+    /// `Connection`; the blank line. A 304 has no `Content-*` fields
     /// (RFC 9110 section 15.4.5).
     pub fn write(&self, out: &mut Vec<u8>) {
         use crate::http::date::push_http_date;
@@ -395,7 +488,14 @@ impl FileHead {
         if content {
             out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
         }
-        out.extend_from_slice(b"\r\nConnection: ");
+        out.extend_from_slice(b"\r\n");
+        if let Some(d) = self.repr_digest {
+            digest::write_repr_digest(out, &d);
+        }
+        if let Some(d) = self.digest {
+            digest::write_digest(out, &d);
+        }
+        out.extend_from_slice(b"Connection: ");
         out.extend_from_slice(connection_value(self.keep_alive).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
     }
@@ -459,6 +559,16 @@ mod tests {
         if head.status != 304 {
             fields = fields.header("Accept-Ranges", "bytes");
         }
+        if let Some(d) = head.repr_digest {
+            let mut v = Vec::new();
+            digest::write_repr_digest_value(&mut v, &d);
+            fields = fields.header("Repr-Digest", String::from_utf8(v).unwrap());
+        }
+        if let Some(d) = head.digest {
+            let mut v = Vec::new();
+            digest::write_digest_value(&mut v, &d);
+            fields = fields.header("Digest", String::from_utf8(v).unwrap());
+        }
         let fields = fields.header("Connection", connection_value(head.keep_alive));
         let mut out = Vec::new();
         fields.write(&mut out).expect("every value is valid");
@@ -477,7 +587,10 @@ mod tests {
             (304, "style.css", 0, 7, 7, true),
             (304, "style.css", 0, 7, 7, false),
         ];
-        for (status, name, start, len, file_len, keep_alive) in cases {
+        let sha256 = Digest::new(Algorithm::Sha256, &[0xa5; 32]);
+        let sha512 = Digest::new(Algorithm::Sha512, &[0x5a; 64]);
+        for (i, (status, name, start, len, file_len, keep_alive)) in cases.into_iter().enumerate() {
+            let digests = status != 304 && i % 2 == 0;
             let head = FileHead {
                 status,
                 now,
@@ -485,8 +598,10 @@ mod tests {
                 part: ByteRange { start, len },
                 file_len,
                 modified,
-                etag: EntityTag::for_file(file_len, modified, 0x1234_5678_9abc),
+                etag: EntityTag::for_file(file_len, modified),
                 keep_alive,
+                repr_digest: sha512.filter(|_| digests),
+                digest: sha256.filter(|_| digests),
             };
             let mut out = Vec::new();
             head.write(&mut out);
@@ -499,11 +614,11 @@ mod tests {
     }
 
     #[test]
-    fn file_tags_are_the_hex_of_inode_length_and_nanoseconds() {
+    fn file_tags_are_the_hex_of_length_and_nanoseconds() {
         let modified = SystemTime::UNIX_EPOCH + Duration::new(1, 5);
-        let tag = EntityTag::for_file(255, modified, 0);
-        assert_eq!(tag.to_string(), "\"0-ff-3b9aca05\"");
-        let tag = EntityTag::for_file(u64::MAX, SystemTime::UNIX_EPOCH, u64::MAX);
-        assert_eq!(tag.opaque, "ffffffffffffffff-ffffffffffffffff-0");
+        let tag = EntityTag::for_file(255, modified);
+        assert_eq!(tag.to_string(), "\"ff-3b9aca05\"");
+        let tag = EntityTag::for_file(u64::MAX, SystemTime::UNIX_EPOCH);
+        assert_eq!(tag.opaque, "ffffffffffffffff-0");
     }
 }

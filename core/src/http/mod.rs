@@ -1,12 +1,14 @@
 //! The HTTP/1.1 wire protocol, used by every program: head parsers and writers, body framing,
 //! one server-side connection and one client-side exchange, dates, URLs, status codes, error
-//! pages, access-log lines and Ricochet's own request headers. Nothing here knows of files,
+//! pages, access-log lines, digest fields (with their base64) and Ricochet's own request headers. Nothing here knows of files,
 //! downloads or balancing.
 
 pub mod access_log;
+pub mod base64;
 pub mod body;
 pub mod connection;
 pub mod date;
+pub mod digest;
 pub mod error_page;
 pub mod exchange;
 pub(crate) mod grammar;

@@ -1,8 +1,10 @@
 //! `server`: Ricochet's static file server.
 //!
 //! Serves the files under `--root` over HTTP/1.1 (GET and HEAD, keep-alive, pipelining,
-//! If-Modified-Since), refusing anything that would leave the root. `--rate` and `--delay` slow
-//! it down on purpose so a local cluster can mimic slow and fast servers.
+//! If-Modified-Since), refusing anything that would leave the root. With `Want-Repr-Digest` or
+//! `Want-Digest`, responses carry the file's digest once a background thread has hashed it.
+//! `--rate`, `--rate-total` and `--delay` slow it down on purpose so a local cluster can mimic
+//! slow and fast servers.
 //!
 //! Run it:
 //!
@@ -23,13 +25,15 @@ use ricochet::runtime::listen;
 use ricochet::runtime::stop::GracefulStop;
 use ricochet::runtime::workers;
 use ricochet::runtime::{self, tls};
-use ricochet::server::throttle::Throttle;
+use ricochet::server::hasher::Digests;
+use ricochet::server::throttle::{Throttle, Uplink};
 use ricochet::server::{self, Config};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 ricochet::args_struct! {
@@ -75,6 +79,22 @@ struct Args {
     /// send each response at most this many bytes per second (default: unlimited)
     #[argh(option)]
     rate: Option<u64>,
+
+    /// send all responses together at most this many bytes per second, like an uplink; with
+    /// --workers N each worker gets a 1/N share (default: unlimited)
+    #[argh(option)]
+    rate_total: Option<u64>,
+
+    /// threads hashing files in the background for Repr-Digest and Digest (asked for with
+    /// Want-Repr-Digest, Want-Digest); 0 sends no digest (default 1)
+    #[argh(option, default = "1")]
+    hash_threads: usize,
+
+    /// do not store computed digests in the files' user.ricochet.sha256 extended attribute
+    /// (by default they are, when the file system and permissions allow, so they survive a
+    /// restart and are shared by --workers)
+    #[argh(switch)]
+    no_digest_xattr: bool,
 
     /// wait this many milliseconds before each response (default 0)
     #[argh(option, default = "0")]
@@ -166,10 +186,16 @@ impl fmt::Display for StartError {
 /// The settings from the flags (the access log is opened later, after the fork).
 fn config(args: &Args) -> Result<Config, StartError> {
     let mut config = Config::new(&args.root).map_err(|e| StartError::Root(args.root.clone(), e))?;
+    let workers = args.workers.max(1) as u64;
     config.throttle = Throttle {
         delay: Duration::from_millis(args.delay),
         rate: args.rate,
+        total: args
+            .rate_total
+            .filter(|r| *r > 0)
+            .map(|r| Uplink::new(r / workers)),
     };
+    config.digests = Arc::new(Digests::new(args.hash_threads, !args.no_digest_xattr));
     config.listener.max_connections = args.max_connections.max(1);
     config.listener.limits.max_request_line = args.max_request_line;
     config.listener.limits.max_head = args.max_head;

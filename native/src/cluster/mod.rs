@@ -15,7 +15,7 @@ use crate::runtime::listen::{self, listening_line};
 use crate::runtime::tls;
 use crate::runtime::{self, TcpListener};
 use crate::server;
-use crate::server::throttle::Throttle;
+use crate::server::throttle::{Throttle, Uplink};
 use mirrors::Mirrors;
 use ricochet_core::balance::file_index::FileIndexConfig;
 use ricochet_core::balance::pool::{ServerAddr, ServerAddrError};
@@ -202,9 +202,12 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
         let root = mirrors.root(index);
         let mut this = server::Config::new(root).map_err(|e| ClusterError::Root(root.into(), e))?;
         this.listener = server_config.listener.clone();
+        // The rate is the server's uplink, shared by all its connections (`--rate-total`): a
+        // client opening more connections to one server does not get more from it.
         this.throttle = Throttle {
             delay: Duration::ZERO,
-            rate: Some(rate),
+            rate: None,
+            total: Some(Uplink::new(rate)),
         };
         let differs = match index {
             1 => format!(" (a copy without {})", mirrors::MISSING),

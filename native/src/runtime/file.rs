@@ -37,6 +37,12 @@ impl File {
         })
     }
 
+    /// The standard file underneath: the server's hasher duplicates it and reads it with
+    /// positioned reads, and reads its extended attributes.
+    pub fn as_std(&self) -> &std::fs::File {
+        &self.inner
+    }
+
     /// Metadata of the opened file (size, modification time, kind).
     pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
         self.inner.metadata()

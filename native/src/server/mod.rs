@@ -7,9 +7,11 @@
 //! - [`access`]: the access-log line of a request;
 //! - [`open`]: finding and opening the file a request names, beneath the root
 //!   ([`sandbox`]: the root held open, `openat2` beneath it);
-//! - [`send`]: sending the answer; [`throttle`]: `--rate` and `--delay`.
+//! - [`send`]: sending the answer; [`throttle`]: `--rate`, `--rate-total` and `--delay`;
+//! - [`hasher`]: whole-file digests, computed in the background, for `Repr-Digest` and `Digest`.
 
 pub mod access;
+pub mod hasher;
 pub mod open;
 pub mod sandbox;
 pub mod send;
@@ -22,6 +24,7 @@ use crate::runtime::conn::ByteStream;
 use crate::runtime::driver;
 use crate::runtime::stop::Shutdown;
 use crate::runtime::TcpListener;
+use crate::server::hasher::Digests;
 use crate::server::sandbox::Dir;
 use crate::server::service::Files;
 use crate::server::throttle::Throttle;
@@ -43,6 +46,8 @@ pub struct Config {
     pub listener: accept::ListenerConfig,
     /// Where to write one Combined Log Format line per request, if anywhere.
     pub access_log: Option<AccessLog>,
+    /// Whole-file digests known, and their background hashing (one thread by default).
+    pub digests: Arc<Digests>,
 }
 
 impl Config {
@@ -63,6 +68,7 @@ impl Config {
             throttle: Throttle::default(),
             listener: accept::ListenerConfig::new(1024),
             access_log: None,
+            digests: Arc::new(Digests::new(1, true)),
         })
     }
 }

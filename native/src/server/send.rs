@@ -100,10 +100,15 @@ pub async fn send_file<S: ByteStream>(
         }
     };
     let request = index.as_ref().unwrap_or(request);
+    let digests = if request.wants.any() {
+        runtime::fs(|| config.digests.lookup(&file, &meta, &request.wants)).await
+    } else {
+        Default::default()
+    };
     let file_meta = serve::FileMeta {
         len: meta.len(),
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        inode: inode(&meta),
+        digests,
     };
     let (head, body) = match serve::file_response(request, &file_meta, SystemTime::now()) {
         serve::FileResponse::File { head, body } => (head, body),
@@ -167,18 +172,6 @@ pub async fn send_file<S: ByteStream>(
         remaining -= got as u64;
     }
     Ok(())
-}
-
-/// The file's inode number, part of its ETag (0 where there is none).
-fn inode(meta: &std::fs::Metadata) -> u64 {
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(meta);
-    #[cfg(not(unix))]
-    let ino = {
-        let _ = meta;
-        0
-    };
-    ino
 }
 
 /// Read until `buf` is full or the file ends; returns how much was read.
