@@ -45,6 +45,7 @@ use crate::balance::file_check::{
 use crate::balance::lru::Lru;
 use crate::balance::mirror_list::{CopyState, FileCounters, MirrorList, ServerCopy};
 use crate::balance::pool::Ranking;
+use crate::http::digest::Digest;
 use crate::http::status::Status;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -53,6 +54,16 @@ use std::time::{Duration, Instant};
 /// A client report ([`FileIndex::handle_missing_report`]) makes at most one re-check of a server
 /// for a path due per this period, however many reports come in.
 pub const MISSING_REPORT_PERIOD: Duration = Duration::from_secs(5);
+
+/// The origin's 200 without a digest is asked again this long after it came, while requests
+/// come (in the background: they go on with the answer in hand), at most [`DIGEST_TRIES`]
+/// times: a server hashes a file in the background, so the first `HEAD` that asks for its
+/// digest is often answered before it is known.
+pub const DIGEST_RETRY: Duration = Duration::from_secs(2);
+
+/// Answers of the origin without a digest, in a row, after which it is not asked again for one
+/// before the answer expires.
+pub const DIGEST_TRIES: u8 = 3;
 
 /// How the index judges and remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +124,8 @@ struct Knowledge {
     reported: Option<Instant>,
     /// A server's answer judged ([`judge`]); kept up to date by [`FileIndex::record`].
     verdict: Verdict,
+    /// 200s without a digest in a row.
+    undigested: u8,
     queued: bool,
     in_flight: bool,
     /// A server's answer that waits for the origin's before it is counted.
@@ -123,6 +136,7 @@ const NO_KNOWLEDGE: Knowledge = Knowledge {
     answer: None,
     reported: None,
     verdict: Verdict::None,
+    undigested: 0,
     queued: false,
     in_flight: false,
     uncounted: false,
@@ -415,6 +429,31 @@ impl FileIndex {
         self.entries.at(slot)
     }
 
+    /// The digest `target` gave with its last 200 in `slot`, fresh or not.
+    pub(crate) fn digest_at(&self, slot: u32, target: Target) -> Option<&Digest> {
+        match &self.entries.at(slot).get(target).answer {
+            Some((_, Ok(head))) if head.status == Status::OK => head.digest.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the origin's answer in `slot` is a 200 without a digest that is worth asking
+    /// again ([`DIGEST_RETRY`], [`DIGEST_TRIES`]); no check of it is queued or running.
+    pub(crate) fn origin_digest_due(&self, slot: u32, now: Instant) -> bool {
+        let k = self.entries.at(slot).get(Target::Origin);
+        match &k.answer {
+            Some((at, Ok(head))) => {
+                head.status == Status::OK
+                    && head.digest.is_none()
+                    && k.undigested < DIGEST_TRIES
+                    && !k.queued
+                    && !k.in_flight
+                    && now >= *at + DIGEST_RETRY
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `entry` holds a fresh answer of the origin (any status): what a server's 200 is
     /// judged against.
     pub(crate) fn origin_fresh(&self, entry: Option<&Entry>, now: Instant) -> bool {
@@ -544,6 +583,13 @@ impl FileIndex {
             }
         }
         let k = entry.get_mut(target);
+        match &result {
+            Ok(head) if head.status == Status::OK && head.digest.is_none() => {
+                k.undigested = k.undigested.saturating_add(1)
+            }
+            Ok(_) => k.undigested = 0,
+            Err(_) => {}
+        }
         k.answer = Some((now, result));
         k.uncounted = uncounted;
         k.verdict = verdict;
@@ -593,8 +639,8 @@ mod tests {
     #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
     fn bytes_per_entry_as_documented() {
         assert_eq!(Lru::<Entry>::bytes_per_slot(), 81);
-        assert_eq!(std::mem::size_of::<Knowledge>(), 104);
-        assert_eq!(FileIndex::bytes_per_entry(3, false, 40), 449);
-        assert_eq!(FileIndex::bytes_per_entry(3, true, 40), 569);
+        assert_eq!(std::mem::size_of::<Knowledge>(), 88);
+        assert_eq!(FileIndex::bytes_per_entry(3, false, 40), 401);
+        assert_eq!(FileIndex::bytes_per_entry(3, true, 40), 505);
     }
 }

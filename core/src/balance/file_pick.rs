@@ -25,6 +25,7 @@
 use crate::balance::file_check::Target;
 use crate::balance::file_index::{FileIndex, View};
 use crate::balance::pool::Ranking;
+use crate::http::digest::Digest;
 use std::borrow::Cow;
 use std::time::Instant;
 
@@ -68,6 +69,8 @@ struct PickState {
     waiting: Option<usize>,
     checks: u32,
     done: Option<PickStep>,
+    /// The file's digest as the request was decided: see [`PickRequest::digest`].
+    digest: Option<Digest>,
 }
 
 impl<'p> PickRequest<'p> {
@@ -81,6 +84,7 @@ impl<'p> PickRequest<'p> {
                 waiting: None,
                 checks: 0,
                 done: None,
+                digest: None,
             },
         }
     }
@@ -110,6 +114,14 @@ impl<'p> PickRequest<'p> {
     /// report is verified by a probe, not taken at its word). Call before the first poll.
     pub fn avoid_unless_alone(&mut self, server: usize) {
         self.state.shunned = Some(server);
+    }
+
+    /// The file's SHA-256 digest, once the request is decided ([`PickStep::Redirect`] or
+    /// [`PickStep::Origin`]) and one is known: with an origin, the origin's (the reference: a
+    /// mirror's own digest only describes the copy it holds, and a copy judged current matches
+    /// the origin's); without, the picked server's own.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.state.digest.as_ref()
     }
 
     /// Server checks this request has waited on so far.
@@ -150,10 +162,34 @@ impl PickState {
         now: Instant,
     ) -> PickStep {
         let slot = index.touch(path);
+        let step = self.step(slot, index, ranking, rng, now);
+        let origin = index.config().origin;
+        self.digest = match step {
+            PickStep::Origin if origin => index.digest_at(slot, Target::Origin).copied(),
+            PickStep::Redirect(_) if origin => index.digest_at(slot, Target::Origin).copied(),
+            PickStep::Redirect(server) => index.digest_at(slot, Target::Server(server)).copied(),
+            _ => None,
+        };
+        step
+    }
+
+    fn step<R: rand::Rng + ?Sized>(
+        &mut self,
+        slot: u32,
+        index: &mut FileIndex,
+        ranking: &Ranking,
+        rng: &mut R,
+        now: Instant,
+    ) -> PickStep {
         let mut origin_fresh = false;
         if index.config().origin {
             match index.view_in(Some(index.entry_at(slot)), Target::Origin, now, false) {
-                View::Has => origin_fresh = true,
+                View::Has => {
+                    origin_fresh = true;
+                    if index.origin_digest_due(slot, now) {
+                        index.want_at(slot, Target::Origin);
+                    }
+                }
                 View::Checking | View::NeedOrigin => {}
                 View::NotCurrent | View::Backoff => return PickStep::Origin,
                 View::Due => index.want_at(slot, Target::Origin),

@@ -18,7 +18,7 @@ use crate::runtime::exchange::{self, ConnectError, ReceiveError, Received, TlsCl
 use crate::runtime::notify::Notify;
 use crate::runtime::tls::Stream;
 use crate::runtime::{self, AsyncWriteExt};
-use ricochet_core::balance::file_check::{CheckFailure, CheckResult, FileHead};
+use ricochet_core::balance::file_check::{CheckFailure, CheckResult, FileHead, WANT_DIGEST_FIELDS};
 use ricochet_core::balance::pool::ServerAddr;
 use ricochet_core::balance::redirect::location;
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
@@ -184,7 +184,15 @@ impl Checker {
     async fn ask(&self, mut stream: Stream, url: &Url, deadline: Instant, reused: bool) -> Attempt {
         let left = || deadline.saturating_duration_since(Instant::now());
         let mut request = Vec::with_capacity(256);
-        write_request_head_with(&mut request, "HEAD", url, exchange::USER_AGENT, true, &[]);
+        let fields = &WANT_DIGEST_FIELDS;
+        write_request_head_with(
+            &mut request,
+            "HEAD",
+            url,
+            exchange::USER_AGENT,
+            true,
+            fields,
+        );
         let send = async {
             stream.write_all(&request).await?;
             stream.flush().await
