@@ -252,10 +252,12 @@ pub fn insert_digest_fields(out: &mut Vec<u8>, start: usize, digest: &Digest) {
         return;
     };
     let at = start + line_end + 2;
-    let mut fields = Vec::with_capacity(160);
-    write_repr_digest(&mut fields, digest);
-    write_digest(&mut fields, digest);
-    out.splice(at..at, fields);
+    // Written at the end, then rotated into place: no allocation.
+    let end = out.len();
+    write_repr_digest(out, digest);
+    write_digest(out, digest);
+    let added = out.len() - end;
+    out[at..].rotate_right(added);
 }
 
 #[cfg(test)]
