@@ -23,14 +23,14 @@
 //!
 //! Memory: an entry takes [`FileIndex::bytes_per_entry`] bytes, from the sizes of its types
 //! (a test pins them). On x86_64 Linux: 81 bytes for its slot and hash bucket, 16 + the path's
-//! length for the path (one copy, shared by every server and by running checks), 104 bytes per
-//! server that was asked (plus a digest's text, if one is kept), and 104 + 16 for the origin's
-//! answer when an origin is configured. So 3 servers and a 40-byte path take 449 bytes
-//! (569 with an origin): the default 100,000 entries take 45 to 57 MB. Not counted: the spare
+//! length for the path (one copy, shared by every server and by running checks), 88 bytes per
+//! server that was asked (plus 65 for a digest, if its answer gave one), and 88 + 16 for the
+//! origin's answer when an origin is configured. So 3 servers and a 40-byte path take 401 bytes
+//! (505 with an origin): the default 100,000 entries take 40 to 51 MB. Not counted: the spare
 //! room of the slab and the hash table (both grow by doubling: 56 and 25 bytes per spare
 //! place) and the allocator's own overhead on an entry's two or three allocations. A counting
-//! allocator (core/tests/file_index_memory.rs) sees 236 bytes asked per entry with one server
-//! and 7-byte paths, 208 by the sizes.
+//! allocator (core/tests/file_index_memory.rs) sees 220 bytes asked per entry with one server
+//! and 7-byte paths, 192 by the sizes.
 //!
 //! The shell's loop: after every `handle_*` call and every [`PickRequest`] poll, call
 //! [`FileIndex::poll_check`] until it gives `None`, running one `HEAD` per job; when a result
