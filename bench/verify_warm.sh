@@ -6,7 +6,8 @@
 #
 #   bash bench/verify_warm.sh [ROUNDS=9] [SECONDS=5]
 #
-# Prints one Markdown row per round and the median ratio. Loopback only.
+# Prints one Markdown row per round and the median ratio, then the cold path (bench/cold_path.py:
+# the first request for each of 500 paths beside one HEAD straight to a server). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-9}
@@ -24,6 +25,8 @@ trap cleanup EXIT
 mkdir -p "$dir/files"
 echo hello >"$dir/files/index.html"
 head -c 16384 /dev/urandom >"$dir/files/probe.bin"
+mkdir -p "$dir/files/cold"
+for i in $(seq 0 499); do printf 'cold %d\n' "$i" >"$dir/files/cold/f$i"; done
 start() { # start BIN ARGS...: sets $pid and $port
   local log
   log=$(mktemp "$dir/log.XXXXXX")
@@ -80,3 +83,5 @@ for r in $(seq "$rounds"); do
   echo "| $r | $p_rps | $p_cpu | $v_rps | $v_cpu | $ratio |"
 done
 printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR]=$1} END {print "median CPU ratio " v[int((NR+1)/2)] " (range " v[1] "-" v[NR] ")"}'
+read -r c50 c99 h50 h99 <<<"$(python3 bench/cold_path.py "$verify_port" "${servers[1]#*:}" /cold/f 500)"
+echo "cold path: p50 $c50 ms, p99 $c99 ms; one HEAD straight to a server: p50 $h50 ms, p99 $h99 ms"

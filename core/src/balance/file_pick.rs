@@ -33,6 +33,9 @@ use std::time::Instant;
 /// already known to hold the file (or to the origin, or answered 404 or 503).
 pub const MAX_CHECKS_PER_REQUEST: u32 = 3;
 
+/// Draws over every live server before one over only those that may be picked.
+const REJECTION_DRAWS: usize = 2;
+
 /// What to do with the request now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PickStep {
@@ -212,7 +215,7 @@ impl PickState {
             }
             let exhausted = self.checks >= MAX_CHECKS_PER_REQUEST;
             let shunned = self.shunned;
-            let pick = ranking.pick_where(rng, |i| {
+            let keep = |i| {
                 !self.excluded.contains(&i)
                     && shunned != Some(i)
                     && match view(i) {
@@ -220,7 +223,14 @@ impl PickState {
                         View::NotCurrent | View::Backoff => false,
                         View::NeedOrigin | View::Checking | View::Due => !exhausted,
                     }
-            });
+            };
+            // A draw over every live server, kept if it may be picked (twice at most), else
+            // one over those that may: either way a draw from the renormalised weights
+            // (rejection sampling), and when every server holds the file, one look at one.
+            let pick = (0..REJECTION_DRAWS)
+                .map_while(|_| ranking.pick(rng))
+                .find(|row| keep(row.index))
+                .or_else(|| ranking.pick_where(rng, keep));
             let Some(server) = pick.map(|row| row.index) else {
                 if self.shunned.take().is_some() {
                     // Nobody else: the reported server after all, if it holds the file.
