@@ -630,13 +630,12 @@ fn judge(head: &FileHead, origin: Option<&FileHead>, config: FileIndexConfig) ->
     }
 }
 
-#[cfg(test)]
+/// The figures the module docs state; other targets lay the types out differently.
+#[cfg(all(test, target_pointer_width = "64", target_os = "linux"))]
 mod tests {
     use super::*;
 
-    /// The figures the module docs state; other targets lay the types out differently.
     #[test]
-    #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
     fn bytes_per_entry_as_documented() {
         assert_eq!(Lru::<Entry>::bytes_per_slot(), 81);
         assert_eq!(std::mem::size_of::<Knowledge>(), 88);
