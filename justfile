@@ -45,9 +45,10 @@ ci:
 # Core micro-benchmarks (criterion) and whole-system comparisons against nginx, HAProxy and curl.
 bench: bench-core bench-system
 
-# Request-head parsing throughput.
+# Request-head parsing throughput, and the server's whole-file hashing (SHA-256/512, one core).
 bench-core:
     cargo bench -p ricochet-core --bench parse
+    cargo bench -p ricochet --bench hash
 
 # server vs nginx, client vs curl, balancer vs nginx and HAProxy (installs them from Debian).
 bench-system:
@@ -64,7 +65,7 @@ fuzz:
     cd core
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
-    for target in request response chunked url redirect want_repr_digest want_digest repr_digest digest; do
+    for target in request response chunked url redirect want_repr_digest want_digest repr_digest digest link; do
         if ! cargo +nightly fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" -print_final_stats=1 >"$log" 2>&1; then
             tail -n 40 "$log"
             echo "fuzz: $target failed; the input is under core/fuzz/artifacts/$target/"

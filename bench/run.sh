@@ -219,6 +219,36 @@ row() { # row MEASURE OURS THEIRS [lower]: ratio ours/theirs
 # target PORT PATH: "PID=URL" for wrk_rr
 target() { echo "$(pid_of "$1")=http://127.0.0.1:$1$2"; }
 
+# Two processes or threads each (issue 21): balancer --workers 2 (one probes, the other follows
+# its ranking over a Unix socket) against nginx worker_processes 2 and HAProxy nbthread 2, the
+# same redirect, in the same rounds; CPU counts every process of each side.
+balancer_workers_rows() {
+  local bal2 n2_static n2_redirect h2_redirect mode hdr res
+  bal2=$(start_ricochet "$bin/balancer" --workers 2 --listen 127.0.0.1:0 --probe-path /probe.bin \
+    "127.0.0.1:$b1" "127.0.0.1:$b2" "127.0.0.1:$b3")
+  n2_static=$(free_port); n2_redirect=$(free_port); h2_redirect=$(free_port)
+  start_nginx nginx2 2 "$n2_static" "$n2_redirect"
+  sed -e "s#@REDIRECT_PORT@#$h2_redirect#g" -e "s#@THREADS@#2#g" -e "s#@TARGET@#127.0.0.1:$b1#g" \
+    bench/haproxy.cfg.in >"$dir/haproxy2.cfg"
+  haproxy -f "$dir/haproxy2.cfg" -q &
+  echo $! >"$dir/pid.$h2_redirect"; pids+=($!)
+  wait_port "$n2_redirect"; wait_port "$h2_redirect"
+  for mode in keep-alive close; do
+    hdr=()
+    [ "$mode" = close ] && hdr=(-H "Connection: close")
+    echo "== balancer --workers 2 vs nginx worker_processes 2 vs HAProxy nbthread 2: redirects, wrk -t1 -c64 $mode, ${secs}s, median of $runs rounds"
+    res=$(wrk_rr "${hdr[@]}" -- "$(target "$bal2" /index.html)" \
+      "$(target "$n2_redirect" /index.html)" "$(target "$h2_redirect" /index.html)")
+    { read -r b_rps b_p99 b_cpu; read -r n_rps n_p99 n_cpu; read -r h_rps h_p99 h_cpu; } <<<"$res"
+    row "balancer --workers 2 vs nginx 2 workers: redirects/s, $mode (higher is better)" "$b_rps" "$n_rps"
+    row "balancer --workers 2 vs HAProxy nbthread 2: redirects/s, $mode (higher is better)" "$b_rps" "$h_rps"
+    row "balancer --workers 2 vs nginx 2 workers: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$n_cpu"
+    row "balancer --workers 2 vs HAProxy nbthread 2: CPU us per redirect, $mode (lower is better)" "$b_cpu" "$h_cpu"
+  done
+}
+# BENCH_ONLY=workers bash bench/run.sh: only these rows.
+if [ "${BENCH_ONLY:-}" = workers ]; then balancer_workers_rows; exit 0; fi
+
 echo "== server vs nginx: 1 KiB file, wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
 targets=("$(target "$ours" /1k.bin)" "$(target "$n1_static" /1k.bin)" \
   "$(target "$ours_n" /1k.bin)" "$(target "$nN_static" /1k.bin)")
@@ -271,6 +301,8 @@ for mode in keep-alive close; do
     row "balancer, this build vs baseline build: CPU us per redirect, $mode" "$b_cpu" "$bb_cpu"
   fi
 done
+
+balancer_workers_rows
 
 echo "== balancer --verify-files, warm cache, vs the same balancer without: wrk -t1 -c64 keep-alive, ${secs}s, median of $runs rounds"
 bal_vf=$(start_ricochet "$bin/balancer" --listen 127.0.0.1:0 --probe-path /probe.bin \

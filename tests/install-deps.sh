@@ -3,7 +3,8 @@
 # target, Wasmtime (from PyPI, to run core's tests as WASI), and the peers the end-to-end tests
 # run from Debian's packages: curl, wget, aria2c and python3 as clients, nginx as a server,
 # chromium as a browser, promtool and goaccess as operators' tools, openssl for certificates,
-# util-linux `script` for a terminal. Used by `just test` and `.ci/run` alike.
+# util-linux `script` for a terminal, redis-server as the balancers' shared state. Used by
+# `just test` and `.ci/run` alike.
 # Needs Rust via rustup, Python 3 with pip, and root or sudo for apt-get.
 set -euo pipefail
 
@@ -25,7 +26,7 @@ fi
 declare -A packages=(
   [curl]=curl [wget]=wget [python3]=python3 [aria2c]=aria2 [nginx]=nginx-light
   [chromium]=chromium [promtool]=prometheus [goaccess]=goaccess [openssl]=openssl
-  [script]=util-linux
+  [script]=util-linux [redis-server]=redis-server
 )
 missing=()
 for tool in "${!packages[@]}"; do

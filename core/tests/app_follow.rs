@@ -427,6 +427,9 @@ fn a_connection_broken_mid_body_is_a_truncation_whatever_the_framing() {
             content_range: None,
             validator: None,
             body,
+            keep_alive: true,
+            digests: Vec::new(),
+            duplicate_links: Vec::new(),
         };
         assert_eq!(
             head.broken_off(40),

@@ -40,11 +40,25 @@ fn the_note_round_trips_and_damaged_notes_are_refused() {
         etag("\"5f-1a2b\""),
         Validator::LastModified(DATE.to_string()),
     ] {
-        let meta = PartMeta {
+        let mut meta = PartMeta {
             url: "http://127.0.0.1:8080/big.bin?x=1".to_string(),
             validator,
+            ranges: None,
         };
-        assert_eq!(PartMeta::parse(meta.to_text().as_bytes()), Ok(meta));
+        assert_eq!(PartMeta::parse(meta.to_text().as_bytes()), Ok(meta.clone()));
+        assert_eq!(meta.prefix(77), 77);
+        // A multi-source download's note: the ranges held.
+        use ricochet_core::download::segments::Span;
+        meta.ranges = Some(vec![
+            Span { start: 0, end: 10 },
+            Span { start: 20, end: 30 },
+        ]);
+        assert!(meta.to_text().contains("\nranges 0-10,20-30\n"));
+        assert_eq!(PartMeta::parse(meta.to_text().as_bytes()), Ok(meta.clone()));
+        assert_eq!(meta.prefix(1000), 10);
+        meta.ranges = Some(vec![]);
+        assert_eq!(PartMeta::parse(meta.to_text().as_bytes()), Ok(meta.clone()));
+        assert_eq!(meta.prefix(1000), 0);
     }
     for bad in [
         "",
@@ -54,6 +68,9 @@ fn the_note_round_trips_and_damaged_notes_are_refused() {
         "ricochet-partial 1\nurl http://a/\netag x\n",
         "ricochet-partial 1\nurl http://a/\netag \"x\"\netag \"y\"\n",
         "ricochet-partial 1\nurl http://a/\nsize 3\n",
+        "ricochet-partial 1\nurl http://a/\netag \"x\"\nranges 5-3\n",
+        "ricochet-partial 1\nurl http://a/\netag \"x\"\nranges 0-5,4-9\n",
+        "ricochet-partial 1\nurl http://a/\netag \"x\"\nranges 0-\n",
     ] {
         assert!(
             matches!(

@@ -194,6 +194,7 @@ fn file_check_metrics_pass_promtool() {
         next_probe: None,
         servers: Vec::new(),
         requests: vec![(301, 9), (404, 1)],
+        prober: None,
         files: Some(FileCounters {
             has: 7,
             lacks: 1,

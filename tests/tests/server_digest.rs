@@ -3,7 +3,8 @@
 //! equal to `sha256sum`'s; a changed file never gets its old digest; digests kept across a
 //! restart in an extended attribute. Also the validators and the bandwidth cap users of several
 //! servers rely on: the same ETag from two servers holding one file with its time (so `If-Range`
-//! holds across them), and `--rate-total` shared by all connections.
+//! holds across them), and `--rate-total` shared by all connections. aria2c checks the
+//! `Digest` we send: it accepts the right one and refuses a file whose digest is wrong.
 
 use ricochet_core::http::base64;
 use ricochet_tests::{require, run, server, Spawned, TempDir};
@@ -398,5 +399,72 @@ fn more_connections_to_a_rate_total_server_do_not_get_more_bandwidth() {
         "two connections got {:.0} kB/s from a {} kB/s uplink",
         2.0 * LEN as f64 / took.as_secs_f64() / 1000.0,
         RATE / 1000
+    );
+}
+
+/// `aria2c -x4 -s4` of `/file.bin` on `srv` into `out`, one try.
+fn aria2c(srv: &Spawned, out: &Path) -> ricochet_tests::Ran {
+    let args = [
+        "--no-conf",
+        "-q",
+        "-x4",
+        "-s4",
+        "-k1M",
+        "--max-tries=1",
+        "-d",
+    ];
+    run(
+        Command::new("aria2c")
+            .args(args)
+            .arg(out)
+            .arg(format!("{}/file.bin", srv.url)),
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn aria2c_verifies_our_digest_and_reports_a_wrong_one() {
+    if !require("aria2c") || !require("python3") {
+        return;
+    }
+    let dir = TempDir::new("digest-aria2c");
+    let path = dir.path().join("file.bin");
+    let bytes = data(SIZE, 51);
+    fs::write(&path, &bytes).unwrap();
+    let srv = server(dir.path(), &["--no-digest-xattr"]);
+    // aria2c sends `Want-Digest: SHA-512;q=1, SHA-256;q=1, SHA;q=0.1`: hashed at its first
+    // request; wait for it as aria2c would on a second download.
+    until_field(&srv, "/file.bin", &["-H", WANT_DIGEST], "Digest");
+    let good = TempDir::new("digest-aria2c-good");
+    let ran = aria2c(&srv, good.path());
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    assert!(fs::read(good.path().join("file.bin")).unwrap() == bytes);
+    drop(srv);
+
+    // A wrong digest for this very version, planted where a restarted server reads it: aria2c
+    // checks what we send and refuses the file (its exit 32: checksum validation failed).
+    if !user_xattrs_work(dir.path()) {
+        eprintln!("skipped the wrong digest: no user extended attributes");
+        return;
+    }
+    let plant = "import os,sys\np=sys.argv[1]\nst=os.stat(p)\nns=st.st_mtime_ns\n\
+        os.setxattr(p,'user.ricochet.sha256',f'{st.st_size} {ns//10**9}.{ns%10**9:09d} {\"A\"*43}='.encode())";
+    let ran = run(
+        Command::new("python3").args(["-c", plant]).arg(&path),
+        Duration::from_secs(10),
+    );
+    assert_eq!(ran.code(), 0, "{ran:?}");
+    let srv = server(dir.path(), &[]);
+    let head = curl(&srv, "/file.bin", &["-I", "-H", WANT_DIGEST]);
+    assert_eq!(
+        head.values("Digest"),
+        [format!("SHA-256={}=", "A".repeat(43))]
+    );
+    let bad = TempDir::new("digest-aria2c-bad");
+    let ran = aria2c(&srv, bad.path());
+    assert_eq!(
+        ran.code(),
+        32,
+        "aria2c took a file whose digest is wrong: {ran:?}"
     );
 }

@@ -86,6 +86,18 @@ pub struct StatusReport {
     pub requests: Vec<(u16, u64)>,
     /// The file checks of `--verify-files` (`None` when it is off).
     pub files: Option<FileCounters>,
+    /// Who probes for the balancers sharing one state (`--workers`, `--state`); `None` for
+    /// a balancer on its own.
+    pub prober: Option<ProberInfo>,
+}
+
+/// The balancer process that probes for others sharing its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProberInfo {
+    /// Its name: host name and process id.
+    pub instance: String,
+    /// It is this balancer.
+    pub this: bool,
 }
 
 impl StatusReport {
@@ -140,6 +152,7 @@ impl StatusReport {
             servers,
             requests: Vec::new(),
             files: None,
+            prober: None,
         }
     }
 }
@@ -343,6 +356,18 @@ pub fn status_page(status: &StatusReport) -> String {
     ];
     for (name, value) in facts {
         let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+    if let Some(prober) = &status.prober {
+        let whose = if prober.this {
+            "this balancer"
+        } else {
+            "another balancer; this one follows it"
+        };
+        let _ = writeln!(
+            page,
+            "<dt>Prober</dt><dd>{} ({whose})</dd>",
+            html_escape(&prober.instance)
+        );
     }
     let requests = if status.requests.is_empty() {
         "none yet".to_string()
@@ -562,6 +587,10 @@ pub fn status_json(status: &StatusReport) -> String {
         "next_probe_seconds": status.next_probe.map(|d| d.as_secs_f64()),
         "requests": requests,
         "servers": servers,
+        "prober": status.prober.as_ref().map(|p| json!({
+            "instance": p.instance,
+            "this": p.this,
+        })),
         "files": status.files.map(|f| json!({
             "checks": {
                 "has": f.has,
@@ -631,6 +660,22 @@ pub fn metrics(status: &StatusReport) -> String {
             "1".into(),
         )],
     );
+    if let Some(prober) = &status.prober {
+        family(
+            "ricochet_prober_info",
+            "gauge",
+            "Always 1; the instance label names the balancer that probes for those sharing \
+             its state, this=\"1\" when it is this one.",
+            vec![(
+                format!(
+                    "instance=\"{}\",this=\"{}\"",
+                    label(&prober.instance),
+                    u8::from(prober.this)
+                ),
+                "1".into(),
+            )],
+        );
+    }
     family(
         "ricochet_uptime_seconds",
         "gauge",

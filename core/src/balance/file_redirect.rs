@@ -105,6 +105,24 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Answer {
+        let none = |_| false;
+        self.answer_pick_linked(step, request, ranking, none, origin, keep_alive, now, out)
+    }
+
+    /// [`Redirect::answer_pick`], naming in `Link: rel=duplicate` headers the other servers of
+    /// `ranking` that `holds` (pool index: known to hold the current copy of the file).
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_pick_linked(
+        &self,
+        step: PickStep,
+        request: &FileRequest<'_>,
+        ranking: &Ranking,
+        holds: impl Fn(usize) -> bool,
+        origin: Option<&ServerAddr>,
+        keep_alive: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Answer {
         let (path, query, head_only) = (request.path, request.query, request.head_only);
         let target = match step {
             PickStep::Redirect(i) => ranking
@@ -124,7 +142,14 @@ impl Redirect {
         };
         match target {
             Some((base_url, server)) => {
-                let body = self.write(base_url, path, query, head_only, keep_alive, now, out);
+                let duplicates = ranking
+                    .table()
+                    .iter()
+                    .filter(|r| Some(r.index) != server && holds(r.index))
+                    .map(|r| r.server.base_url());
+                let body = self.write_linked(
+                    base_url, path, query, duplicates, head_only, keep_alive, now, out,
+                );
                 Answer {
                     status: self.status(),
                     keep_alive,

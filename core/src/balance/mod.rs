@@ -5,7 +5,8 @@
 //! server holds the current copy of which file: what one file check yields (`file_check`), the
 //! per-path knowledge (`file_index`) and one request's pick among the servers that hold it
 //! (`file_pick`), the answers written once it is decided (`file_redirect`), and what it shows
-//! (`mirror_list`, and the `?mirrorlist` page: `mirror_page`).
+//! (`mirror_list`, and the `?mirrorlist` page: `mirror_page`). Several balancer processes share
+//! one prober's state through `shared`.
 
 pub mod admin;
 pub mod balancer;
@@ -23,4 +24,5 @@ pub mod pool;
 pub mod probe;
 pub mod rankings;
 pub mod redirect;
+pub mod shared;
 pub mod verdict;

@@ -21,7 +21,7 @@
 
 use crate::balance::pool::{Ranking, ServerAddr};
 use crate::http::error_page::{Method, Reply};
-use crate::http::report::UNREACHABLE_HEADER;
+use crate::http::report::{MISSING_HEADER, UNREACHABLE_HEADER};
 use crate::http::request::Request;
 use crate::http::status::Status;
 use std::fmt;
@@ -30,11 +30,16 @@ use std::time::SystemTime;
 /// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
 pub const DEFAULT_RETRY_AFTER: u32 = 60;
 
-/// How the balancer redirects: which status, and what a 503 announces.
+/// Most `Link: rel=duplicate` headers on a redirect, unless set with [`Redirect::with_links`].
+pub const DEFAULT_LINKS: u32 = 5;
+
+/// How the balancer redirects: which status, what a 503 announces, how many other servers
+/// its `Link` headers name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Redirect {
     status: u16,
     retry_after: u32,
+    links: u32,
 }
 
 /// A redirect status that is not 301, 302, 303, 307 or 308.
@@ -59,6 +64,7 @@ impl Default for Redirect {
         Redirect {
             status: 301,
             retry_after: DEFAULT_RETRY_AFTER,
+            links: DEFAULT_LINKS,
         }
     }
 }
@@ -101,6 +107,17 @@ impl Redirect {
         }
     }
 
+    /// Name at most `links` other servers in `Link: <URL>; rel=duplicate; pri=N` headers
+    /// (RFC 6249) on a file's redirect; 0 sends no `Link` header at all.
+    pub fn with_links(self, links: u32) -> Redirect {
+        Redirect { links, ..self }
+    }
+
+    /// How many other servers a redirect names at most.
+    pub fn links(&self) -> u32 {
+        self.links
+    }
+
     /// The redirect status.
     pub fn status(&self) -> u16 {
         self.status
@@ -115,7 +132,10 @@ impl Redirect {
     /// - GET or HEAD: a redirect to a server picked from `ranking` with `rng`, or 503 (with
     ///   `Retry-After`) when the ranking is empty; HEAD gets the same head without the body;
     ///   when [`UNREACHABLE_HEADER`] names a live server, another one is picked if there is
-    ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it;
+    ///   one ([`Ranking::pick_avoiding`]) and [`Answer::unreachable`] names it; a live server
+    ///   named by [`MISSING_HEADER`] (a client found the file missing there, or its copy wrong)
+    ///   is avoided the same way; the redirect names other live servers in `Link` headers
+    ///   ([`Redirect::write_linked`]);
     /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
     ///   CONNECT: 405 with the same `Allow`;
     /// - any other method: 501;
@@ -139,16 +159,26 @@ impl Redirect {
             return answer;
         }
         let unreachable = reported_server(request, UNREACHABLE_HEADER, ranking);
-        let picked = match unreachable {
+        // A server reported missing the file (or holding a wrong copy) is avoided too, as one
+        // reported unreachable, but needs no probe.
+        let avoid = unreachable.or_else(|| reported_server(request, MISSING_HEADER, ranking));
+        let picked = match avoid {
             None => ranking.pick(rng),
             Some(index) => ranking.pick_avoiding(rng, index),
         };
         match picked {
             Some(row) => {
-                let body_bytes = self.write(
+                let picked = row.index;
+                let duplicates = ranking
+                    .table()
+                    .iter()
+                    .filter(|r| r.index != picked && Some(r.index) != avoid)
+                    .map(|r| r.server.base_url());
+                let body_bytes = self.write_linked(
                     row.server.base_url(),
                     request.path(),
                     request.query(),
+                    duplicates,
                     head_only,
                     keep_alive,
                     now,
@@ -181,13 +211,36 @@ impl Redirect {
     /// browser caches a 301 forever otherwise and would stop coming back through the
     /// balancer), `Content-Type`, `Content-Length`, `Date`, `Connection`, then a small HTML
     /// body with the escaped link unless `head_only`. Returns the body's length in bytes (0 when
-    /// `head_only`).
+    /// `head_only`). No `Link` header: [`Redirect::write_linked`] adds them.
     #[allow(clippy::too_many_arguments)]
     pub fn write(
         &self,
         base_url: &str,
         path: &str,
         query: Option<&str>,
+        head_only: bool,
+        keep_alive: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let none = std::iter::empty();
+        self.with_links(0)
+            .write_linked(base_url, path, query, none, head_only, keep_alive, now, out)
+    }
+
+    /// [`Redirect::write`], plus RFC 6249's `Link` headers after `Location` when the path names
+    /// a file (does not end in `/`) and [`Redirect::links`] is not 0: `Link: <URL>;
+    /// rel=duplicate; pri=N` for each of the first [`Redirect::links`] `duplicates` (base URLs
+    /// of other servers holding the file, best first: `pri` counts from 1), each with the same
+    /// encoded path and query as the `Location`, then `Link: <PATH?meta4>; rel=describedby;
+    /// type="application/metalink4+xml"` (the balancer's Metalink document for the file).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_linked<'u>(
+        &self,
+        base_url: &str,
+        path: &str,
+        query: Option<&str>,
+        duplicates: impl Iterator<Item = &'u str>,
         head_only: bool,
         keep_alive: bool,
         now: SystemTime,
@@ -218,8 +271,12 @@ impl Redirect {
         out.extend_from_slice(reason);
         out.extend_from_slice(b"\r\nLocation: ");
         out.extend_from_slice(location.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if self.links > 0 && !path.ends_with('/') && !path.is_empty() {
+            write_links(&location[base_url.len()..], duplicates, self.links, out);
+        }
         out.extend_from_slice(
-            b"\r\nCache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
+            b"Cache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
               Content-Length: ",
         );
         crate::http::write::push_decimal(out, body_len as u64);
@@ -247,6 +304,31 @@ impl Redirect {
             0
         }
     }
+}
+
+/// The `Link` lines of a file's redirect: `duplicates` (at most `max`), each with `encoded`
+/// (the path and query as encoded in the `Location`), then the Metalink description.
+fn write_links<'u>(
+    encoded: &str,
+    duplicates: impl Iterator<Item = &'u str>,
+    max: u32,
+    out: &mut Vec<u8>,
+) {
+    use crate::http::link::{
+        write_link_params, write_link_target, DESCRIBED_BY, DUPLICATE, METALINK4,
+    };
+    for (pri, base_url) in (1..=max).zip(duplicates) {
+        out.extend_from_slice(b"Link: <");
+        write_link_target(out, base_url.as_bytes());
+        write_link_target(out, encoded.as_bytes());
+        write_link_params(out, DUPLICATE, Some(pri), None);
+    }
+    // The balancer's own path: everything before the query, as encoded.
+    let path = encoded.split('?').next().unwrap_or(encoded);
+    out.extend_from_slice(b"Link: <");
+    write_link_target(out, path.as_bytes());
+    write_link_target(out, b"?meta4");
+    write_link_params(out, DESCRIBED_BY, None, Some(METALINK4));
 }
 
 /// The answer to a request that is not to be redirected, written into `out`: 405 or 501 for
@@ -478,5 +560,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn ranking(n: usize) -> Ranking {
+        use crate::balance::pool::{Policy, Pool};
+        use crate::balance::verdict::Measurement;
+        let servers = (0..n)
+            .map(|i| ServerAddr::parse(&format!("127.0.0.{}:800{i}", i + 2)).unwrap())
+            .collect();
+        let mut pool = Pool::new(servers);
+        for i in 0..n {
+            // Server 0 slowest: the ranking lists the last one first.
+            let elapsed = std::time::Duration::from_millis(100 - 10 * i as u64);
+            pool.record(i, Measurement { elapsed, bytes: 1 });
+        }
+        pool.ranking(Policy::Rank)
+    }
+
+    fn answer_text(redirect: Redirect, head: &[u8], ranking: &Ranking) -> (Answer, String) {
+        use crate::http::request::{Limits, RequestParser};
+        let mut parser = RequestParser::new(Limits::default());
+        let Ok(crate::http::Parsed::Complete { value, .. }) = parser.parse(head) else {
+            panic!("bad request");
+        };
+        let mut out = Vec::new();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(19);
+        let answer = redirect.answer(&value, true, ranking, &mut rng, now(), &mut out);
+        (answer, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_file_redirect_names_the_other_servers_best_first_and_its_metalink() {
+        let ranking = ranking(4);
+        let head = b"GET /pub/a%20b.iso?x=1 HTTP/1.1\r\nHost: b\r\n\r\n";
+        let (answer, text) = answer_text(Redirect::default().with_links(2), head, &ranking);
+        let picked = answer.server.unwrap();
+        let links: Vec<&str> = text.lines().filter(|l| l.starts_with("Link: ")).collect();
+        let others: Vec<String> = ranking
+            .table()
+            .iter()
+            .filter(|r| r.index != picked)
+            .take(2)
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "Link: <{}/pub/a%20b.iso?x=1>; rel=duplicate; pri={}",
+                    r.server.base_url(),
+                    i + 1
+                )
+            })
+            .collect();
+        assert_eq!(links.len(), 3, "{text}");
+        assert_eq!(links[..2], others[..], "{text}");
+        assert_eq!(
+            links[2],
+            "Link: </pub/a%20b.iso?meta4>; rel=describedby; type=\"application/metalink4+xml\""
+        );
+        // Every link parses back, and the location is not among the duplicates.
+        let location = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Location: "))
+            .unwrap();
+        for line in &links[..2] {
+            let parsed = crate::http::link::parse_links(&line.as_bytes()[6..]);
+            assert_eq!(parsed.len(), 1);
+            assert_ne!(parsed[0].target, location);
+        }
+    }
+
+    #[test]
+    fn no_links_for_a_directory_with_links_0_or_a_single_server() {
+        let head_dir = b"GET /pub/ HTTP/1.1\r\nHost: b\r\n\r\n";
+        let head_file = b"GET /f HTTP/1.1\r\nHost: b\r\n\r\n";
+        let (_, text) = answer_text(Redirect::default(), head_dir, &ranking(3));
+        assert!(!text.contains("Link:"), "{text}");
+        let (_, text) = answer_text(Redirect::default().with_links(0), head_file, &ranking(3));
+        assert!(!text.contains("Link:"), "{text}");
+        let (_, text) = answer_text(Redirect::default(), head_file, &ranking(1));
+        assert!(!text.contains("rel=duplicate"), "{text}");
+        assert!(text.contains("rel=describedby"), "{text}");
+        // Fewer servers than --links: every other one, once.
+        let (_, text) = answer_text(Redirect::default(), head_file, &ranking(3));
+        assert_eq!(text.matches("rel=duplicate").count(), 2, "{text}");
     }
 }

@@ -138,6 +138,21 @@ impl Follower {
         self.missing_failed_over = false;
     }
 
+    /// Start a new chain from the first URL, as [`Follower::restart`] does, reporting `server`
+    /// (`host:port`) as missing the file on the first request
+    /// ([`crate::http::report::MISSING_HEADER`]): its copy turned out wrong (a digest
+    /// mismatch), so the balancer should send the client elsewhere. `false` (and a plain
+    /// restart) when that server was reported already in this download.
+    pub fn restart_reporting(&mut self, server: String) -> bool {
+        self.restart();
+        if self.reported_missing.contains(&server) {
+            return false;
+        }
+        self.reported_missing.push(server.clone());
+        self.report = Some(Report::Missing(server));
+        true
+    }
+
     /// Follow redirects from `https` to `http` too (refused by default: the rest of the chain
     /// would travel unencrypted).
     pub fn allow_downgrade(mut self, allow: bool) -> Self {
@@ -317,6 +332,25 @@ pub fn output_name(url: &Url) -> String {
     }
 }
 
+/// The `rel=duplicate` targets of every `Link` field of `response`, lowest `pri` first (no
+/// `pri` last), in the order sent among equals.
+fn duplicate_links(response: &Response<'_>) -> Vec<String> {
+    use crate::http::link::{parse_links, DUPLICATE};
+    let mut links: Vec<(u32, String)> = Vec::new();
+    for h in &response.headers {
+        if h.name.eq_ignore_ascii_case("link") {
+            links.extend(
+                parse_links(h.value)
+                    .into_iter()
+                    .filter(|l| l.has_rel(DUPLICATE))
+                    .map(|l| (l.pri.unwrap_or(u32::MAX), l.target.to_string())),
+            );
+        }
+    }
+    links.sort_by_key(|(pri, _)| *pri);
+    links.into_iter().map(|(_, target)| target).collect()
+}
+
 /// What the client keeps of a final response head: the fields its decisions read, picked by
 /// name here so the shell never looks a header up itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +369,14 @@ pub struct KeptHead {
     pub validator: Option<Validator>,
     /// How the body is framed.
     pub body: BodyKind,
+    /// Whether the connection can carry another request after this response.
+    pub keep_alive: bool,
+    /// The digests it carries (`Repr-Digest`, then `Digest`).
+    pub digests: Vec<crate::http::digest::Digest>,
+    /// The targets of its `Link: <...>; rel=duplicate` links (other servers holding the same
+    /// file, RFC 6249), most preferred (lowest `pri`) first, as sent: resolve them with
+    /// [`KeptHead::duplicates`].
+    pub duplicate_links: Vec<String>,
 }
 
 impl KeptHead {
@@ -348,7 +390,27 @@ impl KeptHead {
             content_range: response.header("content-range").map(<[u8]>::to_vec),
             validator: Validator::of(response.header("etag"), response.header("last-modified")),
             body: response.body,
+            keep_alive: response.keep_alive,
+            digests: crate::download::verify::digests_of(response),
+            duplicate_links: duplicate_links(response),
         }
+    }
+
+    /// The other servers holding the file this redirect leads to (its `rel=duplicate` links
+    /// resolved against `base`, the URL that answered), most preferred first, without
+    /// `location` (the redirect's own target) and without repeats. `https` to `http` links are
+    /// dropped unless `allow_downgrade`.
+    pub fn duplicates(&self, base: &Url, location: &Url, allow_downgrade: bool) -> Vec<Url> {
+        let mut out: Vec<Url> = Vec::new();
+        for target in &self.duplicate_links {
+            let Ok(url) = base.join(target) else { continue };
+            let downgrade = base.scheme() == Scheme::Https && url.scheme() == Scheme::Http;
+            if (downgrade && !allow_downgrade) || &url == location || out.contains(&url) {
+                continue;
+            }
+            out.push(url);
+        }
+        out
     }
 
     /// How many bytes of this response's body to print ([`echo_limit`]).

@@ -14,6 +14,7 @@
 //! - [`parse_content_range`]: the `Content-Range` field;
 //! - [`retry_delay`] and [`is_transient_status`]: when and how soon to try again.
 
+use crate::download::segments::Span;
 use crate::http::BodyKind;
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ pub struct PartMeta {
     pub url: String,
     /// The version the partial bytes belong to.
     pub validator: Validator,
+    /// For a multi-source download (`--segments`): the byte ranges held, sorted and merged
+    /// (the file is sparse, its length says nothing). `None`: the file's length is what is
+    /// held, from byte 0.
+    pub ranges: Option<Vec<Span>>,
 }
 
 /// Why a note file cannot be used.
@@ -102,7 +107,27 @@ impl PartMeta {
             Validator::EntityTag(v) => ("etag", v),
             Validator::LastModified(v) => ("last-modified", v),
         };
-        format!("{META_MAGIC}\nurl {}\n{key} {value}\n", self.url)
+        let mut text = format!("{META_MAGIC}\nurl {}\n{key} {value}\n", self.url);
+        if let Some(ranges) = &self.ranges {
+            let list: Vec<String> = ranges
+                .iter()
+                .map(|r| format!("{}-{}", r.start, r.end))
+                .collect();
+            text.push_str(&format!("ranges {}\n", list.join(",")));
+        }
+        text
+    }
+
+    /// The bytes held from byte 0 on: the whole file's length without [`PartMeta::ranges`],
+    /// else the end of a range starting at 0 (what a single-source resume can go on from).
+    pub fn prefix(&self, file_len: u64) -> u64 {
+        match &self.ranges {
+            None => file_len,
+            Some(ranges) => ranges
+                .first()
+                .filter(|r| r.start == 0)
+                .map_or(0, |r| r.end.min(file_len)),
+        }
     }
 
     /// Read a note written by [`PartMeta::to_text`].
@@ -114,6 +139,7 @@ impl PartMeta {
         }
         let mut url = None;
         let mut validator = None;
+        let mut ranges = None;
         for line in lines {
             let (key, value) = line
                 .split_once(' ')
@@ -128,6 +154,7 @@ impl PartMeta {
                         .replace(Validator::LastModified(value.to_string()))
                         .is_some()
                 }
+                "ranges" => ranges.replace(parse_ranges(value)?).is_some(),
                 _ => return Err(MetaError::Malformed("unknown or invalid line")),
             };
             if found {
@@ -137,8 +164,27 @@ impl PartMeta {
         Ok(PartMeta {
             url: url.ok_or(MetaError::Malformed("no url"))?,
             validator: validator.ok_or(MetaError::Malformed("no validator"))?,
+            ranges,
         })
     }
+}
+
+/// `START-END,...`: sorted, disjoint, non-empty, half-open ranges (an empty list is allowed).
+fn parse_ranges(value: &str) -> Result<Vec<Span>, MetaError> {
+    let bad = MetaError::Malformed("bad ranges");
+    let mut out: Vec<Span> = Vec::new();
+    for item in value.split(',').filter(|i| !i.is_empty()) {
+        let (a, b) = item.split_once('-').ok_or(bad)?;
+        let (start, end) = (
+            number(a.as_bytes()).ok_or(bad)?,
+            number(b.as_bytes()).ok_or(bad)?,
+        );
+        if end <= start || out.last().is_some_and(|l| l.end >= start) {
+            return Err(bad);
+        }
+        out.push(Span { start, end });
+    }
+    Ok(out)
 }
 
 /// What the local bytes are.

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod error_page;
 pub mod exchange;
 pub(crate) mod grammar;
+pub mod link;
 pub mod report;
 pub mod request;
 pub mod response;

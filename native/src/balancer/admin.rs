@@ -56,11 +56,18 @@ impl Control for Admin {
             None => empty_report(self.started, now, wall, version),
         };
         let redirects = self.published.redirects();
+        // With --workers: this process's counts plus the workers' latest.
+        let (mut requests, peer_redirects) = self.published.peer_totals();
         for server in &mut status.servers {
-            server.redirects = redirects.get(server.index).copied().unwrap_or(0);
+            server.redirects = redirects.get(server.index).copied().unwrap_or(0)
+                + peer_redirects.get(&server.address).copied().unwrap_or(0);
         }
-        status.requests = self.published.requests().snapshot();
+        for (code, n) in self.published.requests().snapshot() {
+            *requests.entry(code).or_insert(0) += n;
+        }
+        status.requests = requests.into_iter().collect();
         status.files = self.files.as_ref().map(|files| files.counters());
+        status.prober = self.published.prober();
         status
     }
 
@@ -84,6 +91,7 @@ fn empty_report(started: Instant, now: Instant, wall: SystemTime, version: &str)
         servers: Vec::new(),
         requests: Vec::new(),
         files: None,
+        prober: None,
     }
 }
 

@@ -17,6 +17,7 @@
 //!   checks it asks for ([`check`]: one `HEAD` each) and the requests waiting on them.
 //! - [`servers`]: where the server list is read from; [`counters`]: requests and redirects
 //!   counted for [`admin`], the admin listener.
+//! - [`state`]: several balancer processes sharing one prober (`--workers`, `--state`).
 //!
 //! [`serve_until`] runs the prober in the background and answers clients until shutdown;
 //! [`serve_forever`] never stops.
@@ -33,6 +34,7 @@ pub mod published;
 pub mod redirector;
 pub mod reload;
 pub mod servers;
+pub mod state;
 
 pub use config::{
     readmit_from_flags, Config, FileFlags, FileFlagsError, LaunchError, ReadmitFlagsError,

@@ -4,11 +4,14 @@
 use crate::balancer::counters::{RedirectCounts, RequestCounts};
 use crate::balancer::prober::Input;
 use futures::channel::mpsc;
+use ricochet_core::balance::admin::ProberInfo;
 use ricochet_core::balance::balancer::Snapshot;
 use ricochet_core::balance::pool::Ranking;
 use ricochet_core::balance::rankings::Rankings;
+use ricochet_core::balance::shared::Counts;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The current ranking, shared by every connection and replaced atomically by the prober,
 /// with the latest [`Snapshot`] of every server (for the admin listener), the counters it
@@ -24,6 +27,10 @@ pub struct Published {
     requests: RequestCounts,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     reports: Option<Reports>,
+    /// The latest counters of each worker process (`--workers`), by its name.
+    peers: Mutex<BTreeMap<String, Counts>>,
+    /// Who probes, when processes share one state.
+    prober: Mutex<Option<ProberInfo>>,
 }
 
 /// The rankings in force, every live server's ([`Rankings::all`], shared on its own for the
@@ -80,6 +87,8 @@ impl Published {
             requests: RequestCounts::default(),
             snapshot: RwLock::new(None),
             reports,
+            peers: Mutex::new(BTreeMap::new()),
+            prober: Mutex::new(None),
         }
     }
 
@@ -155,6 +164,46 @@ impl Published {
     /// Redirects sent so far, by pool index.
     pub fn redirects(&self) -> Vec<u64> {
         self.read().redirects.values()
+    }
+
+    /// Who probes for the processes sharing this one's state (`None`: it is on its own).
+    pub fn prober(&self) -> Option<ProberInfo> {
+        self.prober
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_prober(&self, prober: ProberInfo) {
+        *self.prober.lock().unwrap_or_else(|e| e.into_inner()) = Some(prober);
+    }
+
+    pub(super) fn set_peer_counts(&self, peer: String, counts: Counts) {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer, counts);
+    }
+
+    /// The worker processes' counters added up: requests by status, redirects by server
+    /// address (empty without workers).
+    pub fn peer_totals(&self) -> (BTreeMap<u16, u64>, BTreeMap<String, u64>) {
+        let mut requests = BTreeMap::new();
+        let mut redirects = BTreeMap::new();
+        for counts in self
+            .peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            for &(code, n) in &counts.requests {
+                *requests.entry(code).or_insert(0) += n;
+            }
+            for (server, n) in &counts.redirects {
+                *redirects.entry(server.as_str().to_string()).or_insert(0) += n;
+            }
+        }
+        (requests, redirects)
     }
 }
 

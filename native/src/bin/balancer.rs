@@ -16,24 +16,34 @@
 //! It prints `listening on http://ADDR` on stdout once the first probe round is done (clients
 //! connecting earlier wait in the listen backlog). `RICOCHET_LOG` sets the log level (`off`,
 //! `error`, `warn`, `info`, `debug`, `trace`; default `info`).
+//!
+//! `--workers N` runs N processes on the address, one of them probing for all;
+//! `--state redis://HOST:PORT/DB` shares one prober between balancers through Redis
+//! (docs/deployment.md).
 
 use argh::FromArgs;
 use ricochet::balancer::admin::{self, Admin};
 use ricochet::balancer::files::Files;
 use ricochet::balancer::servers::ServerSource;
+use ricochet::balancer::state::redis::{self as redis_state, RedisState, StateUrlError};
+use ricochet::balancer::state::workers::{self as worker_links, Ends};
 use ricochet::balancer::{Config, FileFlags, LaunchError, Prober};
 use ricochet::cli::duration::parse_duration;
+use ricochet::cli::exit::Exit;
 use ricochet::cli::{logging, version};
 use ricochet::runtime::access_log::AccessLog;
 use ricochet::runtime::listen;
 use ricochet::runtime::signal::{self, Signal};
 use ricochet::runtime::stop::GracefulStop;
 use ricochet::runtime::tls::{self, Trust};
+use ricochet::runtime::workers;
 use ricochet::{balancer, runtime};
 use ricochet_core::balance::admin::Reload;
 use ricochet_core::balance::balancer::ProbeConfig;
 use ricochet_core::balance::pool::Policy;
 use ricochet_core::balance::redirect::Redirect;
+use std::fmt;
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,6 +76,7 @@ ricochet::args_struct! {
         "the --config or --access-log file cannot be read or opened, or the --tls-cert, --tls-key or --probe-cacert file is missing, unreadable or not PEM, or the key does not match the certificate"
     ),
     error_code(10, "no server passed the first probe"),
+    error_code(11, "a worker process failed or could not be started (with --workers above 1)"),
     error_code(
         12,
         "stopped by SIGTERM or SIGINT, but connections were still open after --shutdown-timeout (or a second signal came); they were closed"
@@ -130,6 +141,14 @@ readmit {
     #[argh(option, default = "60")]
     retry_after: u32,
 
+}
+{
+    /// name at most this many other live servers holding the file in RFC 6249 headers on a
+    /// file's redirect (`Link: <URL>; rel=duplicate; pri=N`, best weight first, plus the
+    /// Metalink's `rel=describedby`), for multi-source clients (client -s, aria2c); 0 sends
+    /// none (default 5)
+    #[argh(option, default = "ricochet_core::balance::redirect::DEFAULT_LINKS")]
+    links: u32,
 }
 limits {
     /// most client connections open at once; more wait to be accepted (default 4096)
@@ -203,6 +222,23 @@ tls {
     #[argh(option)]
     probe_cacert: Vec<PathBuf>,
 
+    /// worker processes (default 1): each has its own event loop and SO_REUSEPORT socket on
+    /// the same address; the first probes and the others follow its ranking over a Unix
+    /// socket; --max-connections applies to each (Linux only)
+    #[argh(option, default = "1")]
+    workers: usize,
+
+    /// share one prober with other balancers through Redis, redis://HOST:PORT/DB: the holder
+    /// of a lease probes and publishes, the others follow; with Redis unreachable each probes
+    /// on its own (default: off)
+    #[argh(option)]
+    state: Option<String>,
+
+    /// with --state: how long the probing lease lasts unless renewed (renewed every sixth of
+    /// it); a dead holder is replaced within it (default 3s)
+    #[argh(option, from_str_fn(parse_duration))]
+    lease: Option<Duration>,
+
     /// servers to balance: host:port (IPv6 as [::1]:port), or a URL http(s)://host[:port]/prefix/
     /// whose path is put in front of every redirected path; in addition to --config's
     #[argh(positional)]
@@ -225,13 +261,105 @@ fn main() -> ExitCode {
     let args: Args = argh::from_env();
     runtime::set_threads(args.threads);
     logging::init();
-    match config(&args).and_then(|config| runtime::block_on(run(args, config, started))) {
+    match launch(args, started) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("balancer: {e}");
             e.exit().into()
         }
     }
+}
+
+/// Why the balancer could not start: the [`LaunchError`]s, and those of `--workers` and
+/// `--state`.
+#[derive(Debug)]
+enum RunError {
+    Launch(LaunchError),
+    /// The worker processes or their links could not be started.
+    Workers(usize, io::Error),
+    /// `--state` is not a Redis URL.
+    State(StateUrlError),
+    /// `--lease` without `--state`.
+    LeaseWithoutState,
+}
+
+impl RunError {
+    fn exit(&self) -> Exit {
+        match self {
+            RunError::Launch(e) => e.exit(),
+            RunError::Workers(..) => Exit::WorkerFailed,
+            RunError::State(_) | RunError::LeaseWithoutState => Exit::Usage,
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Launch(e) => e.fmt(f),
+            RunError::Workers(n, e) => write!(f, "cannot start {n} workers: {e}"),
+            RunError::State(e) => e.fmt(f),
+            RunError::LeaseWithoutState => f.write_str("--lease needs --state"),
+        }
+    }
+}
+
+impl From<LaunchError> for RunError {
+    fn from(e: LaunchError) -> Self {
+        RunError::Launch(e)
+    }
+}
+
+/// What the first process and each worker start from.
+struct Launch {
+    config: Config,
+    /// Bound before the fork (in a worker, closed: it binds its own once it has a ranking).
+    listener: Option<std::net::TcpListener>,
+    addr: std::net::SocketAddr,
+    worker: usize,
+    ends: Ends,
+    state: Option<RedisState>,
+    started: Instant,
+}
+
+/// Check the flags, bind, fork the workers (before any thread exists), then run.
+fn launch(args: Args, started: Instant) -> Result<ExitCode, RunError> {
+    let mut config = config(&args)?;
+    let state = match (&args.state, args.lease) {
+        (Some(url), lease) => {
+            let lease = lease.unwrap_or(Duration::from_secs(3));
+            Some(RedisState::new(url, lease).map_err(RunError::State)?)
+        }
+        (None, Some(_)) => return Err(RunError::LeaseWithoutState),
+        (None, None) => None,
+    };
+    let workers = args.workers.max(1);
+    // Bind first: a busy port is reported at once, and clients arriving during the first
+    // probe round wait in the backlog instead of being refused.
+    let listen_error = |error| LaunchError::Listen {
+        addr: args.listen.clone(),
+        flag: None,
+        error,
+    };
+    let listener = runtime::bind_first_std(&args.listen, workers > 1).map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    let (worker, ends) =
+        worker_links::fork(workers - 1).map_err(|e| RunError::Workers(workers, e))?;
+    // Opened after the fork: its writer thread would not survive it.
+    if let Some(path) = &args.access_log {
+        let log = AccessLog::open(path).map_err(|e| LaunchError::AccessLog(path.clone(), e))?;
+        config.access_log = Some(log);
+    }
+    let launch = Launch {
+        config,
+        listener: (worker == 0).then_some(listener),
+        addr,
+        worker,
+        ends,
+        state,
+        started,
+    };
+    runtime::block_on(run(args, launch))
 }
 
 /// The balancer's settings from its flags and server list.
@@ -253,7 +381,10 @@ fn config(args: &Args) -> Result<Config, LaunchError> {
         readmit,
     };
     config.policy = args.policy;
-    config.redirect = args.redirect.with_retry_after(args.retry_after);
+    config.redirect = args
+        .redirect
+        .with_retry_after(args.retry_after)
+        .with_links(args.links);
     config.listener.max_connections = args.max_connections.max(1);
     config.listener.limits.max_request_line = args.max_request_line;
     config.listener.limits.max_head = args.max_head;
@@ -266,10 +397,6 @@ fn config(args: &Args) -> Result<Config, LaunchError> {
     config.listener.tls =
         tls::acceptor_from_flags(args.tls_cert.as_deref(), args.tls_key.as_deref())
             .map_err(LaunchError::Tls)?;
-    if let Some(path) = &args.access_log {
-        let log = AccessLog::open(path).map_err(|e| LaunchError::AccessLog(path.clone(), e))?;
-        config.access_log = Some(log);
-    }
     let files = FileFlags {
         verify: args.verify_files,
         origin: args.origin.clone(),
@@ -286,10 +413,19 @@ fn config(args: &Args) -> Result<Config, LaunchError> {
     Ok(config)
 }
 
-/// Bind, run the first probe round, then serve until a signal stops the balancer.
-async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, LaunchError> {
-    // Bind first: a busy port is reported at once, and clients arriving during the first
-    // probe round wait in the backlog instead of being refused.
+/// Run the first probe round (or, following another prober, wait for its first ranking), then
+/// serve until a signal stops the balancer.
+async fn run(args: Args, launch: Launch) -> Result<ExitCode, RunError> {
+    let Launch {
+        config,
+        listener,
+        addr,
+        worker,
+        ends,
+        state,
+        started,
+    } = launch;
+    let workers = args.workers.max(1);
     let bind = |addr: &str, flag| {
         let addr = addr.to_string();
         async move {
@@ -298,13 +434,18 @@ async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, L
                 .map_err(|error| LaunchError::Listen { addr, flag, error })
         }
     };
-    let (listener, addr) = bind(&args.listen, None).await?;
-    let admin_listener = match &args.admin {
-        Some(admin) => Some(bind(admin, Some("--admin")).await?),
-        None => None,
+    // The admin listener is the first process's: it shows the workers' counters too.
+    let admin_listener = match (&args.admin, worker) {
+        (Some(admin), 0) => Some(bind(admin, Some("--admin")).await?),
+        _ => None,
     };
-    // SIGTERM or SIGINT during the first probe round stops the balancer once it is done.
-    let stop = GracefulStop::on_signals(args.shutdown_timeout, true);
+    // SIGTERM or SIGINT during the first probe round stops the balancer once it is done; a
+    // worker's stop is the first process's to force.
+    let stop = GracefulStop::on_signals(args.shutdown_timeout, worker == 0);
+    #[cfg(target_os = "linux")]
+    if worker == 0 && workers > 1 {
+        workers::supervise(&stop);
+    }
     // Lines of answers sent before a stop are written out before the process ends.
     if let Some(log) = config.access_log.clone() {
         stop.on_exit(move || log.flush());
@@ -316,6 +457,18 @@ async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, L
         config.probe.timeout
     );
     let mut prober = Prober::new(&config).map_err(LaunchError::Start)?;
+    let id = match worker {
+        0 => redis_state::instance_id(),
+        n => format!("{}/worker{n}", redis_state::instance_id()),
+    };
+    // A stopping instance gives the lease up so that another probes at once.
+    if let (Some(state), 0) = (state.clone(), worker) {
+        let id = id.clone();
+        stop.on_start(move || state.release(&id));
+    }
+    prober
+        .share(ends, state.as_ref(), id)
+        .map_err(|e| RunError::Workers(workers, e))?;
     // From now on SIGHUP reloads instead of ending the process.
     let reloader = prober.reloader();
     if let Err(e) = signal::watch(Signal::Hangup, move || reloader.request_reload()) {
@@ -336,7 +489,27 @@ async fn run(args: Args, config: Config, started: Instant) -> Result<ExitCode, L
         };
         admin::spawn(admin_listener, admin_addr, admin, stop.shutdown());
     }
-    listen::announce(addr, config.listener.tls.is_some());
+    // A worker binds its own socket on the address once it has a ranking to answer from.
+    let listener = match listener {
+        Some(listener) => listener,
+        None => runtime::bind_std(addr, true).map_err(|error| LaunchError::Listen {
+            addr: addr.to_string(),
+            flag: None,
+            error,
+        })?,
+    };
+    let listener =
+        runtime::TcpListener::from_std(listener).map_err(|error| LaunchError::Listen {
+            addr: addr.to_string(),
+            flag: None,
+            error,
+        })?;
+    if worker == 0 {
+        listen::announce(addr, config.listener.tls.is_some());
+        if workers > 1 {
+            log::info!("{workers} worker processes");
+        }
+    }
     balancer::serve_until(listener, prober, config, stop.shutdown()).await;
-    Ok(stop.finish(true))
+    Ok(stop.finish(worker != 0 || workers::wait_for_workers()))
 }

@@ -52,6 +52,10 @@ use std::time::Duration;
     error_code(
         9,
         "TLS failure: bad certificate (unknown issuer, expired...), name mismatch, or handshake failure (nothing saved)"
+    ),
+    error_code(
+        13,
+        "the downloaded bytes do not match the file's digest (a server's copy is wrong; nothing saved)"
     )
 )]
 struct Args {
@@ -115,6 +119,13 @@ struct Args {
     #[argh(option, default = "0")]
     retry: u32,
 
+    /// segments: download from up to N servers at once, the redirect's Location and the
+    /// servers its Link rel=duplicate headers name (a Ricochet balancer sends them), with
+    /// Range requests; faster servers get more of the file, a failing or corrupt one is
+    /// dropped and its part fetched from the others (default 1: one server)
+    #[argh(option, short = 's', default = "1")]
+    segments: u32,
+
     /// print the name and version, then exit
     #[argh(switch)]
     #[expect(
@@ -166,5 +177,6 @@ fn options(args: Args) -> Result<Options, ClientError> {
         retries: args.retry,
         trust,
         allow_downgrade: args.allow_downgrade,
+        segments: args.segments.max(1),
     })
 }

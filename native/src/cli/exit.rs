@@ -15,6 +15,7 @@
 //! | 10 | no server passed the first probe |
 //! | 11 | a worker process failed |
 //! | 12 | stopped, but connections were cut (`--shutdown-timeout`, or a second signal) |
+//! | 13 | the downloaded bytes do not match the file's digest (a server's copy is wrong): nothing saved |
 
 use std::process::ExitCode;
 
@@ -48,6 +49,8 @@ pub enum Exit {
     WorkerFailed = 11,
     /// Stopped, but connections were cut.
     Forced = 12,
+    /// The downloaded bytes do not match the file's digest.
+    DigestMismatch = 13,
 }
 
 impl Exit {

@@ -7,6 +7,7 @@ use crate::runtime::exchange::{ConnectError, ReceiveError};
 use crate::runtime::tls::{CertError, HandshakeError};
 use ricochet_core::download::follow::{self, FollowError};
 use ricochet_core::download::resume;
+use ricochet_core::download::verify::Mismatch;
 use ricochet_core::http::body::BodyError;
 use ricochet_core::http::exchange::ReadError;
 use ricochet_core::http::url::{Url, UrlError};
@@ -68,6 +69,12 @@ pub enum ClientError {
     Tls(String, HandshakeError),
     /// A `--cacert` file cannot be used.
     CaFile(CertError),
+    /// The bytes from `host:port` are not the file the digest describes (the server announced
+    /// another digest than the redirect's, or what was saved hashes to another one).
+    Digest(String, Box<Mismatch>),
+    /// A multi-source download ran out of usable sources before the file was complete; the
+    /// string says what happened to them.
+    NoSource(String),
 }
 
 impl ClientError {
@@ -85,6 +92,8 @@ impl ClientError {
             ClientError::File(..) | ClientError::CaFile(..) => Exit::LocalFile,
             ClientError::Truncated(..) => Exit::CutShort,
             ClientError::Tls(..) => Exit::Tls,
+            ClientError::Digest(..) => Exit::DigestMismatch,
+            ClientError::NoSource(..) => Exit::CutShort,
         }
     }
 
@@ -95,7 +104,8 @@ impl ClientError {
             ClientError::Connect(..)
             | ClientError::Timeout(..)
             | ClientError::Broken(..)
-            | ClientError::Truncated(..) => true,
+            | ClientError::Truncated(..)
+            | ClientError::NoSource(..) => true,
             ClientError::Status(status, _) => resume::is_transient_status(*status),
             _ => false,
         }
@@ -139,6 +149,10 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::Tls(addr, e) => write!(f, "{addr}: {e}"),
             ClientError::CaFile(e) => write!(f, "--cacert: {e}"),
+            ClientError::Digest(server, e) => {
+                write!(f, "{server} sent a wrong copy: {e}; nothing saved")
+            }
+            ClientError::NoSource(what) => write!(f, "no source left: {what}"),
         }
     }
 }

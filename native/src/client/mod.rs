@@ -17,8 +17,10 @@
 
 mod error;
 mod flush;
+mod hash;
 #[cfg(unix)]
 pub mod interrupt;
+mod multi;
 pub mod output;
 pub mod part;
 pub mod print;
@@ -36,6 +38,7 @@ use print::say;
 use request::{request, Outcome};
 use ricochet_core::download::follow::Follower;
 use ricochet_core::download::resume;
+use ricochet_core::download::verify::Expect;
 use ricochet_core::http::url::Url;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,6 +75,9 @@ pub struct Options {
     pub trust: Trust,
     /// Follow a redirect from `https` to `http` (`--allow-downgrade`).
     pub allow_downgrade: bool,
+    /// `--segments N`: fetch from up to N of the servers a redirect names (its `Location` and
+    /// `Link: rel=duplicate` headers) at once; 1 is one server, as without the flag.
+    pub segments: u32,
 }
 
 /// A completed download.
@@ -85,6 +91,8 @@ pub struct Saved {
     pub resumed_from: u64,
     /// The file was complete already (a 416 for its length): nothing was transferred.
     pub already_complete: bool,
+    /// The algorithm of the digest the saved bytes were checked against, if one was known.
+    pub verified: Option<ricochet_core::http::digest::Algorithm>,
 }
 
 /// Download as `options` say, printing each response head to stdout. Blocks until done.
@@ -105,12 +113,34 @@ async fn download(options: &Options) -> Result<Saved, ClientError> {
     let mut follower =
         Follower::new(url.clone(), options.max_redirects).allow_downgrade(options.allow_downgrade);
     let mut retries = 0;
+    // A server whose copy turned out wrong, to report on the next attempt's first request.
+    let mut wrong_copy: Option<String> = None;
     loop {
-        follower.restart();
+        match wrong_copy.take() {
+            Some(server) => {
+                follower.restart_reporting(server);
+            }
+            None => follower.restart(),
+        }
         match attempt(&mut follower, &tls, &mut part, &mut received, options).await {
             Ok(Some(saved)) => return Ok(saved),
             // Asked again without a range: this cannot repeat.
             Ok(None) => part.drop_local(),
+            // A wrong copy: report the server to the balancer and ask it for another one.
+            Err(ClientError::Digest(server, e))
+                if retries < options.retries && follower.chain().len() > 1 && part.can_retry() =>
+            {
+                retries += 1;
+                part.drop_local();
+                if !options.quiet {
+                    eprintln!(
+                        "client: {server} sent a wrong copy: {e}; retry {retries} of {}, \
+                         reporting it to {}",
+                        options.retries, options.url
+                    );
+                }
+                wrong_copy = Some(server);
+            }
             Err(e) if retries < options.retries && e.is_transient() && part.can_retry() => {
                 retries += 1;
                 let pause = resume::retry_delay(retries);
@@ -143,6 +173,7 @@ async fn attempt(
     options: &Options,
 ) -> Result<Option<Saved>, ClientError> {
     let ask = resume::plan(part.local());
+    let mut expect = Expect::new();
     loop {
         let current = follower.current().clone();
         let mut stream = match exchange::connect(&current, tls, options.timeout).await {
@@ -163,9 +194,34 @@ async fn attempt(
             }
         };
         received.clear();
-        let outcome = request(&mut stream, received, follower, ask.as_ref(), part, options).await?;
+        let outcome = request(
+            &mut stream,
+            received,
+            follower,
+            ask.as_ref(),
+            &expect,
+            part,
+            options,
+        )
+        .await?;
         match outcome {
-            Outcome::Redirect(next) => say(format_args!("redirected to {next}\n")),
+            Outcome::Redirect(next, head) => {
+                expect.handle_redirect(&head.digests);
+                say(format_args!("redirected to {next}\n"));
+                // Several servers named, and no partial single-source file to go on with.
+                let several = !head.duplicate_links.is_empty() && options.segments > 1;
+                if several && part.can_retry() {
+                    if let Some(saved) =
+                        multi::download(&next, &head, &expect, part, tls, options).await?
+                    {
+                        return Ok(Some(saved));
+                    }
+                    say(format_args!(
+                        "{next} cannot start a multi-source download (unreachable, or no \
+                         ranges of a known version): one source\n"
+                    ));
+                }
+            }
             Outcome::AskAgain => {}
             Outcome::Saved(saved) => return Ok(Some(saved)),
             Outcome::Refetch => return Ok(None),

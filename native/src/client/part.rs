@@ -5,6 +5,7 @@
 use super::output::Destination;
 use super::{ClientError, Options, Saved};
 use ricochet_core::download::resume::{Local, PartMeta, Validator};
+use ricochet_core::download::segments::Span;
 use ricochet_core::http::url::Url;
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -53,6 +54,9 @@ pub(super) struct Part {
     /// Length of the output file that existed at the start (`--continue`), while nothing else
     /// is known: asking from its end tells whether it is complete.
     existing: Option<u64>,
+    /// With `--continue`, after a multi-source run: the ranges the note says are held (the
+    /// file is sparse; `len` is only the part held from byte 0).
+    ranges: Option<Vec<Span>>,
     /// `path` was created by this run (a per-process name is created exclusively, once).
     created: bool,
     finished: bool,
@@ -77,6 +81,7 @@ impl Part {
             len: 0,
             validator: None,
             existing: None,
+            ranges: None,
             created: true,
             finished: true,
             #[cfg(unix)]
@@ -114,7 +119,14 @@ impl Part {
             .filter(|note| note.url == part.url);
         let held = lock.metadata().map_or(0, |m| m.len());
         if let Some(note) = note.filter(|_| held > 0) {
-            part.len = held;
+            part.len = note.prefix(held);
+            if note.ranges.is_some() && options.segments <= 1 {
+                // One source from here on: it goes on from the part held from byte 0.
+                lock.set_len(part.len)
+                    .map_err(|e| ClientError::File(target.clone(), e))?;
+            } else {
+                part.ranges = note.ranges;
+            }
             part.validator = Some(note.validator);
         } else {
             part.existing = fs::metadata(&target)
@@ -155,6 +167,7 @@ impl Part {
         self.len = 0;
         self.validator = None;
         self.existing = None;
+        self.ranges = None;
         if let Some(meta) = &self.meta {
             let _ = fs::remove_file(meta);
         }
@@ -170,6 +183,7 @@ impl Part {
             let note = PartMeta {
                 url: self.url.clone(),
                 validator: validator.clone(),
+                ranges: None,
             };
             fs::write(meta, note.to_text()).map_err(|e| ClientError::File(meta.clone(), e))?;
         }
@@ -197,12 +211,65 @@ impl Part {
         }
         let file = options.open(&self.path)?;
         self.created = true;
+        if append && self.ranges.take().is_some() {
+            // A sparse multi-source file, gone on with from one source: what it holds from
+            // byte 0 on is kept, the ranges after it are dropped.
+            file.set_len(self.len)?;
+        }
         if append && file.metadata()?.len() != self.len {
             return Err(io::Error::other(
                 "the partial file changed under the download",
             ));
         }
         Ok(file)
+    }
+
+    /// Open the file for a multi-source download of `total` bytes written at their offsets,
+    /// sized to `total` at once; `keep`: the ranges it holds stay (a resumed multi-source
+    /// download), else it starts empty.
+    pub(super) fn open_sparse(&mut self, total: u64, keep: bool) -> io::Result<fs::File> {
+        let file = if keep && self.target.is_some() {
+            let mut options = OpenOptions::new();
+            options.write(true).read(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+            options.open(&self.path)?
+        } else {
+            self.open(false)?
+        };
+        file.set_len(total)?;
+        Ok(file)
+    }
+
+    /// The ranges a multi-source `--continue` note says are held, and their version.
+    pub(super) fn held_ranges(&self) -> Option<(&[Span], &Validator)> {
+        Some((self.ranges.as_deref()?, self.validator.as_ref()?))
+    }
+
+    /// The writer of this download's note with the ranges held (`--continue` only).
+    pub(super) fn note(&self) -> Option<Note> {
+        Some(Note {
+            path: self.meta.clone()?,
+            meta: PartMeta {
+                url: self.url.clone(),
+                validator: self.validator.clone()?,
+                ranges: Some(Vec::new()),
+            },
+        })
+    }
+
+    /// A multi-source download stopped holding the ranges `held`: another attempt (`--retry`)
+    /// goes on from them, and the file (with its note) is kept for the next `--continue` run
+    /// when there is something to keep.
+    pub(super) fn keep_sparse(&mut self, held: &[Span]) {
+        // One source would go on from the part held from byte 0.
+        self.len = held.first().filter(|r| r.start == 0).map_or(0, |r| r.end);
+        self.ranges = Some(held.to_vec());
+    }
+
+    /// The file written, opened for reading (to hash the bytes it holds already).
+    pub(super) fn read(&self) -> io::Result<fs::File> {
+        fs::File::open(&self.path)
     }
 
     /// The body is complete in the file: move it into place.
@@ -267,6 +334,7 @@ impl Part {
             bytes,
             resumed_from: bytes,
             already_complete: true,
+            verified: None,
         })
     }
 
@@ -287,6 +355,20 @@ impl Part {
             // Bytes of an unknown version cannot be resumed.
             self.len = 0;
         }
+    }
+}
+
+/// The note of a multi-source `--continue` download, rewritten as ranges complete.
+pub(super) struct Note {
+    path: PathBuf,
+    meta: PartMeta,
+}
+
+impl Note {
+    /// Record `ranges` as held (best effort: a note not written only costs a refetch).
+    pub(super) fn write(&mut self, ranges: &[Span]) {
+        self.meta.ranges = Some(ranges.to_vec());
+        let _ = fs::write(&self.path, self.meta.to_text());
     }
 }
 
@@ -324,7 +406,8 @@ impl Drop for Part {
         if self.finished || self.target.is_none() {
             return;
         }
-        let resumable = self.meta.is_some() && self.validator.is_some() && self.len > 0;
+        let held = self.len > 0 || self.ranges.as_ref().is_some_and(|r| !r.is_empty());
+        let resumable = self.meta.is_some() && self.validator.is_some() && held;
         if !resumable {
             let _ = fs::remove_file(&self.path);
             if let Some(meta) = &self.meta {

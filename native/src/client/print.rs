@@ -100,12 +100,22 @@ pub fn summary(saved: &Saved) {
         eprintln!("{path} is already complete ({} bytes)", saved.bytes);
     } else if saved.resumed_from > 0 {
         eprintln!(
-            "saved {} bytes to {path} (resumed at byte {})",
-            saved.bytes, saved.resumed_from
+            "saved {} bytes to {path} (resumed at byte {}){}",
+            saved.bytes,
+            saved.resumed_from,
+            verified(saved)
         );
     } else {
-        eprintln!("saved {} bytes to {path}", saved.bytes);
+        eprintln!("saved {} bytes to {path}{}", saved.bytes, verified(saved));
     }
+}
+
+/// `, sha-256 verified` when the saved bytes were checked against a digest.
+fn verified(saved: &Saved) -> String {
+    saved
+        .verified
+        .map(|a| format!(", {} verified", a.rfc9530_name()))
+        .unwrap_or_default()
 }
 
 /// The failure line on stderr; `resume`: with `--continue`, where a cut download's partial

@@ -37,6 +37,28 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
+    /// A bar of `total` bytes for a multi-source download, each source's speed on a line below
+    /// ([`Progress::set_message`]).
+    pub(super) fn multi(quiet: bool, total: u64) -> Progress {
+        if quiet || !io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::new(total);
+        let template = "{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}\n{wide_msg}";
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        Progress { bar: Some(bar) }
+    }
+
+    /// The text after the bar (a multi-source download's per-source speeds).
+    pub(super) fn set_message(&self, text: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(text);
+        }
+    }
+
     /// `n` more bytes arrived.
     pub(super) fn advance(&self, n: usize) {
         if let Some(bar) = &self.bar {

@@ -3,6 +3,7 @@
 
 use super::error::{body_error, head_error, ClientError, TimeoutPhase};
 use super::flush::Flusher;
+use super::hash::Hasher;
 use super::part::Part;
 use super::print::{echo_body, print_head, say};
 use super::progress::Progress;
@@ -11,6 +12,8 @@ use crate::runtime::exchange::{self, ReceiveError, Received};
 use futures::io::{AsyncRead, AsyncWrite};
 use ricochet_core::download::follow::{Follower, KeptHead, Next};
 use ricochet_core::download::resume::{self, RangeRequest, Resume};
+use ricochet_core::download::verify::{self, Expect};
+use ricochet_core::http::digest::Digest;
 use ricochet_core::http::exchange::{Event, ReadError, ResponseReader};
 use std::io::{BufWriter, Write};
 
@@ -21,8 +24,8 @@ const WRITE_BUF: usize = 64 * 1024;
 pub(super) enum Outcome {
     /// Done: the file is complete.
     Saved(Saved),
-    /// Request this URL next.
-    Redirect(ricochet_core::http::url::Url),
+    /// Request this URL next; the redirect's head (its digests and `Link` headers).
+    Redirect(ricochet_core::http::url::Url, Box<KeptHead>),
     /// The file is missing where a redirect led: the follower is back at the URL that
     /// redirected, which is asked again with the server reported.
     AskAgain,
@@ -33,17 +36,20 @@ pub(super) enum Outcome {
 /// Send the request for `follower`'s current URL on `stream`, print the response (interim
 /// heads, the final head, a text body that is not saved), then save the body or say what
 /// comes next, as the core decides.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     received: &mut Received,
     follower: &mut Follower,
     ask: Option<&RangeRequest>,
+    expect: &Expect,
     part: &mut Part,
     options: &Options,
 ) -> Result<Outcome, ClientError> {
     let url = follower.current().clone();
     let mut fields = ask.map(RangeRequest::fields).unwrap_or_default();
     fields.extend(follower.report_field());
+    fields.extend(verify::WANT_FIELDS);
     match exchange::send_get(stream, &url, &fields, options.timeout).await {
         Ok(Some(())) => {}
         Ok(None) => return Err(ClientError::Timeout(TimeoutPhase::Send, url)),
@@ -93,7 +99,7 @@ pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     let complete = match (next.map_err(ClientError::Redirect)?, resume) {
-        (Next::Redirect(next), _) => return Ok(Outcome::Redirect(next)),
+        (Next::Redirect(next), _) => return Ok(Outcome::Redirect(next, Box::new(head))),
         (Next::AskAgain(failover), _) => {
             say(format_args!(
                 "{} answered {} {}; asking {} for another server\n",
@@ -118,12 +124,17 @@ pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
             None
         }
     };
+    // A server announcing another digest than the redirect's holds a wrong copy: not a byte of
+    // it is saved.
+    let expected = expect
+        .judge(&head.digests)
+        .map_err(|e| ClientError::Digest(url.socket_addr(), e))?;
     let mut body = Body {
         stream,
         received,
         reader: &mut reader,
     };
-    body.save(&head, &url, part, complete, options)
+    body.save(&head, &url, part, complete, expected, options)
         .await
         .map(Outcome::Saved)
 }
@@ -146,12 +157,19 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
         url: &ricochet_core::http::url::Url,
         part: &mut Part,
         complete: Option<u64>,
+        expected: Option<(Digest, verify::Source)>,
         options: &Options,
     ) -> Result<Saved, ClientError> {
         let output = part.output.clone();
         let file_error = |e| ClientError::File(output.clone(), e);
         let offset = part.len;
         let file = part.open(offset > 0).map_err(file_error)?;
+        // The bytes held already count in the digest: hashed first, read back in chunks.
+        let mut hasher = expected.map(|(d, _)| Hasher::new(d.algorithm()));
+        if let Some(hasher) = hasher.as_mut().filter(|_| offset > 0) {
+            let held = part.read().map_err(file_error)?;
+            hasher.update_from(&held, offset).map_err(file_error)?;
+        }
         let mut flusher = match part.target {
             Some(_) if options.fsync => Flusher::new(&file),
             _ => None,
@@ -168,7 +186,12 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
                     self.reader,
                     options.timeout,
                     |event| match event {
-                        Event::Data(data) => writer.write_all(data).map(|()| Some(data.len())),
+                        Event::Data(data) => {
+                            if let Some(hasher) = hasher.as_mut() {
+                                hasher.update(data);
+                            }
+                            writer.write_all(data).map(|()| Some(data.len()))
+                        }
                         _ => Ok(None),
                     },
                 )
@@ -210,6 +233,14 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
             part.len = 0;
             return Err(ClientError::Protocol(url.clone(), e.to_string()));
         }
+        if let (Some(expected), Some(hasher)) = (expected, hasher) {
+            if let Err(e) = Expect::check(expected, hasher.finish()) {
+                progress.abandon();
+                // Wrong bytes: neither saved nor kept to resume from.
+                part.drop_local();
+                return Err(ClientError::Digest(url.socket_addr(), e));
+            }
+        }
         part.finish(file, options).map_err(file_error)?;
         progress.finish();
         Ok(Saved {
@@ -217,6 +248,7 @@ impl<S: AsyncRead + Unpin> Body<'_, S> {
             bytes: offset + received,
             resumed_from: offset,
             already_complete: false,
+            verified: expected.map(|(d, _)| d.algorithm()),
         })
     }
 }

@@ -191,7 +191,7 @@ impl Digests {
             algorithm,
             file,
         });
-        if state.started < self.threads.min(state.queue.len() + state.busy.len()) {
+        if state.started < self.threads.min(state.busy.len()) {
             let shared = Arc::clone(&self.shared);
             let write_xattr = self.write_xattr;
             let spawned = std::thread::Builder::new()
@@ -242,7 +242,18 @@ fn hash_forever(shared: &Shared, write_xattr: bool) {
                 state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner());
             }
         };
+        let started = std::time::Instant::now();
         let result = hash_unchanged(&job, &mut buf);
+        if result.as_ref().is_ok_and(Option::is_some) {
+            let secs = started.elapsed().as_secs_f64();
+            log::debug!(
+                "hashed {} bytes ({}) in {:.3} s, {:.2} GB/s",
+                job.version.len,
+                job.algorithm.rfc9530_name(),
+                secs,
+                job.version.len as f64 / secs.max(1e-9) / 1e9
+            );
+        }
         let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         state.busy.remove(&(job.key, job.algorithm));
         match result {

@@ -1,0 +1,78 @@
+//! Several balancer processes sharing one prober: the links that carry the core's
+//! [`shared`](ricochet_core::balance::shared) messages between them.
+//!
+//! - [`workers`]: `--workers N` on one machine. The first process probes; each worker is
+//!   linked to it by a Unix socket pair made before the fork, gets every new board within
+//!   milliseconds, and sends back client reports, reloaded lists and its counters.
+//! - [`redis`]: `--state redis://HOST:PORT/DB` across machines. The holder of a lease key in
+//!   Redis probes and publishes its board; the others follow it; with Redis unreachable, each
+//!   probes on its own.
+//!
+//! Each link runs on threads of its own with blocking I/O and hands what it receives to the
+//! prober's input channel; the prober hands it lines to send without waiting
+//! ([`Peer::send`]). Nothing on a connection's path touches a link.
+
+pub mod redis;
+pub mod workers;
+
+use std::sync::mpsc;
+
+/// Lines waiting for a link at most; more are dropped (a board is sent again on its next
+/// change, and every prober round changes it).
+const MAX_QUEUED_LINES: usize = 256;
+
+/// Where a shared message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A worker of this process (over its socket pair).
+    Worker,
+    /// The process this one follows: its first process, or Redis.
+    Upstream,
+}
+
+/// The sending side of a link: lines queued for its writer thread. Never waits.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    tx: mpsc::SyncSender<String>,
+}
+
+impl Peer {
+    /// A peer whose writer takes lines from the returned receiver.
+    pub(crate) fn channel() -> (Peer, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::sync_channel(MAX_QUEUED_LINES);
+        (Peer { tx }, rx)
+    }
+
+    /// Queue `line` (without its newline); dropped when the link is gone or too far behind.
+    pub fn send(&self, line: String) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(line) {
+            log::debug!("a shared-state link is behind: a message was dropped");
+        }
+    }
+}
+
+/// Read one line of at most `max` bytes (without its newline) into `line`; `Ok(false)` at the
+/// end of the stream. A longer line is an error: the peer is not one of ours.
+pub(crate) fn read_line(
+    reader: &mut impl std::io::BufRead,
+    line: &mut String,
+    max: u64,
+) -> std::io::Result<bool> {
+    use std::io::{BufRead, Read};
+    line.clear();
+    let n = reader.take(max).read_line(line)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if !line.ends_with('\n') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "shared-state line too long or cut",
+        ));
+    }
+    line.pop();
+    Ok(true)
+}
+
+/// Longest shared-state line read: a board of about 40,000 servers.
+pub(crate) const MAX_LINE: u64 = 4 << 20;

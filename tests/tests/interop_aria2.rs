@@ -1,0 +1,210 @@
+//! Other clients through our balancer, in front of three of our servers on 127.0.0.2, .3 and
+//! .4 (aria2c counts connections per host name): aria2c reads the redirect's `Link:
+//! rel=duplicate` headers, downloads pieces from every server (each access log shows 206s)
+//! and verifies the file against our `Digest`; with a server holding a corrupt copy it never
+//! finishes quietly with wrong bytes; `curl -L` and `wget` are unaffected by the new headers.
+
+use ricochet_tests::{bin, raw_exchange, require, run, Spawned, TempDir, COMMAND};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+const LOG_FLUSH: Duration = Duration::from_millis(1300);
+const LEN: usize = 4_000_000;
+
+fn bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn put(root: &Path, name: &str, content: &[u8], modified: SystemTime) {
+    let path = root.join(name);
+    fs::write(&path, content).unwrap();
+    File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
+struct Setup {
+    dir: TempDir,
+    servers: Vec<Spawned>,
+    logs: Vec<PathBuf>,
+    balancer: Spawned,
+}
+
+/// Three servers (server `corrupt` with other bytes of the same length and date), their
+/// digests of `f.bin` computed, and a balancer in front.
+fn setup(corrupt: Option<usize>) -> Setup {
+    let dir = TempDir::new("aria2");
+    let t = SystemTime::now() - Duration::from_secs(86_400);
+    let mut servers = Vec::new();
+    let mut logs = Vec::new();
+    for i in 0..3 {
+        let root = dir.path().join(format!("s{i}"));
+        fs::create_dir(&root).unwrap();
+        put(&root, "probe.bin", &bytes(16_384, 9), t);
+        let seed = if corrupt == Some(i) { 2 } else { 1 };
+        put(&root, "f.bin", &bytes(LEN, seed), t);
+        let log = dir.path().join(format!("s{i}.log"));
+        let mut cmd = Command::new(bin("server"));
+        cmd.args(["--listen", &format!("127.0.0.{}:0", i + 2), "--root"])
+            .arg(&root)
+            .args(["--rate", "4000000", "--access-log"])
+            .arg(&log)
+            .env("RICOCHET_LOG", "warn");
+        servers.push(Spawned::start(cmd));
+        logs.push(log);
+    }
+    // Digests are computed in the background: wait until each server announces one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for s in &servers {
+        loop {
+            let response = raw_exchange(
+                s.addr,
+                b"HEAD /f.bin HTTP/1.1\r\nHost: t\r\nWant-Digest: SHA-256\r\n\
+                  Connection: close\r\n\r\n",
+                Duration::from_secs(2),
+            );
+            if String::from_utf8_lossy(&response).contains("\r\nDigest: SHA-256=") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no digest from {}", s.addr);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut cmd = Command::new(bin("balancer"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .args(servers.iter().map(|s| s.addr.to_string()))
+        .env("RICOCHET_LOG", "info");
+    let balancer = Spawned::start(cmd);
+    balancer.wait_for("new ranking", Duration::from_secs(5));
+    Setup {
+        dir,
+        servers,
+        logs,
+        balancer,
+    }
+}
+
+impl Setup {
+    fn statuses(&self, i: usize) -> Vec<u16> {
+        fs::read_to_string(&self.logs[i])
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"GET /f.bin HTTP/1.1\""))
+            .filter_map(|l| l.split("\" ").nth(1)?.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    fn aria2c(&self, out: &str) -> ricochet_tests::Ran {
+        let url = format!("{}/f.bin", self.balancer.url);
+        let log = self.dir.path().join(format!("{out}.aria2.log"));
+        run(
+            Command::new("aria2c")
+                .args([
+                    "-s3",
+                    "-x1",
+                    "-k1M",
+                    "--min-split-size=1M",
+                    "--log-level=notice",
+                ])
+                .args(["--allow-overwrite=true", "--auto-file-renaming=false"])
+                .arg("-d")
+                .arg(self.dir.path())
+                .args(["-o", out, "-l"])
+                .arg(&log)
+                .arg(&url),
+            COMMAND,
+        )
+    }
+}
+
+#[test]
+fn aria2c_fetches_from_every_server_and_verifies_our_digest() {
+    if !require("aria2c") {
+        return;
+    }
+    let setup = setup(None);
+    let ran = setup.aria2c("got.bin");
+    assert_eq!(ran.code(), 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(fs::read(setup.dir.path().join("got.bin")).unwrap() == bytes(LEN, 1));
+    let log = fs::read_to_string(setup.dir.path().join("got.bin.aria2.log")).unwrap();
+    assert!(
+        log.contains("Verification finished successfully"),
+        "aria2c did not verify the digest:\n{log}"
+    );
+    std::thread::sleep(LOG_FLUSH);
+    for i in 0..3 {
+        let statuses = setup.statuses(i);
+        assert!(statuses.contains(&206), "server {i}: {statuses:?}\n{log}");
+    }
+    let _ = &setup.servers;
+}
+
+/// aria2c takes the digest of the first response that carries one and drops every server
+/// announcing another: when the balancer sends it to the corrupt server first, it downloads
+/// that copy whole and "verifies" it. Only the balancer's own `Digest` on the redirect (the
+/// origin's, which aria2c reads first) prevents that.
+#[test]
+#[ignore = "needs the balancer's Digest on the redirect (the balancer-digest part of issue 20)"]
+fn aria2c_never_finishes_quietly_with_a_corrupt_copy() {
+    if !require("aria2c") {
+        return;
+    }
+    let setup = setup(Some(1));
+    let ran = setup.aria2c("got.bin");
+    let saved = fs::read(setup.dir.path().join("got.bin")).unwrap_or_default();
+    if ran.code() == 0 {
+        // Finished: only with the right bytes (the corrupt server's pieces rejected).
+        assert!(saved == bytes(LEN, 1), "aria2c finished with wrong bytes");
+    } else {
+        let log = fs::read_to_string(setup.dir.path().join("got.bin.aria2.log")).unwrap();
+        assert!(
+            log.to_lowercase().contains("checksum"),
+            "exit {} without a checksum error:\n{log}",
+            ran.code()
+        );
+        // aria2c marks the file unfinished with its control file.
+        assert!(setup.dir.path().join("got.bin.aria2").exists());
+    }
+}
+
+#[test]
+fn curl_and_wget_follow_the_redirect_as_before() {
+    if !require("curl") || !require("wget") {
+        return;
+    }
+    let setup = setup(None);
+    let url = format!("{}/f.bin", setup.balancer.url);
+    let curl_out = setup.dir.path().join("curl.bin");
+    let ran = run(
+        Command::new("curl")
+            .args(["-sS", "-L", "-o"])
+            .arg(&curl_out)
+            .arg(&url),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 0, "{}", ran.stderr);
+    assert!(fs::read(&curl_out).unwrap() == bytes(LEN, 1));
+    let wget_out = setup.dir.path().join("wget.bin");
+    let ran = run(
+        Command::new("wget")
+            .args(["-q", "-O"])
+            .arg(&wget_out)
+            .arg(&url),
+        COMMAND,
+    );
+    assert_eq!(ran.code(), 0, "{}", ran.stderr);
+    assert!(fs::read(&wget_out).unwrap() == bytes(LEN, 1));
+}
