@@ -467,3 +467,128 @@ fn a_request_waits_on_at_most_a_few_checks() {
     assert_eq!(sim.jobs.len(), 6, "{:?}", sim.jobs);
     assert_eq!(checked.len(), 6, "a server checked twice within the TTL");
 }
+
+/// A server reported unreachable is left out of this request's pick while another server
+/// holding the file may be picked, as without file checks; when it alone holds the file it is
+/// still picked (the report is verified by a probe, not believed), and other requests are not
+/// affected at all.
+#[test]
+fn an_unreachable_report_is_avoided_for_this_request_only_and_never_believed() {
+    let mut sim = Sim::new(FileIndexConfig::default(), &[10, 20]);
+    let both = |_: Target| ok(1, 0);
+    let unreachable = |sim: &mut Sim, path: &str, answer: &dyn Fn(Target) -> CheckResult| {
+        let mut request = PickRequest::new(path);
+        request.avoid_unless_alone(0);
+        loop {
+            let step = sim.poll(&mut request);
+            let jobs = sim.drain();
+            if step != PickStep::Wait {
+                return step;
+            }
+            for job in jobs {
+                assert!(sim.index.handle_check(&job, answer(job.target()), sim.now));
+            }
+        }
+    };
+    for _ in 0..50 {
+        assert_eq!(unreachable(&mut sim, "/both", &both), PickStep::Redirect(1));
+    }
+    let mut seen = [0; 2];
+    for _ in 0..200 {
+        if let PickStep::Redirect(i) = sim.request("/both", &both) {
+            seen[i] += 1;
+        }
+    }
+    assert!(
+        seen[0] > 0 && seen[1] > 0,
+        "other requests unaffected: {seen:?}"
+    );
+    // Only server 0 holds /one: a request reporting it unreachable still goes there, never to
+    // server 1 (which lacks it); a missing report leaves it no server at all (503: the one
+    // holder is not believed gone, only avoided).
+    let only_0 = |t: Target| match t {
+        Target::Server(0) => ok(1, 0),
+        _ => not_found(),
+    };
+    for _ in 0..20 {
+        assert_eq!(
+            unreachable(&mut sim, "/one", &only_0),
+            PickStep::Redirect(0)
+        );
+    }
+    assert_eq!(
+        sim.request_avoiding("/one", &[0], &only_0),
+        PickStep::Unavailable
+    );
+}
+
+/// The digest a decided request carries is the origin's; an origin's 200 without one is asked
+/// again in the background after `DIGEST_RETRY`, at most `DIGEST_TRIES` times in a row, and
+/// requests never wait for it.
+#[test]
+fn the_origins_digest_is_learned_and_asked_again_while_missing() {
+    use ricochet_core::balance::file_index::{DIGEST_RETRY, DIGEST_TRIES};
+    use ricochet_core::http::digest::{Algorithm, Digest};
+    let config = FileIndexConfig {
+        origin: true,
+        ..FileIndexConfig::default()
+    };
+    let mut sim = Sim::new(config, &[10, 20]);
+    let digest = Digest::new(Algorithm::Sha256, &[7; 32]).unwrap();
+    let with = |d: Option<Digest>| {
+        move |_: Target| {
+            let mut head = FileHead::ok(5, date(0));
+            head.digest = d.map(Box::new);
+            Ok(head)
+        }
+    };
+    let decided = |sim: &mut Sim, answer: &dyn Fn(Target) -> CheckResult| {
+        let mut request = PickRequest::new("/d");
+        loop {
+            let step = sim.poll(&mut request);
+            let jobs = sim.drain();
+            if step != PickStep::Wait {
+                assert!(matches!(step, PickStep::Redirect(_)), "{step:?}");
+                return (request.digest().copied(), jobs);
+            }
+            for job in jobs {
+                assert!(sim.index.handle_check(&job, answer(job.target()), sim.now));
+            }
+        }
+    };
+    let (d, _) = decided(&mut sim, &with(None));
+    assert_eq!(d, None);
+    let origin_checks = |sim: &Sim| sim.jobs.iter().filter(|j| j.0 == Target::Origin).count();
+    assert_eq!(origin_checks(&sim), 1);
+    // Before DIGEST_RETRY: not asked again.
+    let (_, jobs) = decided(&mut sim, &with(None));
+    assert!(jobs.is_empty());
+    for tries in 1..DIGEST_TRIES {
+        sim.now += DIGEST_RETRY;
+        let (d, jobs) = decided(&mut sim, &with(None));
+        assert_eq!(d, None, "the request does not wait for it");
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].target(), Target::Origin);
+        assert!(sim
+            .index
+            .handle_check(&jobs[0], with(None)(Target::Origin), sim.now));
+        assert_eq!(origin_checks(&sim), 1 + tries as usize);
+    }
+    sim.now += DIGEST_RETRY;
+    let (_, jobs) = decided(&mut sim, &with(None));
+    assert!(
+        jobs.is_empty(),
+        "{DIGEST_TRIES} answers without one: no more tries"
+    );
+    // Once the origin's answer expires it is asked anew, and gives one this time; the servers'
+    // own digests (none here) do not matter, the origin's is carried.
+    sim.now += FileIndexConfig::default().file_ttl;
+    let origin_has = |t: Target| match t {
+        Target::Origin => with(Some(digest))(t),
+        _ => with(None)(t),
+    };
+    let (d, _) = decided(&mut sim, &origin_has);
+    assert_eq!(d, Some(digest));
+    let (d, jobs) = decided(&mut sim, &origin_has);
+    assert_eq!((d, jobs.len()), (Some(digest), 0));
+}

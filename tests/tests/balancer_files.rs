@@ -82,6 +82,9 @@ impl Mirrors {
             if name == "origin" {
                 put(&root, "only.bin", b"only on the origin", t);
             }
+            if name == "a" || name == "origin" {
+                put(&root, "one.bin", b"on A and the origin", t);
+            }
             let log = dirs.path().join(format!("{name}.log"));
             let mut cmd = Command::new(bin("server"));
             cmd.args(["--listen", &format!("127.0.0.{}:0", i + 2), "--root"])
@@ -337,6 +340,37 @@ fn missing_reports_make_one_recheck_and_are_not_believed() {
     balancer.wait_for("re-checking", Duration::from_secs(1));
 }
 
+/// As without `--verify-files`: a server reported unreachable is avoided by that request while
+/// another holds the file, still chosen when it alone does (not the origin), and verified by a
+/// probe rather than believed.
+#[test]
+fn unreachable_reports_avoid_the_server_for_that_request_only() {
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    let a = mirrors.name(0);
+    learn(&balancer, &mirrors, "/app.bin");
+    learn(&balancer, &mirrors, "/one.bin");
+    let report = format!("Ricochet-Unreachable: {a}\r\n");
+    for (status, host) in answers(&pipelined(&balancer, 20, "/app.bin", &report)) {
+        assert_eq!(status, 301);
+        assert_eq!(host, Some(mirrors.name(1)), "B, the other holder");
+    }
+    for (status, host) in answers(&pipelined(&balancer, 20, "/one.bin", &report)) {
+        assert_eq!(status, 301);
+        assert_eq!(host, Some(a.clone()), "A alone holds it: not the origin");
+    }
+    balancer.wait_for(
+        &format!("a client could not reach {a}: probing it now"),
+        Duration::from_secs(5),
+    );
+    // Not believed: requests without a report still go to A.
+    let hosts = answers(&pipelined(&balancer, 40, "/app.bin", ""));
+    assert!(
+        hosts.iter().any(|(_, h)| h.as_deref() == Some(a.as_str())),
+        "{hosts:?}"
+    );
+}
+
 #[test]
 fn concurrent_first_requests_share_one_head_per_server() {
     let mirrors = Mirrors::start();
@@ -515,4 +549,97 @@ fn bad_file_flags_are_named_in_one_line_and_exit_1() {
     ] {
         assert!(ran.stdout.contains(flag), "--help lacks {flag}");
     }
+}
+
+/// One `GET path` to the balancer on its own connection: the raw answer.
+fn get(balancer: &Spawned, target: &str) -> String {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+    let got = raw_exchange(balancer.addr, request.as_bytes(), Duration::from_secs(5));
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The balancer learns a file's digest from the origin's `HEAD` (our server hashes it in the
+/// background after the first that asks; the balancer asks again 2 s later), then sends it
+/// with every redirect (`Repr-Digest`, `Digest`), answers `?sha256` as `sha256sum -c` reads it
+/// and `?meta4` with the servers holding the file, and the mirror list shows it.
+#[test]
+fn the_origins_digest_goes_with_redirects_sha256_and_meta4() {
+    require("sha256sum");
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    let dir = TempDir::new("digest");
+    fs::write(dir.path().join("app.bin"), mirrors.origin_copy("app.bin")).unwrap();
+    let ran = run(
+        Command::new("sha256sum")
+            .arg("app.bin")
+            .current_dir(dir.path()),
+        Duration::from_secs(10),
+    );
+    let hex = ran
+        .stdout
+        .split_whitespace()
+        .next()
+        .expect("a hash")
+        .to_string();
+    let end = Instant::now() + Duration::from_secs(15);
+    let redirect = loop {
+        let got = get(&balancer, "/app.bin");
+        if got.contains("\r\nRepr-Digest: ") {
+            break got;
+        }
+        assert!(Instant::now() < end, "no digest learned: {got}");
+        thread::sleep(Duration::from_millis(300));
+    };
+    let (head, _) = redirect.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 301"), "{head}");
+    let field = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+            .to_string()
+    };
+    let repr = field("Repr-Digest: sha-256=:");
+    let old = field("Digest: SHA-256=");
+    assert_eq!(repr.trim_end_matches(':'), old, "{head}");
+    // ?sha256, checked by sha256sum itself.
+    let got = get(&balancer, "/app.bin?sha256");
+    let (head, body) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, format!("{hex}  app.bin\n"));
+    fs::write(dir.path().join("app.bin.sha256"), body).unwrap();
+    let ran = run(
+        Command::new("sha256sum")
+            .args(["-c", "app.bin.sha256"])
+            .current_dir(dir.path()),
+        Duration::from_secs(10),
+    );
+    assert!(ran.stdout.contains("app.bin: OK"), "{ran:?}");
+    // ?meta4: A and B hold the current copy, C another version.
+    learn(&balancer, &mirrors, "/app.bin");
+    let got = get(&balancer, "/app.bin?meta4");
+    let (head, xml) = got.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/metalink4+xml"),
+        "{head}"
+    );
+    assert!(xml.contains("<file name=\"app.bin\">"), "{xml}");
+    assert!(xml.contains(&format!("<size>{APP_LEN}</size>")), "{xml}");
+    assert!(
+        xml.contains(&format!("<hash type=\"sha-256\">{hex}</hash>")),
+        "{xml}"
+    );
+    for (i, listed) in [(0, true), (1, true), (2, false)] {
+        let url = format!("http://{}/app.bin</url>", mirrors.name(i));
+        assert_eq!(xml.contains(&url), listed, "server {i}: {xml}");
+    }
+    // The mirror list shows it.
+    let request = b"GET /app.bin?mirrorlist HTTP/1.1\r\nHost: b\r\nAccept: application/json\r\n\
+                    Connection: close\r\n\r\n";
+    let got = raw_exchange(balancer.addr, request, Duration::from_secs(5));
+    let got = String::from_utf8_lossy(&got);
+    let json: serde_json::Value =
+        serde_json::from_str(got.split_once("\r\n\r\n").unwrap().1).expect("JSON");
+    assert_eq!(json["sha256"], hex.as_str(), "{json}");
+    assert_eq!(json["origin"]["sha256"], hex.as_str(), "{json}");
 }

@@ -7,6 +7,7 @@
 //! was none ([`CheckFailure`]). [`judge_copy`] compares a server's head with the origin's and
 //! says where the server stands for that file ([`Presence`]).
 
+use crate::http::digest::{self, Algorithm, Digest};
 use crate::http::response::Response;
 use crate::http::status::Status;
 use std::fmt;
@@ -66,9 +67,10 @@ pub struct FileHead {
     pub length: Option<u64>,
     /// `Last-Modified`, if given and valid.
     pub modified: Option<SystemTime>,
-    /// A digest of the content (for example a `Repr-Digest` value), if given. Two digests are
-    /// compared as text, so the caller gives both sides in the same algorithm and form.
-    pub digest: Option<String>,
+    /// The SHA-256 digest of the content, if the answer gave one (`Repr-Digest` or `Digest`;
+    /// the checks ask for it with [`WANT_DIGEST_FIELDS`]). Boxed: most answers have none, and
+    /// every remembered answer pays only a pointer for it.
+    pub digest: Option<Box<Digest>>,
 }
 
 impl FileHead {
@@ -83,8 +85,9 @@ impl FileHead {
     }
 
     /// What a `HEAD` response says: its status, `Content-Length` (a HEAD's is the length a GET
-    /// would get) and `Last-Modified`. A malformed length or date counts as absent, so such a
-    /// copy never matches an origin that gives one. Digests are not read yet.
+    /// would get), `Last-Modified`, and its SHA-256 digest from `Repr-Digest` (RFC 9530) or
+    /// else `Digest` (RFC 3230). A malformed length or date counts as absent, so such a copy
+    /// never matches an origin that gives one; a malformed digest is no digest.
     pub fn from_response(response: &Response<'_>) -> FileHead {
         let length = response
             .header("content-length")
@@ -92,11 +95,24 @@ impl FileHead {
         let modified = response
             .header("last-modified")
             .and_then(|v| crate::http::date::parse_http_date(v.trim_ascii()));
+        let sha256 = |digests: Vec<Digest>| {
+            digests
+                .into_iter()
+                .find(|d| d.algorithm() == Algorithm::Sha256)
+        };
+        let digest = response
+            .header("repr-digest")
+            .and_then(|v| sha256(digest::parse_repr_digest(v)))
+            .or_else(|| {
+                response
+                    .header("digest")
+                    .and_then(|v| sha256(digest::parse_digest(v)))
+            });
         FileHead {
             status: Status::from_code(response.status),
             length,
             modified,
-            digest: None,
+            digest: digest.map(Box::new),
         }
     }
 
@@ -110,6 +126,13 @@ impl FileHead {
         }
     }
 }
+
+/// The fields a check sends to be given the file's SHA-256 digest: RFC 9530's
+/// `Want-Repr-Digest` and RFC 3230's `Want-Digest` (servers that know only the older one).
+pub const WANT_DIGEST_FIELDS: [(&str, &[u8]); 2] = [
+    ("Want-Repr-Digest", b"sha-256=10"),
+    ("Want-Digest", b"SHA-256"),
+];
 
 /// Why a check gave no answer. Either way the server's copy is unknown (never "lacks it"), and
 /// the check is retried.
@@ -251,14 +274,44 @@ mod tests {
     }
 
     #[test]
+    fn a_head_response_gives_its_sha256_from_either_field() {
+        let head = |bytes: &[u8]| {
+            let mut parser = crate::http::response::ResponseParser::new(4096);
+            let crate::http::Parsed::Complete { value, .. } = parser.parse(bytes, true).unwrap()
+            else {
+                panic!("incomplete");
+            };
+            FileHead::from_response(&value)
+        };
+        // sha256("abc")
+        let abc = "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=";
+        let repr = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\
+             Repr-Digest: sha-512=:x:, sha-256=:{abc}:\r\n\r\n"
+        );
+        let old = format!("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDigest: SHA-256={abc}\r\n\r\n");
+        let (a, b) = (head(repr.as_bytes()), head(old.as_bytes()));
+        let mut hex = Vec::new();
+        a.digest.as_ref().expect("a digest").write_hex(&mut hex);
+        assert_eq!(
+            hex,
+            b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(a.digest, b.digest);
+        let none = head(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDigest: SHA-256=short\r\n\r\n");
+        assert_eq!(none.digest, None);
+    }
+
+    #[test]
     fn digests_decide_when_both_sides_give_one() {
         let slack = Duration::from_secs(2);
         let mut origin = FileHead::ok(10, at(1000));
         let mut server = FileHead::ok(10, at(5000));
-        origin.digest = Some("sha-256=:abc=:".into());
-        server.digest = Some("sha-256=:abc=:".into());
+        let digest = |b: u8| Some(Box::new(Digest::new(Algorithm::Sha256, &[b; 32]).unwrap()));
+        origin.digest = digest(1);
+        server.digest = digest(1);
         assert_eq!(judge_copy(&server, Some(&origin), slack), Presence::Has);
-        server.digest = Some("sha-256=:xyz=:".into());
+        server.digest = digest(2);
         server.modified = Some(at(1000));
         assert!(judge_copy(&server, Some(&origin), slack).is_not_current());
     }

@@ -9,8 +9,9 @@
 //! for the checks it waits on. What it keeps:
 //!
 //! - one entry per path: the origin's last answer for it and each server's, with when each
-//!   came. A server's answer is judged against the origin's ([`judge_copy`]) when it is read,
-//!   so a new origin answer re-judges every server at once;
+//!   came. A server's answer is judged against the origin's ([`judge_copy`]) when either comes
+//!   in, and the verdict kept beside it: a request reads verdicts and compares times, it never
+//!   judges (a new origin answer re-judges every server of the path at once);
 //! - an answer is fresh for `file_ttl` when it shows the current copy (or the origin has it),
 //!   for `miss_ttl` when it shows a missing file or another version; after that the server is
 //!   unknown again and checked anew when a request wants it. A failed check (timeout, error)
@@ -22,12 +23,14 @@
 //!
 //! Memory: an entry takes [`FileIndex::bytes_per_entry`] bytes, from the sizes of its types
 //! (a test pins them). On x86_64 Linux: 81 bytes for its slot and hash bucket, 16 + the path's
-//! length for the path (one copy, shared by every server and by running checks), 104 bytes per
-//! server that was asked (plus a digest's text, if one is kept), and 104 + 16 for the origin's
-//! answer when an origin is configured. So 3 servers and a 40-byte path take 449 bytes
-//! (569 with an origin): the default 100,000 entries take 45 to 57 MB. Not counted: the hash
-//! table's spare buckets (it grows by doubling: 25 bytes per spare bucket) and the
-//! allocator's own overhead on an entry's two or three allocations.
+//! length for the path (one copy, shared by every server and by running checks), 88 bytes per
+//! server that was asked (plus 65 for a digest, if its answer gave one), and 88 + 16 for the
+//! origin's answer when an origin is configured. So 3 servers and a 40-byte path take 401 bytes
+//! (505 with an origin): the default 100,000 entries take 40 to 51 MB. Not counted: the spare
+//! room of the slab and the hash table (both grow by doubling: 56 and 25 bytes per spare
+//! place) and the allocator's own overhead on an entry's two or three allocations. A counting
+//! allocator (core/tests/file_index_memory.rs) sees 220 bytes asked per entry with one server
+//! and 7-byte paths, 192 by the sizes.
 //!
 //! The shell's loop: after every `handle_*` call and every [`PickRequest`] poll, call
 //! [`FileIndex::poll_check`] until it gives `None`, running one `HEAD` per job; when a result
@@ -42,6 +45,7 @@ use crate::balance::file_check::{
 use crate::balance::lru::Lru;
 use crate::balance::mirror_list::{CopyState, FileCounters, MirrorList, ServerCopy};
 use crate::balance::pool::Ranking;
+use crate::http::digest::Digest;
 use crate::http::status::Status;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -50,6 +54,16 @@ use std::time::{Duration, Instant};
 /// A client report ([`FileIndex::handle_missing_report`]) makes at most one re-check of a server
 /// for a path due per this period, however many reports come in.
 pub const MISSING_REPORT_PERIOD: Duration = Duration::from_secs(5);
+
+/// The origin's 200 without a digest is asked again this long after it came, while requests
+/// come (in the background: they go on with the answer in hand), at most [`DIGEST_TRIES`]
+/// times: a server hashes a file in the background, so the first `HEAD` that asks for its
+/// digest is often answered before it is known.
+pub const DIGEST_RETRY: Duration = Duration::from_secs(2);
+
+/// Answers of the origin without a digest, in a row, after which it is not asked again for one
+/// before the answer expires.
+pub const DIGEST_TRIES: u8 = 3;
 
 /// How the index judges and remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +100,21 @@ impl Default for FileIndexConfig {
     }
 }
 
+/// A server's last answer judged against the origin's last answer when either came in (so
+/// a request reads it without judging anew): whether it is fresh is still read at each look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Verdict {
+    /// No answer, or the check failed.
+    #[default]
+    None,
+    /// The current copy.
+    Has,
+    /// Lacks it, or another version.
+    NotCurrent,
+    /// A 200, and the origin has not answered yet.
+    NeedOrigin,
+}
+
 /// One target's knowledge of one path.
 #[derive(Debug, Clone, Default)]
 struct Knowledge {
@@ -93,6 +122,10 @@ struct Knowledge {
     answer: Option<(Instant, CheckResult)>,
     /// The last client report that made a re-check due.
     reported: Option<Instant>,
+    /// A server's answer judged ([`judge`]); kept up to date by [`FileIndex::record`].
+    verdict: Verdict,
+    /// 200s without a digest in a row.
+    undigested: u8,
     queued: bool,
     in_flight: bool,
     /// A server's answer that waits for the origin's before it is counted.
@@ -102,6 +135,8 @@ struct Knowledge {
 const NO_KNOWLEDGE: Knowledge = Knowledge {
     answer: None,
     reported: None,
+    verdict: Verdict::None,
+    undigested: 0,
     queued: false,
     in_flight: false,
     uncounted: false,
@@ -129,6 +164,9 @@ impl Entry {
             Target::Origin => self.origin.get_or_insert_with(Box::default),
             Target::Server(i) => {
                 if self.servers.len() <= i {
+                    // Exactly: a plain resize would make room for 4 (a Vec's least capacity
+                    // for elements this size), 312 bytes per path for nothing.
+                    self.servers.reserve_exact(i + 1 - self.servers.len());
                     self.servers.resize(i + 1, Knowledge::default());
                 }
                 &mut self.servers[i]
@@ -140,8 +178,10 @@ impl Entry {
 /// What a request may do with one target for one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum View {
-    /// A fresh answer: has the current copy, or not ([`Presence::Has`], lacks, other version).
-    Known(Presence),
+    /// A fresh answer showing the current copy (for the origin: a 200).
+    Has,
+    /// A fresh answer showing a missing file or another version (for the origin: not a 200).
+    NotCurrent,
     /// A fresh 200 from a server, not judged yet: the origin's answer is not in.
     NeedOrigin,
     /// No fresh answer; a check is queued or running.
@@ -222,7 +262,7 @@ impl FileIndex {
 
     /// Where `server` stands for `path` now. Does not count as a use of the path.
     pub fn presence(&self, server: usize, path: &str, now: Instant) -> Presence {
-        presence_of(self.view(Target::Server(server), path, now))
+        self.presence_in(self.entries.peek(path), Target::Server(server), now)
     }
 
     /// A check of `target` for `path` is queued or running.
@@ -303,9 +343,8 @@ impl FileIndex {
     /// until that check answers, the server keeps its state. Returns whether a re-check was
     /// queued. Counts as a use of the path.
     pub fn handle_missing_report(&mut self, server: usize, path: &str, now: Instant) -> bool {
-        self.touch(path);
-        let entry = self.entries.peek_mut(path).expect("just touched");
-        let k = entry.get_mut(Target::Server(server));
+        let slot = self.touch(path);
+        let k = self.entries.at_mut(slot).get_mut(Target::Server(server));
         if k.reported
             .is_some_and(|at| now < at + MISSING_REPORT_PERIOD)
         {
@@ -316,7 +355,7 @@ impl FileIndex {
             return false;
         }
         self.counters.report_rechecks += 1;
-        self.want(Target::Server(server), path);
+        self.want_at(slot, Target::Server(server));
         true
     }
 
@@ -333,7 +372,7 @@ impl FileIndex {
         let state = |target: Target| {
             let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
             CopyState {
-                presence: presence_of(self.view_in(entry, target, now)),
+                presence: self.presence_in(entry, target, now),
                 head: k
                     .answer
                     .as_ref()
@@ -359,43 +398,81 @@ impl FileIndex {
     }
 
     /// Make `path` the most recently used, creating its entry (and evicting the least recently
-    /// used one when full).
-    pub(crate) fn touch(&mut self, path: &str) {
-        let (_, inserted) = self.entries.get_or_insert_with(path, Entry::default);
+    /// used one when full): its slot, for [`FileIndex::entry_at`] and [`FileIndex::want_at`]
+    /// until the next call. The one lookup of the path a request's poll makes.
+    pub(crate) fn touch(&mut self, path: &str) -> u32 {
+        let (slot, inserted) = self.entries.touch(path, Entry::default);
         if inserted && !self.in_flight.is_empty() {
             // Checks of an evicted entry may still be running: never start a second one.
-            let entry = self.entries.peek_mut(path).expect("just inserted");
+            let entry = self.entries.at_mut(slot);
             for flight in self.in_flight.values() {
                 if *flight.path == *path {
                     entry.get_mut(flight.target).in_flight = true;
                 }
             }
         }
+        slot
     }
 
-    /// Queue a check of `target` for `path` unless one is queued or running.
-    pub(crate) fn want(&mut self, target: Target, path: &str) {
-        let Some(key) = self.entries.shared_key(path) else {
-            return;
-        };
-        let entry = self.entries.peek_mut(path).expect("key found");
-        let k = entry.get_mut(target);
+    /// Queue a check of `target` for the path in `slot` unless one is queued or running.
+    pub(crate) fn want_at(&mut self, slot: u32, target: Target) {
+        let k = self.entries.at_mut(slot).get_mut(target);
         if !k.queued && !k.in_flight {
             k.queued = true;
+            let key = self.entries.key_at(slot).clone();
             self.queue.push_back((target, key));
         }
     }
 
-    pub(crate) fn entry(&self, path: &str) -> Option<&Entry> {
-        self.entries.peek(path)
+    /// The entry in `slot` (from [`FileIndex::touch`]).
+    pub(crate) fn entry_at(&self, slot: u32) -> &Entry {
+        self.entries.at(slot)
     }
 
-    pub(crate) fn view(&self, target: Target, path: &str, now: Instant) -> View {
-        self.view_in(self.entries.peek(path), target, now)
+    /// The digest `target` gave with its last 200 in `slot`, fresh or not.
+    pub(crate) fn digest_at(&self, slot: u32, target: Target) -> Option<&Digest> {
+        match &self.entries.at(slot).get(target).answer {
+            Some((_, Ok(head))) if head.status == Status::OK => head.digest.as_deref(),
+            _ => None,
+        }
     }
 
-    /// What a request may do with `target` given `entry`'s knowledge.
-    pub(crate) fn view_in(&self, entry: Option<&Entry>, target: Target, now: Instant) -> View {
+    /// Whether the origin's answer in `slot` is a 200 without a digest that is worth asking
+    /// again ([`DIGEST_RETRY`], [`DIGEST_TRIES`]); no check of it is queued or running.
+    pub(crate) fn origin_digest_due(&self, slot: u32, now: Instant) -> bool {
+        let k = self.entries.at(slot).get(Target::Origin);
+        match &k.answer {
+            Some((at, Ok(head))) => {
+                head.status == Status::OK
+                    && head.digest.is_none()
+                    && k.undigested < DIGEST_TRIES
+                    && !k.queued
+                    && !k.in_flight
+                    && now >= *at + DIGEST_RETRY
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `entry` holds a fresh answer of the origin (any status): what a server's 200 is
+    /// judged against.
+    pub(crate) fn origin_fresh(&self, entry: Option<&Entry>, now: Instant) -> bool {
+        matches!(
+            self.view_in(entry, Target::Origin, now, false),
+            View::Has | View::NotCurrent
+        )
+    }
+
+    /// What a request may do with `target` given `entry`'s knowledge; `origin_fresh` is
+    /// [`FileIndex::origin_fresh`] of the same entry (unused for the origin itself). No
+    /// judging here: a server's answer was judged when it or the origin's came in.
+    pub(crate) fn view_in(
+        &self,
+        entry: Option<&Entry>,
+        target: Target,
+        now: Instant,
+        origin_fresh: bool,
+    ) -> View {
         let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
         let pending = if k.queued || k.in_flight {
             View::Checking
@@ -413,12 +490,22 @@ impl FileIndex {
             }
             Some((at, Ok(head))) => {
                 let view = match target {
-                    Target::Origin if head.status == Status::OK => View::Known(Presence::Has),
-                    Target::Origin => View::Known(Presence::Lacks(head.status)),
-                    Target::Server(_) => self.judge_server(entry, head, now),
+                    Target::Origin if head.status == Status::OK => View::Has,
+                    Target::Origin => View::NotCurrent,
+                    // A 200 is only as good as the origin's answer it was judged against.
+                    Target::Server(_)
+                        if self.config.origin && head.status == Status::OK && !origin_fresh =>
+                    {
+                        View::NeedOrigin
+                    }
+                    Target::Server(_) => match k.verdict {
+                        Verdict::Has => View::Has,
+                        Verdict::NotCurrent => View::NotCurrent,
+                        Verdict::NeedOrigin | Verdict::None => View::NeedOrigin,
+                    },
                 };
                 let ttl = match view {
-                    View::Known(p) if p.is_not_current() => self.config.miss_ttl,
+                    View::NotCurrent => self.config.miss_ttl,
                     _ => self.config.file_ttl,
                 };
                 if now >= *at + ttl {
@@ -430,27 +517,29 @@ impl FileIndex {
         }
     }
 
-    fn judge_server(&self, entry: Option<&Entry>, head: &FileHead, now: Instant) -> View {
-        if head.status != Status::OK || !self.config.origin {
-            return View::Known(judge_copy(head, None, self.config.mtime_slack));
+    /// Where `target` stands given `entry`'s knowledge, with the length and date of another
+    /// version (judged anew: for the mirror list, not for requests).
+    fn presence_in(&self, entry: Option<&Entry>, target: Target, now: Instant) -> Presence {
+        let origin_fresh = self.origin_fresh(entry, now);
+        match self.view_in(entry, target, now, origin_fresh) {
+            View::Has => Presence::Has,
+            View::NotCurrent => {
+                let k = entry.map_or(&NO_KNOWLEDGE, |e| e.get(target));
+                let Some((_, Ok(head))) = &k.answer else {
+                    return Presence::Unknown;
+                };
+                let origin = entry
+                    .and_then(|e| e.origin.as_ref())
+                    .and_then(|o| o.answer.as_ref())
+                    .and_then(|(_, r)| r.as_ref().ok())
+                    .filter(|_| self.config.origin);
+                match target {
+                    Target::Origin => Presence::Lacks(head.status),
+                    Target::Server(_) => judge_copy(head, origin, self.config.mtime_slack),
+                }
+            }
+            View::NeedOrigin | View::Checking | View::Due | View::Backoff => Presence::Unknown,
         }
-        match self.fresh_origin(entry, now) {
-            Some(origin) => View::Known(judge_copy(head, Some(origin), self.config.mtime_slack)),
-            None => View::NeedOrigin,
-        }
-    }
-
-    /// The origin's answer for the entry's path, if fresh.
-    fn fresh_origin<'e>(&self, entry: Option<&'e Entry>, now: Instant) -> Option<&'e FileHead> {
-        let (at, Ok(head)) = entry?.origin.as_ref()?.answer.as_ref()? else {
-            return None;
-        };
-        let ttl = if head.status == Status::OK {
-            self.config.file_ttl
-        } else {
-            self.config.miss_ttl
-        };
-        (now < *at + ttl).then_some(head)
     }
 
     fn record(&mut self, target: Target, path: &str, result: CheckResult, now: Instant) {
@@ -467,15 +556,18 @@ impl FileIndex {
             .and_then(|o| o.answer.as_ref())
             .and_then(|(_, r)| r.as_ref().ok());
         let mut uncounted = false;
+        let mut verdict = Verdict::None;
         match target {
             Target::Origin => {
                 self.counters.origin_checks += 1;
                 let origin = result.as_ref().ok();
                 for k in &mut entry.servers {
+                    let head = k.answer.as_ref().and_then(|(_, r)| r.as_ref().ok());
                     if std::mem::take(&mut k.uncounted) {
-                        let head = k.answer.as_ref().and_then(|(_, r)| r.as_ref().ok());
                         count(&mut self.counters, head, origin, config);
                     }
+                    // Every server judged anew against the origin's new answer.
+                    k.verdict = head.map_or(Verdict::None, |head| judge(head, origin, config));
                 }
             }
             Target::Server(_) => {
@@ -487,11 +579,20 @@ impl FileIndex {
                 if !uncounted {
                     count(&mut self.counters, head, origin, config);
                 }
+                verdict = head.map_or(Verdict::None, |head| judge(head, origin, config));
             }
         }
         let k = entry.get_mut(target);
+        match &result {
+            Ok(head) if head.status == Status::OK && head.digest.is_none() => {
+                k.undigested = k.undigested.saturating_add(1)
+            }
+            Ok(_) => k.undigested = 0,
+            Err(_) => {}
+        }
         k.answer = Some((now, result));
         k.uncounted = uncounted;
+        k.verdict = verdict;
     }
 }
 
@@ -517,24 +618,28 @@ fn count(
     }
 }
 
-fn presence_of(view: View) -> Presence {
-    match view {
-        View::Known(presence) => presence,
-        _ => Presence::Unknown,
+/// A server's answer `head` judged against the origin's last answer (`None`: none yet, or its
+/// check failed).
+fn judge(head: &FileHead, origin: Option<&FileHead>, config: FileIndexConfig) -> Verdict {
+    if config.origin && head.status == Status::OK && origin.is_none() {
+        return Verdict::NeedOrigin;
+    }
+    match judge_copy(head, origin.filter(|_| config.origin), config.mtime_slack) {
+        Presence::Has => Verdict::Has,
+        _ => Verdict::NotCurrent,
     }
 }
 
-#[cfg(test)]
+/// The figures the module docs state; other targets lay the types out differently.
+#[cfg(all(test, target_pointer_width = "64", target_os = "linux"))]
 mod tests {
     use super::*;
 
-    /// The figures the module docs state; other targets lay the types out differently.
     #[test]
-    #[cfg(all(target_pointer_width = "64", target_os = "linux"))]
     fn bytes_per_entry_as_documented() {
         assert_eq!(Lru::<Entry>::bytes_per_slot(), 81);
-        assert_eq!(std::mem::size_of::<Knowledge>(), 104);
-        assert_eq!(FileIndex::bytes_per_entry(3, false, 40), 449);
-        assert_eq!(FileIndex::bytes_per_entry(3, true, 40), 569);
+        assert_eq!(std::mem::size_of::<Knowledge>(), 88);
+        assert_eq!(FileIndex::bytes_per_entry(3, false, 40), 401);
+        assert_eq!(FileIndex::bytes_per_entry(3, true, 40), 505);
     }
 }

@@ -8,7 +8,8 @@
 //!    failed, the request goes to the origin ([`PickStep::Origin`]);
 //! 2. makes today's weighted pick ([`Ranking::pick_where`]) among the live servers not known to
 //!    lack the current copy (the weights renormalised over them), leaving out the servers this
-//!    request already found wanting and those it was told to avoid;
+//!    request already found wanting and those it was told to avoid (a server reported
+//!    unreachable only while another may be picked);
 //! 3. redirects to the pick when it is known to hold the current copy; when it is unknown,
 //!    waits for its check (asking for one if none is queued or running), then goes back to 2,
 //!    without it if it lacks the file or its check failed;
@@ -21,15 +22,19 @@
 //! it. The shell, after each poll, runs the checks [`FileIndex::poll_check`] hands out; on
 //! [`PickStep::Wait`] it waits until a check result came in (any), then polls again.
 
-use crate::balance::file_check::{Presence, Target};
+use crate::balance::file_check::Target;
 use crate::balance::file_index::{FileIndex, View};
 use crate::balance::pool::Ranking;
+use crate::http::digest::Digest;
 use std::borrow::Cow;
 use std::time::Instant;
 
 /// A request waits on at most this many server checks; after that it is sent only to a server
 /// already known to hold the file (or to the origin, or answered 404 or 503).
 pub const MAX_CHECKS_PER_REQUEST: u32 = 3;
+
+/// Draws over every live server before one over only those that may be picked.
+const REJECTION_DRAWS: usize = 2;
 
 /// What to do with the request now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,11 +65,15 @@ pub struct PickRequest<'p> {
 /// once).
 #[derive(Debug, Clone)]
 struct PickState {
-    /// Servers the client asked not to be sent to, and servers this request found wanting.
+    /// Servers the client reported missing the file, and servers this request found wanting.
     excluded: Vec<usize>,
+    /// The server the client reported unreachable: left out while another may be picked.
+    shunned: Option<usize>,
     waiting: Option<usize>,
     checks: u32,
     done: Option<PickStep>,
+    /// The file's digest as the request was decided: see [`PickRequest::digest`].
+    digest: Option<Digest>,
 }
 
 impl<'p> PickRequest<'p> {
@@ -74,9 +83,11 @@ impl<'p> PickRequest<'p> {
             path: Cow::Borrowed(path),
             state: PickState {
                 excluded: Vec::new(),
+                shunned: None,
                 waiting: None,
                 checks: 0,
                 done: None,
+                digest: None,
             },
         }
     }
@@ -95,10 +106,25 @@ impl<'p> PickRequest<'p> {
         &self.path
     }
 
-    /// Never pick `server` for this request (a client reported it missing the file, or
-    /// unreachable). Call before the first poll.
+    /// Never pick `server` for this request (a client reported it missing the file). Call
+    /// before the first poll.
     pub fn avoid(&mut self, server: usize) {
         self.state.excluded.push(server);
+    }
+
+    /// Pick `server` for this request only when no other server may be picked (a client
+    /// reported it unreachable: as [`Ranking::pick_avoiding`] does without file checks, the
+    /// report is verified by a probe, not taken at its word). Call before the first poll.
+    pub fn avoid_unless_alone(&mut self, server: usize) {
+        self.state.shunned = Some(server);
+    }
+
+    /// The file's SHA-256 digest, once the request is decided ([`PickStep::Redirect`] or
+    /// [`PickStep::Origin`]) and one is known: with an origin, the origin's (the reference: a
+    /// mirror's own digest only describes the copy it holds, and a copy judged current matches
+    /// the origin's); without, the picked server's own.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.state.digest.as_ref()
     }
 
     /// Server checks this request has waited on so far.
@@ -128,6 +154,8 @@ impl<'p> PickRequest<'p> {
 }
 
 impl PickState {
+    /// One lookup of the path ([`FileIndex::touch`]); every look after it reads the entry's
+    /// slot and the verdicts judged when the answers came in.
     fn decide<R: rand::Rng + ?Sized>(
         &mut self,
         path: &str,
@@ -136,74 +164,120 @@ impl PickState {
         rng: &mut R,
         now: Instant,
     ) -> PickStep {
-        index.touch(path);
+        let slot = index.touch(path);
+        let step = self.step(slot, index, ranking, rng, now);
+        let origin = index.config().origin;
+        self.digest = match step {
+            PickStep::Origin if origin => index.digest_at(slot, Target::Origin).copied(),
+            PickStep::Redirect(_) if origin => index.digest_at(slot, Target::Origin).copied(),
+            PickStep::Redirect(server) => index.digest_at(slot, Target::Server(server)).copied(),
+            _ => None,
+        };
+        step
+    }
+
+    fn step<R: rand::Rng + ?Sized>(
+        &mut self,
+        slot: u32,
+        index: &mut FileIndex,
+        ranking: &Ranking,
+        rng: &mut R,
+        now: Instant,
+    ) -> PickStep {
+        let mut origin_fresh = false;
         if index.config().origin {
-            match index.view(Target::Origin, path, now) {
-                View::Known(Presence::Has) | View::Checking | View::NeedOrigin => {}
-                View::Known(_) | View::Backoff => return PickStep::Origin,
-                View::Due => index.want(Target::Origin, path),
+            match index.view_in(Some(index.entry_at(slot)), Target::Origin, now, false) {
+                View::Has => {
+                    origin_fresh = true;
+                    if index.origin_digest_due(slot, now) {
+                        index.want_at(slot, Target::Origin);
+                    }
+                }
+                View::Checking | View::NeedOrigin => {}
+                View::NotCurrent | View::Backoff => return PickStep::Origin,
+                View::Due => index.want_at(slot, Target::Origin),
             }
         }
         loop {
+            let entry = Some(index.entry_at(slot));
+            let view = |server| index.view_in(entry, Target::Server(server), now, origin_fresh);
             if let Some(server) = self.waiting {
-                match index.view(Target::Server(server), path, now) {
-                    View::Known(Presence::Has) => return PickStep::Redirect(server),
+                match view(server) {
+                    View::Has => return PickStep::Redirect(server),
                     View::Checking | View::NeedOrigin => return PickStep::Wait,
                     // Lacks it, another version, its check failed, or the check was lost with
                     // an evicted entry: on to the others.
-                    View::Known(_) | View::Backoff | View::Due => {
+                    View::NotCurrent | View::Backoff | View::Due => {
                         self.excluded.push(server);
                         self.waiting = None;
                     }
                 }
             }
             let exhausted = self.checks >= MAX_CHECKS_PER_REQUEST;
-            let entry = index.entry(path);
-            let pick = ranking.pick_where(rng, |i| {
+            let shunned = self.shunned;
+            let keep = |i| {
                 !self.excluded.contains(&i)
-                    && match index.view_in(entry, Target::Server(i), now) {
-                        View::Known(p) => p == Presence::Has,
-                        View::Backoff => false,
+                    && shunned != Some(i)
+                    && match view(i) {
+                        View::Has => true,
+                        View::NotCurrent | View::Backoff => false,
                         View::NeedOrigin | View::Checking | View::Due => !exhausted,
                     }
-            });
-            let Some(server) = pick.map(|row| row.index) else {
-                return fallback(path, index, ranking, now);
             };
-            match index.view_in(entry, Target::Server(server), now) {
-                View::Known(Presence::Has) => return PickStep::Redirect(server),
+            // A draw over every live server, kept if it may be picked (twice at most), else
+            // one over those that may: either way a draw from the renormalised weights
+            // (rejection sampling), and when every server holds the file, one look at one.
+            let pick = (0..REJECTION_DRAWS)
+                .map_while(|_| ranking.pick(rng))
+                .find(|row| keep(row.index))
+                .or_else(|| ranking.pick_where(rng, keep));
+            let Some(server) = pick.map(|row| row.index) else {
+                if self.shunned.take().is_some() {
+                    // Nobody else: the reported server after all, if it holds the file.
+                    continue;
+                }
+                return self.fallback(index, slot, ranking, now, origin_fresh);
+            };
+            match view(server) {
+                View::Has => return PickStep::Redirect(server),
                 // Not picked by the filter above; never redirected to, whatever happens.
-                View::Known(_) | View::Backoff => self.excluded.push(server),
+                View::NotCurrent | View::Backoff => self.excluded.push(server),
                 View::NeedOrigin => self.waiting = Some(server),
                 View::Checking => {
                     self.checks += 1;
                     self.waiting = Some(server);
                 }
                 View::Due => {
-                    index.want(Target::Server(server), path);
+                    index.want_at(slot, Target::Server(server));
                     self.checks += 1;
                     self.waiting = Some(server);
                 }
             }
         }
     }
-}
 
-fn fallback(path: &str, index: &FileIndex, ranking: &Ranking, now: Instant) -> PickStep {
-    if index.config().origin {
-        return PickStep::Origin;
-    }
-    let entry = index.entry(path);
-    let all_known_missing = !ranking.is_empty()
-        && ranking.table().iter().all(|row| {
-            matches!(
-                index.view_in(entry, Target::Server(row.index), now),
-                View::Known(p) if p.is_not_current()
-            )
-        });
-    if all_known_missing {
-        PickStep::NotFound
-    } else {
-        PickStep::Unavailable
+    /// No server left to pick.
+    fn fallback(
+        &self,
+        index: &FileIndex,
+        slot: u32,
+        ranking: &Ranking,
+        now: Instant,
+        origin_fresh: bool,
+    ) -> PickStep {
+        if index.config().origin {
+            return PickStep::Origin;
+        }
+        let entry = Some(index.entry_at(slot));
+        let all_known_missing = !ranking.is_empty()
+            && ranking.table().iter().all(|row| {
+                index.view_in(entry, Target::Server(row.index), now, origin_fresh)
+                    == View::NotCurrent
+            });
+        if all_known_missing {
+            PickStep::NotFound
+        } else {
+            PickStep::Unavailable
+        }
     }
 }

@@ -33,8 +33,9 @@ pub struct FileRequest<'r> {
     pub query: Option<&'r str>,
     /// A HEAD: the answer has no body.
     pub head_only: bool,
-    /// The live server the client reported unreachable ([`UNREACHABLE_HEADER`]): avoided, and
-    /// handed to the prober for a verification probe as [`Answer::unreachable`] says.
+    /// The live server the client reported unreachable ([`UNREACHABLE_HEADER`]): avoided
+    /// unless it is the only one left, and handed to the prober for a verification probe as
+    /// [`Answer::unreachable`] says.
     pub unreachable: Option<usize>,
     /// The live server the client reported answering 404 or 410 ([`MISSING_HEADER`]):
     /// avoided, and to be handed to
@@ -43,11 +44,16 @@ pub struct FileRequest<'r> {
 }
 
 impl<'r> FileRequest<'r> {
-    /// This request's pick, avoiding the servers the client reported.
+    /// This request's pick, avoiding the servers the client reported: the one missing the
+    /// file always, the unreachable one unless no other may be picked (as without file
+    /// checks: the report is verified by a probe, not believed).
     pub fn pick(&self) -> PickRequest<'r> {
         let mut pick = PickRequest::new(self.path);
-        for server in [self.unreachable, self.missing].into_iter().flatten() {
+        if let Some(server) = self.missing {
             pick.avoid(server);
+        }
+        if let Some(server) = self.unreachable {
+            pick.avoid_unless_alone(server);
         }
         pick
     }

@@ -65,15 +65,25 @@ impl<V> Lru<V> {
 
     /// The value for `key`, made the most recently used; inserted with `make` if absent
     /// (evicting the least recently used entry when full). The bool says whether it was
-    /// inserted. The key is shared with the caller's `Arc` if it gives one.
+    /// inserted.
+    #[cfg(test)]
     pub(crate) fn get_or_insert_with(
         &mut self,
         key: &str,
         make: impl FnOnce() -> V,
     ) -> (&mut V, bool) {
+        let (i, inserted) = self.touch(key, make);
+        (&mut self.slots[i as usize].value, inserted)
+    }
+
+    /// The slot of `key`'s entry, made the most recently used; inserted with `make` if absent
+    /// (evicting the least recently used entry when full). The bool says whether it was
+    /// inserted. One hash lookup; the slot stays `key`'s until the next insertion (read it
+    /// with [`Lru::at`], [`Lru::at_mut`], [`Lru::key_at`]).
+    pub(crate) fn touch(&mut self, key: &str, make: impl FnOnce() -> V) -> (u32, bool) {
         if let Some(&i) = self.map.get(key) {
             self.move_to_front(i);
-            return (&mut self.slots[i as usize].value, false);
+            return (i, false);
         }
         let key: Arc<str> = Arc::from(key);
         let i = if self.slots.len() < self.capacity {
@@ -104,14 +114,22 @@ impl<V> Lru<V> {
         };
         self.map.insert(key, i);
         self.link_front(i);
-        (&mut self.slots[i as usize].value, true)
+        (i, true)
     }
 
-    /// The shared key of `key`'s entry, for handing out without a new allocation.
-    pub(crate) fn shared_key(&self, key: &str) -> Option<Arc<str>> {
-        self.map
-            .get(key)
-            .map(|&i| self.slots[i as usize].key.clone())
+    /// The value in slot `i` (from [`Lru::touch`]).
+    pub(crate) fn at(&self, i: u32) -> &V {
+        &self.slots[i as usize].value
+    }
+
+    /// The value in slot `i` (from [`Lru::touch`]).
+    pub(crate) fn at_mut(&mut self, i: u32) -> &mut V {
+        &mut self.slots[i as usize].value
+    }
+
+    /// The key of slot `i` (from [`Lru::touch`]), shared.
+    pub(crate) fn key_at(&self, i: u32) -> &Arc<str> {
+        &self.slots[i as usize].key
     }
 
     fn move_to_front(&mut self, i: u32) {

@@ -8,9 +8,11 @@
 use crate::balance::balancer::Snapshot;
 use crate::balance::file_check::{FileHead, Presence};
 use crate::balance::mirror_list::{CopyState, MirrorList};
+use crate::balance::mirror_meta::FileMeta;
 use crate::balance::pool::{Ranking, ServerAddr};
 use crate::balance::probe::Health;
 use crate::balance::redirect::{html_escape, Answer};
+use crate::http::digest::Digest;
 use crate::http::error_page::Method;
 use crate::http::request::Request;
 use crate::http::write::ResponseHead;
@@ -213,6 +215,14 @@ impl MirrorPage<'_> {
         })
     }
 
+    /// The file's SHA-256 as the redirects carry it: the origin's, else (no origin) that of a
+    /// server holding the current copy; in hexadecimal.
+    fn sha256(&self) -> Option<String> {
+        let list = self.list?;
+        let digest = FileMeta::new(self.path, self.ranking, Some(list)).digest?;
+        Some(hex(&digest))
+    }
+
     fn wall_time(&self, at: Instant) -> SystemTime {
         self.wall - self.now.saturating_duration_since(at)
     }
@@ -220,7 +230,8 @@ impl MirrorPage<'_> {
     /// The list as JSON: `path`, `verify_files`, `origin` (or null) and `servers`, each with
     /// `server`, `state` (`has`, `lacks`, `other_version`, `unknown`, `checking`, `removed`,
     /// `pending`, `not_checked`), `label`, `status`, `length`, `last_modified` (Unix seconds),
-    /// `weight`, `share`, `checked` (Unix seconds) and `checking`.
+    /// `weight`, `share`, `checked` (Unix seconds), `checking` and `sha256` (the digest its
+    /// last answer gave, hexadecimal); and `sha256`, the file's digest as redirects carry it.
     pub fn json(&self) -> Value {
         let row = |r: &Row<'_>| {
             json!({
@@ -234,10 +245,12 @@ impl MirrorPage<'_> {
                 "share": r.share,
                 "checked": r.checked.map(unix_seconds),
                 "checking": r.checking,
+                "sha256": r.file().and_then(|h| h.digest.as_deref()).map(hex),
             })
         };
         json!({
             "path": self.path,
+            "sha256": self.sha256(),
             "verify_files": self.list.is_some(),
             "origin": self.origin_row().as_ref().map(row),
             "servers": self.rows().iter().map(row).collect::<Vec<_>>(),
@@ -262,18 +275,25 @@ impl MirrorPage<'_> {
                  is assumed to hold every file.</p>\n",
             );
         }
+        if let Some(sha256) = self.sha256() {
+            let _ = writeln!(page, "<p>SHA-256: <code>{sha256}</code></p>");
+        }
         page.push_str(
             "<table>\n<tr><th>Server</th><th>This file</th><th>Length</th>\
-             <th>Last-Modified</th><th>Weight</th><th>Share</th><th>Last checked</th></tr>\n",
+             <th>Last-Modified</th><th>SHA-256</th><th>Weight</th><th>Share</th>\
+             <th>Last checked</th></tr>\n",
         );
         let mut write_row = |r: &Row<'_>, role: &str| {
             let length = r.file().and_then(|h| h.length).map(|l| l.to_string());
             let modified = r.file().and_then(|h| h.modified);
+            // The first 16 digits: enough to tell copies apart at a glance.
+            let digest = r.file().and_then(|h| h.digest.as_deref()).map(hex);
+            let digest = digest.as_deref().map_or("-", |d| &d[..16]);
             let _ = writeln!(
                 page,
                 "<tr class=\"{state}\"><td>{role}{name}</td><td>{label}{checking}</td>\
-                 <td>{length}</td><td>{modified}</td><td>{weight}</td><td>{share}</td>\
-                 <td>{checked}</td></tr>",
+                 <td>{length}</td><td>{modified}</td><td><code>{digest}</code></td>\
+                 <td>{weight}</td><td>{share}</td><td>{checked}</td></tr>",
                 state = r.state,
                 name = html_escape(r.name),
                 label = html_escape(&r.label),
@@ -325,6 +345,12 @@ fn describe(copy: &CopyState) -> (&'static str, String) {
             (None, None) => ("unknown", "not checked yet".to_string()),
         },
     }
+}
+
+fn hex(digest: &Digest) -> String {
+    let mut hex = Vec::with_capacity(2 * digest.as_bytes().len());
+    digest.write_hex(&mut hex);
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 fn unix_seconds(t: SystemTime) -> u64 {

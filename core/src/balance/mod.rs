@@ -18,6 +18,7 @@ pub mod file_pick;
 pub mod file_redirect;
 mod lru;
 pub mod mirror_list;
+pub mod mirror_meta;
 pub mod mirror_page;
 pub mod pool;
 pub mod probe;

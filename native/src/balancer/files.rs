@@ -4,27 +4,31 @@
 //! - The index lives behind one mutex, held only to poll a request's [`PickRequest`], hand in
 //!   a check result or a timeout, or take a snapshot: never across an await.
 //! - After every poll the checks the index hands out ([`FileIndex::poll_check`]) are spawned,
-//!   one task each ([`check::head`]); a result is handed to [`FileIndex::handle_check`] and
+//!   one task each ([`Checker::head`]: kept-alive connections, a few checks per server at
+//!   once); a result is handed to [`FileIndex::handle_check`] and
 //!   wakes every waiting request ([`Notify`]), which polls again. Requests never busy-poll.
 //! - One timer task sleeps until [`FileIndex::poll_timeout`] and hands in timeouts (each check
 //!   also gives up by itself after the verify timeout: the timer only guards against a check
 //!   that never reports).
 
-use crate::balancer::check;
+use crate::balancer::check::Checker;
 use crate::balancer::published::Published;
 use crate::runtime;
 use crate::runtime::exchange::TlsClient;
 use crate::runtime::notify::Notify;
 use crate::runtime::tls::Trust;
 use ricochet_core::balance::file_check::{CheckJob, Target};
+use ricochet_core::balance::file_index::DIGEST_RETRY;
 use ricochet_core::balance::file_index::{FileIndex, FileIndexConfig};
 use ricochet_core::balance::file_pick::{PickRequest, PickStep};
 use ricochet_core::balance::mirror_list::{FileCounters, MirrorList};
+use ricochet_core::balance::mirror_meta::{self, FileMeta};
 use ricochet_core::balance::pool::{Ranking, ServerAddr};
+use ricochet_core::balance::redirect::Answer;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The file checks of `--verify-files`, shared by every connection. See the module docs.
 pub struct Files {
@@ -35,7 +39,7 @@ pub struct Files {
     started: Notify,
     timer_running: AtomicBool,
     origin: Option<ServerAddr>,
-    tls: TlsClient,
+    checker: Checker,
 }
 
 impl fmt::Debug for Files {
@@ -58,7 +62,7 @@ impl Files {
             started: Notify::new(),
             timer_running: AtomicBool::new(false),
             origin,
-            tls: TlsClient::new(trust),
+            checker: Checker::new(TlsClient::new(trust)),
         }
     }
 
@@ -142,7 +146,7 @@ impl Files {
     async fn run(&self, job: CheckJob, target: Option<ServerAddr>) {
         let timeout = self.lock().config().verify_timeout;
         let result = match &target {
-            Some(server) => check::head(server, job.path(), &self.tls, timeout).await,
+            Some(server) => self.checker.head(server, job.path(), timeout).await,
             // Dropped by a reload meanwhile: nothing to ask.
             None => Err(ricochet_core::balance::file_check::CheckFailure::Error),
         };
@@ -183,4 +187,29 @@ impl Files {
         // A panic elsewhere while holding it leaves the index whole: carry on.
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The answer to `GET /PATH?sha256` or `?meta4` ([`mirror_meta`]) from what is known of `path`
+/// on the live servers of `ranking`. With `--verify-files` (`files`) the checks the path needs
+/// are started first (as a request for it would), not waited for: while the digest or a server
+/// holding the file is still unknown the answer is 503 with `Retry-After` of
+/// [`DIGEST_RETRY`].
+pub fn answer_meta(
+    files: Option<&Arc<Files>>,
+    path: &str,
+    asked: mirror_meta::Asked,
+    ranking: &Ranking,
+    published: &Published,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let list = files.map(|files| {
+        files.poll(&mut PickRequest::new(path), None, ranking, published);
+        let servers = ranking.table().iter().map(|r| r.index + 1).max();
+        files.mirror_list(path, ranking, servers.unwrap_or(0))
+    });
+    let meta = FileMeta::new(path, ranking, list.as_ref());
+    let retry_after = DIGEST_RETRY.as_secs() as u32;
+    let now = SystemTime::now();
+    meta.answer(asked, files.is_some(), retry_after, keep_alive, now, out)
 }

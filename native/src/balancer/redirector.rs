@@ -8,7 +8,7 @@
 //! [`Redirect::answer`]: ricochet_core::balance::redirect::Redirect::answer
 
 use crate::balancer::config::Config;
-use crate::balancer::files::Files;
+use crate::balancer::files::{self, Files};
 use crate::balancer::line::{Line, OwnedLine};
 use crate::balancer::published::{Published, View};
 use crate::runtime::accept;
@@ -16,6 +16,7 @@ use crate::runtime::conn::ByteStream;
 use crate::runtime::driver::{self, Responder, Service, Shutdown};
 use ricochet_core::balance::file_pick::{PickRequest, PickStep};
 use ricochet_core::balance::file_redirect::FileRequest;
+use ricochet_core::balance::mirror_meta::{self, insert_digest_fields};
 use ricochet_core::balance::mirror_page::{self, MirrorPage};
 use ricochet_core::balance::redirect::{write_unavailable, Answer};
 use ricochet_core::http::access_log;
@@ -107,6 +108,18 @@ impl Service for Redirector<'_> {
             self.finish(&Line::of(request), SystemTime::now(), &answer, None);
             return Pending::Answered(answer.keep_alive);
         }
+        if let Some(asked) = mirror_meta::asked(request) {
+            let ranking = self
+                .view
+                .refresh(self.published)
+                .for_request(scheme(self.config), self.peer.ip());
+            let files = self.config.files.as_ref();
+            let (path, published) = (request.path(), self.published);
+            let answer =
+                files::answer_meta(files, path, asked, ranking, published, keep_alive, out);
+            self.finish(&Line::of(request), SystemTime::now(), &answer, None);
+            return Pending::Answered(answer.keep_alive);
+        }
         match &self.config.files {
             None => Pending::Answered(self.answer(request, keep_alive, out)),
             Some(files) => self.answer_verified(files, request, keep_alive, out),
@@ -160,6 +173,9 @@ impl Service for Redirector<'_> {
             SystemTime::now(),
             &mut out,
         );
+        if let Some(digest) = waiting.pick.digest().filter(|_| is_redirect(answer.status)) {
+            insert_digest_fields(&mut out, 0, digest);
+        }
         let written = responder.write_all(&out).await;
         self.finish(
             &waiting.line.borrow(),
@@ -247,8 +263,12 @@ impl Redirector<'_> {
             }));
         }
         let origin = files.origin();
+        let start = out.len();
         let answer =
             redirect.answer_pick(step, &file_request, ranking, origin, keep_alive, now, out);
+        if let Some(digest) = pick.digest().filter(|_| is_redirect(answer.status)) {
+            insert_digest_fields(out, start, digest);
+        }
         self.finish(&Line::of(request), now, &answer, Some(step));
         Pending::Answered(answer.keep_alive)
     }
@@ -347,6 +367,11 @@ impl Redirector<'_> {
             self.published.report_unreachable(index);
         }
     }
+}
+
+/// A 3xx: a redirect, which carries the file's digest when one is known.
+fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
 }
 
 /// The scheme requests arrive over on this listener.
