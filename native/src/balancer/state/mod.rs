@@ -44,10 +44,13 @@ impl Peer {
     }
 
     /// Queue `line` (without its newline); dropped when the link is gone or too far behind.
-    pub fn send(&self, line: String) {
+    /// Returns false when it was dropped because the link is behind.
+    pub fn send(&self, line: String) -> bool {
         if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(line) {
             log::debug!("a shared-state link is behind: a message was dropped");
+            return false;
         }
+        true
     }
 }
 
