@@ -638,9 +638,16 @@ fn a_shared_answer_counts_as_a_check_of_this_process() {
     assert!(sim.drain().is_empty());
     assert!(matches!(sim.poll(&mut request), PickStep::Redirect(_)));
 
+    // A report right after a shared answer makes no re-check: the answer is that fresh.
+    assert!(!sim.index.handle_missing_report(1, "/b", sim.now + secs(1)));
+    assert!(sim
+        .index
+        .handle_missing_report(1, "/b", sim.now + MISSING_REPORT_PERIOD));
+    assert_eq!(sim.drain().len(), 1);
+
     // A client report's re-check is not dropped by an answer older than the report.
-    sim.now += secs(1);
-    sim.index.handle_missing_report(0, "/b", sim.now);
+    sim.now += MISSING_REPORT_PERIOD;
+    assert!(sim.index.handle_missing_report(0, "/b", sim.now));
     let head = FileHead::ok(1, date(0));
     sim.index
         .handle_shared(Target::Server(0), "/b", head, sim.now - secs(1));

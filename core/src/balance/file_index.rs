@@ -364,7 +364,9 @@ impl FileIndex {
     /// own while the answer is fresh. Ignored when this process holds a newer answer. A check
     /// of its own still queued is dropped unless a client report newer than the answer made it
     /// due (waiting requests poll again and read the answer); a running one goes on and is
-    /// recorded when it answers. Not counted as a check. Counts as a use of the path. Returns
+    /// recorded when it answers. A client report within [`MISSING_REPORT_PERIOD`] after the
+    /// answer makes no re-check (the process that checked may have been re-checking on a
+    /// report of its own). Not counted as a check. Counts as a use of the path. Returns
     /// whether it was recorded.
     pub fn handle_shared(
         &mut self,
@@ -380,6 +382,9 @@ impl FileIndex {
         }
         if k.reported.is_none_or(|reported| reported <= at) {
             k.queued = false;
+            // As fresh as a re-check a report here would make: reports reaching several
+            // processes make one re-check per period between them.
+            k.reported = Some(at);
         }
         let in_flight = k.in_flight;
         let counters = self.counters;
