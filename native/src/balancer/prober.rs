@@ -435,6 +435,7 @@ impl Prober {
     /// A message from another process: the prober acts on reports and reloaded lists, a
     /// follower adopts boards and passes its workers' messages up.
     fn handle_shared(&mut self, message: Message, source: Source, from: String) {
+        state::handled(&message);
         let leading = self.sharing.leading;
         match message {
             Message::Board(board) if !leading && source == Source::Upstream => {
