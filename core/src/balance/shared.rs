@@ -3,7 +3,8 @@
 //! and sends a [`Board`] of every server's health and latest measurement; the others build
 //! their rankings from it instead of probing ([`Board::rankings`]), and send back what only the
 //! prober may act on: client reports ([`Message::Unreachable`]), a reloaded server list
-//! ([`Message::Servers`]) and their counters ([`Message::Counts`]).
+//! ([`Message::Servers`]) and their counters ([`Message::Counts`]). Every process, prober or
+//! not, sends the others each `--verify-files` check answer it gets ([`Message::File`]).
 //!
 //! The wire format is one line of text per message, words separated by spaces (a server entry
 //! holds none), so it travels as it is over a Unix socket or as a Redis string:
