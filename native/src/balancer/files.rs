@@ -22,7 +22,7 @@ use crate::runtime;
 use crate::runtime::exchange::TlsClient;
 use crate::runtime::notify::Notify;
 use crate::runtime::tls::Trust;
-use ricochet_core::balance::file_check::{CheckJob, Presence, Target};
+use ricochet_core::balance::file_check::{CheckJob, Target};
 use ricochet_core::balance::file_index::DIGEST_RETRY;
 use ricochet_core::balance::file_index::{FileIndex, FileIndexConfig};
 use ricochet_core::balance::file_pick::{PickRequest, PickStep};
@@ -152,17 +152,6 @@ impl Files {
     pub fn mirror_list(&self, path: &str, ranking: &Ranking, servers: usize) -> MirrorList {
         self.lock()
             .mirror_list(path, ranking, servers, Instant::now())
-    }
-
-    /// The servers of `ranking` known now to hold the current copy of `path`: the only ones a
-    /// redirect's `Link: rel=duplicate` headers name.
-    pub fn holders(&self, path: &str, ranking: &Ranking) -> Vec<usize> {
-        let index = self.lock();
-        let now = Instant::now();
-        (ranking.table().iter())
-            .map(|r| r.index)
-            .filter(|&i| index.presence(i, path, now) == Presence::Has)
-            .collect()
     }
 
     /// Poll `pick` once, first handing in the client's report that `missing` lacks the file;

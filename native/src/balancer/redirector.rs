@@ -164,12 +164,10 @@ impl Service for Redirector<'_> {
         let keep_alive = keep_alive && waiting.keep_alive;
         let mut out = Vec::with_capacity(512);
         let ranking = self.view.ranking();
-        let holders = files.holders(request.path, ranking);
-        let answer = self.config.redirect.answer_pick_linked(
+        let answer = self.config.redirect.answer_pick(
             step,
             &request,
             ranking,
-            |i| holders.contains(&i),
             files.origin(),
             keep_alive,
             SystemTime::now(),
@@ -266,18 +264,8 @@ impl Redirector<'_> {
         }
         let origin = files.origin();
         let start = out.len();
-        let holders = files.holders(file_request.path, ranking);
-        let holds = |i| holders.contains(&i);
-        let answer = redirect.answer_pick_linked(
-            step,
-            &file_request,
-            ranking,
-            holds,
-            origin,
-            keep_alive,
-            now,
-            out,
-        );
+        let answer =
+            redirect.answer_pick(step, &file_request, ranking, origin, keep_alive, now, out);
         if let Some(digest) = pick.digest().filter(|_| is_redirect(answer.status)) {
             insert_digest_fields(out, start, digest);
         }
