@@ -560,8 +560,9 @@ fn get(balancer: &Spawned, target: &str) -> String {
 
 /// The balancer learns a file's digest from the origin's `HEAD` (our server hashes it in the
 /// background after the first that asks; the balancer asks again 2 s later), then sends it
-/// with every redirect (`Repr-Digest`, `Digest`), answers `?sha256` as `sha256sum -c` reads it
-/// and `?meta4` with the servers holding the file, and the mirror list shows it.
+/// with every redirect (`Repr-Digest`, `Digest`, and a `Link` to the other server holding the
+/// current copy), answers `?sha256` as `sha256sum -c` reads it and `?meta4` with the servers
+/// holding the file, and the mirror list shows it.
 #[test]
 fn the_origins_digest_goes_with_redirects_sha256_and_meta4() {
     require("sha256sum");
@@ -632,6 +633,16 @@ fn the_origins_digest_goes_with_redirects_sha256_and_meta4() {
     for (i, listed) in [(0, true), (1, true), (2, false)] {
         let url = format!("http://{}/app.bin</url>", mirrors.name(i));
         assert_eq!(xml.contains(&url), listed, "server {i}: {xml}");
+    }
+    // Each redirect names the other holder in a Link header, never C.
+    for _ in 0..10 {
+        let got = get(&balancer, "/app.bin");
+        let duplicates: Vec<&str> = got
+            .lines()
+            .filter(|l| l.starts_with("Link: ") && l.contains("rel=duplicate"))
+            .collect();
+        assert_eq!(duplicates.len(), 1, "{got}");
+        assert!(!duplicates[0].contains(&mirrors.name(2)), "{got}");
     }
     // The mirror list shows it.
     let request = b"GET /app.bin?mirrorlist HTTP/1.1\r\nHost: b\r\nAccept: application/json\r\n\

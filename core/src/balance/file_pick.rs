@@ -74,6 +74,9 @@ struct PickState {
     done: Option<PickStep>,
     /// The file's digest as the request was decided: see [`PickRequest::digest`].
     digest: Option<Digest>,
+    /// Servers (pool indices below 64) known to hold the current copy as the request was
+    /// redirected: see [`PickRequest::holds`].
+    holders: u64,
 }
 
 impl<'p> PickRequest<'p> {
@@ -88,6 +91,7 @@ impl<'p> PickRequest<'p> {
                 checks: 0,
                 done: None,
                 digest: None,
+                holders: 0,
             },
         }
     }
@@ -127,6 +131,13 @@ impl<'p> PickRequest<'p> {
         self.state.digest.as_ref()
     }
 
+    /// Whether `server` was known to hold the current copy when the request was redirected
+    /// (the other servers a redirect may name in `Link: rel=duplicate` headers). Servers from
+    /// pool index 64 on are never named.
+    pub fn holds(&self, server: usize) -> bool {
+        server < 64 && self.state.holders & (1 << server) != 0
+    }
+
     /// Server checks this request has waited on so far.
     pub fn checks(&self) -> u32 {
         self.state.checks
@@ -153,6 +164,21 @@ impl<'p> PickRequest<'p> {
     }
 }
 
+/// The live servers (pool indices below 64) known to hold the current copy of the path in
+/// `slot`.
+fn holders(index: &FileIndex, slot: u32, ranking: &Ranking, now: Instant) -> u64 {
+    let entry = Some(index.entry_at(slot));
+    let origin_fresh = !index.config().origin || index.origin_fresh(entry, now);
+    ranking
+        .table()
+        .iter()
+        .filter(|row| row.index < 64)
+        .filter(|row| {
+            index.view_in(entry, Target::Server(row.index), now, origin_fresh) == View::Has
+        })
+        .fold(0, |set, row| set | 1 << row.index)
+}
+
 impl PickState {
     /// One lookup of the path ([`FileIndex::touch`]); every look after it reads the entry's
     /// slot and the verdicts judged when the answers came in.
@@ -173,6 +199,9 @@ impl PickState {
             PickStep::Redirect(server) => index.digest_at(slot, Target::Server(server)).copied(),
             _ => None,
         };
+        if let PickStep::Redirect(_) = step {
+            self.holders = holders(index, slot, ranking, now);
+        }
         step
     }
 

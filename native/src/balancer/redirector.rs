@@ -164,10 +164,12 @@ impl Service for Redirector<'_> {
         let keep_alive = keep_alive && waiting.keep_alive;
         let mut out = Vec::with_capacity(512);
         let ranking = self.view.ranking();
-        let answer = self.config.redirect.answer_pick(
+        let holds = |server| waiting.pick.holds(server);
+        let answer = self.config.redirect.answer_pick_linked(
             step,
             &request,
             ranking,
+            holds,
             files.origin(),
             keep_alive,
             SystemTime::now(),
@@ -264,8 +266,17 @@ impl Redirector<'_> {
         }
         let origin = files.origin();
         let start = out.len();
-        let answer =
-            redirect.answer_pick(step, &file_request, ranking, origin, keep_alive, now, out);
+        let holds = |server| pick.holds(server);
+        let answer = redirect.answer_pick_linked(
+            step,
+            &file_request,
+            ranking,
+            holds,
+            origin,
+            keep_alive,
+            now,
+            out,
+        );
         if let Some(digest) = pick.digest().filter(|_| is_redirect(answer.status)) {
             insert_digest_fields(out, start, digest);
         }
