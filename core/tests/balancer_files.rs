@@ -592,3 +592,64 @@ fn the_origins_digest_is_learned_and_asked_again_while_missing() {
     let (d, jobs) = decided(&mut sim, &origin_has);
     assert_eq!((d, jobs.len()), (Some(digest), 0));
 }
+
+#[test]
+fn a_shared_answer_counts_as_a_check_of_this_process() {
+    let mut sim = Sim::new(FileIndexConfig::default(), &[10, 20]);
+    let start = sim.now;
+    // Another process found server 0 lacks /a and server 1 holds it.
+    let lacks = FileHead::with_status(Status::NOT_FOUND);
+    assert!(sim
+        .index
+        .handle_shared(Target::Server(0), "/a", lacks, start));
+    assert!(sim
+        .index
+        .handle_shared(Target::Server(1), "/a", FileHead::ok(1, date(0)), start));
+    for _ in 0..20 {
+        assert_eq!(sim.request("/a", &|_| ok(1, 0)), PickStep::Redirect(1));
+    }
+    assert!(sim.jobs.is_empty(), "no check of its own: {:?}", sim.jobs);
+    assert_eq!(
+        sim.index.counters().lacks,
+        0,
+        "not counted as its own check"
+    );
+    // An older answer does not replace a newer one.
+    let old = FileHead::ok(1, date(0));
+    assert!(!sim
+        .index
+        .handle_shared(Target::Server(0), "/a", old, start - secs(1)));
+    // The miss expires after its TTL on this process's clock.
+    sim.now = start + secs(30);
+    assert_eq!(sim.index.presence(0, "/a", sim.now), Presence::Unknown);
+
+    // A check queued here is dropped when the answer comes meanwhile: the requests that wait
+    // read it.
+    let mut request = PickRequest::new("/b");
+    assert_eq!(sim.poll(&mut request), PickStep::Wait);
+    assert!(sim.index.is_checking(Target::Server(0), "/b"));
+    let at = sim.now;
+    for server in 0..2 {
+        let head = FileHead::ok(1, date(0));
+        assert!(sim
+            .index
+            .handle_shared(Target::Server(server), "/b", head, at));
+    }
+    assert!(sim.drain().is_empty());
+    assert!(matches!(sim.poll(&mut request), PickStep::Redirect(_)));
+
+    // A report right after a shared answer makes no re-check: the answer is that fresh.
+    assert!(!sim.index.handle_missing_report(1, "/b", sim.now + secs(1)));
+    assert!(sim
+        .index
+        .handle_missing_report(1, "/b", sim.now + MISSING_REPORT_PERIOD));
+    assert_eq!(sim.drain().len(), 1);
+
+    // A client report's re-check is not dropped by an answer older than the report.
+    sim.now += MISSING_REPORT_PERIOD;
+    assert!(sim.index.handle_missing_report(0, "/b", sim.now));
+    let head = FileHead::ok(1, date(0));
+    sim.index
+        .handle_shared(Target::Server(0), "/b", head, sim.now - secs(1));
+    assert_eq!(sim.drain().len(), 1);
+}

@@ -654,3 +654,35 @@ fn the_origins_digest_goes_with_redirects_sha256_and_meta4() {
     assert_eq!(json["sha256"], hex.as_str(), "{json}");
     assert_eq!(json["origin"]["sha256"], hex.as_str(), "{json}");
 }
+
+#[test]
+fn link_headers_name_only_servers_known_to_hold_the_current_copy() {
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    let (a, b, c) = (mirrors.name(0), mirrors.name(1), mirrors.name(2));
+    // B lacks /new.bin; C holds another version of /app.bin.
+    for (path, holders) in [("/new.bin", [&a, &c]), ("/app.bin", [&a, &b])] {
+        learn(&balancer, &mirrors, path);
+        let responses = pipelined(&balancer, 50, path, "");
+        let mut named = 0;
+        for response in responses.split("HTTP/1.1 ").skip(1) {
+            let location = response
+                .lines()
+                .find_map(|l| l.strip_prefix("Location: http://"))
+                .expect("a Location");
+            let to = location.split('/').next().unwrap().to_string();
+            assert!(holders.contains(&&to), "{path} went to {to}");
+            for link in response.lines().filter(|l| l.starts_with("Link: <http")) {
+                if !link.contains("rel=duplicate") {
+                    continue;
+                }
+                let host = link["Link: <http://".len()..].split('/').next().unwrap();
+                assert!(holders.contains(&&host.to_string()), "{path}: {link}");
+                assert_ne!(host, to, "{path}: the Location again: {link}");
+                named += 1;
+            }
+        }
+        // Each redirect names the other holder.
+        assert_eq!(named, 50, "{path}:\n{responses}");
+    }
+}

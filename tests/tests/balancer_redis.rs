@@ -430,3 +430,88 @@ fn a_reload_on_a_follower_reaches_all_and_a_holder_stopping_hands_the_lease_on()
         .output()
         .contains("gave up the probing lease"));
 }
+
+/// `HEAD path` lines in an access log so far.
+fn heads(log: &Path, path: &str) -> usize {
+    let needle = format!("\"HEAD {path} HTTP/1.1\"");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+#[test]
+fn verify_files_checks_are_shared_through_redis_one_head_per_server_and_path() {
+    if !require("redis-server") {
+        return;
+    }
+    let redis = Redis::start(free_port_outside_ephemeral_range());
+    let dir = TempDir::new("balancer-redis-files");
+    let mut servers = Vec::new();
+    let mut logs = Vec::new();
+    for name in ["has", "lacks"] {
+        let root = dir.path().join(name);
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("probe.bin"), vec![7u8; 16_384]).unwrap();
+        if name == "has" {
+            std::fs::write(root.join("new.bin"), b"the new release").unwrap();
+        }
+        let log = dir.path().join(format!("{name}.log"));
+        servers.push(server(&root, &["--access-log", log.to_str().unwrap()]));
+        logs.push(log);
+    }
+    let addrs = [servers[0].addr, servers[1].addr];
+    let start = |addrs: &[SocketAddr]| {
+        let mut cmd = Command::new(bin("balancer"));
+        cmd.args(["--listen", "127.0.0.1:0", "--verify-files"])
+            .args(["--state", &redis.url()])
+            .args(["--lease", &format!("{LEASE_MS}ms")])
+            .args(["--probe-interval", &format!("{INTERVAL_MS}ms")])
+            .args(addrs.iter().map(|s| s.to_string()))
+            .env("RICOCHET_LOG", "info");
+        Spawned::start(cmd)
+    };
+    let instances = [start(&addrs), start(&addrs)];
+    // One holds the lease, the other follows it.
+    let end = Instant::now() + WAIT;
+    while holders(&instances).len() != 1
+        || !instances.iter().any(|b| b.output().contains("follows "))
+    {
+        assert!(Instant::now() < end, "no holder and follower");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for b in &instances {
+        b.wait_for("new ranking", WAIT);
+    }
+
+    // Requests alternate between the instances, a little apart (so an answer one learnt
+    // reaches the other through Redis before the next request).
+    for i in 0..60 {
+        let mut stream = TcpStream::connect(instances[i % 2].addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+            .write_all(b"GET /new.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        assert!(matches!(status_of(&got), Some(301 | 302 | 307)), "{text}");
+        let to = format!("Location: http://{}/new.bin", addrs[0]);
+        assert!(
+            text.contains(&to),
+            "not sent to the server holding it:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let counts = [heads(&logs[0], "/new.bin"), heads(&logs[1], "/new.bin")];
+    // Without sharing: [2, 2].
+    assert_eq!(
+        counts,
+        [1, 1],
+        "HEADs per server:\n{}\n{}",
+        instances[0].output(),
+        instances[1].output()
+    );
+}

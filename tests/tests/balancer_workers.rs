@@ -275,3 +275,81 @@ fn a_worker_that_dies_ends_the_balancer_with_exit_11() {
         .output()
         .contains(&format!("worker process {worker} ended")));
 }
+
+/// `HEAD path` lines in an access log so far.
+fn heads(log: &Path, path: &str) -> usize {
+    let needle = format!("\"HEAD {path} HTTP/1.1\"");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+/// One `GET path` on a new connection, left open; its status and `Location` header line.
+fn get_file(addr: SocketAddr, path: &str) -> (TcpStream, Option<u16>, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    (stream, status_of(&got), text)
+}
+
+#[test]
+fn verify_files_checks_are_shared_one_head_per_server_and_path_for_both_workers() {
+    let dir = TempDir::new("balancer-workers-files");
+    let mut servers = Vec::new();
+    let mut logs = Vec::new();
+    for name in ["has", "lacks"] {
+        let root = dir.path().join(name);
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("probe.bin"), vec![7u8; 16_384]).unwrap();
+        if name == "has" {
+            std::fs::write(root.join("new.bin"), b"the new release").unwrap();
+        }
+        let log = dir.path().join(format!("{name}.log"));
+        servers.push(server(&root, &["--access-log", log.to_str().unwrap()]));
+        logs.push(log);
+    }
+    let addrs = [servers[0].addr, servers[1].addr];
+    let b = balancer(&["--verify-files"], &addrs);
+    let worker = children(b.pid())[0];
+    b.wait_for("new ranking from the prober", WAIT);
+
+    // Many requests, each on a new connection (so both processes answer), a little apart (so
+    // an answer learnt by one reaches the other before the next request).
+    let mut open = Vec::new();
+    for _ in 0..60 {
+        let (stream, status, text) = get_file(b.addr, "/new.bin");
+        assert!(matches!(status, Some(301 | 302 | 307)), "{text}");
+        let to = format!("Location: http://{}/new.bin", addrs[0]);
+        assert!(
+            text.contains(&to),
+            "not sent to the server holding it:\n{text}"
+        );
+        open.push(stream);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let inodes = established_on(b.addr.port());
+    let held = [holds(b.pid(), &inodes), holds(worker, &inodes)];
+    assert!(
+        held.iter().all(|&n| n > 0),
+        "a process got no request: {held:?}"
+    );
+    drop(open);
+
+    // One HEAD per server for the path, not one per process (access logs are written as
+    // requests end; give them a moment).
+    std::thread::sleep(Duration::from_millis(300));
+    let counts = [heads(&logs[0], "/new.bin"), heads(&logs[1], "/new.bin")];
+    // Without sharing: [2, 2]. The one lacking it is picked (and checked) at least once
+    // before it is known to lack it, by one process only.
+    assert_eq!(counts, [1, 1], "HEADs per server:\n{}", b.output());
+}

@@ -359,6 +359,41 @@ impl FileIndex {
         true
     }
 
+    /// An answer of `target` for `path` that another balancer process got at `at` (on this
+    /// process's clock): recorded as if this process had checked, so it asks no `HEAD` of its
+    /// own while the answer is fresh. Ignored when this process holds a newer answer. A check
+    /// of its own still queued is dropped unless a client report newer than the answer made it
+    /// due (waiting requests poll again and read the answer); a running one goes on and is
+    /// recorded when it answers. A client report within [`MISSING_REPORT_PERIOD`] after the
+    /// answer makes no re-check (the process that checked may have been re-checking on a
+    /// report of its own). Not counted as a check. Counts as a use of the path. Returns
+    /// whether it was recorded.
+    pub fn handle_shared(
+        &mut self,
+        target: Target,
+        path: &str,
+        head: FileHead,
+        at: Instant,
+    ) -> bool {
+        let slot = self.touch(path);
+        let k = self.entries.at_mut(slot).get_mut(target);
+        if k.answer.as_ref().is_some_and(|(known, _)| *known >= at) {
+            return false;
+        }
+        if k.reported.is_none_or(|reported| reported <= at) {
+            k.queued = false;
+            // As fresh as a re-check a report here would make: reports reaching several
+            // processes make one re-check per period between them.
+            k.reported = Some(at);
+        }
+        let in_flight = k.in_flight;
+        let counters = self.counters;
+        self.record(target, path, Ok(head), at);
+        self.counters = counters;
+        self.entries.at_mut(slot).get_mut(target).in_flight = in_flight;
+        true
+    }
+
     /// Every server's state for `path` (servers `0..servers`; live ones are those in
     /// `ranking`), and the origin's. Does not count as a use of the path.
     pub fn mirror_list(

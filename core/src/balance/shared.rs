@@ -3,7 +3,8 @@
 //! and sends a [`Board`] of every server's health and latest measurement; the others build
 //! their rankings from it instead of probing ([`Board::rankings`]), and send back what only the
 //! prober may act on: client reports ([`Message::Unreachable`]), a reloaded server list
-//! ([`Message::Servers`]) and their counters ([`Message::Counts`]).
+//! ([`Message::Servers`]) and their counters ([`Message::Counts`]). Every process, prober or
+//! not, sends the others each `--verify-files` check answer it gets ([`Message::File`]).
 //!
 //! The wire format is one line of text per message, words separated by spaces (a server entry
 //! holds none), so it travels as it is over a Unix socket or as a Redis string:
@@ -13,7 +14,14 @@
 //! unreachable FROM ADDR
 //! servers FROM ADDR ADDR ...
 //! counts FROM 301=12 503=1 @ADDR=12 ...
+//! file FROM TARGET PATH STATUS LENGTH MODIFIED DIGEST CHECKED
 //! ```
+//!
+//! A `file` line is one `--verify-files` check answer ([`Message::File`]): TARGET is a server
+//! entry or `origin`, PATH the request path with `%`, spaces and every byte outside printable
+//! ASCII percent-encoded, STATUS the answer's code, LENGTH its `Content-Length`, MODIFIED its
+//! `Last-Modified` in Unix seconds, DIGEST its SHA-256 in hex (each `-` when absent), and
+//! CHECKED when the answer came, in Unix milliseconds.
 //!
 //! `FROM` names the sender (no spaces), so a process can ignore its own messages and a status
 //! page can say who probes. A line that does not parse is an `Err`, never a panic: the peer
@@ -21,12 +29,15 @@
 
 use crate::balance::balancer::{ServerSnapshot, Snapshot};
 use crate::balance::family::Family;
+use crate::balance::file_check::FileHead;
 use crate::balance::pool::{Policy, Pool, ServerAddr};
 use crate::balance::probe::{Health, LastProbe, ProbeStatus};
 use crate::balance::rankings::Rankings;
 use crate::balance::verdict::Measurement;
+use crate::http::digest::{Algorithm, Digest};
+use crate::http::status::Status;
 use std::fmt::{self, Write as _};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One server as the prober sees it, over each family it is probed over.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +207,103 @@ pub enum Message {
     Servers(Vec<ServerAddr>),
     /// A process's counters so far.
     Counts(Counts),
+    /// A file check's answer: the others take it as their own.
+    File(FileNews),
+}
+
+/// One `--verify-files` check answer, as one process learnt it: the others record it as if
+/// they had checked, so N processes make one `HEAD` per (server, path) per TTL, not N.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNews {
+    /// The server asked (`None`: the origin). Named by its entry, not its pool index: indices
+    /// may differ between instances.
+    pub server: Option<ServerAddr>,
+    /// The request path asked about.
+    pub path: String,
+    /// What it answered.
+    pub head: FileHead,
+    /// When the answer came, on the sender's clock.
+    pub checked: SystemTime,
+}
+
+/// Most bytes of a path in a [`Message::File`] (decoded).
+pub const MAX_FILE_PATH: usize = 8192;
+
+/// `path` with `%`, spaces, controls and every non-ASCII byte as `%XX`: one word, no newline.
+fn encode_path(path: &str, out: &mut String) {
+    for &b in path.as_bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+fn decode_path(word: &str) -> Option<String> {
+    let bytes = crate::http::url::percent_decode(word.as_bytes()).ok()?;
+    (bytes.len() <= MAX_FILE_PATH && bytes.first() == Some(&b'/'))
+        .then(|| String::from_utf8(bytes).ok())
+        .flatten()
+}
+
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+}
+
+fn decode_file(words: &mut std::str::SplitAsciiWhitespace<'_>) -> Result<FileNews, MessageError> {
+    let mut next = || words.next().ok_or(MessageError::Incomplete);
+    let target = next()?;
+    let server = match target {
+        "origin" => None,
+        addr => Some(ServerAddr::parse(addr).map_err(|_| MessageError::BadServer)?),
+    };
+    let path = decode_path(next()?).ok_or(MessageError::BadFile)?;
+    let number = |word: &str| -> Result<Option<u64>, MessageError> {
+        match word {
+            "-" => Ok(None),
+            n => n.parse().map(Some).map_err(|_| MessageError::BadFile),
+        }
+    };
+    let status: u16 = next()?.parse().map_err(|_| MessageError::BadFile)?;
+    if !(100..=999).contains(&status) {
+        return Err(MessageError::BadFile);
+    }
+    let length = number(next()?)?;
+    let modified = number(next()?)?.map(|s| UNIX_EPOCH + Duration::from_secs(s));
+    let digest = match next()? {
+        "-" => None,
+        hex => Some(Box::new(parse_sha256(hex).ok_or(MessageError::BadFile)?)),
+    };
+    let checked = number(next()?)?.ok_or(MessageError::BadFile)?;
+    if words.next().is_some() {
+        return Err(MessageError::Incomplete);
+    }
+    Ok(FileNews {
+        server,
+        path,
+        head: FileHead {
+            status: Status::from_code(status),
+            length,
+            modified,
+            digest,
+        },
+        checked: UNIX_EPOCH + Duration::from_millis(checked),
+    })
+}
+
+fn parse_sha256(hex: &str) -> Option<Digest> {
+    let hex = hex.as_bytes();
+    if hex.len() != 2 * Algorithm::Sha256.len() {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = hex
+        .chunks(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
+        .collect::<Option<Vec<u8>>>()?;
+    Digest::new(Algorithm::Sha256, &bytes)
 }
 
 /// Why a line is not a [`Message`].
@@ -215,6 +323,8 @@ pub enum MessageError {
     BadCount,
     /// A board names a server without its families, or `unreachable` is not one server.
     Incomplete,
+    /// A `file` line's path, status, length, date, digest or time does not parse.
+    BadFile,
 }
 
 impl fmt::Display for MessageError {
@@ -227,6 +337,7 @@ impl fmt::Display for MessageError {
             MessageError::BadFamily => "bad family state",
             MessageError::BadCount => "bad counter",
             MessageError::Incomplete => "incomplete message",
+            MessageError::BadFile => "bad file check answer",
         })
     }
 }
@@ -268,6 +379,7 @@ impl Message {
             Message::Unreachable(_) => "unreachable",
             Message::Servers(_) => "servers",
             Message::Counts(_) => "counts",
+            Message::File(_) => "file",
         };
         let _ = write!(line, "{kind} {from}");
         match self {
@@ -301,6 +413,26 @@ impl Message {
                     let _ = write!(line, " @{}={n}", server.as_str());
                 }
             }
+            Message::File(news) => {
+                let target = news.server.as_ref().map_or("origin", |s| s.as_str());
+                let _ = write!(line, " {target} ");
+                encode_path(&news.path, &mut line);
+                let head = &news.head;
+                let _ = write!(line, " {}", head.status.code());
+                let dash = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+                let modified = head.modified.map(|t| unix_millis(t) / 1000);
+                let _ = write!(line, " {} {}", dash(head.length), dash(modified));
+                match &head.digest {
+                    Some(d) if d.algorithm() == Algorithm::Sha256 => {
+                        let mut hex = Vec::new();
+                        d.write_hex(&mut hex);
+                        line.push(' ');
+                        line.push_str(&String::from_utf8_lossy(&hex));
+                    }
+                    _ => line.push_str(" -"),
+                }
+                let _ = write!(line, " {}", unix_millis(news.checked));
+            }
         }
         line
     }
@@ -309,7 +441,10 @@ impl Message {
     pub fn decode(line: &str) -> Result<(Message, &str), MessageError> {
         let mut words = line.split_ascii_whitespace();
         let kind = words.next().ok_or(MessageError::UnknownKind)?;
-        if !matches!(kind, "board" | "unreachable" | "servers" | "counts") {
+        if !matches!(
+            kind,
+            "board" | "unreachable" | "servers" | "counts" | "file"
+        ) {
             return Err(MessageError::UnknownKind);
         }
         let from = words.next().ok_or(MessageError::NoSender)?;
@@ -345,6 +480,7 @@ impl Message {
                 Message::Unreachable(s)
             }
             "servers" => Message::Servers(words.map(server).collect::<Result<_, _>>()?),
+            "file" => Message::File(decode_file(&mut words)?),
             _ => {
                 let mut counts = Counts::default();
                 for word in words {
@@ -445,6 +581,13 @@ mod tests {
                 requests: vec![(301, 12), (503, 1)],
                 redirects: vec![(addr("127.0.0.1:8081"), 12)],
             }),
+            Message::File(news()),
+            Message::File(FileNews {
+                server: None,
+                path: "/a b/%41/\u{e9}t\u{e9}\n.iso".into(),
+                head: FileHead::with_status(Status::NOT_FOUND),
+                checked: UNIX_EPOCH,
+            }),
         ];
         for message in messages {
             let line = message.encode("host-1/4242");
@@ -454,6 +597,39 @@ mod tests {
             assert_eq!(back, message, "{line}");
             assert_eq!(from, "host-1/4242");
         }
+    }
+
+    fn news() -> FileNews {
+        let mut head = FileHead::ok(1234, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        head.digest = Some(Box::new(
+            Digest::new(Algorithm::Sha256, &[0xab; 32]).unwrap(),
+        ));
+        FileNews {
+            server: Some(addr("https://mirror.example:8443/pub/")),
+            path: "/new.bin".into(),
+            head,
+            checked: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        }
+    }
+
+    #[test]
+    fn a_file_line_is_one_safe_line() {
+        let line = Message::File(news()).encode("a");
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            line,
+            format!(
+                "file a https://mirror.example:8443/pub/ /new.bin 200 1234 1700000000 {hex} \
+                 1700000000123"
+            )
+        );
+        let odd = FileNews {
+            path: "/x y%\r\n\u{e9}".into(),
+            ..news()
+        };
+        let line = Message::File(odd.clone()).encode("a");
+        assert!(line.contains(" /x%20y%25%0D%0A%C3%A9 "), "{line}");
+        assert_eq!(Message::decode(&line).unwrap().0, Message::File(odd));
     }
 
     #[test]
@@ -492,15 +668,30 @@ mod tests {
             ("counts a 301", MessageError::BadCount),
             ("counts a abc=1", MessageError::BadCount),
             ("counts a 301=-1", MessageError::BadCount),
+            ("file a", MessageError::Incomplete),
+            ("file a origin /x 200 1 2 -", MessageError::Incomplete),
+            ("file a origin /x 200 1 2 - 5 6", MessageError::Incomplete),
+            ("file a nope /x 200 1 2 - 5", MessageError::BadServer),
+            ("file a origin x 200 1 2 - 5", MessageError::BadFile),
+            ("file a origin /%zz 200 1 2 - 5", MessageError::BadFile),
+            ("file a origin /%FF 200 1 2 - 5", MessageError::BadFile),
+            ("file a origin /x 20 1 2 - 5", MessageError::BadFile),
+            ("file a origin /x 200 -1 2 - 5", MessageError::BadFile),
+            ("file a origin /x 200 1 2 abc 5", MessageError::BadFile),
+            ("file a origin /x 200 1 2 - -", MessageError::BadFile),
         ];
         for (line, error) in cases {
             assert_eq!(Message::decode(line), Err(error), "{line:?}");
         }
         // Every prefix of a valid line either parses or is an error.
-        let line = Message::Board(board()).encode("a");
-        for end in 0..line.len() {
-            if line.is_char_boundary(end) {
-                let _ = Message::decode(&line[..end]);
+        for line in [
+            Message::Board(board()).encode("a"),
+            Message::File(news()).encode("a"),
+        ] {
+            for end in 0..line.len() {
+                if line.is_char_boundary(end) {
+                    let _ = Message::decode(&line[..end]);
+                }
             }
         }
     }

@@ -10,9 +10,14 @@
 //! - One timer task sleeps until [`FileIndex::poll_timeout`] and hands in timeouts (each check
 //!   also gives up by itself after the verify timeout: the timer only guards against a check
 //!   that never reports).
+//! - With `--workers` or `--state`, every answer a check of this process gets is sent to the
+//!   other processes ([`Files::share_with`]), and theirs are recorded here as if this process
+//!   had checked ([`Files::handle_news`]): one `HEAD` per (server, path) per TTL for all of
+//!   them. Sending never waits: a line that finds its link's queue full is dropped and counted.
 
 use crate::balancer::check::Checker;
 use crate::balancer::published::Published;
+use crate::balancer::state::Peer;
 use crate::runtime;
 use crate::runtime::exchange::TlsClient;
 use crate::runtime::notify::Notify;
@@ -25,9 +30,10 @@ use ricochet_core::balance::mirror_list::{FileCounters, MirrorList};
 use ricochet_core::balance::mirror_meta::{self, FileMeta};
 use ricochet_core::balance::pool::{Ranking, ServerAddr};
 use ricochet_core::balance::redirect::Answer;
+use ricochet_core::balance::shared::{FileNews, Message};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Instant, SystemTime};
 
 /// The file checks of `--verify-files`, shared by every connection. See the module docs.
@@ -40,6 +46,10 @@ pub struct Files {
     timer_running: AtomicBool,
     origin: Option<ServerAddr>,
     checker: Checker,
+    /// This process's name and the links its answers go to ([`Files::share_with`]).
+    sharing: OnceLock<(String, Vec<Peer>)>,
+    /// Answers not sent or not passed on because a link's queue was full.
+    dropped: AtomicU64,
 }
 
 impl fmt::Debug for Files {
@@ -63,6 +73,68 @@ impl Files {
             timer_running: AtomicBool::new(false),
             origin,
             checker: Checker::new(TlsClient::new(trust)),
+            sharing: OnceLock::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Send every answer this process's checks get to `peers`, as `id`. Set once.
+    pub fn share_with(&self, id: String, peers: Vec<Peer>) {
+        if !peers.is_empty() {
+            let _ = self.sharing.set((id, peers));
+        }
+    }
+
+    /// Queue `line` on each of `peers`, counting those dropped.
+    pub fn forward(&self, line: &str, peers: &[Peer]) {
+        for peer in peers {
+            if !peer.send(line.to_string()) {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    log::warn!("{n} file check answers not shared so far: a link is behind");
+                }
+            }
+        }
+    }
+
+    /// Answers not shared because a link's queue was full, so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// An answer another process got: recorded as if this process had checked (its age kept,
+    /// as far as the two clocks agree; one older than the file TTL is ignored), and the
+    /// waiting requests poll again. The server is found by its entry in `published`'s
+    /// snapshot (indices may differ between instances).
+    pub fn handle_news(&self, news: FileNews, published: &Published) {
+        let target = match &news.server {
+            None => Target::Origin,
+            Some(server) => {
+                let snapshot = published.snapshot();
+                let found = snapshot
+                    .as_ref()
+                    .and_then(|s| s.servers.iter().find(|s| s.server == *server))
+                    .map(|s| s.index);
+                match found {
+                    Some(index) => Target::Server(index),
+                    None => return,
+                }
+            }
+        };
+        let age = SystemTime::now()
+            .duration_since(news.checked)
+            .unwrap_or_default();
+        let now = Instant::now();
+        let recorded = {
+            let mut index = self.lock();
+            if age > index.config().file_ttl {
+                return;
+            }
+            let at = now.checked_sub(age).unwrap_or(now);
+            index.handle_shared(target, &news.path, news.head, at)
+        };
+        if recorded {
+            self.results.notify_all();
         }
     }
 
@@ -156,7 +228,30 @@ impl Files {
                 Err(failure) => log::info!("check of {server}{}: {failure}", job.path()),
             }
         }
-        self.lock().handle_check(&job, result, Instant::now());
+        let share = self
+            .sharing
+            .get()
+            .zip(target.as_ref())
+            .and_then(|(sharing, server)| {
+                let head = result.as_ref().ok()?.clone();
+                let server = match job.target() {
+                    Target::Origin => None,
+                    Target::Server(_) => Some(server.clone()),
+                };
+                Some((sharing, server, head))
+            });
+        let recorded = self.lock().handle_check(&job, result, Instant::now());
+        // Sent before the waiting requests answer: the next request, whichever process it
+        // reaches, most likely finds the answer there.
+        if let (true, Some(((id, peers), server, head))) = (recorded, share) {
+            let news = FileNews {
+                server,
+                path: job.path().to_string(),
+                head,
+                checked: SystemTime::now(),
+            };
+            self.forward(&Message::File(news).encode(id), peers);
+        }
         self.results.notify_all();
     }
 

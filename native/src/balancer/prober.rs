@@ -8,6 +8,7 @@
 //! prober. With Redis the lease decides which, and may change it at any time.
 
 use crate::balancer::config::{Config, StartError};
+use crate::balancer::files::Files;
 use crate::balancer::probe;
 use crate::balancer::published::Published;
 use crate::balancer::reload::{ReloadError, Reloader};
@@ -80,6 +81,8 @@ pub struct Prober {
     own: Rankings,
     /// Shared with other processes ([`Prober::share`]): none without `--workers` or `--state`.
     sharing: Sharing,
+    /// `--verify-files`: check answers from other processes go in here.
+    files: Option<Arc<Files>>,
 }
 
 /// Who this prober shares its state with, and whether it probes.
@@ -197,6 +200,7 @@ impl Prober {
             policy: config.policy,
             own: Rankings::empty(config.policy),
             sharing: Sharing::none(),
+            files: config.files.clone(),
         })
     }
 
@@ -232,6 +236,12 @@ impl Prober {
             self.sharing.redis = true;
             self.sharing.leading = false;
             self.sharing.decided = false;
+        }
+        if let Some(files) = &self.files {
+            // A worker's answers go to the first process, which passes them on; the first
+            // process's go to its workers and to Redis.
+            let peers = self.sharing.upstream.iter().chain(&self.sharing.workers);
+            files.share_with(self.sharing.id.clone(), peers.cloned().collect());
         }
         if self.sharing.leading && !self.sharing.workers.is_empty() {
             self.published.set_prober(ProberInfo {
@@ -425,6 +435,7 @@ impl Prober {
     /// A message from another process: the prober acts on reports and reloaded lists, a
     /// follower adopts boards and passes its workers' messages up.
     fn handle_shared(&mut self, message: Message, source: Source, from: String) {
+        state::handled(&message);
         let leading = self.sharing.leading;
         match message {
             Message::Board(board) if !leading && source == Source::Upstream => {
@@ -440,6 +451,22 @@ impl Prober {
             }
             Message::Servers(servers) if leading => {
                 let _ = self.apply_servers(servers, "received");
+            }
+            Message::File(news) if from != self.sharing.id => {
+                let Some(files) = &self.files else {
+                    return;
+                };
+                // Passed on by the first process: from a worker to the other workers (each
+                // ignores its own) and to Redis; from Redis to the workers.
+                let line = (!self.sharing.workers.is_empty() || source == Source::Worker)
+                    .then(|| Message::File(news.clone()).encode(&from));
+                files.handle_news(news, &self.published);
+                if let Some(line) = line {
+                    files.forward(&line, &self.sharing.workers);
+                    if source == Source::Worker {
+                        files.forward(&line, self.sharing.upstream.as_slice());
+                    }
+                }
             }
             message @ (Message::Unreachable(_) | Message::Servers(_))
                 if source == Source::Worker =>

@@ -15,7 +15,42 @@
 pub mod redis;
 pub mod workers;
 
+use ricochet_core::balance::shared::Message;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+
+/// File check answers ([`Message::File`]) received and not yet handled by the prober, at most:
+/// more are dropped (and counted) rather than queued, so a burst of new paths on other
+/// processes never builds an unbounded queue here. The process then checks for itself.
+const MAX_QUEUED_FILE_NEWS: usize = 1024;
+
+static QUEUED_FILE_NEWS: AtomicUsize = AtomicUsize::new(0);
+static DROPPED_FILE_NEWS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether `message`, received, may go to the prober: anything but a file check answer, and
+/// those while fewer than [`MAX_QUEUED_FILE_NEWS`] wait. The prober calls [`handled`] for each
+/// file check answer it takes.
+pub(crate) fn admit(message: &Message) -> bool {
+    if !matches!(message, Message::File(_)) {
+        return true;
+    }
+    if QUEUED_FILE_NEWS.fetch_add(1, Ordering::Relaxed) < MAX_QUEUED_FILE_NEWS {
+        return true;
+    }
+    QUEUED_FILE_NEWS.fetch_sub(1, Ordering::Relaxed);
+    let n = DROPPED_FILE_NEWS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.is_power_of_two() {
+        log::warn!("{n} file check answers from other balancers dropped so far: too many at once");
+    }
+    false
+}
+
+/// The prober took a file check answer [`admit`] let through.
+pub(crate) fn handled(message: &Message) {
+    if matches!(message, Message::File(_)) {
+        QUEUED_FILE_NEWS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Lines waiting for a link at most; more are dropped (a board is sent again on its next
 /// change, and every prober round changes it).
@@ -44,10 +79,13 @@ impl Peer {
     }
 
     /// Queue `line` (without its newline); dropped when the link is gone or too far behind.
-    pub fn send(&self, line: String) {
+    /// Returns false when it was dropped because the link is behind.
+    pub fn send(&self, line: String) -> bool {
         if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(line) {
             log::debug!("a shared-state link is behind: a message was dropped");
+            return false;
         }
+        true
     }
 }
 

@@ -371,6 +371,7 @@ fn subscribe(state: &RedisState, id: &str, to_prober: &async_mpsc::UnboundedSend
             };
             match Message::decode(&line) {
                 Ok((_, from)) if from == id => {}
+                Ok((message, _)) if !super::admit(&message) => {}
                 Ok((message, from)) => {
                     let input = Input::Shared(message, Source::Upstream, from.to_string());
                     if to_prober.unbounded_send(input).is_err() {

@@ -5,7 +5,7 @@
 //! are ([`crate::runtime::workers`]).
 
 use crate::balancer::prober::Input;
-use crate::balancer::state::{read_line, Peer, Source, MAX_LINE};
+use crate::balancer::state::{self, read_line, Peer, Source, MAX_LINE};
 use futures::channel::mpsc;
 use ricochet_core::balance::shared::Message;
 use std::io::{self, BufReader, Write};
@@ -108,6 +108,7 @@ fn link(
                 }
                 let input = match Message::decode(&line) {
                     Ok((Message::Counts(counts), _)) => Input::Counts(name.clone(), counts),
+                    Ok((message, _)) if !state::admit(&message) => continue,
                     Ok((message, from)) => Input::Shared(message, source, from.to_string()),
                     Err(e) => {
                         log::warn!("ignored a message from the {name}: {e}");
