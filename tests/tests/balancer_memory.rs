@@ -194,9 +194,10 @@ fn read_responses(stream: &mut TcpStream, count: usize) -> Vec<u16> {
 /// Paths asked for in [`distinct_paths_keep_memory_within_the_bound`], in tenths, while
 /// [`BUDGET`] lasts: about 5,500 a second on two cores with a debug build, so all of them here.
 const PATHS: usize = 200_000;
-/// Past this, no further tenth is started (at least half of them are), so the whole test stays
-/// under 40 s on a slower machine.
-const BUDGET: Duration = Duration::from_secs(33);
+/// Past this, no further tenth is started (at least half of them must be): generous, because the
+/// test checks memory, not speed; on a loaded machine a debug build managed about 2,500 a second
+/// (80,000 in 33 s), and a quiet one runs all of them in about 37 s.
+const BUDGET: Duration = Duration::from_secs(75);
 const CAPACITY: usize = 1000;
 
 #[test]
