@@ -75,8 +75,8 @@ impl GracefulStop {
         self.shutdown.clone()
     }
 
-    /// Run `hook` (on the signal thread) when the drain starts, e.g. to pass the stop on to
-    /// worker processes.
+    /// Run `hook` (on the signal thread) when the drain starts, before the listeners stop, e.g.
+    /// to pass the stop on to worker processes; it ends before the process can.
     pub fn on_start(&self, hook: impl Fn() + Send + Sync + 'static) {
         lock(&self.state.on_start).push(Box::new(hook));
     }
@@ -120,10 +120,12 @@ impl GracefulStop {
             "{reason}: stopping; no longer accepting; {} open, draining (at most {timeout:?})",
             connections(self.shutdown.open_connections())
         );
-        trigger.trigger();
+        // The hooks run before the trigger: once triggered, a process with nothing to drain may
+        // end at once, and a hook cut off half-way (giving a lease back) would be lost.
         for hook in lock(&self.state.on_start).iter() {
             hook();
         }
+        trigger.trigger();
         let this = self.clone();
         let timer = std::thread::Builder::new()
             .name("shutdown-timeout".into())
