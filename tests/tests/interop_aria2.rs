@@ -1,8 +1,9 @@
 //! Other clients through our balancer, in front of three of our servers on 127.0.0.2, .3 and
 //! .4 (aria2c counts connections per host name): aria2c reads the redirect's `Link:
 //! rel=duplicate` headers, downloads pieces from every server (each access log shows 206s)
-//! and verifies the file against our `Digest`; with a server holding a corrupt copy it never
-//! finishes quietly with wrong bytes; `curl -L` and `wget` are unaffected by the new headers.
+//! and verifies the file against our `Digest`; with a server holding a corrupt copy behind a
+//! `--verify-files` balancer it never gets a byte of that copy; `curl -L` and `wget` are
+//! unaffected by the new headers.
 
 use ricochet_tests::{bin, raw_exchange, require, run, Spawned, TempDir, COMMAND};
 use std::fs::{self, File};
@@ -46,6 +47,12 @@ struct Setup {
 /// Three servers (server `corrupt` with other bytes of the same length and date), their
 /// digests of `f.bin` computed, and a balancer in front.
 fn setup(corrupt: Option<usize>) -> Setup {
+    setup_with(corrupt, &[])
+}
+
+/// [`setup`], the balancer given `balancer_args` too; `{origin}` in them stands for server 0's
+/// URL.
+fn setup_with(corrupt: Option<usize>, balancer_args: &[&str]) -> Setup {
     let dir = TempDir::new("aria2");
     let t = SystemTime::now() - Duration::from_secs(86_400);
     let mut servers = Vec::new();
@@ -86,6 +93,11 @@ fn setup(corrupt: Option<usize>) -> Setup {
     let mut cmd = Command::new(bin("balancer"));
     cmd.args(["--listen", "127.0.0.1:0"])
         .args(servers.iter().map(|s| s.addr.to_string()))
+        .args(
+            balancer_args
+                .iter()
+                .map(|a| a.replace("{origin}", &servers[0].url)),
+        )
         .env("RICOCHET_LOG", "info");
     let balancer = Spawned::start(cmd);
     balancer.wait_for("new ranking", Duration::from_secs(5));
@@ -153,31 +165,38 @@ fn aria2c_fetches_from_every_server_and_verifies_our_digest() {
 }
 
 /// aria2c takes the digest of the first response that carries one and drops every server
-/// announcing another: when the balancer sends it to the corrupt server first, it downloads
-/// that copy whole and "verifies" it. Only the balancer's own `Digest` on the redirect (the
-/// origin's, which aria2c reads first) prevents that.
+/// announcing another: sent to a corrupt copy first, it would download that copy whole and
+/// "verify" it. With `--verify-files` and an origin the balancer compares every server's digest
+/// with the origin's before it names the server: the corrupt copy (same length and date, other
+/// bytes) is never the `Location` nor a `Link`, the redirect carries the origin's digest, and
+/// aria2c finishes with the right bytes from the other two without touching the corrupt one.
 #[test]
-#[ignore = "needs the balancer's Digest on the redirect (the balancer-digest part of issue 20)"]
-fn aria2c_never_finishes_quietly_with_a_corrupt_copy() {
+fn aria2c_never_gets_a_corrupt_copy_from_a_verifying_balancer() {
     if !require("aria2c") {
         return;
     }
-    let setup = setup(Some(1));
-    let ran = setup.aria2c("got.bin");
-    let saved = fs::read(setup.dir.path().join("got.bin")).unwrap_or_default();
-    if ran.code() == 0 {
-        // Finished: only with the right bytes (the corrupt server's pieces rejected).
-        assert!(saved == bytes(LEN, 1), "aria2c finished with wrong bytes");
-    } else {
-        let log = fs::read_to_string(setup.dir.path().join("got.bin.aria2.log")).unwrap();
+    let setup = setup_with(Some(1), &["--verify-files", "--origin", "{origin}"]);
+    for round in 0..3 {
+        let out = format!("got{round}.bin");
+        let ran = setup.aria2c(&out);
+        assert_eq!(ran.code(), 0, "{}\n{}", ran.stdout, ran.stderr);
+        let log = fs::read_to_string(setup.dir.path().join(format!("{out}.aria2.log"))).unwrap();
         assert!(
-            log.to_lowercase().contains("checksum"),
-            "exit {} without a checksum error:\n{log}",
-            ran.code()
+            fs::read(setup.dir.path().join(&out)).unwrap() == bytes(LEN, 1),
+            "aria2c saved wrong bytes:\n{log}"
         );
-        // aria2c marks the file unfinished with its control file.
-        assert!(setup.dir.path().join("got.bin.aria2").exists());
+        assert!(
+            log.contains("Verification finished successfully"),
+            "aria2c did not verify the digest:\n{log}"
+        );
     }
+    std::thread::sleep(LOG_FLUSH);
+    assert_eq!(
+        setup.statuses(1),
+        Vec::<u16>::new(),
+        "the corrupt copy was served"
+    );
+    assert!(!setup.statuses(2).is_empty(), "server 2 got nothing");
 }
 
 #[test]
