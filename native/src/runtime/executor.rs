@@ -1,11 +1,13 @@
 //! The executor, sockets and timers: the only module that names async-std (and its reactor,
-//! async-io). async-std is discontinued upstream in favour of smol; moving to smol (or anything
-//! else speaking `futures::io`) means rewriting this file only.
+//! async-io) or the OS's readiness API. async-std is discontinued upstream in favour of smol;
+//! moving to smol (or anything else speaking `futures::io`) means rewriting this file only.
 //!
-//! Sockets are registered directly with async-io, the reactor async-std runs on, because its
-//! readiness is oneshot: after a read that emptied the socket the cheap next step is to wait for
-//! readiness, whereas async-io's `AsyncRead` first tries a read that fails with `EAGAIN`.
-//! [`TcpStream`]'s reads and [`TcpListener::accept`] keep track of that.
+//! Listeners are registered with async-io, the reactor async-std runs on. Connected sockets on
+//! Linux are registered once, edge-triggered, with an epoll instance of this module's own,
+//! itself watched through async-io ([`edge`]): async-io's registration is oneshot and would
+//! cost an `epoll_ctl` for every wait, one per request on a kept-alive connection. Reads keep
+//! track of whether the last one emptied the socket, so that the next one waits for readiness
+//! instead of failing with `EAGAIN` first.
 
 use async_io::Async;
 use std::future::Future;
@@ -66,9 +68,8 @@ impl TcpListener {
             match accept_nonblocking(self.inner.get_ref()) {
                 Ok((stream, peer)) => {
                     self.drained.store(self.one_per_wake, Relaxed);
-                    let inner = Async::new_nonblocking(stream)?;
                     let drained = !cfg!(target_os = "linux");
-                    return Ok((TcpStream { inner, drained }, peer));
+                    return Ok((TcpStream::new(stream, drained)?, peer));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.drained.store(true, Relaxed)
@@ -134,17 +135,34 @@ fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
 
 /// A connected TCP socket; implements `AsyncRead`/`AsyncWrite`, also through `&TcpStream`.
 ///
+/// On Linux the socket is registered once, edge-triggered, with this module's own epoll
+/// instance ([`edge`]), and never re-armed: a wait for readiness costs no system call, where
+/// async-io's oneshot registration costs an `epoll_ctl` per wait (one per request on a
+/// kept-alive connection). Elsewhere it is registered with async-io as before.
+///
 /// Its reads (`AsyncRead` on an owned stream, and [`TcpStream::read_some`]) remember whether the
-/// last one emptied the socket: the reactor is oneshot, so after a short read the cheapest next
-/// step is to wait for readiness, not to try a read that fails with `EAGAIN`.
+/// last one emptied the socket: the cheapest next step is then to wait for readiness, not to
+/// try a read that fails with `EAGAIN`.
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: Async<std::net::TcpStream>,
+    inner: Watched,
     /// The last read got fewer bytes than it had room for, or `EAGAIN`.
     drained: bool,
+    /// The socket's read readiness count just before that read ([`Watched::read_ticks`]).
+    seen: u32,
 }
 
 impl TcpStream {
+    fn new(stream: std::net::TcpStream, drained: bool) -> io::Result<TcpStream> {
+        let inner = Watched::new(stream)?;
+        let seen = inner.read_ticks();
+        Ok(TcpStream {
+            inner,
+            drained,
+            seen,
+        })
+    }
+
     /// Turn Nagle's algorithm off (or on).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(on)
@@ -181,13 +199,14 @@ impl futures::io::AsyncRead for TcpStream {
         let this = self.get_mut();
         loop {
             if this.drained {
-                if let Err(e) = std::task::ready!(this.inner.poll_readable(cx)) {
+                if let Err(e) = std::task::ready!(this.inner.poll_readable(cx, this.seen)) {
                     return Poll::Ready(Err(e));
                 }
             }
+            this.seen = this.inner.read_ticks();
             match this.inner.get_ref().read(buf) {
                 Ok(n) => {
-                    this.drained = n < buf.len();
+                    this.drained = this.inner.emptied_by(n, buf.len());
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.drained = true,
@@ -204,14 +223,17 @@ impl futures::io::AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_read(cx, buf)
+        let inner = &self.inner;
+        inner.poll_io(cx, Direction::Read, |mut s| {
+            std::io::Read::read(&mut s, buf)
+        })
     }
 }
 
-/// `AsyncWrite` for `TcpStream` and `&TcpStream`, both through async-io's implementation for
-/// `&Async<std::net::TcpStream>`. Vectored writes are passed on (one `writev`): rustls hands
+/// `AsyncWrite` for `TcpStream` and `&TcpStream`: a write is tried at once, and waits for
+/// readiness only after `EAGAIN`. Vectored writes are passed on (one `writev`): rustls hands
 /// over a TLS flight as several records, which would otherwise go out one `send` each.
-macro_rules! write_through_async {
+macro_rules! write_through {
     ($($t:ty),*) => {$(
         impl futures::io::AsyncWrite for $t {
             fn poll_write(
@@ -219,7 +241,8 @@ macro_rules! write_through_async {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut &self.inner).poll_write(cx, buf)
+                let inner = &self.inner;
+                inner.poll_io(cx, Direction::Write, |mut s| std::io::Write::write(&mut s, buf))
             }
 
             fn poll_write_vectored(
@@ -227,21 +250,431 @@ macro_rules! write_through_async {
                 cx: &mut Context<'_>,
                 bufs: &[io::IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut &self.inner).poll_write_vectored(cx, bufs)
+                let inner = &self.inner;
+                inner.poll_io(cx, Direction::Write, |mut s| {
+                    std::io::Write::write_vectored(&mut s, bufs)
+                })
             }
 
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new(&mut &self.inner).poll_flush(cx)
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
             }
 
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new(&mut &self.inner).poll_close(cx)
+            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.inner.get_ref().shutdown(std::net::Shutdown::Write))
             }
         }
     )*};
 }
 
-write_through_async!(TcpStream, &TcpStream);
+write_through!(TcpStream, &TcpStream);
+
+/// Which way a socket is waited on.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// A socket and its registration for readiness.
+#[derive(Debug)]
+struct Watched {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    stream: std::net::TcpStream,
+    /// Made at the first wait: a connection answered and closed without ever waiting (an
+    /// accepted connection's request is already there) is never registered at all.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    registration: std::sync::OnceLock<Option<edge::Registration>>,
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    inner: Async<std::net::TcpStream>,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Watched {
+    /// Watch a non-blocking socket.
+    fn new(stream: std::net::TcpStream) -> io::Result<Watched> {
+        Ok(Watched {
+            stream,
+            registration: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn get_ref(&self) -> &std::net::TcpStream {
+        &self.stream
+    }
+
+    /// How many times the socket was reported ready in direction `dir` (wrapping; 0 before it
+    /// is registered): a wait given this count ends at the next report.
+    fn ticks(&self, dir: usize) -> u32 {
+        match self.registration.get() {
+            Some(Some(registration)) => registration.ticks(dir),
+            _ => 0,
+        }
+    }
+
+    /// How many times the socket was reported readable: see [`ticks`](Self::ticks).
+    fn read_ticks(&self) -> u32 {
+        self.ticks(edge::READ)
+    }
+
+    /// Whether a read of `n` bytes into a buffer of `room` left nothing to read. Not when the
+    /// peer has closed: its end of stream is still to be read, and was reported only once.
+    fn emptied_by(&self, n: usize, room: usize) -> bool {
+        n < room
+            && !matches!(self.registration.get(), Some(Some(registration)) if registration.hung_up())
+    }
+
+    /// Ready once the socket has been reported ready in direction `dir` since `seen` was read
+    /// from [`ticks`](Self::ticks). The first wait registers the socket; the kernel reports a
+    /// socket that is ready when it is added, so nothing that came before is missed.
+    fn poll_ready(&self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+        let registration = self.registration.get_or_init(|| {
+            edge::Registration::new(std::os::fd::AsFd::as_fd(&self.stream))
+                .inspect_err(|e| log::warn!("cannot register a socket for readiness: {e}"))
+                .ok()
+        });
+        match registration {
+            Some(registration) => registration.poll_ready(dir, cx, seen).map(Ok),
+            None => Poll::Ready(Err(io::Error::other("socket not registered for readiness"))),
+        }
+    }
+
+    /// Ready once the socket has been reported readable since `seen` was read.
+    fn poll_readable(&self, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+        self.poll_ready(edge::READ, cx, seen)
+    }
+
+    /// Try `op`; on `EAGAIN`, wait for readiness in `direction` and try again.
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        let dir = match direction {
+            Direction::Read => edge::READ,
+            Direction::Write => edge::WRITE,
+        };
+        loop {
+            let seen = self.ticks(dir);
+            match op(&self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = std::task::ready!(self.poll_ready(dir, cx, seen)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Watched {
+    fn new(stream: std::net::TcpStream) -> io::Result<Watched> {
+        Ok(Watched {
+            inner: Async::new_nonblocking(stream)?,
+        })
+    }
+
+    fn get_ref(&self) -> &std::net::TcpStream {
+        self.inner.get_ref()
+    }
+
+    /// async-io's registration is oneshot: every wait is for a report after it started.
+    fn read_ticks(&self) -> u32 {
+        0
+    }
+
+    /// Whether a read of `n` bytes into a buffer of `room` left nothing to read (a wait on
+    /// async-io's registration ends at once if an end of stream is still to be read).
+    fn emptied_by(&self, n: usize, room: usize) -> bool {
+        n < room
+    }
+
+    fn poll_readable(&self, cx: &mut Context<'_>, _seen: u32) -> Poll<io::Result<()>> {
+        self.inner.poll_readable(cx)
+    }
+
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            match op(self.inner.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let ready = match direction {
+                        Direction::Read => self.inner.poll_readable(cx),
+                        Direction::Write => self.inner.poll_writable(cx),
+                    };
+                    if let Err(e) = std::task::ready!(ready) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+/// Connected sockets registered once, edge-triggered, with an epoll instance of our own.
+///
+/// async-io registers every socket oneshot: each wait for readiness re-arms it with an
+/// `epoll_ctl`, one per request on a kept-alive connection. Here each socket is added once
+/// (`EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`) and every report bumps a count per direction
+/// and wakes the task waiting in that direction, if any. A reader notes the count before a read;
+/// after a read that emptied the socket it waits until the count moves (the kernel reports
+/// every arrival of new bytes), so no read fails with `EAGAIN` first, and no system call is
+/// made to wait.
+///
+/// The epoll instance is itself registered with async-io, and one task (the dispatcher)
+/// takes its reports whenever async-io says it has some: one `epoll_wait` and one re-arm per
+/// batch of reports instead of one re-arm per socket and wait. A socket is never removed with
+/// `EPOLL_CTL_DEL`: closing it removes it; a report that was already taken for a closed socket
+/// names a slot whose generation has moved on, and is dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod edge {
+    use async_io::Async;
+    use futures::task::AtomicWaker;
+    use rustix::event::epoll;
+    use std::io;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::task::{Context, Poll};
+
+    pub const READ: usize = 0;
+    pub const WRITE: usize = 1;
+
+    /// What the dispatcher shares with one socket: per direction, the count of reports and
+    /// the task waiting for the next one.
+    #[derive(Debug, Default)]
+    struct Slot {
+        ticks: [AtomicU32; 2],
+        wakers: [AtomicWaker; 2],
+        /// The peer closed its side, or the socket failed: reported once, edge-triggered, but
+        /// true until the end, so a read that did not fill its buffer may have left the end of
+        /// stream (or the error) still to read.
+        hung_up: AtomicBool,
+    }
+
+    /// A socket's place in the reactor; dropping it frees the place (close the socket too).
+    #[derive(Debug)]
+    pub struct Registration {
+        slot: Arc<Slot>,
+        index: u32,
+    }
+
+    impl Registration {
+        /// Add a connected, non-blocking socket.
+        pub fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
+            let reactor = reactor()?;
+            let slot = Arc::new(Slot::default());
+            let (index, generation) = reactor.table().insert(Arc::clone(&slot));
+            let key = u64::from(generation) << 32 | u64::from(index);
+            let flags = epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::ET;
+            if let Err(e) = epoll::add(&reactor.epoll, fd, epoll::EventData::new_u64(key), flags) {
+                reactor.table().remove(index);
+                return Err(e.into());
+            }
+            Ok(Registration { slot, index })
+        }
+
+        /// Reports in direction `dir` so far (wrapping).
+        pub fn ticks(&self, dir: usize) -> u32 {
+            self.slot.ticks[dir].load(SeqCst)
+        }
+
+        /// Whether the peer closed its side or the socket failed (see [`Slot::hung_up`]).
+        pub fn hung_up(&self) -> bool {
+            self.slot.hung_up.load(SeqCst)
+        }
+
+        /// Ready once a report in direction `dir` came after [`ticks`](Self::ticks) gave
+        /// `seen`; otherwise the task is woken by the next one.
+        pub fn poll_ready(&self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<()> {
+            if self.ticks(dir) != seen {
+                return Poll::Ready(());
+            }
+            self.slot.wakers[dir].register(cx.waker());
+            // A report between the first look and the registration woke nobody: look again.
+            if self.ticks(dir) != seen {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        }
+    }
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            if let Ok(reactor) = reactor() {
+                reactor.table().remove(self.index);
+            }
+        }
+    }
+
+    struct Entry {
+        generation: u32,
+        slot: Option<Arc<Slot>>,
+    }
+
+    /// Registered sockets by index; freed indexes are reused with the next generation.
+    #[derive(Default)]
+    struct Table {
+        entries: Vec<Entry>,
+        free: Vec<u32>,
+    }
+
+    impl Table {
+        fn insert(&mut self, slot: Arc<Slot>) -> (u32, u32) {
+            match self.free.pop() {
+                Some(index) => {
+                    let entry = &mut self.entries[index as usize];
+                    entry.slot = Some(slot);
+                    (index, entry.generation)
+                }
+                None => {
+                    let index = self.entries.len() as u32;
+                    self.entries.push(Entry {
+                        generation: 0,
+                        slot: Some(slot),
+                    });
+                    (index, 0)
+                }
+            }
+        }
+
+        fn remove(&mut self, index: u32) {
+            let entry = &mut self.entries[index as usize];
+            entry.slot = None;
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(index);
+        }
+
+        fn get(&self, key: u64) -> Option<&Slot> {
+            let entry = self.entries.get((key & u64::from(u32::MAX)) as usize)?;
+            if u64::from(entry.generation) != key >> 32 {
+                return None;
+            }
+            entry.slot.as_deref()
+        }
+    }
+
+    struct Reactor {
+        epoll: OwnedFd,
+        table: Mutex<Table>,
+    }
+
+    impl Reactor {
+        fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+            self.table.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    /// The reactor, created (and its dispatcher started) on first use.
+    fn reactor() -> io::Result<&'static Reactor> {
+        static REACTOR: OnceLock<Result<Reactor, i32>> = OnceLock::new();
+        let reactor = REACTOR.get_or_init(|| {
+            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| e.raw_os_error())?;
+            Ok(Reactor {
+                epoll,
+                table: Mutex::default(),
+            })
+        });
+        match reactor {
+            Ok(reactor) => {
+                static STARTED: std::sync::Once = std::sync::Once::new();
+                STARTED.call_once(|| super::spawn(dispatch(reactor)));
+                Ok(reactor)
+            }
+            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        }
+    }
+
+    /// Reports taken per `epoll_wait`.
+    const BATCH: usize = 256;
+
+    /// Take the reports waiting (at most [`BATCH`], without waiting) and pass each on: bump the
+    /// count of its directions and wake the task waiting there. How many were taken.
+    fn take_reports(reactor: &Reactor) -> io::Result<usize> {
+        use epoll::EventFlags as F;
+        let mut events = [std::mem::MaybeUninit::<epoll::Event>::uninit(); BATCH];
+        let now = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let (events, _) = loop {
+            match epoll::wait(&reactor.epoll, &mut events, Some(&now)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                result => break result?,
+            }
+        };
+        let table = reactor.table();
+        for event in &*events {
+            let (key, flags) = (event.data.u64(), event.flags);
+            let Some(slot) = table.get(key) else {
+                continue;
+            };
+            if flags.intersects(F::RDHUP | F::HUP | F::ERR) {
+                slot.hung_up.store(true, SeqCst);
+            }
+            if flags.intersects(F::IN | F::RDHUP | F::HUP | F::ERR) {
+                slot.ticks[READ].fetch_add(1, SeqCst);
+                slot.wakers[READ].wake();
+            }
+            if flags.intersects(F::OUT | F::HUP | F::ERR) {
+                slot.ticks[WRITE].fetch_add(1, SeqCst);
+                slot.wakers[WRITE].wake();
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// Take the epoll instance's reports whenever async-io says it has some, and pass each on.
+    async fn dispatch(reactor: &'static Reactor) {
+        let watched = match Async::new_nonblocking(reactor.epoll.as_fd()) {
+            Ok(watched) => watched,
+            Err(e) => {
+                log::error!("cannot watch the socket reactor: {e}");
+                return;
+            }
+        };
+        loop {
+            let taken = match take_reports(reactor) {
+                Ok(taken) => taken,
+                Err(e) => {
+                    log::error!("epoll_wait failed: {e}");
+                    return;
+                }
+            };
+            if taken < BATCH {
+                let readable = std::future::poll_fn(|cx| watched.poll_readable(cx)).await;
+                if let Err(e) = readable {
+                    log::error!("cannot wait for the socket reactor: {e}");
+                    return;
+                }
+            } else {
+                // More may be waiting; let the tasks just woken run first.
+                let mut yielded = false;
+                std::future::poll_fn(|cx| {
+                    if std::mem::replace(&mut yielded, true) {
+                        return Poll::Ready(());
+                    }
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                })
+                .await;
+            }
+        }
+    }
+}
 
 /// Set how many executor threads run spawned tasks (at least 1): `n` if given, else what
 /// `ASYNC_STD_THREAD_COUNT` already says, else 1. Call it first thing in `main`: async-std
@@ -409,10 +842,8 @@ pub async fn resolve(host_port: &str) -> io::Result<Vec<SocketAddr>> {
 
 /// Connect to one address.
 pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    Ok(TcpStream {
-        inner: Async::<std::net::TcpStream>::connect(addr).await?,
-        drained: false,
-    })
+    let connected = Async::<std::net::TcpStream>::connect(addr).await?;
+    TcpStream::new(connected.into_inner()?, false)
 }
 
 #[cfg(test)]
