@@ -133,7 +133,7 @@ fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
     }
 }
 
-/// A connected TCP socket; implements `AsyncRead`/`AsyncWrite`, also through `&TcpStream`.
+/// A connected TCP socket; implements `AsyncRead` and `AsyncWrite`.
 ///
 /// On Linux the socket is registered once, edge-triggered, with this module's own epoll
 /// instance ([`edge`]), and never re-armed: a wait for readiness costs no system call, where
@@ -216,57 +216,36 @@ impl futures::io::AsyncRead for TcpStream {
     }
 }
 
-impl futures::io::AsyncRead for &TcpStream {
-    fn poll_read(
+/// `AsyncWrite` for `TcpStream`: a write is tried at once, and waits for readiness only after
+/// `EAGAIN`. Vectored writes are passed on (one `writev`): rustls hands over a TLS flight as
+/// several records, which would otherwise go out one `send` each.
+impl futures::io::AsyncWrite for TcpStream {
+    fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
+        buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let inner = &self.inner;
-        inner.poll_io(cx, Direction::Read, |mut s| {
-            std::io::Read::read(&mut s, buf)
-        })
+        self.get_mut().inner.poll_write(cx, |s| send(s, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .inner
+            .poll_write(cx, |mut s| std::io::Write::write_vectored(&mut s, bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.inner.get_ref().shutdown(std::net::Shutdown::Write))
     }
 }
-
-/// `AsyncWrite` for `TcpStream` and `&TcpStream`: a write is tried at once, and waits for
-/// readiness only after `EAGAIN`. Vectored writes are passed on (one `writev`): rustls hands
-/// over a TLS flight as several records, which would otherwise go out one `send` each.
-macro_rules! write_through {
-    ($($t:ty),*) => {$(
-        impl futures::io::AsyncWrite for $t {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                let inner = &self.inner;
-                inner.poll_io(cx, Direction::Write, |s| send(s, buf))
-            }
-
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[io::IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                let inner = &self.inner;
-                inner.poll_io(cx, Direction::Write, |mut s| {
-                    std::io::Write::write_vectored(&mut s, bufs)
-                })
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.inner.get_ref().shutdown(std::net::Shutdown::Write))
-            }
-        }
-    )*};
-}
-
-write_through!(TcpStream, &TcpStream);
 
 /// `recv` with no flags, as `Read::read` on a std stream, but as a plain system call on Linux:
 /// glibc's `recv` and `send` wrappers are thread cancellation points, and their bookkeeping
@@ -298,13 +277,6 @@ fn send(stream: &std::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Which way a socket is waited on.
-#[derive(Clone, Copy, Debug)]
-enum Direction {
-    Read,
-    Write,
-}
-
 /// A socket and its registration for readiness.
 #[derive(Debug)]
 struct Watched {
@@ -313,7 +285,7 @@ struct Watched {
     /// Made at the first wait: a connection answered and closed without ever waiting (an
     /// accepted connection's request is already there) is never registered at all.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    registration: std::sync::OnceLock<Option<edge::Registration>>,
+    registration: Option<edge::Registration>,
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     inner: Async<std::net::TcpStream>,
 }
@@ -324,7 +296,7 @@ impl Watched {
     fn new(stream: std::net::TcpStream) -> io::Result<Watched> {
         Ok(Watched {
             stream,
-            registration: std::sync::OnceLock::new(),
+            registration: None,
         })
     }
 
@@ -339,10 +311,7 @@ impl Watched {
     /// How many times the socket was reported ready in direction `dir` (wrapping; 0 before it
     /// is registered): a wait given this count ends at the next report.
     fn ticks(&self, dir: usize) -> u32 {
-        match self.registration.get() {
-            Some(Some(registration)) => registration.ticks(dir),
-            _ => 0,
-        }
+        self.registration.as_ref().map_or(0, |r| r.ticks(dir))
     }
 
     /// How many times the socket was reported readable: see [`ticks`](Self::ticks).
@@ -353,48 +322,38 @@ impl Watched {
     /// Whether a read of `n` bytes into a buffer of `room` left nothing to read. Not when the
     /// peer has closed: its end of stream is still to be read, and was reported only once.
     fn emptied_by(&self, n: usize, room: usize) -> bool {
-        n < room
-            && !matches!(self.registration.get(), Some(Some(registration)) if registration.hung_up())
+        n < room && !self.registration.as_ref().is_some_and(|r| r.hung_up())
     }
 
     /// Ready once the socket has been reported ready in direction `dir` since `seen` was read
     /// from [`ticks`](Self::ticks). The first wait registers the socket; the kernel reports a
     /// socket that is ready when it is added, so nothing that came before is missed.
-    fn poll_ready(&self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
-        let registration = self.registration.get_or_init(|| {
-            edge::Registration::new(std::os::fd::AsFd::as_fd(&self.stream))
-                .inspect_err(|e| log::warn!("cannot register a socket for readiness: {e}"))
-                .ok()
-        });
-        match registration {
-            Some(registration) => registration.poll_ready(dir, cx, seen).map(Ok),
-            None => Poll::Ready(Err(io::Error::other("socket not registered for readiness"))),
-        }
+    fn poll_ready(&mut self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+        let registration = match &mut self.registration {
+            Some(registration) => registration,
+            none => none.insert(edge::Registration::new(std::os::fd::AsFd::as_fd(
+                &self.stream,
+            ))?),
+        };
+        registration.poll_ready(dir, cx, seen).map(Ok)
     }
 
     /// Ready once the socket has been reported readable since `seen` was read.
-    fn poll_readable(&self, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
         self.poll_ready(edge::READ, cx, seen)
     }
 
-    /// Try `op`; on `EAGAIN`, wait for readiness in `direction` and try again.
-    fn poll_io<T>(
-        &self,
+    /// Try the write `op`; on `EAGAIN`, wait for readiness and try again.
+    fn poll_write<T>(
+        &mut self,
         cx: &mut Context<'_>,
-        direction: Direction,
         mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
-        let dir = match direction {
-            Direction::Read => edge::READ,
-            Direction::Write => edge::WRITE,
-        };
         loop {
-            let seen = self.ticks(dir);
+            let seen = self.ticks(edge::WRITE);
             match op(&self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = std::task::ready!(self.poll_ready(dir, cx, seen)) {
-                        return Poll::Ready(Err(e));
-                    }
+                    std::task::ready!(self.poll_ready(edge::WRITE, cx, seen))?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
@@ -430,26 +389,19 @@ impl Watched {
         n < room
     }
 
-    fn poll_readable(&self, cx: &mut Context<'_>, _seen: u32) -> Poll<io::Result<()>> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>, _seen: u32) -> Poll<io::Result<()>> {
         self.inner.poll_readable(cx)
     }
 
-    fn poll_io<T>(
-        &self,
+    fn poll_write<T>(
+        &mut self,
         cx: &mut Context<'_>,
-        direction: Direction,
         mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         loop {
             match op(self.inner.get_ref()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let ready = match direction {
-                        Direction::Read => self.inner.poll_readable(cx),
-                        Direction::Write => self.inner.poll_writable(cx),
-                    };
-                    if let Err(e) = std::task::ready!(ready) {
-                        return Poll::Ready(Err(e));
-                    }
+                    std::task::ready!(self.inner.poll_writable(cx))?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => return Poll::Ready(result),
@@ -497,13 +449,14 @@ mod edge {
         /// true until the end, so a read that did not fill its buffer may have left the end of
         /// stream (or the error) still to read.
         hung_up: AtomicBool,
+        /// Where the slot is in the [`Table`].
+        index: AtomicU32,
     }
 
     /// A socket's place in the reactor; dropping it frees the place (close the socket too).
     #[derive(Debug)]
     pub struct Registration {
         slot: Arc<Slot>,
-        index: u32,
     }
 
     impl Registration {
@@ -512,6 +465,7 @@ mod edge {
             let reactor = reactor()?;
             let slot = Arc::new(Slot::default());
             let (index, generation) = reactor.table().insert(Arc::clone(&slot));
+            slot.index.store(index, SeqCst);
             let key = u64::from(generation) << 32 | u64::from(index);
             let flags = epoll::EventFlags::IN
                 | epoll::EventFlags::OUT
@@ -521,7 +475,7 @@ mod edge {
                 reactor.table().remove(index);
                 return Err(e.into());
             }
-            Ok(Registration { slot, index })
+            Ok(Registration { slot })
         }
 
         /// Reports in direction `dir` so far (wrapping).
@@ -552,7 +506,7 @@ mod edge {
     impl Drop for Registration {
         fn drop(&mut self) {
             if let Ok(reactor) = reactor() {
-                reactor.table().remove(self.index);
+                reactor.table().remove(self.slot.index.load(SeqCst));
             }
         }
     }
