@@ -881,6 +881,35 @@ mod tests {
         })
     }
 
+    /// The peer's last bytes and its close, both reported before the read that takes the
+    /// bytes: that read does not fill the buffer, yet the end of stream is still to be read
+    /// (and is not reported again), so the next read returns it instead of waiting for ever.
+    #[test]
+    fn an_end_of_stream_behind_the_last_bytes_is_read_after_them() {
+        block_on(async {
+            let listener = bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut client, b"a").unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            assert_eq!(stream.read_some(&mut buf).await.unwrap(), 1);
+            {
+                // A wait on the empty socket registers it.
+                let waker = futures::task::noop_waker();
+                let mut read = std::pin::pin!(stream.read_some(&mut buf));
+                let first = read.as_mut().poll(&mut Context::from_waker(&waker));
+                assert!(first.is_pending());
+                std::io::Write::write_all(&mut client, b"bc").unwrap();
+                client.shutdown(std::net::Shutdown::Write).unwrap();
+                sleep(Duration::from_millis(100)).await;
+                assert_eq!(read.await.unwrap(), 2);
+            }
+            let end = timeout(Duration::from_secs(5), stream.read_some(&mut buf)).await;
+            assert_eq!(end.map(|r| r.unwrap()), Some(0), "end of stream not seen");
+        })
+    }
+
     /// A deadline ends a wait at that deadline, whether the timer was left armed for an
     /// earlier one (it fires early and is re-armed) or for a later one (it is moved sooner),
     /// and a future that completes first is not cut short.
