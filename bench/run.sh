@@ -210,6 +210,75 @@ sed -e "s#@REDIRECT_PORT@#$h1_redirect#g" -e "s#@THREADS@#1#g" -e "s#@TARGET@#12
 haproxy -f "$dir/haproxy1.cfg" -q &
 echo $! >"$dir/pid.$h1_redirect"; pids+=($!)
 for p in "$n1_static" "$n1_redirect" "$nN_static" "$nN_redirect" "$h1_redirect"; do wait_port "$p"; done
+target0() { echo "$(pid_of "$1")=http://127.0.0.1:$1$2"; }
+floor_names=(floor Ricochet nginx HAProxy)
+
+# The floor: bench/floor.c, a bare epoll responder (no parsing, one fixed 301), what a redirect
+# costs the kernel on this machine and nothing more.
+cc -O2 -o "$dir/floor" bench/floor.c
+"$dir/floor" 0 >"$dir/floor.log" 2>&1 &
+floor_pid=$!
+echo "$floor_pid" >>"$dir/pids"
+for _ in $(seq 50); do grep -q 'listening on' "$dir/floor.log" && break; sleep 0.1; done
+floor=$(grep -o 'listening on http://[^ ]*' "$dir/floor.log" | sed 's#.*:##; s#/$##')
+echo "$floor_pid" >"$dir/pid.$floor"
+floor_ports=("$floor" "$bal" "$n1_redirect" "$h1_redirect")
+if [ -n "$base" ]; then floor_names+=("Ricochet, baseline build"); floor_ports+=("$base_bal"); fi
+
+# syscalls_run PID URL [wrk options]: one wrk run (no CPU figure: perf costs CPU) counted with
+# `perf stat -e 'syscalls:sys_enter_*'` on PID and its children; prints "total_per_request"
+# and appends every call made at least 0.001 times per request to $dir/syscalls.NAME.
+syscalls_run() {
+  local pid=$1 url=$2 name=$3 perf out requests pids
+  shift 3
+  if ! perf stat -e 'syscalls:sys_enter_getpid' -o /dev/null true 2>/dev/null; then
+    : >"$dir/syscalls.$name"; echo "n/a (perf cannot read syscall tracepoints here)"; return 0
+  fi
+  pids=$(pstree_pids "$pid" | paste -sd,)
+  perf stat -x, -e 'syscalls:sys_enter_*' -p "$pids" -o "$dir/perf.txt" </dev/null &
+  perf=$!
+  sleep 1 # attaching several hundred tracepoints takes a while
+  out=$(wrk -t1 -c64 -d"${secs}s" "$@" "$url" </dev/null)
+  sleep 0.2
+  kill -INT "$perf"; wait "$perf" 2>/dev/null || true
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  awk -F, -v n="$requests" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ && $1 / n >= 0.001 {
+      sub(/.*sys_enter_/, "", $3); printf "%s %.3f\n", $3, $1 / n }' "$dir/perf.txt" |
+    sort -k2,2gr >"$dir/syscalls.$name"
+  awk -F, -v n="$requests" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ {t += $1} END {printf "%.2f\n", t / n}' "$dir/perf.txt"
+}
+
+echo "== floor / balancer / nginx / HAProxy, one thread or worker each: redirects, wrk -t1 -c64, ${secs}s, median of $runs rounds; then syscalls"
+floor_rows=()
+for mode in keep-alive close; do
+  hdr=()
+  [ "$mode" = close ] && hdr=(-H "Connection: close")
+  targets=()
+  for port in "${floor_ports[@]}"; do targets+=("$(target0 "$port" /index.html)"); done
+  res=$(wrk_rr "${hdr[@]}" -- "${targets[@]}")
+  i=0
+  while read -r rps p99 cpu; do
+    name=${floor_names[$i]}
+    port=${floor_ports[$i]}
+    sys=$(syscalls_run "$(pid_of "$port")" "http://127.0.0.1:$port/index.html" "$name.$mode" "${hdr[@]}")
+    [ "$i" = 0 ] && floor_cpu=$cpu
+    calls=$(awk '{printf "%s%s %s", sep, $1, $2; sep=", "}' "$dir/syscalls.$name.$mode")
+    floor_rows+=("| $name | $mode | $rps | $p99 | $cpu | $(ratio "$cpu" "$floor_cpu") | $sys | $calls |")
+    printf '%-10s %-10s %10s/s p99 %6s ms  %6s us/req (%s x floor)  %s syscalls/req: %s\n' \
+      "$name" "$mode" "$rps" "$p99" "$cpu" "$(ratio "$cpu" "$floor_cpu")" "$sys" "$calls"
+    i=$((i + 1))
+  done <<<"$res"
+done
+print_floor_table() {
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)."
+  echo "wrk -t1 -c64 -d${secs}s against each in turn, median of $runs rounds; CPU = utime+stime from /proc over requests; syscalls from a separate wrk run of the same length under \`perf stat -e 'syscalls:sys_enter_*'\`."
+  echo
+  echo "| side | connections | requests/s | p99 ms | CPU us per request | x floor | syscalls per request | calls per request |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${floor_rows[@]}"
+}
+print_floor_table | tee bench/out/floor.md
+if [ "${BENCH_ONLY:-}" = floor ]; then exit 0; fi
 
 rows=()
 row() { # row MEASURE OURS THEIRS [lower]: ratio ours/theirs

@@ -173,10 +173,14 @@ impl<S: ByteStream> Conn<S> {
     /// Nagle would hold back until the peer acknowledges the earlier one. A connection answered
     /// with one write (`Connection: close`, a redirect or a small file) thus makes no
     /// `setsockopt` call.
+    ///
+    /// `now` is the caller's latest reading of the clock (the write's progress is counted from
+    /// it), saving a reading per answer.
     pub async fn write_all(
         &mut self,
         mut bytes: &[u8],
         machine: &mut ServerConnection,
+        mut now: Instant,
     ) -> io::Result<()> {
         if self.wrote && !self.nodelay {
             if let Err(e) = self.stream.set_nodelay(true) {
@@ -185,7 +189,6 @@ impl<S: ByteStream> Conn<S> {
             self.nodelay = true;
         }
         self.wrote = true;
-        let mut now = Instant::now();
         machine.handle_write_progress(now);
         while !bytes.is_empty() {
             let deadline = machine.poll_timeout().unwrap_or(now);
@@ -292,9 +295,13 @@ mod tests {
             let mut conn = Conn::new(stream, 4096);
             let mut machine = ServerConnection::new(ConnectionConfig::default(), Instant::now());
             assert!(!conn.stream().nodelay().unwrap());
-            conn.write_all(b"first", &mut machine).await.unwrap();
+            conn.write_all(b"first", &mut machine, Instant::now())
+                .await
+                .unwrap();
             assert!(!conn.stream().nodelay().unwrap());
-            conn.write_all(b"second", &mut machine).await.unwrap();
+            conn.write_all(b"second", &mut machine, Instant::now())
+                .await
+                .unwrap();
             assert!(conn.stream().nodelay().unwrap());
         });
     }

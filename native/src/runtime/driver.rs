@@ -73,7 +73,8 @@ pub async fn run<S: ByteStream, A: Service>(
                 if responder.sent() > 0 {
                     now = Instant::now();
                 }
-                if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out).await {
+                if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out, now).await
+                {
                     return;
                 }
                 mark = out.len();
@@ -101,7 +102,7 @@ pub async fn run<S: ByteStream, A: Service>(
                     error_page::write(status, Reply::CLOSE, SystemTime::now(), &[], &mut out);
                 let sent = out.len() - before;
                 let body = sent - written.head_len;
-                if !flush(&mut conn, &mut machine, &mut out).await {
+                if !flush(&mut conn, &mut machine, &mut out, now).await {
                     return;
                 }
                 let started = machine.request_started();
@@ -117,7 +118,7 @@ pub async fn run<S: ByteStream, A: Service>(
             Event::NeedData => {
                 conn.consume(consumed);
                 answered_early |= pending.is_some() && out.len() > mark;
-                if !flush(&mut conn, &mut machine, &mut out).await {
+                if !flush(&mut conn, &mut machine, &mut out, now).await {
                     return;
                 }
                 mark = 0;
@@ -141,14 +142,14 @@ pub async fn run<S: ByteStream, A: Service>(
             }
             Event::Linger => {
                 conn.consume(consumed);
-                if !flush(&mut conn, &mut machine, &mut out).await {
+                if !flush(&mut conn, &mut machine, &mut out, now).await {
                     return;
                 }
                 conn.shutdown_write().await;
             }
             Event::Close => {
                 conn.closing();
-                if flush(&mut conn, &mut machine, &mut out).await {
+                if flush(&mut conn, &mut machine, &mut out, now).await {
                     conn.finish().await;
                 }
                 return;
@@ -162,11 +163,12 @@ async fn flush<S: ByteStream>(
     conn: &mut Conn<S>,
     machine: &mut ServerConnection,
     out: &mut Vec<u8>,
+    now: Instant,
 ) -> bool {
     if out.is_empty() {
         return true;
     }
-    let result = conn.write_all(out, machine).await;
+    let result = conn.write_all(out, machine, now).await;
     out.clear();
     machine.handle_write_done();
     match result {

@@ -1,11 +1,13 @@
 //! The executor, sockets and timers: the only module that names async-std (and its reactor,
-//! async-io). async-std is discontinued upstream in favour of smol; moving to smol (or anything
-//! else speaking `futures::io`) means rewriting this file only.
+//! async-io) or the OS's readiness API. async-std is discontinued upstream in favour of smol;
+//! moving to smol (or anything else speaking `futures::io`) means rewriting this file only.
 //!
-//! Sockets are registered directly with async-io, the reactor async-std runs on, because its
-//! readiness is oneshot: after a read that emptied the socket the cheap next step is to wait for
-//! readiness, whereas async-io's `AsyncRead` first tries a read that fails with `EAGAIN`.
-//! [`TcpStream`]'s reads and [`TcpListener::accept`] keep track of that.
+//! Listeners are registered with async-io, the reactor async-std runs on. Connected sockets on
+//! Linux are registered once, edge-triggered, with an epoll instance of this module's own,
+//! itself watched through async-io ([`edge`]): async-io's registration is oneshot and would
+//! cost an `epoll_ctl` for every wait, one per request on a kept-alive connection. Reads keep
+//! track of whether the last one emptied the socket, so that the next one waits for readiness
+//! instead of failing with `EAGAIN` first.
 
 use async_io::Async;
 use std::future::Future;
@@ -66,9 +68,8 @@ impl TcpListener {
             match accept_nonblocking(self.inner.get_ref()) {
                 Ok((stream, peer)) => {
                     self.drained.store(self.one_per_wake, Relaxed);
-                    let inner = Async::new_nonblocking(stream)?;
                     let drained = !cfg!(target_os = "linux");
-                    return Ok((TcpStream { inner, drained }, peer));
+                    return Ok((TcpStream::new(stream, drained)?, peer));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.drained.store(true, Relaxed)
@@ -132,19 +133,36 @@ fn defer_accept(listener: &std::net::TcpListener) -> io::Result<()> {
     }
 }
 
-/// A connected TCP socket; implements `AsyncRead`/`AsyncWrite`, also through `&TcpStream`.
+/// A connected TCP socket; implements `AsyncRead` and `AsyncWrite`.
+///
+/// On Linux the socket is registered once, edge-triggered, with this module's own epoll
+/// instance ([`edge`]), and never re-armed: a wait for readiness costs no system call, where
+/// async-io's oneshot registration costs an `epoll_ctl` per wait (one per request on a
+/// kept-alive connection). Elsewhere it is registered with async-io as before.
 ///
 /// Its reads (`AsyncRead` on an owned stream, and [`TcpStream::read_some`]) remember whether the
-/// last one emptied the socket: the reactor is oneshot, so after a short read the cheapest next
-/// step is to wait for readiness, not to try a read that fails with `EAGAIN`.
+/// last one emptied the socket: the cheapest next step is then to wait for readiness, not to
+/// try a read that fails with `EAGAIN`.
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: Async<std::net::TcpStream>,
+    inner: Watched,
     /// The last read got fewer bytes than it had room for, or `EAGAIN`.
     drained: bool,
+    /// The socket's read readiness count just before that read ([`Watched::read_ticks`]).
+    seen: u32,
 }
 
 impl TcpStream {
+    fn new(stream: std::net::TcpStream, drained: bool) -> io::Result<TcpStream> {
+        let inner = Watched::new(stream)?;
+        let seen = inner.read_ticks();
+        Ok(TcpStream {
+            inner,
+            drained,
+            seen,
+        })
+    }
+
     /// Turn Nagle's algorithm off (or on).
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(on)
@@ -177,17 +195,17 @@ impl futures::io::AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        use std::io::Read;
         let this = self.get_mut();
         loop {
             if this.drained {
-                if let Err(e) = std::task::ready!(this.inner.poll_readable(cx)) {
+                if let Err(e) = std::task::ready!(this.inner.poll_readable(cx, this.seen)) {
                     return Poll::Ready(Err(e));
                 }
             }
-            match this.inner.get_ref().read(buf) {
+            this.seen = this.inner.read_ticks();
+            match this.inner.recv(buf) {
                 Ok(n) => {
-                    this.drained = n < buf.len();
+                    this.drained = this.inner.emptied_by(n, buf.len());
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.drained = true,
@@ -198,50 +216,487 @@ impl futures::io::AsyncRead for TcpStream {
     }
 }
 
-impl futures::io::AsyncRead for &TcpStream {
-    fn poll_read(
+/// `AsyncWrite` for `TcpStream`: a write is tried at once, and waits for readiness only after
+/// `EAGAIN`. Vectored writes are passed on (one `writev`): rustls hands over a TLS flight as
+/// several records, which would otherwise go out one `send` each.
+impl futures::io::AsyncWrite for TcpStream {
+    fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
+        buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_read(cx, buf)
+        self.get_mut().inner.poll_write(cx, |s| send(s, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .inner
+            .poll_write(cx, |mut s| std::io::Write::write_vectored(&mut s, bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.inner.get_ref().shutdown(std::net::Shutdown::Write))
     }
 }
 
-/// `AsyncWrite` for `TcpStream` and `&TcpStream`, both through async-io's implementation for
-/// `&Async<std::net::TcpStream>`. Vectored writes are passed on (one `writev`): rustls hands
-/// over a TLS flight as several records, which would otherwise go out one `send` each.
-macro_rules! write_through_async {
-    ($($t:ty),*) => {$(
-        impl futures::io::AsyncWrite for $t {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut &self.inner).poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[io::IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut &self.inner).poll_write_vectored(cx, bufs)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new(&mut &self.inner).poll_flush(cx)
-            }
-
-            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new(&mut &self.inner).poll_close(cx)
-            }
-        }
-    )*};
+/// `recv` with no flags, as `Read::read` on a std stream, but as a plain system call on Linux:
+/// glibc's `recv` and `send` wrappers are thread cancellation points, and their bookkeeping
+/// (`__pthread_enable_asynccancel`/`disable`) measured about 2% of the balancer's CPU.
+fn recv(stream: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Ok(rustix::net::recv(stream, buf, rustix::net::RecvFlags::empty())?.0)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        std::io::Read::read(&mut &*stream, buf)
+    }
 }
 
-write_through_async!(TcpStream, &TcpStream);
+/// `send` with `MSG_NOSIGNAL`, as `Write::write` on a std stream (see [`recv`]).
+fn send(stream: &std::net::TcpStream, buf: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Ok(rustix::net::send(
+            stream,
+            buf,
+            rustix::net::SendFlags::NOSIGNAL,
+        )?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        std::io::Write::write(&mut &*stream, buf)
+    }
+}
+
+/// A socket and its registration for readiness.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[derive(Debug)]
+enum Watched {
+    /// An accepted connection, registered with [`edge`] at its first wait: one answered and
+    /// closed without ever waiting (its request is already there when it is accepted) is never
+    /// registered at all.
+    Edge {
+        stream: std::net::TcpStream,
+        registration: Option<edge::Registration>,
+    },
+    /// A connection we opened (probes, file checks, downloads), registered with async-io: a
+    /// report reaches the waiting task straight from async-io's reactor, where one through the
+    /// dispatcher takes one more trip through the executor's queue. That trip costs nothing
+    /// per request on a busy kept-alive connection, but a file check waits on its server's
+    /// answer before the client's can go: measured, `--verify-files` checks of distinct paths
+    /// went about 9% slower with these sockets on the dispatcher too.
+    Oneshot(Async<std::net::TcpStream>),
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[derive(Debug)]
+struct Watched {
+    inner: Async<std::net::TcpStream>,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl Watched {
+    /// Watch an accepted, non-blocking socket.
+    fn new(stream: std::net::TcpStream) -> io::Result<Watched> {
+        Ok(Watched::Edge {
+            stream,
+            registration: None,
+        })
+    }
+
+    fn get_ref(&self) -> &std::net::TcpStream {
+        match self {
+            Watched::Edge { stream, .. } => stream,
+            Watched::Oneshot(inner) => inner.get_ref(),
+        }
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv(self.get_ref(), buf)
+    }
+
+    /// How many times the socket was reported ready in direction `dir` (wrapping; 0 before it
+    /// is registered, and always 0 with async-io, whose every wait is for a report after it
+    /// started): a wait given this count ends at the next report.
+    fn ticks(&self, dir: usize) -> u32 {
+        match self {
+            Watched::Edge {
+                registration: Some(registration),
+                ..
+            } => registration.ticks(dir),
+            _ => 0,
+        }
+    }
+
+    /// How many times the socket was reported readable: see [`ticks`](Self::ticks).
+    fn read_ticks(&self) -> u32 {
+        self.ticks(edge::READ)
+    }
+
+    /// Whether a read of `n` bytes into a buffer of `room` left nothing to read. Not when the
+    /// peer has closed an edge-registered socket: its end of stream is still to be read, and
+    /// was reported only once (async-io's wait ends at once when it is still to be read).
+    fn emptied_by(&self, n: usize, room: usize) -> bool {
+        n < room && !matches!(self, Watched::Edge { registration: Some(r), .. } if r.hung_up())
+    }
+
+    /// Ready once the socket has been reported ready in direction `dir` since `seen` was read
+    /// from [`ticks`](Self::ticks). The first wait registers an accepted socket; the kernel
+    /// reports a socket that is ready when it is added, so nothing that came before is missed.
+    fn poll_ready(&mut self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+        match self {
+            Watched::Edge {
+                stream,
+                registration,
+            } => {
+                let registration = match registration {
+                    Some(registration) => registration,
+                    none => none.insert(edge::Registration::new(std::os::fd::AsFd::as_fd(stream))?),
+                };
+                registration.poll_ready(dir, cx, seen).map(Ok)
+            }
+            Watched::Oneshot(inner) if dir == edge::READ => inner.poll_readable(cx),
+            Watched::Oneshot(inner) => inner.poll_writable(cx),
+        }
+    }
+
+    /// Ready once the socket has been reported readable since `seen` was read.
+    fn poll_readable(&mut self, cx: &mut Context<'_>, seen: u32) -> Poll<io::Result<()>> {
+        self.poll_ready(edge::READ, cx, seen)
+    }
+
+    /// Try the write `op`; on `EAGAIN`, wait for readiness and try again.
+    fn poll_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            let seen = self.ticks(edge::WRITE);
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::task::ready!(self.poll_ready(edge::WRITE, cx, seen))?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+impl Watched {
+    fn new(stream: std::net::TcpStream) -> io::Result<Watched> {
+        Ok(Watched {
+            inner: Async::new_nonblocking(stream)?,
+        })
+    }
+
+    fn get_ref(&self) -> &std::net::TcpStream {
+        self.inner.get_ref()
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv(self.inner.get_ref(), buf)
+    }
+
+    /// async-io's registration is oneshot: every wait is for a report after it started.
+    fn read_ticks(&self) -> u32 {
+        0
+    }
+
+    /// Whether a read of `n` bytes into a buffer of `room` left nothing to read (a wait on
+    /// async-io's registration ends at once if an end of stream is still to be read).
+    fn emptied_by(&self, n: usize, room: usize) -> bool {
+        n < room
+    }
+
+    fn poll_readable(&mut self, cx: &mut Context<'_>, _seen: u32) -> Poll<io::Result<()>> {
+        self.inner.poll_readable(cx)
+    }
+
+    fn poll_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&std::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            match op(self.inner.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::task::ready!(self.inner.poll_writable(cx))?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+}
+
+/// Connected sockets registered once, edge-triggered, with an epoll instance of our own.
+///
+/// async-io registers every socket oneshot: each wait for readiness re-arms it with an
+/// `epoll_ctl`, one per request on a kept-alive connection. Here each socket is added once
+/// (`EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`) and every report bumps a count per direction
+/// and wakes the task waiting in that direction, if any. A reader notes the count before a read;
+/// after a read that emptied the socket it waits until the count moves (the kernel reports
+/// every arrival of new bytes), so no read fails with `EAGAIN` first, and no system call is
+/// made to wait.
+///
+/// The epoll instance is itself registered with async-io, and one task (the dispatcher)
+/// takes its reports whenever async-io says it has some: one `epoll_wait` and one re-arm per
+/// batch of reports instead of one re-arm per socket and wait. A socket is never removed with
+/// `EPOLL_CTL_DEL`: closing it removes it; a report that was already taken for a closed socket
+/// names a slot whose generation has moved on, and is dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod edge {
+    use async_io::Async;
+    use futures::task::AtomicWaker;
+    use rustix::event::epoll;
+    use std::io;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::task::{Context, Poll};
+
+    pub const READ: usize = 0;
+    pub const WRITE: usize = 1;
+
+    /// What the dispatcher shares with one socket: per direction, the count of reports and
+    /// the task waiting for the next one.
+    #[derive(Debug, Default)]
+    struct Slot {
+        ticks: [AtomicU32; 2],
+        wakers: [AtomicWaker; 2],
+        /// The peer closed its side, or the socket failed: reported once, edge-triggered, but
+        /// true until the end, so a read that did not fill its buffer may have left the end of
+        /// stream (or the error) still to read.
+        hung_up: AtomicBool,
+        /// Where the slot is in the [`Table`].
+        index: AtomicU32,
+    }
+
+    /// A socket's place in the reactor; dropping it frees the place (close the socket too).
+    #[derive(Debug)]
+    pub struct Registration {
+        slot: Arc<Slot>,
+    }
+
+    impl Registration {
+        /// Add a connected, non-blocking socket.
+        pub fn new(fd: BorrowedFd<'_>) -> io::Result<Registration> {
+            let reactor = reactor()?;
+            let slot = Arc::new(Slot::default());
+            let (index, generation) = reactor.table().insert(Arc::clone(&slot));
+            slot.index.store(index, SeqCst);
+            let key = u64::from(generation) << 32 | u64::from(index);
+            let flags = epoll::EventFlags::IN
+                | epoll::EventFlags::OUT
+                | epoll::EventFlags::RDHUP
+                | epoll::EventFlags::ET;
+            if let Err(e) = epoll::add(&reactor.epoll, fd, epoll::EventData::new_u64(key), flags) {
+                reactor.table().remove(index);
+                return Err(e.into());
+            }
+            Ok(Registration { slot })
+        }
+
+        /// Reports in direction `dir` so far (wrapping).
+        pub fn ticks(&self, dir: usize) -> u32 {
+            self.slot.ticks[dir].load(SeqCst)
+        }
+
+        /// Whether the peer closed its side or the socket failed (see [`Slot::hung_up`]).
+        pub fn hung_up(&self) -> bool {
+            self.slot.hung_up.load(SeqCst)
+        }
+
+        /// Ready once a report in direction `dir` came after [`ticks`](Self::ticks) gave
+        /// `seen`; otherwise the task is woken by the next one.
+        pub fn poll_ready(&self, dir: usize, cx: &mut Context<'_>, seen: u32) -> Poll<()> {
+            if self.ticks(dir) != seen {
+                return Poll::Ready(());
+            }
+            self.slot.wakers[dir].register(cx.waker());
+            // A report between the first look and the registration woke nobody: look again.
+            if self.ticks(dir) != seen {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        }
+    }
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            if let Ok(reactor) = reactor() {
+                reactor.table().remove(self.slot.index.load(SeqCst));
+            }
+        }
+    }
+
+    struct Entry {
+        generation: u32,
+        slot: Option<Arc<Slot>>,
+    }
+
+    /// Registered sockets by index; freed indexes are reused with the next generation.
+    #[derive(Default)]
+    struct Table {
+        entries: Vec<Entry>,
+        free: Vec<u32>,
+    }
+
+    impl Table {
+        fn insert(&mut self, slot: Arc<Slot>) -> (u32, u32) {
+            match self.free.pop() {
+                Some(index) => {
+                    let entry = &mut self.entries[index as usize];
+                    entry.slot = Some(slot);
+                    (index, entry.generation)
+                }
+                None => {
+                    let index = self.entries.len() as u32;
+                    self.entries.push(Entry {
+                        generation: 0,
+                        slot: Some(slot),
+                    });
+                    (index, 0)
+                }
+            }
+        }
+
+        fn remove(&mut self, index: u32) {
+            let entry = &mut self.entries[index as usize];
+            entry.slot = None;
+            entry.generation = entry.generation.wrapping_add(1);
+            self.free.push(index);
+        }
+
+        fn get(&self, key: u64) -> Option<&Slot> {
+            let entry = self.entries.get((key & u64::from(u32::MAX)) as usize)?;
+            if u64::from(entry.generation) != key >> 32 {
+                return None;
+            }
+            entry.slot.as_deref()
+        }
+    }
+
+    struct Reactor {
+        epoll: OwnedFd,
+        table: Mutex<Table>,
+    }
+
+    impl Reactor {
+        fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+            self.table.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    /// The reactor, created (and its dispatcher started) on first use.
+    fn reactor() -> io::Result<&'static Reactor> {
+        static REACTOR: OnceLock<Result<Reactor, i32>> = OnceLock::new();
+        let reactor = REACTOR.get_or_init(|| {
+            let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(|e| e.raw_os_error())?;
+            Ok(Reactor {
+                epoll,
+                table: Mutex::default(),
+            })
+        });
+        match reactor {
+            Ok(reactor) => {
+                static STARTED: std::sync::Once = std::sync::Once::new();
+                STARTED.call_once(|| super::spawn(dispatch(reactor)));
+                Ok(reactor)
+            }
+            Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
+        }
+    }
+
+    /// Reports taken per `epoll_wait`.
+    const BATCH: usize = 256;
+
+    /// Take the reports waiting (at most [`BATCH`], without waiting) and pass each on: bump the
+    /// count of its directions and wake the task waiting there. How many were taken.
+    fn take_reports(reactor: &Reactor) -> io::Result<usize> {
+        use epoll::EventFlags as F;
+        let mut events = [std::mem::MaybeUninit::<epoll::Event>::uninit(); BATCH];
+        let now = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let (events, _) = loop {
+            match epoll::wait(&reactor.epoll, &mut events, Some(&now)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                result => break result?,
+            }
+        };
+        let table = reactor.table();
+        for event in &*events {
+            let (key, flags) = (event.data.u64(), event.flags);
+            let Some(slot) = table.get(key) else {
+                continue;
+            };
+            if flags.intersects(F::RDHUP | F::HUP | F::ERR) {
+                slot.hung_up.store(true, SeqCst);
+            }
+            if flags.intersects(F::IN | F::RDHUP | F::HUP | F::ERR) {
+                slot.ticks[READ].fetch_add(1, SeqCst);
+                slot.wakers[READ].wake();
+            }
+            if flags.intersects(F::OUT | F::HUP | F::ERR) {
+                slot.ticks[WRITE].fetch_add(1, SeqCst);
+                slot.wakers[WRITE].wake();
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// Take the epoll instance's reports whenever async-io says it has some, and pass each on.
+    async fn dispatch(reactor: &'static Reactor) {
+        let watched = match Async::new_nonblocking(reactor.epoll.as_fd()) {
+            Ok(watched) => watched,
+            Err(e) => {
+                log::error!("cannot watch the socket reactor: {e}");
+                return;
+            }
+        };
+        loop {
+            let taken = match take_reports(reactor) {
+                Ok(taken) => taken,
+                Err(e) => {
+                    log::error!("epoll_wait failed: {e}");
+                    return;
+                }
+            };
+            if taken < BATCH {
+                let readable = std::future::poll_fn(|cx| watched.poll_readable(cx)).await;
+                if let Err(e) = readable {
+                    log::error!("cannot wait for the socket reactor: {e}");
+                    return;
+                }
+            } else {
+                // More may be waiting; let the tasks just woken run first.
+                let mut yielded = false;
+                std::future::poll_fn(|cx| {
+                    if std::mem::replace(&mut yielded, true) {
+                        return Poll::Ready(());
+                    }
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                })
+                .await;
+            }
+        }
+    }
+}
 
 /// Set how many executor threads run spawned tasks (at least 1): `n` if given, else what
 /// `ASYNC_STD_THREAD_COUNT` already says, else 1. Call it first thing in `main`: async-std
@@ -409,9 +864,15 @@ pub async fn resolve(host_port: &str) -> io::Result<Vec<SocketAddr>> {
 
 /// Connect to one address.
 pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let connected = Async::<std::net::TcpStream>::connect(addr).await?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let inner = Watched::Oneshot(connected);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let inner = Watched { inner: connected };
     Ok(TcpStream {
-        inner: Async::<std::net::TcpStream>::connect(addr).await?,
+        inner,
         drained: false,
+        seen: 0,
     })
 }
 
@@ -456,6 +917,35 @@ mod tests {
                 listener.accept().await.unwrap();
                 drop(clients);
             }
+        })
+    }
+
+    /// The peer's last bytes and its close, both reported before the read that takes the
+    /// bytes: that read does not fill the buffer, yet the end of stream is still to be read
+    /// (and is not reported again), so the next read returns it instead of waiting for ever.
+    #[test]
+    fn an_end_of_stream_behind_the_last_bytes_is_read_after_them() {
+        block_on(async {
+            let listener = bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut client, b"a").unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            assert_eq!(stream.read_some(&mut buf).await.unwrap(), 1);
+            {
+                // A wait on the empty socket registers it.
+                let waker = futures::task::noop_waker();
+                let mut read = std::pin::pin!(stream.read_some(&mut buf));
+                let first = read.as_mut().poll(&mut Context::from_waker(&waker));
+                assert!(first.is_pending());
+                std::io::Write::write_all(&mut client, b"bc").unwrap();
+                client.shutdown(std::net::Shutdown::Write).unwrap();
+                sleep(Duration::from_millis(100)).await;
+                assert_eq!(read.await.unwrap(), 2);
+            }
+            let end = timeout(Duration::from_secs(5), stream.read_some(&mut buf)).await;
+            assert_eq!(end.map(|r| r.unwrap()), Some(0), "end of stream not seen");
         })
     }
 

@@ -112,11 +112,16 @@ impl<'a, S: ByteStream> Responder<'a, S> {
     /// Write all of `bytes`; fails if the peer takes nothing for the write timeout.
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !self.batched.is_empty() {
-            self.conn.write_all(self.batched, self.machine).await?;
+            self.conn
+                .write_all(self.batched, self.machine, Instant::now())
+                .await?;
             self.batched.clear();
         }
         let before = self.conn.written();
-        let written = self.conn.write_all(bytes, self.machine).await;
+        let written = self
+            .conn
+            .write_all(bytes, self.machine, Instant::now())
+            .await;
         self.sent += self.conn.written() - before;
         written
     }
