@@ -199,6 +199,76 @@ fn aria2c_never_gets_a_corrupt_copy_from_a_verifying_balancer() {
     assert!(!setup.statuses(2).is_empty(), "server 2 got nothing");
 }
 
+/// `aria2c -M` takes our Metalink: `GET /f.bin?meta4` from a `--verify-files` balancer (once
+/// it has seen the servers holding the current copy), saved to a file, gives aria2c the size,
+/// the SHA-256 and one URL per server; it downloads from several of them and verifies the hash.
+#[test]
+fn aria2c_accepts_our_metalink() {
+    if !require("aria2c") {
+        return;
+    }
+    let setup = setup_with(None, &["--verify-files", "--origin", "{origin}"]);
+    let ask = |target: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(
+            setup.balancer.addr,
+            request.as_bytes(),
+            Duration::from_secs(5),
+        );
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    // Redirects make the balancer check the servers it picks; the Metalink names those seen
+    // holding the current copy, with the origin's digest once learned.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let xml = loop {
+        ask("/f.bin");
+        let got = ask("/f.bin?meta4");
+        if let Some((head, xml)) = got.split_once("\r\n\r\n") {
+            let urls = xml.matches("<url ").count();
+            if head.starts_with("HTTP/1.1 200") && xml.contains("<hash ") && urls >= 2 {
+                break xml.to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Metalink with two URLs: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let meta4 = setup.dir.path().join("f.meta4");
+    fs::write(&meta4, &xml).unwrap();
+    let log = setup.dir.path().join("meta4.aria2.log");
+    let ran = run(
+        Command::new("aria2c")
+            .args(["-x1", "-k1M", "--min-split-size=1M", "--log-level=notice"])
+            .args(["--allow-overwrite=true", "--auto-file-renaming=false"])
+            .arg("-d")
+            .arg(setup.dir.path().join("out"))
+            .arg("-l")
+            .arg(&log)
+            .arg("-M")
+            .arg(&meta4),
+        COMMAND,
+    );
+    let log = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        ran.code(),
+        0,
+        "{}\n{}\n{log}\n{xml}",
+        ran.stdout,
+        ran.stderr
+    );
+    let saved = fs::read(setup.dir.path().join("out").join("f.bin")).unwrap();
+    assert!(saved == bytes(LEN, 1), "aria2c saved wrong bytes");
+    assert!(
+        log.contains("Verification finished successfully"),
+        "aria2c did not verify the Metalink's hash:\n{log}"
+    );
+    std::thread::sleep(LOG_FLUSH);
+    let serving = (0..3).filter(|&i| !setup.statuses(i).is_empty()).count();
+    assert!(serving >= 2, "aria2c used {serving} server(s):\n{log}");
+}
+
 #[test]
 fn curl_and_wget_follow_the_redirect_as_before() {
     if !require("curl") || !require("wget") {
