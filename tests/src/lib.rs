@@ -780,3 +780,96 @@ mod tests {
         assert_eq!(super::log_messages(output), "a \"GET /\" 200A\n");
     }
 }
+
+/// `len` bytes that differ with `seed` (xorshift): file contents for mirrors that must hold the
+/// same or other bytes of one length.
+pub fn seeded_bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Write `content` to `root/name` and set its modification time to `modified`, as a mirror
+/// synced with its times holds it.
+pub fn put_file(
+    root: &std::path::Path,
+    name: &str,
+    content: &[u8],
+    modified: std::time::SystemTime,
+) {
+    let path = root.join(name);
+    std::fs::write(&path, content).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
+/// Processes and sockets as Linux's /proc shows them, for the tests of worker processes.
+pub mod procfs {
+    /// The PIDs of the processes whose parent is `pid`.
+    pub fn children(pid: u32) -> Vec<u32> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(pid) {
+                found.push(child);
+            }
+        }
+        found
+    }
+
+    /// The socket inodes of the established TCP connections whose local port is `port`
+    /// (/proc/net/tcp, IPv4).
+    pub fn established_on(port: u16) -> Vec<u64> {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields.get(1)?.rsplit_once(':')?.1;
+                let state = *fields.get(3)?;
+                (u16::from_str_radix(local_port, 16).ok()? == port && state == "01")
+                    .then(|| fields.get(9)?.parse().ok())?
+            })
+            .collect()
+    }
+
+    /// How many of `inodes` are open in process `pid`.
+    pub fn holds(pid: u32, inodes: &[u64]) -> usize {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return 0;
+        };
+        fds.flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy().into_owned();
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .filter(|inode| inodes.contains(inode))
+            .count()
+    }
+}

@@ -9,9 +9,10 @@ use ricochet_tests::{
     bin, chromium_dom, client, pipelined_gets, raw_exchange, require, run, Spawned, TempDir,
     COMMAND,
 };
+use ricochet_tests::{put_file as put, seeded_bytes as bytes};
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -21,30 +22,6 @@ const APP_LEN: usize = 300_000;
 const NEW_LEN: usize = 70_000;
 /// The access log reaches its file at least every second.
 const LOG_FLUSH: Duration = Duration::from_millis(1300);
-
-/// `len` bytes that differ with `seed`.
-fn bytes(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn put(root: &Path, name: &str, content: &[u8], modified: SystemTime) {
-    let path = root.join(name);
-    fs::write(&path, content).unwrap();
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-}
 
 /// Servers A, B, C (indices 0, 1, 2) and the origin (3), with their roots and access logs.
 struct Mirrors {

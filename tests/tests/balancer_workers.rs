@@ -5,6 +5,7 @@
 
 #![cfg(target_os = "linux")]
 
+use ricochet_tests::procfs::{children, established_on, holds};
 use ricochet_tests::{bin, raw_exchange, server, status_of, www, Spawned, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,62 +15,6 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
 const INTERVAL_MS: u64 = 250;
-
-/// The PIDs of the processes whose parent is `pid`.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            found.push(child);
-        }
-    }
-    found
-}
-
-/// The socket inodes of the established TCP connections whose local port is `port`.
-fn established_on(port: u16) -> Vec<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1)?.rsplit_once(':')?.1;
-            let state = *fields.get(3)?;
-            (u16::from_str_radix(local_port, 16).ok()? == port && state == "01")
-                .then(|| fields.get(9)?.parse().ok())?
-        })
-        .collect()
-}
-
-/// How many of `inodes` are open in process `pid`.
-fn holds(pid: u32, inodes: &[u64]) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return 0;
-    };
-    fds.flatten()
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .filter_map(|target| {
-            let target = target.to_string_lossy().into_owned();
-            target
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse::<u64>()
-                .ok()
-        })
-        .filter(|inode| inodes.contains(inode))
-        .count()
-}
 
 /// Probe requests in a server's access log so far.
 fn probes(log: &Path) -> usize {

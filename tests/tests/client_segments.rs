@@ -7,7 +7,8 @@
 //! nothing, and with `--retry` the server is reported to the balancer.
 
 use ricochet_tests::{bin, client, Reply, Spawned, TempDir, TestServer};
-use std::fs::{self, File};
+use ricochet_tests::{put_file as put, seeded_bytes as bytes};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -15,30 +16,6 @@ use std::time::{Duration, SystemTime};
 /// The access log reaches its file at least every second.
 const LOG_FLUSH: Duration = Duration::from_millis(1300);
 const LEN: usize = 3_000_000;
-
-/// `len` bytes that differ with `seed`.
-fn bytes(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn put(root: &Path, name: &str, content: &[u8], modified: SystemTime) {
-    let path = root.join(name);
-    fs::write(&path, content).unwrap();
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-}
 
 /// Three servers on 127.0.0.2..4, each sending a response at most `rate` bytes per second;
 /// server `corrupt` (if any) holds another `f.bin` of the same length and date.

@@ -3,6 +3,8 @@
 //! and the process exits 0; past `--shutdown-timeout` (or on a second signal) what is left is
 //! cut and the exit status is 12 (the exit table's "forced").
 
+#[cfg(target_os = "linux")]
+use ricochet_tests::procfs::children;
 use ricochet_tests::{bin, www, Spawned, TempDir};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -251,29 +253,6 @@ fn balancer_sigterm_closes_a_kept_alive_client_and_exits_0() {
     );
     let log = balancer.log_messages();
     assert!(log.contains("1 connection open, draining"), "{log}");
-}
-
-/// The PIDs of the processes whose parent is `pid`.
-#[cfg(target_os = "linux")]
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            found.push(child);
-        }
-    }
-    found
 }
 
 #[cfg(target_os = "linux")]

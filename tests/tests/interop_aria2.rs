@@ -6,36 +6,14 @@
 //! unaffected by the new headers.
 
 use ricochet_tests::{bin, raw_exchange, require, run, Spawned, TempDir, COMMAND};
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use ricochet_tests::{put_file as put, seeded_bytes as bytes};
+use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 const LOG_FLUSH: Duration = Duration::from_millis(1300);
 const LEN: usize = 4_000_000;
-
-fn bytes(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-fn put(root: &Path, name: &str, content: &[u8], modified: SystemTime) {
-    let path = root.join(name);
-    fs::write(&path, content).unwrap();
-    File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-}
 
 struct Setup {
     dir: TempDir,
