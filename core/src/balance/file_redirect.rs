@@ -16,7 +16,7 @@
 use crate::balance::file_pick::{PickRequest, PickStep};
 use crate::balance::pool::{Ranking, ServerAddr};
 use crate::balance::redirect::{
-    answer_instead, reported_server, write_status, write_unavailable, Answer, Redirect,
+    answer_instead, answer_unavailable, reported_server, write_status, Answer, Redirect,
 };
 use crate::http::error_page::Method;
 use crate::http::report::{MISSING_HEADER, UNREACHABLE_HEADER};
@@ -158,18 +158,14 @@ impl Redirect {
                     body_bytes: body as u64,
                 }
             }
-            None => {
-                let start = out.len();
-                let head_len =
-                    write_unavailable(self.retry_after(), head_only, keep_alive, now, out);
-                Answer {
-                    status: 503,
-                    keep_alive,
-                    server: None,
-                    unreachable: request.unreachable,
-                    body_bytes: (out.len() - start - head_len) as u64,
-                }
-            }
+            None => answer_unavailable(
+                self.retry_after(),
+                head_only,
+                keep_alive,
+                request.unreachable,
+                now,
+                out,
+            ),
         }
     }
 }

@@ -12,12 +12,13 @@
 use crate::balance::file_check::{FileHead, Presence};
 use crate::balance::mirror_list::MirrorList;
 use crate::balance::pool::Ranking;
-use crate::balance::redirect::{html_escape, location, write_status, write_unavailable, Answer};
+use crate::balance::redirect::{
+    answer_page, answer_unavailable, html_escape, location, write_status, Answer,
+};
 use crate::http::digest::Digest;
 use crate::http::error_page::Method;
 use crate::http::request::Request;
 use crate::http::status::Status;
-use crate::http::write::ResponseHead;
 use std::time::SystemTime;
 
 /// The query asking for the file's SHA-256 as `sha256sum` prints it.
@@ -161,58 +162,17 @@ impl<'a> FileMeta<'a> {
                 (body, "text/plain; charset=utf-8")
             }
             (Kind::Sha256, None) if learning => {
-                let start = out.len();
-                let head_len = write_unavailable(retry_after, head_only, keep_alive, now, out);
-                return Answer {
-                    status: 503,
-                    keep_alive,
-                    server: None,
-                    unreachable: None,
-                    body_bytes: (out.len() - start - head_len) as u64,
-                };
+                return answer_unavailable(retry_after, head_only, keep_alive, None, now, out);
             }
             (Kind::Sha256, None) => {
                 return write_status(Status::NOT_FOUND, head_only, keep_alive, now, out)
             }
             (Kind::Meta4, _) if learning && self.servers.is_empty() => {
-                let start = out.len();
-                let head_len = write_unavailable(retry_after, head_only, keep_alive, now, out);
-                return Answer {
-                    status: 503,
-                    keep_alive,
-                    server: None,
-                    unreachable: None,
-                    body_bytes: (out.len() - start - head_len) as u64,
-                };
+                return answer_unavailable(retry_after, head_only, keep_alive, None, now, out);
             }
             (Kind::Meta4, _) => (self.meta4().into_bytes(), METALINK4),
         };
-        let head = ResponseHead::new(200)
-            .header("Date", crate::http::date::http_date(now))
-            .header("Content-Type", content_type)
-            .header("Content-Length", body.len().to_string())
-            .header("Cache-Control", "no-store")
-            .header("Vary", "Accept")
-            .header(
-                "Connection",
-                crate::http::error_page::connection_value(keep_alive),
-            );
-        // Every value is fixed text or digits: writing cannot fail.
-        let written = head.write(out);
-        debug_assert!(written.is_ok());
-        let body_bytes = if head_only {
-            0
-        } else {
-            out.extend_from_slice(&body);
-            body.len() as u64
-        };
-        Answer {
-            status: 200,
-            keep_alive,
-            server: None,
-            unreachable: None,
-            body_bytes,
-        }
+        answer_page(&body, content_type, head_only, keep_alive, now, out)
     }
 
     /// The Metalink 4 document (RFC 5854).

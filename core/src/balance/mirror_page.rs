@@ -11,11 +11,10 @@ use crate::balance::mirror_list::{CopyState, MirrorList};
 use crate::balance::mirror_meta::FileMeta;
 use crate::balance::pool::{Ranking, ServerAddr};
 use crate::balance::probe::Health;
-use crate::balance::redirect::{html_escape, Answer};
+use crate::balance::redirect::{answer_page, html_escape, Answer};
 use crate::http::digest::Digest;
 use crate::http::error_page::Method;
 use crate::http::request::Request;
-use crate::http::write::ResponseHead;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -113,32 +112,14 @@ impl MirrorPage<'_> {
             Format::Html => (self.html(), "text/html; charset=utf-8"),
             Format::Json => (self.json().to_string(), "application/json"),
         };
-        let head = ResponseHead::new(200)
-            .header("Date", crate::http::date::http_date(self.wall))
-            .header("Content-Type", content_type)
-            .header("Content-Length", body.len().to_string())
-            .header("Cache-Control", "no-store")
-            .header("Vary", "Accept")
-            .header(
-                "Connection",
-                crate::http::error_page::connection_value(keep_alive),
-            );
-        // Every value is fixed text or digits: writing cannot fail.
-        let written = head.write(out);
-        debug_assert!(written.is_ok());
-        let body_bytes = if head_only {
-            0
-        } else {
-            out.extend_from_slice(body.as_bytes());
-            body.len() as u64
-        };
-        Answer {
-            status: 200,
+        answer_page(
+            body.as_bytes(),
+            content_type,
+            head_only,
             keep_alive,
-            server: None,
-            unreachable: None,
-            body_bytes,
-        }
+            self.wall,
+            out,
+        )
     }
 
     /// The share of this file's redirects a ranked server gets: its weight over the weights of

@@ -192,17 +192,14 @@ impl Redirect {
                     body_bytes: body_bytes as u64,
                 }
             }
-            None => {
-                let start = out.len();
-                let head_len = write_unavailable(self.retry_after, head_only, keep_alive, now, out);
-                Answer {
-                    status: 503,
-                    keep_alive,
-                    server: None,
-                    unreachable,
-                    body_bytes: (out.len() - start - head_len) as u64,
-                }
-            }
+            None => answer_unavailable(
+                self.retry_after,
+                head_only,
+                keep_alive,
+                unreachable,
+                now,
+                out,
+            ),
         }
     }
 
@@ -464,6 +461,65 @@ pub(crate) fn escape(text: &str, replace: impl Fn(char) -> Option<&'static str>)
         }
     }
     out
+}
+
+/// [`write_unavailable`] as an [`Answer`]: the 503 every answerer gives when it has no server
+/// to name, `unreachable` passed through for the prober.
+pub fn answer_unavailable(
+    retry_after: u32,
+    head_only: bool,
+    keep_alive: bool,
+    unreachable: Option<usize>,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let start = out.len();
+    let head_len = write_unavailable(retry_after, head_only, keep_alive, now, out);
+    Answer {
+        status: 503,
+        keep_alive,
+        server: None,
+        unreachable,
+        body_bytes: (out.len() - start - head_len) as u64,
+    }
+}
+
+/// A `200` page the balancer makes itself (`?mirrorlist`, `?meta4`, `?sha256`): never cached,
+/// varying with `Accept`, the body left out for HEAD.
+pub(crate) fn answer_page(
+    body: &[u8],
+    content_type: &str,
+    head_only: bool,
+    keep_alive: bool,
+    now: SystemTime,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let head = crate::http::write::ResponseHead::new(200)
+        .header("Date", crate::http::date::http_date(now))
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len().to_string())
+        .header("Cache-Control", "no-store")
+        .header("Vary", "Accept")
+        .header(
+            "Connection",
+            crate::http::error_page::connection_value(keep_alive),
+        );
+    // Every value is fixed text or digits: writing cannot fail.
+    let written = head.write(out);
+    debug_assert!(written.is_ok());
+    let body_bytes = if head_only {
+        0
+    } else {
+        out.extend_from_slice(body);
+        body.len() as u64
+    };
+    Answer {
+        status: 200,
+        keep_alive,
+        server: None,
+        unreachable: None,
+        body_bytes,
+    }
 }
 
 /// Write `503 Service Unavailable` with `Retry-After: retry_after` and an HTML body (unless

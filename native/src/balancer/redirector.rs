@@ -18,7 +18,7 @@ use ricochet_core::balance::file_pick::{PickRequest, PickStep};
 use ricochet_core::balance::file_redirect::FileRequest;
 use ricochet_core::balance::mirror_meta::{self, insert_digest_fields};
 use ricochet_core::balance::mirror_page::{self, MirrorPage};
-use ricochet_core::balance::redirect::{write_unavailable, Answer};
+use ricochet_core::balance::redirect::{answer_unavailable, Answer};
 use ricochet_core::http::access_log;
 use ricochet_core::http::request::Request;
 use ricochet_core::http::status::Status;
@@ -297,16 +297,8 @@ impl Redirector<'_> {
         let wall = SystemTime::now();
         let Some(snapshot) = self.published.snapshot() else {
             // Only before the prober's first step, when no client is accepted yet.
-            let start = out.len();
             let retry_after = self.config.redirect.retry_after();
-            let head_len = write_unavailable(retry_after, head_only, keep_alive, wall, out);
-            return Answer {
-                status: 503,
-                keep_alive,
-                server: None,
-                unreachable: None,
-                body_bytes: (out.len() - start - head_len) as u64,
-            };
+            return answer_unavailable(retry_after, head_only, keep_alive, None, wall, out);
         };
         let servers = snapshot
             .servers
