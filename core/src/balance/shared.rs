@@ -531,7 +531,6 @@ fn parse_family(word: &str) -> Result<(Family, Health, Option<Measurement>), Mes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::balancer::{Balancer, ProbeConfig};
 
     fn addr(s: &str) -> ServerAddr {
         ServerAddr::parse(s).unwrap()
@@ -694,56 +693,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn a_follower_ranks_as_the_prober_does() {
-        let servers = vec![
-            addr("127.0.0.1:1"),
-            addr("127.0.0.1:2"),
-            addr("127.0.0.1:3"),
-        ];
-        let config = ProbeConfig {
-            path: "/probe.bin".into(),
-            interval: Duration::from_secs(30),
-            timeout: Duration::from_secs(5),
-            readmit: None,
-        };
-        let now = Instant::now();
-        let mut prober = Balancer::new(servers, &config, Policy::Rank, now).unwrap();
-        let mut jobs = Vec::new();
-        while let Some(job) = prober.poll_probe(now) {
-            jobs.push(job);
-        }
-        for (i, job) in jobs.iter().enumerate() {
-            let result = match i {
-                1 => Err(crate::balance::verdict::ProbeFailure::Refused),
-                _ => Ok(ms(10 * (i as u64 + 1))),
-            };
-            prober.handle_probe_result(job.index, job.family, now, result);
-        }
-        let rankings = prober.rankings();
-        let board = Board::from_prober(&prober.snapshot(), &rankings);
-        // Through the wire and back.
-        let Ok((Message::Board(board), _)) = Message::decode(&Message::Board(board).encode("p"))
-        else {
-            panic!("not a board");
-        };
-        assert_eq!(board.rankings(Policy::Rank), rankings);
-        assert_eq!(board.servers[1].families[0].1, Health::Removed);
-        let snapshot = board.snapshot(&prober.snapshot(), now);
-        let healths: Vec<Health> = snapshot.servers.iter().map(|s| s.probe.health).collect();
-        assert_eq!(healths, [Health::Live, Health::Removed, Health::Live]);
-        assert_eq!(snapshot.probe_path, "/probe.bin");
-
-        // A reload drops the first server: the others keep their indices on both sides.
-        let kept = vec![addr("127.0.0.1:2"), addr("127.0.0.1:3")];
-        prober.reload(kept, now).unwrap();
-        let rankings = prober.rankings();
-        let board = Board::from_prober(&prober.snapshot(), &rankings);
-        assert_eq!(board.servers[0].index, 1);
-        assert_eq!(board.server(2), Some(&addr("127.0.0.1:3")));
-        assert_eq!(board.server(0), None);
-        assert_eq!(board.rankings(Policy::Rank), rankings);
     }
 }
