@@ -95,19 +95,25 @@ pub fn open_file(config: &Config, request: &FileRequest) -> Result<Opened, FileE
 /// Open `relative` under the root, with its metadata (symlinks followed). The file is `None`
 /// when it is not a regular file (a directory, a FIFO...). `Err` is the status to answer.
 ///
-/// Usually one `openat2` call that both opens the file and proves it lies beneath the root,
-/// then an `fstat`; when that call cannot decide (an absolute symlink on the way, or no
+/// A file held open from an earlier request costs one `stat` of its path (see
+/// [`Dir::open_held`](crate::server::sandbox::Dir::open_held)). Otherwise, usually one
+/// `openat2` call that both opens the file and proves it lies beneath the root, then an
+/// `fstat`; when that call cannot decide (an absolute symlink on the way, or no
 /// `openat2` in the kernel), the path is checked component by component by [`resolve`].
 fn open_checked(
     config: &Config,
     relative: &str,
 ) -> Result<(Option<File>, std::fs::Metadata), FileError> {
+    if let Some((file, meta)) = config.root_dir.open_held(relative) {
+        return Ok((Some(file), meta));
+    }
     if let Some(file) = config
         .root_dir
         .open_beneath(relative)
         .map_err(|e| file_error(&e))?
     {
         let meta = file.metadata().map_err(|e| file_error(&e))?;
+        config.root_dir.hold(relative, &file, &meta);
         return Ok((Some(file), meta));
     }
     let (path, meta) = resolve(config, relative)?;
@@ -133,4 +139,68 @@ fn open_checked(
         return Ok((None, meta));
     }
     Ok((Some(file), meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read what `relative` names, as a request would: its bytes, or the status's reason.
+    fn read(config: &Config, relative: &str) -> Result<String, FileError> {
+        let (file, meta) = open_checked(config, relative)?;
+        let mut file = file.expect("a regular file");
+        let mut buf = vec![0; 64];
+        let n = file.read(&mut buf).unwrap();
+        assert_eq!(
+            n as u64,
+            meta.len(),
+            "the length comes from the file as it is now"
+        );
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// A file kept open from an earlier request is served only while its path still names
+    /// it: written in place, it is read as it now is; replaced by a rename, the new file is
+    /// served at once; swapped for a link out of the root, it is refused; deleted, it is not
+    /// found. At most 256 files are kept open.
+    #[cfg(unix)]
+    #[test]
+    fn a_held_file_is_served_only_while_its_path_names_it() {
+        let base = std::env::temp_dir().join(format!("ricochet-held-{}", std::process::id()));
+        let root = base.join("root");
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(base.join("outside.txt"), "outside").unwrap();
+        std::fs::write(root.join("a.txt"), "one").unwrap();
+        let config = Config::new(&root).unwrap();
+
+        assert_eq!(read(&config, "a.txt").unwrap(), "one");
+        assert_eq!(config.root_dir.held(), 1);
+        assert_eq!(read(&config, "a.txt").unwrap(), "one");
+
+        std::fs::write(root.join("a.txt"), "three!!").unwrap();
+        assert_eq!(read(&config, "a.txt").unwrap(), "three!!");
+
+        std::fs::write(root.join("new.tmp"), "four").unwrap();
+        std::fs::rename(root.join("new.tmp"), root.join("a.txt")).unwrap();
+        assert_eq!(read(&config, "a.txt").unwrap(), "four");
+
+        std::fs::remove_file(root.join("a.txt")).unwrap();
+        std::os::unix::fs::symlink("../outside.txt", root.join("a.txt")).unwrap();
+        assert!(matches!(
+            read(&config, "a.txt"),
+            Err(FileError::OutsideRoot)
+        ));
+
+        std::fs::remove_file(root.join("a.txt")).unwrap();
+        assert!(matches!(read(&config, "a.txt"), Err(FileError::NotFound)));
+
+        for i in 0..300 {
+            let name = format!("f{i}");
+            std::fs::write(root.join(&name), "x").unwrap();
+            assert_eq!(read(&config, &name).unwrap(), "x");
+        }
+        assert_eq!(config.root_dir.held(), 256);
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

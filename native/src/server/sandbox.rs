@@ -22,6 +22,46 @@ pub struct Dir {
     checked: std::sync::atomic::AtomicU64,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     clock: Instant,
+    /// Files opened beneath the directory, kept open for the next request for the same path.
+    held: Held,
+}
+
+/// Regular files kept open between requests, by path relative to the root: at most
+/// [`MAX_HELD`]. A request for a held path costs one `stat` of the path instead of an
+/// `openat2`, an `fstat` and a `close`. The `stat` proves the path still names the held file:
+/// same device, inode and change time (`ctime` moves on every write, `chmod`, `chown`, link,
+/// rename and extended attribute of the file), else the file is let go and the path opened
+/// afresh, beneath the root, as for a path never seen. So a file replaced, renamed, deleted,
+/// made unreadable or moved out of the root behind a symlink is never served from the held
+/// copy; a file written in place is read as it now is (the size comes from the fresh `stat`).
+#[derive(Debug, Default)]
+struct Held {
+    files: std::sync::Mutex<std::collections::HashMap<Box<str>, HeldFile>>,
+}
+
+/// Most files [`Held`] keeps open: a bound on descriptors (and on the disk space of deleted
+/// files still held) that covers a busy mirror's hot files.
+const MAX_HELD: usize = 256;
+
+#[derive(Debug)]
+struct HeldFile {
+    file: File,
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+/// What says a path still names the same file: see [`Held`].
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64, (i64, i64)) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino(), (meta.ctime(), meta.ctime_nsec()))
+}
+
+impl Held {
+    fn files(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, HeldFile>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Set once `openat2` has failed with ENOSYS or EPERM (a kernel before 5.6, or a seccomp
@@ -39,6 +79,7 @@ impl Dir {
                 fd: std::sync::RwLock::new(Self::open_fd(path)?),
                 checked: 0.into(),
                 clock: Instant::now(),
+                held: Held::default(),
             })
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -48,6 +89,7 @@ impl Dir {
             }
             Ok(Dir {
                 path: path.to_path_buf(),
+                held: Held::default(),
             })
         }
     }
@@ -86,6 +128,67 @@ impl Dir {
             }
         }
     }
+
+    /// The file `relative` names, if it is held open (see [`Held`]) and the path still names
+    /// it, with its metadata from a fresh `stat`. `None` means: open it as usual (a held file
+    /// the path no longer names is let go).
+    #[cfg(unix)]
+    pub fn open_held(&self, relative: &str) -> Option<(File, std::fs::Metadata)> {
+        let (file, held) = {
+            let files = self.held.files();
+            let held = files.get(relative)?;
+            (held.file.share(), (held.dev, held.ino, held.ctime))
+        };
+        match std::fs::metadata(self.path.join(relative)) {
+            Ok(meta) if meta.is_file() && identity(&meta) == held => Some((file, meta)),
+            _ => {
+                self.held.files().remove(relative);
+                None
+            }
+        }
+    }
+
+    /// Keep `file`, just opened beneath the directory for `relative`, open for the next
+    /// request (regular files only; see [`Held`]).
+    #[cfg(unix)]
+    pub fn hold(&self, relative: &str, file: &File, meta: &std::fs::Metadata) {
+        if !meta.is_file() {
+            return;
+        }
+        let (dev, ino, ctime) = identity(meta);
+        let mut files = self.held.files();
+        if files.len() >= MAX_HELD && !files.contains_key(relative) {
+            // Let one go: which one matters little, a path asked for again is reopened.
+            if let Some(key) = files.keys().next().cloned() {
+                files.remove(&key);
+            }
+        }
+        let file = file.share();
+        files.insert(
+            relative.into(),
+            HeldFile {
+                file,
+                dev,
+                ino,
+                ctime,
+            },
+        );
+    }
+
+    /// How many files are held open.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.held.files().len()
+    }
+
+    /// Nothing is held where there is no `stat` identity to check it by.
+    #[cfg(not(unix))]
+    pub fn open_held(&self, _relative: &str) -> Option<(File, std::fs::Metadata)> {
+        None
+    }
+
+    #[cfg(not(unix))]
+    pub fn hold(&self, _relative: &str, _file: &File, _meta: &std::fs::Metadata) {}
 
     /// `openat2(relative, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` for reading, with
     /// `O_NONBLOCK | O_NOCTTY`. `None` when the kernel has no `openat2` (`ENOSYS`, or `EPERM`
