@@ -462,6 +462,7 @@ fn with_files() -> StatusReport {
         entries: 17,
         evictions: 5,
         in_flight: 2,
+        news_dropped: 6,
     });
     s
 }
@@ -488,6 +489,7 @@ fn file_checks_show_on_every_endpoint_when_files_are_verified() {
     assert_eq!(files["cache_entries"], 17);
     assert_eq!(files["cache_evictions"], 5);
     assert_eq!(files["in_flight"], 2);
+    assert_eq!(files["news_dropped"], 6);
     let text = admin::metrics(&s);
     for line in [
         "# TYPE ricochet_file_checks_total counter",
@@ -501,6 +503,8 @@ fn file_checks_show_on_every_endpoint_when_files_are_verified() {
         "# TYPE ricochet_file_cache_entries gauge",
         "ricochet_file_cache_entries 17",
         "ricochet_file_cache_evictions_total 5",
+        "# TYPE ricochet_file_news_dropped_total counter",
+        "ricochet_file_news_dropped_total 6",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }

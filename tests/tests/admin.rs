@@ -205,6 +205,7 @@ fn file_check_metrics_pass_promtool() {
             entries: 4,
             evictions: 2,
             in_flight: 1,
+            news_dropped: 0,
         }),
     };
     let text = admin::metrics(&report);

@@ -521,6 +521,10 @@ fn file_facts(page: &mut String, f: &FileCounters) {
                 f.entries, f.evictions, f.in_flight
             ),
         ),
+        (
+            "Answers not shared",
+            format!("{} (a link to another process was full)", f.news_dropped),
+        ),
     ];
     for (name, value) in facts {
         let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
@@ -603,6 +607,7 @@ pub fn status_json(status: &StatusReport) -> String {
             "cache_entries": f.entries,
             "cache_evictions": f.evictions,
             "in_flight": f.in_flight,
+            "news_dropped": f.news_dropped,
         })),
     })
     .to_string()
@@ -805,5 +810,11 @@ fn file_metrics(family: &mut dyn FnMut(&str, &str, &str, Samples), f: &FileCount
         "counter",
         "Paths forgotten to keep the file cache within its capacity.",
         one(f.evictions.to_string()),
+    );
+    family(
+        "ricochet_file_news_dropped_total",
+        "counter",
+        "Check answers not shared with the other processes: a link's queue was full.",
+        one(f.news_dropped.to_string()),
     );
 }

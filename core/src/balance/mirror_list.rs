@@ -27,6 +27,9 @@ pub struct FileCounters {
     pub evictions: u64,
     /// Checks handed out and not answered yet.
     pub in_flight: usize,
+    /// Check answers not shared with the other processes (`--workers`, `--state`) because a
+    /// link's queue was full (the other processes then check for themselves).
+    pub news_dropped: u64,
 }
 
 /// Where one target stands for one path, as a snapshot for the mirror list.

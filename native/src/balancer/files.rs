@@ -145,7 +145,10 @@ impl Files {
 
     /// The counts for the admin page and `/metrics`.
     pub fn counters(&self) -> FileCounters {
-        self.lock().counters()
+        FileCounters {
+            news_dropped: self.dropped(),
+            ..self.lock().counters()
+        }
     }
 
     /// What is known of `path` on servers `0..servers` (live ones are `ranking`'s).
