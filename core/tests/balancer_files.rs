@@ -653,3 +653,57 @@ fn a_shared_answer_counts_as_a_check_of_this_process() {
         .handle_shared(Target::Server(0), "/b", head, sim.now - secs(1));
     assert_eq!(sim.drain().len(), 1);
 }
+
+/// With a look-ahead, a request that had to wait for a check has, once redirected, the other
+/// servers (up to the look-ahead, best ranked first) checked in the background: the next
+/// request knows them all as holders (its `Link` headers and Metalink name them) without
+/// waiting on any check, and checks nothing more. Without one, only the picked server is known.
+#[test]
+fn a_redirect_after_a_check_has_the_other_servers_checked_ahead() {
+    for ahead in [0, 1, 2, 5] {
+        let config = FileIndexConfig {
+            look_ahead: ahead,
+            ..FileIndexConfig::default()
+        };
+        let mut sim = Sim::new(config, &[10, 20, 30]);
+        let mut first = PickRequest::new("/f.bin");
+        let picked = loop {
+            let step = sim.poll(&mut first);
+            let jobs = sim.drain();
+            if let PickStep::Redirect(picked) = step {
+                // Checked ahead: the best ranked servers besides the one picked.
+                let expected: Vec<Target> = (0..3)
+                    .filter(|&i| i != picked)
+                    .take(ahead)
+                    .map(Target::Server)
+                    .collect();
+                let got: Vec<Target> = jobs.iter().map(|j| j.target()).collect();
+                assert_eq!(got, expected, "look-ahead {ahead}, picked {picked}");
+                for job in jobs {
+                    assert!(sim.index.handle_check(&job, ok(1000, 0), sim.now));
+                }
+                break picked;
+            }
+            assert_eq!(step, PickStep::Wait);
+            for job in jobs {
+                assert!(sim.index.handle_check(&job, ok(1000, 0), sim.now));
+            }
+        };
+        assert_eq!(first.checks(), 1, "the first request waited on one check");
+        assert!(first.holds(picked));
+        let checks_so_far = sim.jobs.len();
+        assert_eq!(checks_so_far, 1 + ahead.min(2));
+
+        sim.now += secs(1);
+        let known = (0..3)
+            .filter(|&i| sim.index.presence(i, "/f.bin", sim.now) == Presence::Has)
+            .count();
+        assert_eq!(known, 1 + ahead.min(2), "look-ahead {ahead}");
+        if ahead >= 2 {
+            let mut second = PickRequest::new("/f.bin");
+            assert!(matches!(sim.poll(&mut second), PickStep::Redirect(_)));
+            assert!(sim.drain().is_empty(), "a warm request checks nothing");
+            assert!((0..3).all(|i| second.holds(i)), "every holder named");
+        }
+    }
+}

@@ -663,3 +663,51 @@ fn link_headers_name_only_servers_known_to_hold_the_current_copy() {
         assert_eq!(named, 50, "{path}:\n{responses}");
     }
 }
+
+/// One redirect of a path never asked for before has the other servers checked in the
+/// background (up to `--links`, 5 by default): soon after it the mirror list knows every
+/// server's copy with no other request for the file, each server got one `HEAD` for it, and the
+/// next redirect's `Link` header names the other server holding the current copy (A and B
+/// hold it, C another version).
+#[test]
+fn one_redirect_has_the_other_servers_checked_ahead() {
+    let mirrors = Mirrors::start();
+    let balancer = mirrors.balancer(&["--verify-files"], true);
+    let got = get(&balancer, "/app.bin");
+    assert!(got.starts_with("HTTP/1.1 301"), "{got}");
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let states = states(&balancer, "/app.bin");
+        let known = (0..3).all(|i| {
+            let state = &states[&mirrors.name(i)];
+            state != "unknown" && state != "checking"
+        });
+        let logged = (0..3).all(|i| mirrors.heads(i, "/app.bin") > 0);
+        if known && logged {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the other servers were not checked ahead: {states:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..3 {
+        assert_eq!(mirrors.heads(i, "/app.bin"), 1, "HEADs on server {i}");
+    }
+    let got = get(&balancer, "/app.bin");
+    let (head, _) = got.split_once("\r\n\r\n").unwrap();
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("a Location");
+    let duplicates: Vec<&str> = head
+        .lines()
+        .filter(|l| l.starts_with("Link: ") && l.contains("rel=duplicate"))
+        .collect();
+    assert_eq!(duplicates.len(), 1, "{head}");
+    let (a, b, c) = (mirrors.name(0), mirrors.name(1), mirrors.name(2));
+    let other = if location.contains(&a) { &b } else { &a };
+    assert!(duplicates[0].contains(other.as_str()), "{head}");
+    assert!(!head.contains(&c), "{head}");
+}

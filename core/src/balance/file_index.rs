@@ -84,6 +84,13 @@ pub struct FileIndexConfig {
     /// A failed check is not retried before this long after it failed (default 1 s); meanwhile
     /// requests go to other servers.
     pub retry_after: Duration,
+    /// When a request that had to wait for a check is redirected, also check this many of the
+    /// other live servers (best ranked first) whose answer for the path is unknown or stale,
+    /// in the background: the next redirects' `Link` headers and the Metalink name every
+    /// server known to hold the current copy, and that list fills up in one round of checks
+    /// rather than one server per request. Requests served from fresh answers look at no other
+    /// server. Default 0 (the balancer sets it to `--links`).
+    pub look_ahead: usize,
 }
 
 impl Default for FileIndexConfig {
@@ -96,6 +103,7 @@ impl Default for FileIndexConfig {
             capacity: 100_000,
             verify_timeout: Duration::from_secs(2),
             retry_after: Duration::from_secs(1),
+            look_ahead: 0,
         }
     }
 }

@@ -179,6 +179,32 @@ fn holders(index: &FileIndex, slot: u32, ranking: &Ranking, now: Instant) -> u64
         .fold(0, |set, row| set | 1 << row.index)
 }
 
+/// Queue checks of up to [`FileIndexConfig::look_ahead`] live servers besides `picked` (best
+/// ranked first) whose answer for the path in `slot` is unknown or stale.
+///
+/// [`FileIndexConfig::look_ahead`]: crate::balance::file_index::FileIndexConfig::look_ahead
+fn look_ahead(index: &mut FileIndex, slot: u32, ranking: &Ranking, picked: usize, now: Instant) {
+    let ahead = index.config().look_ahead;
+    if ahead == 0 {
+        return;
+    }
+    let entry = Some(index.entry_at(slot));
+    let origin_fresh = !index.config().origin || index.origin_fresh(entry, now);
+    let due: Vec<usize> = ranking
+        .table()
+        .iter()
+        .filter(|row| row.index != picked)
+        .take(ahead)
+        .filter(|row| {
+            index.view_in(entry, Target::Server(row.index), now, origin_fresh) == View::Due
+        })
+        .map(|row| row.index)
+        .collect();
+    for server in due {
+        index.want_at(slot, Target::Server(server));
+    }
+}
+
 impl PickState {
     /// One lookup of the path ([`FileIndex::touch`]); every look after it reads the entry's
     /// slot and the verdicts judged when the answers came in.
@@ -199,7 +225,10 @@ impl PickState {
             PickStep::Redirect(server) => index.digest_at(slot, Target::Server(server)).copied(),
             _ => None,
         };
-        if let PickStep::Redirect(_) = step {
+        if let PickStep::Redirect(picked) = step {
+            if self.checks > 0 {
+                look_ahead(index, slot, ranking, picked, now);
+            }
             self.holders = holders(index, slot, ranking, now);
         }
         step

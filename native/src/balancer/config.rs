@@ -157,6 +157,9 @@ pub struct FileFlags {
     pub verify_timeout: Option<Duration>,
     /// `--file-cache ENTRIES`.
     pub file_cache: Option<usize>,
+    /// `--links K`: how many other servers a redirect's `Link` headers may name, and so how
+    /// many the index checks ahead ([`FileIndexConfig::look_ahead`]).
+    pub links: u32,
 }
 
 impl FileFlags {
@@ -188,6 +191,7 @@ impl FileFlags {
             capacity: self.file_cache.unwrap_or(defaults.capacity),
             verify_timeout: self.verify_timeout.unwrap_or(defaults.verify_timeout),
             retry_after: defaults.retry_after,
+            look_ahead: self.links as usize,
         };
         if config.capacity == 0 {
             return Err(FileFlagsError::NoCache);

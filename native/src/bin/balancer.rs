@@ -405,6 +405,7 @@ fn config(args: &Args) -> Result<Config, LaunchError> {
         miss_ttl: args.miss_ttl,
         verify_timeout: args.verify_timeout,
         file_cache: args.file_cache,
+        links: args.links,
     };
     if let Some((settings, origin)) = files.settings().map_err(LaunchError::Files)? {
         let trust = config.probe_trust.clone();
