@@ -25,6 +25,7 @@ use crate::http::report::{MISSING_HEADER, UNREACHABLE_HEADER};
 use crate::http::request::Request;
 use crate::http::status::Status;
 use std::fmt;
+use std::ops::Range;
 use std::time::SystemTime;
 
 /// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
@@ -243,13 +244,29 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> usize {
-        let location = location(base_url, path, query);
         let reason = crate::http::status::reason_phrase(self.status).as_bytes();
         const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
         const BODY_2: &[u8] = b"</title></head>\n<body>\n<h1>";
         const BODY_3: &[u8] = b"</h1>\n<p>The document has moved <a href=\"";
         const BODY_4: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
-        let href_len: usize = location.bytes().map(escaped_len).sum();
+        // Written in one pass, straight into `out`: the same bytes `ResponseHead::write` gives
+        // for Location, Cache-Control, Content-Type, Content-Length, Date and Connection. The
+        // path and query are encoded once, into the `Location`; the `Link` lines and the body
+        // copy that span from `out` itself.
+        let request_len = path.len() + query.map_or(0, str::len);
+        out.reserve(400 + 2 * (base_url.len() + request_len));
+        out.extend_from_slice(b"HTTP/1.1 ");
+        crate::http::write::push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason);
+        out.extend_from_slice(b"\r\nLocation: ");
+        let location = push_location(base_url, path, query, out);
+        out.extend_from_slice(b"\r\n");
+        if self.links > 0 && !path.ends_with('/') && !path.is_empty() {
+            let encoded = location.start + base_url.len()..location.end;
+            write_links(encoded, duplicates, self.links, out);
+        }
+        let href_len = location.len() + html_escape_extra(&out[location.clone()]);
         let body_len = BODY_1.len()
             + 4
             + reason.len()
@@ -258,20 +275,6 @@ impl Redirect {
             + BODY_3.len()
             + href_len
             + BODY_4.len();
-        // Written in one pass, straight into `out`: the same bytes `ResponseHead::write` gives
-        // for Location, Cache-Control, Content-Type, Content-Length, Date and Connection. The
-        // Location is encoded (printable ASCII only), the rest is fixed text and digits.
-        out.reserve(240 + location.len() + body_len);
-        out.extend_from_slice(b"HTTP/1.1 ");
-        crate::http::write::push_decimal(out, u64::from(self.status));
-        out.push(b' ');
-        out.extend_from_slice(reason);
-        out.extend_from_slice(b"\r\nLocation: ");
-        out.extend_from_slice(location.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        if self.links > 0 && !path.ends_with('/') && !path.is_empty() {
-            write_links(&location[base_url.len()..], duplicates, self.links, out);
-        }
         out.extend_from_slice(
             b"Cache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
               Content-Length: ",
@@ -291,9 +294,7 @@ impl Redirect {
             out.extend_from_slice(BODY_2);
             out.extend_from_slice(reason);
             out.extend_from_slice(BODY_3);
-            for b in location.bytes() {
-                push_escaped(out, b);
-            }
+            push_html_escaped_within(out, location, href_len);
             out.extend_from_slice(BODY_4);
             debug_assert_eq!(out.len() - before, body_len);
             body_len
@@ -303,28 +304,29 @@ impl Redirect {
     }
 }
 
-/// The `Link` lines of a file's redirect: `duplicates` (at most `max`), each with `encoded`
-/// (the path and query as encoded in the `Location`), then the Metalink description.
+/// The `Link` lines of a file's redirect: `duplicates` (at most `max`), each followed by the
+/// path and query as encoded in the `Location` (`out[encoded]`), then the Metalink description.
 fn write_links<'u>(
-    encoded: &str,
+    encoded: Range<usize>,
     duplicates: impl Iterator<Item = &'u str>,
     max: u32,
     out: &mut Vec<u8>,
 ) {
-    use crate::http::link::{
-        write_link_params, write_link_target, DESCRIBED_BY, DUPLICATE, METALINK4,
-    };
+    use crate::http::link::{write_link_params, DESCRIBED_BY, DUPLICATE, METALINK4};
     for (pri, base_url) in (1..=max).zip(duplicates) {
         out.extend_from_slice(b"Link: <");
-        write_link_target(out, base_url.as_bytes());
-        write_link_target(out, encoded.as_bytes());
+        out.extend_from_slice(base_url.as_bytes());
+        out.extend_from_within(encoded.clone());
         write_link_params(out, DUPLICATE, Some(pri), None);
     }
     // The balancer's own path: everything before the query, as encoded.
-    let path = encoded.split('?').next().unwrap_or(encoded);
+    let path_len = out[encoded.clone()]
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(encoded.len());
     out.extend_from_slice(b"Link: <");
-    write_link_target(out, path.as_bytes());
-    write_link_target(out, b"?meta4");
+    out.extend_from_within(encoded.start..encoded.start + path_len);
+    out.extend_from_slice(b"?meta4");
     write_link_params(out, DESCRIBED_BY, None, Some(METALINK4));
 }
 
@@ -403,16 +405,44 @@ fn html_entity(c: char) -> Option<&'static str> {
     }
 }
 
-/// Length of byte `b` once HTML-escaped by [`html_escape`].
-fn escaped_len(b: u8) -> usize {
-    html_entity(char::from(b)).map_or(1, str::len)
+/// How many bytes [`html_escape`] adds for each byte (0: written as itself).
+static HTML_EXTRA: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'&' as usize] = 4;
+    table[b'<' as usize] = 3;
+    table[b'>' as usize] = 3;
+    table[b'"' as usize] = 5;
+    table[b'\'' as usize] = 4;
+    table
+};
+
+/// How many bytes longer `text` is once HTML-escaped by [`html_escape`].
+fn html_escape_extra(text: &[u8]) -> usize {
+    text.iter()
+        .map(|&b| usize::from(HTML_EXTRA[usize::from(b)]))
+        .sum()
 }
 
-/// Append byte `b` HTML-escaped as [`html_escape`] does (ASCII bytes; others pass through).
-fn push_escaped(out: &mut Vec<u8>, b: u8) {
-    match html_entity(char::from(b)) {
-        Some(entity) => out.extend_from_slice(entity.as_bytes()),
-        None => out.push(b),
+/// Append `out[text]` HTML-escaped as [`html_escape`] does, `escaped_len` bytes in all: copied
+/// as is when nothing needs escaping (a `Location` seldom holds `&` or `'`), else a run of
+/// plain bytes at a time.
+fn push_html_escaped_within(out: &mut Vec<u8>, text: Range<usize>, escaped_len: usize) {
+    if escaped_len == text.len() {
+        out.extend_from_within(text);
+        return;
+    }
+    let mut at = text.start;
+    while at < text.end {
+        let run = out[at..text.end]
+            .iter()
+            .position(|&b| HTML_EXTRA[usize::from(b)] != 0)
+            .unwrap_or(text.end - at);
+        out.extend_from_within(at..at + run);
+        at += run;
+        if let Some(entity) = out.get(at).and_then(|&b| html_entity(char::from(b))) {
+            out.extend_from_slice(entity.as_bytes());
+            at += 1;
+        }
     }
 }
 
@@ -423,27 +453,30 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
 /// server gets exactly the path the client asked for.
 pub fn location(base_url: &str, path: &str, query: Option<&str>) -> String {
     let mut out =
-        String::with_capacity(base_url.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1);
-    out.push_str(base_url);
-    if !path.starts_with('/') {
-        out.push('/');
-    }
-    encode_component(path, &mut out);
-    if let Some(query) = query {
-        out.push('?');
-        encode_component(query, &mut out);
-    }
-    out
+        Vec::with_capacity(base_url.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    push_location(base_url, path, query, &mut out);
+    // Printable ASCII only: the base URL comes from the pool, the rest is encoded.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn encode_component(input: &str, out: &mut String) {
+/// Append [`location`]`(base_url, path, query)` to `out`; where it is in `out`.
+fn push_location(
+    base_url: &str,
+    path: &str,
+    query: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Range<usize> {
     let start = out.len();
-    crate::http::url::encode_uri(input.as_bytes(), out);
-    if out[start..].contains('#') {
-        let encoded = out[start..].replace('#', "%23");
-        out.truncate(start);
-        out.push_str(&encoded);
+    out.extend_from_slice(base_url.as_bytes());
+    if !path.starts_with('/') {
+        out.push(b'/');
     }
+    crate::http::url::push_uri_encoded(path.as_bytes(), out);
+    if let Some(query) = query {
+        out.push(b'?');
+        crate::http::url::push_uri_encoded(query.as_bytes(), out);
+    }
+    start..out.len()
 }
 
 /// Escape `&`, `<`, `>`, `"` and `'` for use in HTML text or a quoted attribute.
@@ -555,6 +588,40 @@ mod tests {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
     }
 
+    /// The `Location` as built before the one-pass writer: [`crate::http::url::encode_uri`]
+    /// into a `String`, then every `#` replaced.
+    fn reference_location(base_url: &str, path: &str, query: Option<&str>) -> String {
+        let encode = |input: &str, out: &mut String| {
+            let mut encoded = String::new();
+            crate::http::url::encode_uri(input.as_bytes(), &mut encoded);
+            out.push_str(&encoded.replace('#', "%23"));
+        };
+        let mut out = base_url.to_string();
+        if !path.starts_with('/') {
+            out.push('/');
+        }
+        encode(path, &mut out);
+        if let Some(query) = query {
+            out.push('?');
+            encode(query, &mut out);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn location_encodes_as_encode_uri_then_hash(
+            path in "[/a-z%0-9#&'\"<> ?\\x00-\\x1f\u{e9}\u{1F600}]{0,24}",
+            query in proptest::option::of("[a-z%0-9#&'=\\x7f ]{0,12}"),
+        ) {
+            let query = query.as_deref();
+            proptest::prop_assert_eq!(
+                location(BASE, &path, query),
+                reference_location(BASE, &path, query)
+            );
+        }
+    }
+
     /// The answer built through `ResponseHead`: the one-pass writer must give the same bytes.
     fn reference(
         redirect: &Redirect,
@@ -562,7 +629,7 @@ mod tests {
         head_only: bool,
         keep_alive: bool,
     ) -> Vec<u8> {
-        let location = location(BASE, path, query);
+        let location = reference_location(BASE, path, query);
         let reason = crate::http::status::reason_phrase(redirect.status);
         let body = format!(
             "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
@@ -597,6 +664,9 @@ mod tests {
             ("/d\"q<>&#", Some("a b#c")),
             ("nolead", Some("")),
             ("/%41%zz/\u{e9}", None),
+            ("/%4", Some("%")),
+            ("/a'b&c", Some("d=&e='")),
+            ("/#%2#%", Some("#")),
         ];
         for status in [301, 302, 303, 307, 308] {
             let redirect = Redirect::new(status).unwrap();

@@ -487,8 +487,42 @@ pub(crate) const fn is_unreserved_or_sub_delim(b: u8) -> bool {
 
 /// Whether `b` may appear as itself in a URI's path or query: unreserved, gen-delims and
 /// sub-delims (RFC 3986 section 2). `%` is handled separately.
-fn is_uri_byte(b: u8) -> bool {
+const fn is_uri_byte(b: u8) -> bool {
     is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'/' | b'?' | b'#' | b'[' | b']' | b'@')
+}
+
+/// Bytes [`push_uri_encoded`] copies as they are: [`is_uri_byte`] but `#` and `%`.
+static URI_RUN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_uri_byte(b as u8) && b as u8 != b'#' && b as u8 != b'%';
+        b += 1;
+    }
+    table
+};
+
+/// [`encode_uri`] into bytes, with `#` percent-encoded too (a redirect's path and query hold no
+/// fragment): the same output as `encode_uri` followed by replacing `#` with `%23`, written
+/// straight into `out` a run of plain bytes at a time.
+pub(crate) fn push_uri_encoded(input: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut rest = input;
+    loop {
+        let run = rest
+            .iter()
+            .position(|&b| !URI_RUN[usize::from(b)])
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let [b, after @ ..] = &rest[run..] else {
+            return;
+        };
+        match (b, after) {
+            (b'%', [h, l, ..]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => out.push(b'%'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+        rest = after;
+    }
 }
 
 /// Append `%XX` for `b`.
