@@ -244,22 +244,14 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> usize {
-        let reason = crate::http::status::reason_phrase(self.status).as_bytes();
-        const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
-        const BODY_2: &[u8] = b"</title></head>\n<body>\n<h1>";
-        const BODY_3: &[u8] = b"</h1>\n<p>The document has moved <a href=\"";
-        const BODY_4: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
+        let (status_line, body_start) = fixed_text(self.status);
         // Written in one pass, straight into `out`: the same bytes `ResponseHead::write` gives
         // for Location, Cache-Control, Content-Type, Content-Length, Date and Connection. The
         // path and query are encoded once, into the `Location`; the `Link` lines and the body
         // copy that span from `out` itself.
         let request_len = path.len() + query.map_or(0, str::len);
         out.reserve(400 + 2 * (base_url.len() + request_len));
-        out.extend_from_slice(b"HTTP/1.1 ");
-        crate::http::write::push_decimal(out, u64::from(self.status));
-        out.push(b' ');
-        out.extend_from_slice(reason);
-        out.extend_from_slice(b"\r\nLocation: ");
+        out.extend_from_slice(status_line);
         let location = push_location(base_url, path, query, out);
         out.extend_from_slice(b"\r\n");
         if self.links > 0 && !path.ends_with('/') && !path.is_empty() {
@@ -267,14 +259,7 @@ impl Redirect {
             write_links(encoded, duplicates, self.links, out);
         }
         let href_len = location.len() + html_escape_extra(&out[location.clone()]);
-        let body_len = BODY_1.len()
-            + 4
-            + reason.len()
-            + BODY_2.len()
-            + reason.len()
-            + BODY_3.len()
-            + href_len
-            + BODY_4.len();
+        let body_len = body_start.len() + href_len + BODY_END.len();
         out.extend_from_slice(
             b"Cache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
               Content-Length: ",
@@ -287,20 +272,47 @@ impl Redirect {
         out.extend_from_slice(b"\r\n\r\n");
         if !head_only {
             let before = out.len();
-            out.extend_from_slice(BODY_1);
-            crate::http::write::push_decimal(out, u64::from(self.status));
-            out.push(b' ');
-            out.extend_from_slice(reason);
-            out.extend_from_slice(BODY_2);
-            out.extend_from_slice(reason);
-            out.extend_from_slice(BODY_3);
+            out.extend_from_slice(body_start);
             push_html_escaped_within(out, location, href_len);
-            out.extend_from_slice(BODY_4);
+            out.extend_from_slice(BODY_END);
             debug_assert_eq!(out.len() - before, body_len);
             body_len
         } else {
             0
         }
+    }
+}
+
+/// What ends a redirect's HTML body, after the link.
+const BODY_END: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
+
+/// The fixed text of a redirect with `status`: the status line and `Location: `, and the body
+/// up to the link (`<a href="`). `status` is one [`Redirect::new`] accepts.
+fn fixed_text(status: u16) -> (&'static [u8], &'static [u8]) {
+    macro_rules! text {
+        ($code:literal, $reason:literal) => {
+            (
+                concat!("HTTP/1.1 ", $code, " ", $reason, "\r\nLocation: ").as_bytes(),
+                concat!(
+                    "<!DOCTYPE html>\n<html>\n<head><title>",
+                    $code,
+                    " ",
+                    $reason,
+                    "</title></head>\n<body>\n<h1>",
+                    $reason,
+                    "</h1>\n<p>The document has moved <a href=\""
+                )
+                .as_bytes(),
+            )
+        };
+    }
+    match status {
+        302 => text!(302, "Found"),
+        303 => text!(303, "See Other"),
+        307 => text!(307, "Temporary Redirect"),
+        308 => text!(308, "Permanent Redirect"),
+        // 301, and what `Redirect::new` refuses (never built).
+        _ => text!(301, "Moved Permanently"),
     }
 }
 
@@ -312,12 +324,21 @@ fn write_links<'u>(
     max: u32,
     out: &mut Vec<u8>,
 ) {
-    use crate::http::link::{write_link_params, DESCRIBED_BY, DUPLICATE, METALINK4};
+    // What `link::write_link_params` writes for these relations, as one copy (the tests below
+    // read the lines back).
+    const DUPLICATE_PRI: &[u8] = b">; rel=duplicate; pri=";
+    const DESCRIBED_BY_METALINK: &[u8] =
+        b"?meta4>; rel=describedby; type=\"application/metalink4+xml\"\r\n";
     for (pri, base_url) in (1..=max).zip(duplicates) {
         out.extend_from_slice(b"Link: <");
         out.extend_from_slice(base_url.as_bytes());
         out.extend_from_within(encoded.clone());
-        write_link_params(out, DUPLICATE, Some(pri), None);
+        out.extend_from_slice(DUPLICATE_PRI);
+        match u8::try_from(pri) {
+            Ok(digit @ 0..=9) => out.push(b'0' + digit),
+            _ => crate::http::write::push_decimal(out, u64::from(pri)),
+        }
+        out.extend_from_slice(b"\r\n");
     }
     // The balancer's own path: everything before the query, as encoded.
     let path_len = out[encoded.clone()]
@@ -326,8 +347,7 @@ fn write_links<'u>(
         .unwrap_or(encoded.len());
     out.extend_from_slice(b"Link: <");
     out.extend_from_within(encoded.start..encoded.start + path_len);
-    out.extend_from_slice(b"?meta4");
-    write_link_params(out, DESCRIBED_BY, None, Some(METALINK4));
+    out.extend_from_slice(DESCRIBED_BY_METALINK);
 }
 
 /// The answer to a request that is not to be redirected, written into `out`: 405 or 501 for

@@ -430,7 +430,17 @@ pub(crate) fn remove_dot_segments(path: &str) -> String {
 /// file server and the balancer alike (nginx refuses it too). In a well-formed path every `%`
 /// starts an escape, so finding `%00` is decoding.
 pub fn path_holds_nul(path: &str) -> bool {
-    path.contains("%00") || path.contains('\0')
+    // One pass (every request to the balancer and the server asks), stopping only at `%` and
+    // NUL.
+    let bytes = path.as_bytes();
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| b == b'%' || b == 0) {
+        if rest[i] == 0 || rest[i + 1..].starts_with(b"00") {
+            return true;
+        }
+        rest = &rest[i + 1..];
+    }
+    false
 }
 
 /// Decode `%XX` escapes. A `%` not followed by two hex digits is an error.
@@ -568,6 +578,29 @@ pub fn encode_uri(input: &[u8], out: &mut String) {
             out.push(b as char);
         } else {
             push_escape(b, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_raw_or_as_percent_00_is_found_anywhere() {
+        for path in ["/a%00", "%00", "/\0", "/%%00/x", "/%0%00", "/a\0b%4"] {
+            assert!(path_holds_nul(path), "{path:?}");
+        }
+        for path in ["", "/", "/%0", "/%", "/%0a0", "/%2500", "/a%20b%01", "/0%0"] {
+            assert!(!path_holds_nul(path), "{path:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_holds_nul_is_a_search_for_percent_00_and_nul(path in "[/a0%\\x00]{0,12}") {
+            let expected = path.contains("%00") || path.contains('\0');
+            proptest::prop_assert_eq!(path_holds_nul(&path), expected);
         }
     }
 }
