@@ -1,10 +1,16 @@
 //! Request-head parsing throughput: `cargo bench -p ricochet-core --bench parse`.
 //!
-//! Two heads: what a browser sends for a page (~500 bytes, 12 header fields) and what
-//! `curl http://host/` sends. Criterion reports bytes/s (Throughput::Bytes); heads/s is
-//! 1 / time per iteration, since each iteration parses one head.
+//! Three heads: what a browser sends for a page (~500 bytes, 12 header fields), what
+//! `curl http://host/` sends, and what `wrk` sends (the balancer's benchmark load). Criterion
+//! reports bytes/s (Throughput::Bytes); heads/s is 1 / time per iteration, since each
+//! iteration parses one head.
+//!
+//! For instruction counts: with `RICOCHET_BENCH_ONLY=browser` (or `curl`, `wrk`) and
+//! `RICOCHET_BENCH_ITERS=N` the binary parses that head N times and nothing else, for
+//! `valgrind --tool=callgrind` at two values of N (the difference of the counts over the
+//! difference of N is the count per head).
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::Parsed;
 
@@ -23,12 +29,16 @@ Sec-Fetch-Mode: navigate\r\n\
 Priority: u=0, i\r\n\
 \r\n";
 
+const WRK: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+
 const CURL: &[u8] =
     b"GET / HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
 
+const HEADS: [(&str, &[u8]); 3] = [("browser", BROWSER), ("curl", CURL), ("wrk", WRK)];
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_head");
-    for (name, head) in [("browser", BROWSER), ("curl", CURL)] {
+    for (name, head) in HEADS {
         // Sanity: the bench must measure a successful parse of the whole head.
         match RequestParser::default().parse(head) {
             Ok(Parsed::Complete { consumed, .. }) => assert_eq!(consumed, head.len()),
@@ -49,4 +59,27 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    let (Ok(only), Ok(iters)) = (
+        std::env::var("RICOCHET_BENCH_ONLY"),
+        std::env::var("RICOCHET_BENCH_ITERS"),
+    ) else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+        return;
+    };
+    let iters: u64 = iters.parse().expect("RICOCHET_BENCH_ITERS: a count");
+    let Some(&(_, head)) = HEADS.iter().find(|(name, _)| *name == only) else {
+        panic!("RICOCHET_BENCH_ONLY: browser, curl or wrk, not {only}");
+    };
+    let mut parser = RequestParser::default();
+    for _ in 0..iters {
+        match parser.parse(black_box(head)) {
+            Ok(Parsed::Complete { value, consumed }) => {
+                black_box((value.headers.len(), consumed));
+            }
+            _ => unreachable!(),
+        }
+    }
+}

@@ -25,6 +25,7 @@ use crate::http::report::{MISSING_HEADER, UNREACHABLE_HEADER};
 use crate::http::request::Request;
 use crate::http::status::Status;
 use std::fmt;
+use std::ops::Range;
 use std::time::SystemTime;
 
 /// The `Retry-After` of a 503, in seconds, unless set with [`Redirect::with_retry_after`].
@@ -243,35 +244,22 @@ impl Redirect {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> usize {
-        let location = location(base_url, path, query);
-        let reason = crate::http::status::reason_phrase(self.status).as_bytes();
-        const BODY_1: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>";
-        const BODY_2: &[u8] = b"</title></head>\n<body>\n<h1>";
-        const BODY_3: &[u8] = b"</h1>\n<p>The document has moved <a href=\"";
-        const BODY_4: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
-        let href_len: usize = location.bytes().map(escaped_len).sum();
-        let body_len = BODY_1.len()
-            + 4
-            + reason.len()
-            + BODY_2.len()
-            + reason.len()
-            + BODY_3.len()
-            + href_len
-            + BODY_4.len();
+        let (status_line, body_start) = fixed_text(self.status);
         // Written in one pass, straight into `out`: the same bytes `ResponseHead::write` gives
         // for Location, Cache-Control, Content-Type, Content-Length, Date and Connection. The
-        // Location is encoded (printable ASCII only), the rest is fixed text and digits.
-        out.reserve(240 + location.len() + body_len);
-        out.extend_from_slice(b"HTTP/1.1 ");
-        crate::http::write::push_decimal(out, u64::from(self.status));
-        out.push(b' ');
-        out.extend_from_slice(reason);
-        out.extend_from_slice(b"\r\nLocation: ");
-        out.extend_from_slice(location.as_bytes());
+        // path and query are encoded once, into the `Location`; the `Link` lines and the body
+        // copy that span from `out` itself.
+        let request_len = path.len() + query.map_or(0, str::len);
+        out.reserve(400 + 2 * (base_url.len() + request_len));
+        out.extend_from_slice(status_line);
+        let location = push_location(base_url, path, query, out);
         out.extend_from_slice(b"\r\n");
         if self.links > 0 && !path.ends_with('/') && !path.is_empty() {
-            write_links(&location[base_url.len()..], duplicates, self.links, out);
+            let encoded = location.start + base_url.len()..location.end;
+            write_links(encoded, duplicates, self.links, out);
         }
+        let href_len = location.len() + html_escape_extra(&out[location.clone()]);
+        let body_len = body_start.len() + href_len + BODY_END.len();
         out.extend_from_slice(
             b"Cache-Control: no-store\r\nContent-Type: text/html; charset=utf-8\r\n\
               Content-Length: ",
@@ -284,17 +272,9 @@ impl Redirect {
         out.extend_from_slice(b"\r\n\r\n");
         if !head_only {
             let before = out.len();
-            out.extend_from_slice(BODY_1);
-            crate::http::write::push_decimal(out, u64::from(self.status));
-            out.push(b' ');
-            out.extend_from_slice(reason);
-            out.extend_from_slice(BODY_2);
-            out.extend_from_slice(reason);
-            out.extend_from_slice(BODY_3);
-            for b in location.bytes() {
-                push_escaped(out, b);
-            }
-            out.extend_from_slice(BODY_4);
+            out.extend_from_slice(body_start);
+            push_html_escaped_within(out, location, href_len);
+            out.extend_from_slice(BODY_END);
             debug_assert_eq!(out.len() - before, body_len);
             body_len
         } else {
@@ -303,29 +283,71 @@ impl Redirect {
     }
 }
 
-/// The `Link` lines of a file's redirect: `duplicates` (at most `max`), each with `encoded`
-/// (the path and query as encoded in the `Location`), then the Metalink description.
+/// What ends a redirect's HTML body, after the link.
+const BODY_END: &[u8] = b"\">here</a>.</p>\n</body>\n</html>\n";
+
+/// The fixed text of a redirect with `status`: the status line and `Location: `, and the body
+/// up to the link (`<a href="`). `status` is one [`Redirect::new`] accepts.
+fn fixed_text(status: u16) -> (&'static [u8], &'static [u8]) {
+    macro_rules! text {
+        ($code:literal, $reason:literal) => {
+            (
+                concat!("HTTP/1.1 ", $code, " ", $reason, "\r\nLocation: ").as_bytes(),
+                concat!(
+                    "<!DOCTYPE html>\n<html>\n<head><title>",
+                    $code,
+                    " ",
+                    $reason,
+                    "</title></head>\n<body>\n<h1>",
+                    $reason,
+                    "</h1>\n<p>The document has moved <a href=\""
+                )
+                .as_bytes(),
+            )
+        };
+    }
+    match status {
+        302 => text!(302, "Found"),
+        303 => text!(303, "See Other"),
+        307 => text!(307, "Temporary Redirect"),
+        308 => text!(308, "Permanent Redirect"),
+        // 301, and what `Redirect::new` refuses (never built).
+        _ => text!(301, "Moved Permanently"),
+    }
+}
+
+/// The `Link` lines of a file's redirect: `duplicates` (at most `max`), each followed by the
+/// path and query as encoded in the `Location` (`out[encoded]`), then the Metalink description.
 fn write_links<'u>(
-    encoded: &str,
+    encoded: Range<usize>,
     duplicates: impl Iterator<Item = &'u str>,
     max: u32,
     out: &mut Vec<u8>,
 ) {
-    use crate::http::link::{
-        write_link_params, write_link_target, DESCRIBED_BY, DUPLICATE, METALINK4,
-    };
+    // What `link::write_link_params` writes for these relations, as one copy (the tests below
+    // read the lines back).
+    const DUPLICATE_PRI: &[u8] = b">; rel=duplicate; pri=";
+    const DESCRIBED_BY_METALINK: &[u8] =
+        b"?meta4>; rel=describedby; type=\"application/metalink4+xml\"\r\n";
     for (pri, base_url) in (1..=max).zip(duplicates) {
         out.extend_from_slice(b"Link: <");
-        write_link_target(out, base_url.as_bytes());
-        write_link_target(out, encoded.as_bytes());
-        write_link_params(out, DUPLICATE, Some(pri), None);
+        out.extend_from_slice(base_url.as_bytes());
+        out.extend_from_within(encoded.clone());
+        out.extend_from_slice(DUPLICATE_PRI);
+        match u8::try_from(pri) {
+            Ok(digit @ 0..=9) => out.push(b'0' + digit),
+            _ => crate::http::write::push_decimal(out, u64::from(pri)),
+        }
+        out.extend_from_slice(b"\r\n");
     }
     // The balancer's own path: everything before the query, as encoded.
-    let path = encoded.split('?').next().unwrap_or(encoded);
+    let path_len = out[encoded.clone()]
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(encoded.len());
     out.extend_from_slice(b"Link: <");
-    write_link_target(out, path.as_bytes());
-    write_link_target(out, b"?meta4");
-    write_link_params(out, DESCRIBED_BY, None, Some(METALINK4));
+    out.extend_from_within(encoded.start..encoded.start + path_len);
+    out.extend_from_slice(DESCRIBED_BY_METALINK);
 }
 
 /// The answer to a request that is not to be redirected, written into `out`: 405 or 501 for
@@ -403,16 +425,44 @@ fn html_entity(c: char) -> Option<&'static str> {
     }
 }
 
-/// Length of byte `b` once HTML-escaped by [`html_escape`].
-fn escaped_len(b: u8) -> usize {
-    html_entity(char::from(b)).map_or(1, str::len)
+/// How many bytes [`html_escape`] adds for each byte (0: written as itself).
+static HTML_EXTRA: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'&' as usize] = 4;
+    table[b'<' as usize] = 3;
+    table[b'>' as usize] = 3;
+    table[b'"' as usize] = 5;
+    table[b'\'' as usize] = 4;
+    table
+};
+
+/// How many bytes longer `text` is once HTML-escaped by [`html_escape`].
+fn html_escape_extra(text: &[u8]) -> usize {
+    text.iter()
+        .map(|&b| usize::from(HTML_EXTRA[usize::from(b)]))
+        .sum()
 }
 
-/// Append byte `b` HTML-escaped as [`html_escape`] does (ASCII bytes; others pass through).
-fn push_escaped(out: &mut Vec<u8>, b: u8) {
-    match html_entity(char::from(b)) {
-        Some(entity) => out.extend_from_slice(entity.as_bytes()),
-        None => out.push(b),
+/// Append `out[text]` HTML-escaped as [`html_escape`] does, `escaped_len` bytes in all: copied
+/// as is when nothing needs escaping (a `Location` seldom holds `&` or `'`), else a run of
+/// plain bytes at a time.
+fn push_html_escaped_within(out: &mut Vec<u8>, text: Range<usize>, escaped_len: usize) {
+    if escaped_len == text.len() {
+        out.extend_from_within(text);
+        return;
+    }
+    let mut at = text.start;
+    while at < text.end {
+        let run = out[at..text.end]
+            .iter()
+            .position(|&b| HTML_EXTRA[usize::from(b)] != 0)
+            .unwrap_or(text.end - at);
+        out.extend_from_within(at..at + run);
+        at += run;
+        if let Some(entity) = out.get(at).and_then(|&b| html_entity(char::from(b))) {
+            out.extend_from_slice(entity.as_bytes());
+            at += 1;
+        }
     }
 }
 
@@ -423,27 +473,30 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
 /// server gets exactly the path the client asked for.
 pub fn location(base_url: &str, path: &str, query: Option<&str>) -> String {
     let mut out =
-        String::with_capacity(base_url.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1);
-    out.push_str(base_url);
-    if !path.starts_with('/') {
-        out.push('/');
-    }
-    encode_component(path, &mut out);
-    if let Some(query) = query {
-        out.push('?');
-        encode_component(query, &mut out);
-    }
-    out
+        Vec::with_capacity(base_url.len() + path.len() + query.map_or(0, |q| q.len() + 1) + 1);
+    push_location(base_url, path, query, &mut out);
+    // Printable ASCII only: the base URL comes from the pool, the rest is encoded.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn encode_component(input: &str, out: &mut String) {
+/// Append [`location`]`(base_url, path, query)` to `out`; where it is in `out`.
+fn push_location(
+    base_url: &str,
+    path: &str,
+    query: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Range<usize> {
     let start = out.len();
-    crate::http::url::encode_uri(input.as_bytes(), out);
-    if out[start..].contains('#') {
-        let encoded = out[start..].replace('#', "%23");
-        out.truncate(start);
-        out.push_str(&encoded);
+    out.extend_from_slice(base_url.as_bytes());
+    if !path.starts_with('/') {
+        out.push(b'/');
     }
+    crate::http::url::push_uri_encoded(path.as_bytes(), out);
+    if let Some(query) = query {
+        out.push(b'?');
+        crate::http::url::push_uri_encoded(query.as_bytes(), out);
+    }
+    start..out.len()
 }
 
 /// Escape `&`, `<`, `>`, `"` and `'` for use in HTML text or a quoted attribute.
@@ -555,6 +608,40 @@ mod tests {
         SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000)
     }
 
+    /// The `Location` as built before the one-pass writer: [`crate::http::url::encode_uri`]
+    /// into a `String`, then every `#` replaced.
+    fn reference_location(base_url: &str, path: &str, query: Option<&str>) -> String {
+        let encode = |input: &str, out: &mut String| {
+            let mut encoded = String::new();
+            crate::http::url::encode_uri(input.as_bytes(), &mut encoded);
+            out.push_str(&encoded.replace('#', "%23"));
+        };
+        let mut out = base_url.to_string();
+        if !path.starts_with('/') {
+            out.push('/');
+        }
+        encode(path, &mut out);
+        if let Some(query) = query {
+            out.push('?');
+            encode(query, &mut out);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn location_encodes_as_encode_uri_then_hash(
+            path in "[/a-z%0-9#&'\"<> ?\\x00-\\x1f\u{e9}\u{1F600}]{0,24}",
+            query in proptest::option::of("[a-z%0-9#&'=\\x7f ]{0,12}"),
+        ) {
+            let query = query.as_deref();
+            proptest::prop_assert_eq!(
+                location(BASE, &path, query),
+                reference_location(BASE, &path, query)
+            );
+        }
+    }
+
     /// The answer built through `ResponseHead`: the one-pass writer must give the same bytes.
     fn reference(
         redirect: &Redirect,
@@ -562,7 +649,7 @@ mod tests {
         head_only: bool,
         keep_alive: bool,
     ) -> Vec<u8> {
-        let location = location(BASE, path, query);
+        let location = reference_location(BASE, path, query);
         let reason = crate::http::status::reason_phrase(redirect.status);
         let body = format!(
             "<!DOCTYPE html>\n<html>\n<head><title>{status} {reason}</title></head>\n<body>\n\
@@ -597,6 +684,9 @@ mod tests {
             ("/d\"q<>&#", Some("a b#c")),
             ("nolead", Some("")),
             ("/%41%zz/\u{e9}", None),
+            ("/%4", Some("%")),
+            ("/a'b&c", Some("d=&e='")),
+            ("/#%2#%", Some("#")),
         ];
         for status in [301, 302, 303, 307, 308] {
             let redirect = Redirect::new(status).unwrap();

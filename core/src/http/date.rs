@@ -1,6 +1,7 @@
 //! HTTP dates (RFC 9110 section 5.6.7): IMF-fixdate formatting, and parsing of the three forms a
 //! recipient must accept.
 
+use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -27,11 +28,23 @@ pub fn http_date(t: SystemTime) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+thread_local! {
+    /// The last date [`push_http_date`] formatted on this thread, by its whole second: a
+    /// server answering many requests a second formats the date once a second. A cache of the
+    /// caller's `t`, not a clock: core still reads no time of its own.
+    static LAST_DATE: Cell<(i64, [u8; 29])> = const { Cell::new((i64::MIN, [0; 29])) };
+}
+
 /// Append [`http_date`]`(t)` to `out` without an intermediate `String`.
 pub fn push_http_date(out: &mut Vec<u8>, t: SystemTime) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(i64::MAX as u64) as i64);
+    let (last, text) = LAST_DATE.get();
+    if last == secs {
+        out.extend_from_slice(&text);
+        return;
+    }
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -62,11 +75,13 @@ pub fn push_http_date(out: &mut Vec<u8>, t: SystemTime) {
     let (y1, y2) = (two(year / 100), two(year % 100));
     let wd = DAYS[weekday].as_bytes();
     let mo = MONTHS[(month - 1) as usize].as_bytes();
-    out.extend_from_slice(&[
+    let text = [
         wd[0], wd[1], wd[2], b',', b' ', d[0], d[1], b' ', mo[0], mo[1], mo[2], b' ', y1[0], y1[1],
         y2[0], y2[1], b' ', h[0], h[1], b':', mi[0], mi[1], b':', se[0], se[1], b' ', b'G', b'M',
         b'T',
-    ]);
+    ];
+    LAST_DATE.set((secs, text));
+    out.extend_from_slice(&text);
 }
 
 /// Year, month (1..=12) and day (1..=31) of a day count since 1970-01-01, proleptic Gregorian
@@ -221,6 +236,24 @@ mod tests {
             );
             assert_eq!(http_date(t), expected);
         }
+    }
+
+    #[test]
+    fn the_date_of_the_last_second_is_reused_only_within_that_second() {
+        let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let text = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(http_date(t), text);
+        // Same second, later within it: the same text.
+        assert_eq!(http_date(t + Duration::from_millis(999)), text);
+        // The next second, then back: each its own.
+        let next = t + Duration::from_secs(1);
+        assert_eq!(http_date(next), "Sun, 06 Nov 1994 08:49:38 GMT");
+        assert_eq!(http_date(t), text);
+        // A far-future date (the slow path) does not disturb the cache.
+        let far = UNIX_EPOCH + Duration::from_secs(300_000_000_000);
+        assert!(http_date(far).ends_with(" GMT"));
+        assert_eq!(http_date(t), text);
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 
     #[test]

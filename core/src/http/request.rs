@@ -10,8 +10,8 @@
 
 use crate::http::grammar::{
     bytes_below, bytes_equal, bytes_high, coding_name, list_elements, parse_content_length,
-    remember_failure, scan_field_line, skip_words, FieldLine, FieldPos, FieldScan, LineError,
-    LineScanner, BARE_LF, TOKEN,
+    scan_field_line, skip_words, FieldLine, FieldPos, FieldScan, LineError, LineScanner, BARE_LF,
+    TOKEN,
 };
 use crate::http::status::Status;
 use crate::http::{BodyKind, Header, Parsed, Version};
@@ -244,8 +244,13 @@ impl RequestParser {
             // index out of bounds.
             self.reset();
         }
+        // The answer is built in place and returned as is (no re-wrapping of the request):
+        // a failure is remembered on the way out, as `grammar::remember_failure` does.
         let step = self.advance(buf);
-        remember_failure(&mut self.failed, step)
+        if let Err(e) = &step {
+            self.failed = Some(*e);
+        }
+        step
     }
 
     fn reset(&mut self) {
@@ -256,7 +261,7 @@ impl RequestParser {
         self.facts = RequestFacts::default();
     }
 
-    fn advance<'b>(&mut self, buf: &'b [u8]) -> Result<Option<Parsed<Request<'b>>>, ParseError> {
+    fn advance<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<Request<'b>>, ParseError> {
         // The request line: found by its LF, then validated as a whole.
         let line = loop {
             if let Some(line) = self.line {
@@ -266,7 +271,7 @@ impl RequestParser {
             let limit = line_end.min(self.limits.max_head);
             let (start, end) = match self.scan.next_line(buf, limit) {
                 Ok(Some(line)) => line,
-                Ok(None) => return Ok(None),
+                Ok(None) => return Ok(Parsed::Partial),
                 Err(LineError::BareLf) => return Err(ParseError::BadRequest(BARE_LF)),
                 Err(LineError::TooLarge) => {
                     return Err(line_too_long(buf, self.scan.line_start, limit))
@@ -296,13 +301,15 @@ impl RequestParser {
                     if buf.len() >= self.limits.max_head {
                         return Err(ParseError::HeadTooLarge);
                     }
-                    return Ok(None);
+                    return Ok(Parsed::Partial);
                 }
                 FieldLine::End(head_len) => {
                     self.scan.line_start = head_len;
-                    let request = self.finish(buf, line)?;
-                    self.reset();
-                    return Ok(Some(request));
+                    let parsed = self.finish(buf, line);
+                    if parsed.is_ok() {
+                        self.reset();
+                    }
+                    return parsed;
                 }
                 FieldLine::Field(field, next) => {
                     if self.fields.len() >= self.limits.max_headers {

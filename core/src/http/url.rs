@@ -430,7 +430,18 @@ pub(crate) fn remove_dot_segments(path: &str) -> String {
 /// file server and the balancer alike (nginx refuses it too). In a well-formed path every `%`
 /// starts an escape, so finding `%00` is decoding.
 pub fn path_holds_nul(path: &str) -> bool {
-    path.contains("%00") || path.contains('\0')
+    // One pass (every request to the balancer and the server asks), eight bytes at a time up
+    // to the first word holding a `%` or a NUL.
+    use crate::http::grammar::{bytes_below, bytes_equal, skip_words};
+    let bytes = path.as_bytes();
+    let mut rest = &bytes[skip_words(bytes, |w| bytes_equal(w, b'%') | bytes_below(w, 1))..];
+    while let Some(i) = rest.iter().position(|&b| b == b'%' || b == 0) {
+        if rest[i] == 0 || rest[i + 1..].starts_with(b"00") {
+            return true;
+        }
+        rest = &rest[i + 1..];
+    }
+    false
 }
 
 /// Decode `%XX` escapes. A `%` not followed by two hex digits is an error.
@@ -487,8 +498,42 @@ pub(crate) const fn is_unreserved_or_sub_delim(b: u8) -> bool {
 
 /// Whether `b` may appear as itself in a URI's path or query: unreserved, gen-delims and
 /// sub-delims (RFC 3986 section 2). `%` is handled separately.
-fn is_uri_byte(b: u8) -> bool {
+const fn is_uri_byte(b: u8) -> bool {
     is_unreserved_or_sub_delim(b) || matches!(b, b':' | b'/' | b'?' | b'#' | b'[' | b']' | b'@')
+}
+
+/// Bytes [`push_uri_encoded`] copies as they are: [`is_uri_byte`] but `#` and `%`.
+static URI_RUN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_uri_byte(b as u8) && b as u8 != b'#' && b as u8 != b'%';
+        b += 1;
+    }
+    table
+};
+
+/// [`encode_uri`] into bytes, with `#` percent-encoded too (a redirect's path and query hold no
+/// fragment): the same output as `encode_uri` followed by replacing `#` with `%23`, written
+/// straight into `out` a run of plain bytes at a time.
+pub(crate) fn push_uri_encoded(input: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut rest = input;
+    loop {
+        let run = rest
+            .iter()
+            .position(|&b| !URI_RUN[usize::from(b)])
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let [b, after @ ..] = &rest[run..] else {
+            return;
+        };
+        match (b, after) {
+            (b'%', [h, l, ..]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => out.push(b'%'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+        rest = after;
+    }
 }
 
 /// Append `%XX` for `b`.
@@ -534,6 +579,29 @@ pub fn encode_uri(input: &[u8], out: &mut String) {
             out.push(b as char);
         } else {
             push_escape(b, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_raw_or_as_percent_00_is_found_anywhere() {
+        for path in ["/a%00", "%00", "/\0", "/%%00/x", "/%0%00", "/a\0b%4"] {
+            assert!(path_holds_nul(path), "{path:?}");
+        }
+        for path in ["", "/", "/%0", "/%", "/%0a0", "/%2500", "/a%20b%01", "/0%0"] {
+            assert!(!path_holds_nul(path), "{path:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_holds_nul_is_a_search_for_percent_00_and_nul(path in "[/a0%\\x00]{0,40}") {
+            let expected = path.contains("%00") || path.contains('\0');
+            proptest::prop_assert_eq!(path_holds_nul(&path), expected);
         }
     }
 }

@@ -106,6 +106,19 @@ pub(crate) fn push_status_line(out: &mut Vec<u8>, status: u16) {
 
 /// Append the decimal digits of `n`.
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    // Lengths and small counts, the usual case, as one fixed-size copy each (no call to
+    // memcpy for a slice of unknown length).
+    let digit = |n: u64| b'0' + (n % 10) as u8;
+    match n {
+        0..=9 => return out.push(digit(n)),
+        10..=99 => return out.extend_from_slice(&[digit(n / 10), digit(n)]),
+        100..=999 => return out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]),
+        1_000..=9_999 => {
+            let digits = [digit(n / 1_000), digit(n / 100), digit(n / 10), digit(n)];
+            return out.extend_from_slice(&digits);
+        }
+        _ => {}
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -197,5 +210,20 @@ mod tests {
         out.push(b' ');
         push_decimal(&mut out, u64::MAX);
         assert_eq!(out, b"0 18446744073709551615");
+    }
+
+    #[test]
+    fn decimals_agree_with_format_around_every_length() {
+        let mut around = vec![0, 1, u64::MAX];
+        for p in 1..20 {
+            let power = 10u64.pow(p);
+            around.extend([power - 1, power, power + 1]);
+        }
+        around.extend(0..1_200);
+        for n in around {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
     }
 }
