@@ -1,7 +1,9 @@
 //! URL parsing, RFC 3986 reference resolution and percent-encoding.
 
 use proptest::prelude::*;
-use ricochet_core::http::url::{encode_uri, path_holds_nul, percent_decode, Scheme, Url, UrlError};
+use ricochet_core::http::url::{
+    encode_uri, path_holds_nul, path_is_malformed, percent_decode, Scheme, Url, UrlError,
+};
 
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -245,6 +247,52 @@ fn a_path_holds_a_nul_when_it_decodes_to_one() {
     // `%2500` decodes to the text `%00`; `%0` is no escape of NUL.
     for path in ["/", "/%2500", "/%0", "/a%01b", "/100%25"] {
         assert!(!path_holds_nul(path), "{path:?}");
+    }
+}
+
+/// A path is malformed when it holds a NUL or a `%` that starts no escape; a well-formed path
+/// is exactly one `percent_decode` accepts and that decodes to no NUL.
+#[test]
+fn a_path_is_malformed_with_a_nul_or_a_broken_escape() {
+    for path in [
+        "/%00",
+        "/a%00b",
+        "/raw\0nul",
+        "/%",
+        "/a%4",
+        "/%zz",
+        "/a%g1",
+        "/%%41",
+        "/x/%2",
+        "/100%",
+        "/abcdefghijklmnop%zz",
+    ] {
+        assert!(path_is_malformed(path), "{path:?}");
+    }
+    for path in [
+        "/",
+        "/%2500",
+        "/a%01b",
+        "/100%25",
+        "/%C3%A9",
+        "/a%2fb",
+        "/abcdefghijklmnop%41",
+    ] {
+        assert!(!path_is_malformed(path), "{path:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn malformed_paths_are_those_percent_decode_refuses_or_decodes_to_a_nul(
+        path in "[/a%0-9A-Fz\\x00]{0,24}"
+    ) {
+        let decoded = percent_decode(path.as_bytes());
+        let expected = match decoded {
+            Err(_) => true,
+            Ok(bytes) => bytes.contains(&0),
+        };
+        prop_assert_eq!(path_is_malformed(&path), expected, "{:?}", path);
     }
 }
 

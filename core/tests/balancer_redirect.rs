@@ -237,13 +237,17 @@ fn injected_crlf_cannot_split_the_head() {
 }
 
 #[test]
-fn a_nul_in_the_decoded_path_is_a_bad_request_as_on_the_file_server() {
+fn a_nul_or_a_broken_escape_in_the_path_is_a_bad_request_as_on_the_file_server() {
     let r = ranking(&["127.0.0.1:11111"]);
     for (method, path) in [
         ("GET", "/path%00.html"),
         ("HEAD", "/path%00.html"),
         ("GET", "/a/%00"),
         ("GET", "http://x/b%00"),
+        // A `%` that starts no escape: redirected as `%25` it would name another path.
+        ("GET", "/100%"),
+        ("GET", "/%41%zz"),
+        ("HEAD", "/a%g1/b"),
     ] {
         let raw = format!("{method} {path}?q=1 HTTP/1.1\r\nHost: b\r\n\r\n");
         let (a, bytes) = answer(&Redirect::default(), &raw, &r);

@@ -140,8 +140,8 @@ impl Redirect {
     /// - OPTIONS: 204 with `Allow: GET, HEAD, OPTIONS`; POST, PUT, DELETE, PATCH, TRACE,
     ///   CONNECT: 405 with the same `Allow`;
     /// - any other method: 501;
-    /// - a path that holds a NUL ([`crate::http::url::path_holds_nul`]): 400, as from the file
-    ///   server.
+    /// - a malformed path, holding a NUL or a `%` not followed by two hex digits
+    ///   ([`crate::http::url::path_is_malformed`]): 400, as from the file server.
     ///
     /// `keep_alive` is what the connection machine decided
     /// ([`crate::http::connection::Event::Request`]); the answer says so in `Connection`.
@@ -363,7 +363,7 @@ pub(crate) fn answer_instead(
 ) -> Option<Answer> {
     let head_only = method == Method::Head;
     let status = method.answer_instead().or_else(|| {
-        crate::http::url::path_holds_nul(request.path()).then_some(Status::BAD_REQUEST)
+        crate::http::url::path_is_malformed(request.path()).then_some(Status::BAD_REQUEST)
     })?;
     Some(write_status(status, head_only, keep_alive, now, out))
 }

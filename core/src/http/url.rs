@@ -444,6 +444,32 @@ pub fn path_holds_nul(path: &str) -> bool {
     false
 }
 
+/// Whether a request's `path` (still percent-encoded) is malformed: it holds a NUL (see
+/// [`path_holds_nul`]) or a `%` not followed by two hex digits (RFC 3986, section 2.1). The
+/// balancer answers such a request 400, as the file server and nginx do, instead of
+/// redirecting it with the `%` escaped as `%25`, which would name another path. One pass,
+/// eight bytes at a time up to the first word holding a `%` or a NUL.
+pub fn path_is_malformed(path: &str) -> bool {
+    use crate::http::grammar::{bytes_below, bytes_equal, skip_words};
+    let bytes = path.as_bytes();
+    let mut rest = &bytes[skip_words(bytes, |w| bytes_equal(w, b'%') | bytes_below(w, 1))..];
+    while let Some(i) = rest.iter().position(|&b| b == b'%' || b == 0) {
+        if rest[i] == 0 {
+            return true;
+        }
+        match rest.get(i + 1..i + 3) {
+            Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                if h == b'0' && l == b'0' {
+                    return true;
+                }
+                rest = &rest[i + 3..];
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// Decode `%XX` escapes. A `%` not followed by two hex digits is an error.
 pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, UrlError> {
     let mut out = Vec::with_capacity(input.len());
