@@ -14,7 +14,7 @@ use ricochet_core::balance::redirect::{location, Redirect};
 use ricochet_core::balance::verdict::Measurement;
 use ricochet_core::http::request::RequestParser;
 use ricochet_core::http::response::ResponseParser;
-use ricochet_core::http::url::{path_holds_nul, Url};
+use ricochet_core::http::url::{path_is_malformed, Url};
 use ricochet_core::http::{BodyKind, Parsed};
 use std::time::{Duration, SystemTime};
 
@@ -99,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Parsed::Complete { value, .. }) = RequestParser::default().parse(&head) {
         let mut out = Vec::new();
         let answer = redirect.answer(&value, keep_alive, &ranking, &mut Zero, now, &mut out);
-        if path_holds_nul(value.path()) {
+        if path_is_malformed(value.path()) {
             // Malformed, as on the file server: 400 and no Location.
             assert_eq!((answer.status, answer.server), (400, None));
             assert!(out.starts_with(b"HTTP/1.1 400 "));
