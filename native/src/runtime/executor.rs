@@ -8,6 +8,10 @@
 //! cost an `epoll_ctl` for every wait, one per request on a kept-alive connection. Reads keep
 //! track of whether the last one emptied the socket, so that the next one waits for readiness
 //! instead of failing with `EAGAIN` first.
+//!
+//! With one executor thread (the default), accepted connections are not tasks either: the
+//! dispatcher that takes the epoll reports polls their futures itself ([`spawn_connection`],
+//! [`inline`]), and hands them a clock read once per round ([`now`]).
 
 use async_io::Async;
 use std::future::Future;
