@@ -150,8 +150,9 @@ pub async fn serve_accepted<H: Handler>(
     }
 }
 
-/// Accept connections until `shutdown` fires, running `handle(stream, peer, shutdown)` as a
-/// task for each, with at most `max_connections` open at once (further clients wait in the kernel's
+/// Accept connections until `shutdown` fires, running `handle(stream, peer, shutdown)` for each
+/// ([`runtime::spawn_connection`]: inline in the socket dispatcher with one executor thread, else
+/// a task), with at most `max_connections` open at once (further clients wait in the kernel's
 /// backlog); then stop accepting, and return once every connection has ended (they drain on the
 /// same signal). TCP_NODELAY is left to [`Conn`](crate::runtime::conn::Conn), which sets it from a
 /// connection's second write on.
@@ -204,7 +205,7 @@ async fn run_loop<F, Fut>(
                 backoff = MIN_BACKOFF;
                 let open = shutdown.open();
                 let task = handle(stream, peer, shutdown.clone());
-                runtime::spawn(async move {
+                runtime::spawn_connection(async move {
                     task.await;
                     drop(open);
                     drop(slot);

@@ -203,14 +203,14 @@ impl<S: ByteStream> Conn<S> {
                     self.written += n as u64;
                     bytes = &bytes[n..];
                     if !bytes.is_empty() {
-                        now = Instant::now();
+                        now = runtime::now();
                         machine.handle_write_progress(now);
                     }
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(e)) => return Err(e),
                 None => {
-                    machine.handle_timeout(Instant::now());
+                    machine.handle_timeout(runtime::now());
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "peer stopped reading",

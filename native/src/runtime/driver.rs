@@ -7,6 +7,7 @@
 //! [`Shutdown`] is the graceful-stop hook: when it fires, accept loops stop and every
 //! connection drains (the answer in flight completes, an idle connection closes at once).
 
+use crate::runtime;
 use crate::runtime::conn::{ByteStream, Conn, FillError};
 use ricochet_core::http::connection::{self, ConnectionConfig, Event, ServerConnection};
 use ricochet_core::http::error_page::{self, Reply};
@@ -28,7 +29,7 @@ pub async fn run<S: ByteStream, A: Service>(
     service: &mut A,
     shutdown: &Shutdown,
 ) {
-    let mut now = Instant::now();
+    let mut now = runtime::now();
     let mut machine = ServerConnection::new(config, now);
     let mut conn = Conn::new(stream, machine.buffer_size());
     let mut out: Vec<u8> = Vec::with_capacity(2048);
@@ -71,7 +72,7 @@ pub async fn run<S: ByteStream, A: Service>(
                     }
                 };
                 if responder.sent() > 0 {
-                    now = Instant::now();
+                    now = runtime::now();
                 }
                 if out.len() >= MAX_BATCHED && !flush(&mut conn, &mut machine, &mut out, now).await
                 {
@@ -128,7 +129,7 @@ pub async fn run<S: ByteStream, A: Service>(
                 } else {
                     stop.until(conn.fill(deadline)).await
                 };
-                now = Instant::now();
+                now = runtime::now();
                 match filled {
                     None => machine.start_drain(),
                     Some(Ok(_)) | Some(Err(FillError::BufferFull)) => {}

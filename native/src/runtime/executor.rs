@@ -8,6 +8,10 @@
 //! cost an `epoll_ctl` for every wait, one per request on a kept-alive connection. Reads keep
 //! track of whether the last one emptied the socket, so that the next one waits for readiness
 //! instead of failing with `EAGAIN` first.
+//!
+//! With one executor thread (the default), accepted connections are not tasks either: the
+//! dispatcher that takes the epoll reports polls their futures itself ([`spawn_connection`],
+//! [`inline`]), and hands them a clock read once per round ([`now`]).
 
 use async_io::Async;
 use std::future::Future;
@@ -600,6 +604,11 @@ mod edge {
         }
     }
 
+    /// Create the reactor and start its dispatcher, if not done yet.
+    pub fn start() -> io::Result<()> {
+        reactor().map(drop)
+    }
+
     /// The reactor, created (and its dispatcher started) on first use.
     fn reactor() -> io::Result<&'static Reactor> {
         static REACTOR: OnceLock<Result<Reactor, i32>> = OnceLock::new();
@@ -659,7 +668,17 @@ mod edge {
         Ok(events.len())
     }
 
-    /// Take the epoll instance's reports whenever async-io says it has some, and pass each on.
+    /// Take the epoll instance's reports whenever async-io says it has some, pass each on, and
+    /// poll the connection futures run inline ([`super::inline`]) that were woken.
+    ///
+    /// One round: take the reports if async-io has reported the epoll instance readable, then
+    /// poll every inline future woken so far once. After a round that polled something the
+    /// task yields to the executor (the accept loop, probes and timers run); after one that
+    /// polled nothing it waits for async-io's next report or an inline future's wake. Reports
+    /// are taken only after async-io's (as before connections ran inline): the executor turns
+    /// the reactor once it has run everything runnable, by which time a batch of reports has
+    /// gathered; taking them after every round instead measured about three times as many
+    /// `epoll_wait` and `epoll_ctl` calls per request, each finding fewer reports.
     async fn dispatch(reactor: &'static Reactor) {
         let watched = match Async::new_nonblocking(reactor.epoll.as_fd()) {
             Ok(watched) => watched,
@@ -668,33 +687,33 @@ mod edge {
                 return;
             }
         };
-        loop {
-            let taken = match take_reports(reactor) {
-                Ok(taken) => taken,
-                Err(e) => {
-                    log::error!("epoll_wait failed: {e}");
-                    return;
+        let mut inline = super::inline::Set::default();
+        std::future::poll_fn(|cx| loop {
+            let reported = match watched.poll_readable(cx) {
+                Poll::Pending => false,
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(e)) => {
+                    log::error!("cannot wait for the socket reactor: {e}");
+                    return Poll::Ready(());
                 }
             };
-            if taken < BATCH {
-                let readable = std::future::poll_fn(|cx| watched.poll_readable(cx)).await;
-                if let Err(e) = readable {
-                    log::error!("cannot wait for the socket reactor: {e}");
-                    return;
+            if reported {
+                if let Err(e) = take_reports(reactor) {
+                    log::error!("epoll_wait failed: {e}");
+                    return Poll::Ready(());
                 }
-            } else {
-                // More may be waiting; let the tasks just woken run first.
-                let mut yielded = false;
-                std::future::poll_fn(|cx| {
-                    if std::mem::replace(&mut yielded, true) {
-                        return Poll::Ready(());
-                    }
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                })
-                .await;
             }
-        }
+            if inline.run() > 0 {
+                // Let the other tasks run first, then look again.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            // Nothing to poll: wait, once async-io has this task's waker again.
+            if !reported && inline.park(cx.waker()) {
+                return Poll::Pending;
+            }
+        })
+        .await
     }
 }
 
@@ -724,6 +743,375 @@ where
     drop(async_std::task::spawn(future));
 }
 
+/// The time, for deadlines and the core's `now`. In a connection polled inline (see
+/// [`spawn_connection`]) it is read once per round of the dispatcher, when first asked for, and
+/// the same reading serves every connection polled in that round, as nginx reads the clock once
+/// per turn of its event loop: a reading is at most one round old (microseconds under load),
+/// which only ever makes a deadline come a little sooner. Elsewhere it is `Instant::now()`.
+pub fn now() -> Instant {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        inline::now()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        Instant::now()
+    }
+}
+
+/// Run an accepted connection's future in the background, to completion.
+///
+/// With one executor thread on Linux (the default, see [`set_threads`]) it is not a task of its
+/// own: the task that takes the socket reports polls it directly whenever it is woken (see
+/// [`inline`]), with no trip through the executor's queues. Otherwise it is [`spawn`]ed.
+pub fn spawn_connection<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if inline::enabled() {
+        return inline::spawn(Box::pin(future));
+    }
+    spawn(future)
+}
+
+/// Connection futures polled by the dispatcher task (see [`edge`]) instead of each being a task.
+///
+/// A task of async-std costs, per wake: a trip through the executor's queue, the task-locals
+/// wrapper set and reset around its poll, and reference counting of its waker; on a kept-alive
+/// connection that is once per request. Here each future sits boxed in a slab owned by the
+/// dispatcher, with a waker of its own that queues the future's index (once until it is polled)
+/// and wakes the dispatcher if it is waiting. The dispatcher polls the futures queued once per
+/// round, right after passing on the socket reports that woke most of them.
+///
+/// Only with one executor thread: with more, the futures would all run on the dispatcher's
+/// thread instead of being spread over them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod inline {
+    use futures::task::AtomicWaker;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Instant;
+
+    /// This thread's clock for [`now`].
+    #[derive(Clone, Copy)]
+    enum Clock {
+        /// Not in a round: every reading is taken afresh.
+        Live,
+        /// In a round, not read yet.
+        Unread,
+        /// In a round, read at this time.
+        Read(Instant),
+    }
+
+    thread_local! {
+        static CLOCK: std::cell::Cell<Clock> = const { std::cell::Cell::new(Clock::Live) };
+    }
+
+    /// See [`super::now`].
+    pub fn now() -> Instant {
+        CLOCK.with(|clock| match clock.get() {
+            Clock::Read(at) => at,
+            Clock::Unread => {
+                let at = Instant::now();
+                clock.set(Clock::Read(at));
+                at
+            }
+            Clock::Live => Instant::now(),
+        })
+    }
+
+    type Boxed = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// Whether connections run inline: the executor runs one thread (async-std reads the count
+    /// from `ASYNC_STD_THREAD_COUNT`, which [`super::set_threads`] sets before it starts).
+    pub fn enabled() -> bool {
+        static ENABLED: OnceLock<bool> = OnceLock::new();
+        *ENABLED.get_or_init(|| {
+            std::env::var("ASYNC_STD_THREAD_COUNT").is_ok_and(|n| n.trim() == "1")
+                && super::edge::start().is_ok()
+        })
+    }
+
+    /// Hand a new connection's future to the dispatcher.
+    pub fn spawn(future: Boxed) {
+        QUEUE.push(|queue| queue.incoming.push(future));
+    }
+
+    /// What wakers and new connections hand over to the dispatcher.
+    struct Queue {
+        inner: Mutex<Queued>,
+        /// The dispatcher, while it waits.
+        dispatcher: AtomicWaker,
+    }
+
+    struct Queued {
+        /// Indexes in the [`Set`] of the futures woken since the last round.
+        woken: Vec<u32>,
+        /// Futures not in the set yet.
+        incoming: Vec<Boxed>,
+        /// The dispatcher waits: whoever queues something next wakes it.
+        parked: bool,
+    }
+
+    /// The dispatcher's queue.
+    static QUEUE: Queue = Queue::new();
+
+    impl Queue {
+        const fn new() -> Queue {
+            Queue {
+                inner: Mutex::new(Queued {
+                    woken: Vec::new(),
+                    incoming: Vec::new(),
+                    parked: false,
+                }),
+                dispatcher: AtomicWaker::new(),
+            }
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Queued> {
+            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn push(&self, put: impl FnOnce(&mut Queued)) {
+            let wake = {
+                let mut queued = self.lock();
+                put(&mut queued);
+                std::mem::take(&mut queued.parked)
+            };
+            if wake {
+                self.dispatcher.wake();
+            }
+        }
+    }
+
+    /// One future's waker: queues its index, once until the future is polled again.
+    struct Wake {
+        index: u32,
+        queued: AtomicBool,
+        queue: &'static Queue,
+    }
+
+    impl std::task::Wake for Wake {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref()
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            if !self.queued.swap(true, SeqCst) {
+                self.queue.push(|queue| queue.woken.push(self.index));
+            }
+        }
+    }
+
+    struct Entry {
+        future: Boxed,
+        waker: Waker,
+        wake: Arc<Wake>,
+    }
+
+    /// The futures run inline; owned by the dispatcher task. A freed index is reused: a stale
+    /// waker of a finished future then polls its successor once for nothing, which is harmless.
+    pub struct Set {
+        queue: &'static Queue,
+        entries: Vec<Option<Entry>>,
+        free: Vec<u32>,
+        /// This round's indexes and new futures, taken from [`QUEUE`] (kept for their capacity).
+        woken: Vec<u32>,
+        incoming: Vec<Boxed>,
+    }
+
+    impl Default for Set {
+        fn default() -> Set {
+            Set::new(&QUEUE)
+        }
+    }
+
+    impl Set {
+        fn new(queue: &'static Queue) -> Set {
+            Set {
+                queue,
+                entries: Vec::new(),
+                free: Vec::new(),
+                woken: Vec::new(),
+                incoming: Vec::new(),
+            }
+        }
+
+        /// Poll every future woken since the last round, and every new one, once. How many
+        /// were polled.
+        pub fn run(&mut self) -> usize {
+            {
+                let mut queued = self.queue.lock();
+                queued.parked = false;
+                std::mem::swap(&mut queued.woken, &mut self.woken);
+                std::mem::swap(&mut queued.incoming, &mut self.incoming);
+            }
+            let polled = self.woken.len() + self.incoming.len();
+            CLOCK.with(|clock| clock.set(Clock::Unread));
+            let mut incoming = std::mem::take(&mut self.incoming);
+            for future in incoming.drain(..) {
+                let index = self.insert(future);
+                self.poll(index);
+            }
+            self.incoming = incoming;
+            let mut woken = std::mem::take(&mut self.woken);
+            for &index in &woken {
+                self.poll(index);
+            }
+            woken.clear();
+            self.woken = woken;
+            CLOCK.with(|clock| clock.set(Clock::Live));
+            polled
+        }
+
+        /// Wait: `waker` is woken when a future is next queued. False if one already is (then
+        /// run another round instead).
+        pub fn park(&mut self, waker: &Waker) -> bool {
+            self.queue.dispatcher.register(waker);
+            let mut queued = self.queue.lock();
+            queued.parked = queued.woken.is_empty() && queued.incoming.is_empty();
+            queued.parked
+        }
+
+        fn insert(&mut self, future: Boxed) -> u32 {
+            let index = match self.free.pop() {
+                Some(index) => index,
+                None => {
+                    self.entries.push(None);
+                    (self.entries.len() - 1) as u32
+                }
+            };
+            let wake = Arc::new(Wake {
+                index,
+                queued: AtomicBool::new(false),
+                queue: self.queue,
+            });
+            self.entries[index as usize] = Some(Entry {
+                future,
+                waker: Waker::from(Arc::clone(&wake)),
+                wake,
+            });
+            index
+        }
+
+        /// Poll one future; drop it when it is done or panicked (a panic ends only its own
+        /// connection, as it would end only its own task).
+        fn poll(&mut self, index: u32) {
+            use std::panic::{catch_unwind, AssertUnwindSafe};
+            let Some(Some(entry)) = self.entries.get_mut(index as usize) else {
+                return;
+            };
+            entry.wake.queued.store(false, SeqCst);
+            let mut cx = Context::from_waker(&entry.waker);
+            let future = &mut entry.future;
+            let done = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx))) {
+                Ok(Poll::Pending) => false,
+                Ok(Poll::Ready(())) => true,
+                Err(_) => {
+                    log::error!("a connection panicked; it is dropped");
+                    true
+                }
+            };
+            if done {
+                let entry = self.entries[index as usize].take();
+                self.free.push(index);
+                if catch_unwind(AssertUnwindSafe(move || drop(entry))).is_err() {
+                    log::error!("a connection panicked while it was dropped");
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::atomic::AtomicUsize;
+
+        /// Sets its flag when dropped.
+        struct Dropped(Arc<AtomicBool>);
+
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.store(true, SeqCst);
+            }
+        }
+
+        /// A future that panics when polled ends alone: it is dropped, and the one beside it
+        /// is still polled when woken (during its own poll too), and completes.
+        #[test]
+        fn a_panicking_future_is_dropped_and_the_others_run_on() {
+            let queue: &'static Queue = Box::leak(Box::new(Queue::new()));
+            let mut set = Set::new(queue);
+            let dropped = Arc::new(AtomicBool::new(false));
+            let guard = Dropped(Arc::clone(&dropped));
+            queue.push(|q| {
+                q.incoming.push(Box::pin(async move {
+                    let _guard = guard;
+                    panic!("on purpose");
+                }))
+            });
+            let polls = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&polls);
+            let stored: Arc<Mutex<Option<Waker>>> = Arc::default();
+            let waker = Arc::clone(&stored);
+            let done = Arc::new(AtomicBool::new(false));
+            let finished = Arc::clone(&done);
+            queue.push(|q| {
+                q.incoming.push(Box::pin(async move {
+                    std::future::poll_fn(|cx| match counted.fetch_add(1, SeqCst) {
+                        // Woken while being polled: polled again next round.
+                        0 => {
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                        // Woken later, from outside.
+                        1 => {
+                            *waker.lock().unwrap() = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                        _ => Poll::Ready(()),
+                    })
+                    .await;
+                    finished.store(true, SeqCst);
+                }))
+            });
+            assert_eq!(set.run(), 2);
+            assert!(dropped.load(SeqCst), "the panicked future was kept");
+            assert_eq!(set.run(), 1);
+            assert_eq!(polls.load(SeqCst), 2);
+            // Nothing queued: the dispatcher may wait, and a wake then asks for it.
+            assert_eq!(set.run(), 0);
+            let dispatcher = Arc::new(Counter::default());
+            assert!(set.park(&Waker::from(Arc::clone(&dispatcher))));
+            let wake = stored.lock().unwrap().take().unwrap();
+            wake.wake_by_ref();
+            wake.wake();
+            assert_eq!(
+                dispatcher.0.load(SeqCst),
+                1,
+                "the waiting dispatcher not woken once"
+            );
+            assert_eq!(set.run(), 1, "two wakes before a poll, one poll");
+            assert!(done.load(SeqCst));
+            assert_eq!(set.entries.iter().flatten().count(), 0);
+        }
+
+        /// A waker that counts its wakes.
+        #[derive(Default)]
+        struct Counter(AtomicUsize);
+
+        impl std::task::Wake for Counter {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+    }
+}
+
 /// A connection's deadlines, on one reactor timer that is moved only when a wait must end
 /// sooner than it is set for.
 ///
@@ -732,11 +1120,18 @@ where
 /// leaves it where it is (when it fires early, the clock is read and it is re-armed for the real
 /// deadline), so a busy connection whose idle deadline keeps moving out touches the timer about
 /// once per timeout period instead of twice per request.
+///
+/// Nor is the timer polled again while it already holds the waiting task's waker and [`now`]
+/// says it cannot have fired: async-io's timer reads the clock on every poll, once per request
+/// otherwise.
 #[derive(Debug)]
 pub struct Deadline {
     timer: async_io::Timer,
     /// When the timer is set to fire, if it is armed.
     armed: Option<Instant>,
+    /// The waker the timer was last polled with (and will wake when it fires), if it was
+    /// polled since it was armed.
+    waker: Option<std::task::Waker>,
 }
 
 impl Default for Deadline {
@@ -744,6 +1139,7 @@ impl Default for Deadline {
         Deadline {
             timer: async_io::Timer::never(),
             armed: None,
+            waker: None,
         }
     }
 }
@@ -758,16 +1154,31 @@ impl Deadline {
                 return Poll::Ready(Some(output));
             }
             loop {
-                if self.armed.is_none_or(|at| at > deadline) {
-                    self.timer.set_at(deadline);
-                    self.armed = Some(deadline);
+                match self.armed {
+                    Some(at) if at <= deadline => {
+                        let registered =
+                            self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+                        if registered && now() < at {
+                            // It will wake this task when it fires.
+                            return Poll::Pending;
+                        }
+                    }
+                    _ => {
+                        self.timer.set_at(deadline);
+                        self.armed = Some(deadline);
+                        self.waker = None;
+                    }
                 }
                 match Pin::new(&mut self.timer).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        self.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
                     Poll::Ready(_) => {
                         // Fired: for this deadline, or for an earlier one it was left at.
                         self.armed = None;
-                        if Instant::now() >= deadline {
+                        self.waker = None;
+                        if now() >= deadline {
                             return Poll::Ready(None);
                         }
                     }

@@ -32,8 +32,8 @@ pub mod tls;
 pub mod workers;
 
 pub use executor::{
-    bind, bind_first_std, bind_std, block_on, connect, resolve, set_threads, sleep, spawn, timeout,
-    Deadline, TcpListener, TcpStream,
+    bind, bind_first_std, bind_std, block_on, connect, now, resolve, set_threads, sleep, spawn,
+    spawn_connection, timeout, Deadline, TcpListener, TcpStream,
 };
 pub use file::{fs, File};
 pub use futures::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,6 +2,7 @@
 //! ready as soon as the head arrives, an [`InstantService`]), and the [`Responder`] it writes
 //! its answer through.
 
+use crate::runtime;
 use crate::runtime::conn::{ByteStream, Conn};
 use ricochet_core::http::connection::ServerConnection;
 use ricochet_core::http::request::Request;
@@ -113,14 +114,14 @@ impl<'a, S: ByteStream> Responder<'a, S> {
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !self.batched.is_empty() {
             self.conn
-                .write_all(self.batched, self.machine, Instant::now())
+                .write_all(self.batched, self.machine, runtime::now())
                 .await?;
             self.batched.clear();
         }
         let before = self.conn.written();
         let written = self
             .conn
-            .write_all(bytes, self.machine, Instant::now())
+            .write_all(bytes, self.machine, runtime::now())
             .await;
         self.sent += self.conn.written() - before;
         written
