@@ -688,6 +688,8 @@ mod edge {
             }
         };
         let mut inline = super::inline::Set::default();
+        // The last round polled something (and the task yielded after it).
+        let mut busy = false;
         std::future::poll_fn(|cx| loop {
             let reported = match watched.poll_readable(cx) {
                 Poll::Pending => false,
@@ -697,7 +699,12 @@ mod edge {
                     return Poll::Ready(());
                 }
             };
-            if reported {
+            // After a busy round, look for reports without waiting for async-io's: under load
+            // some came in meanwhile, and one `epoll_wait` here saves a turn of async-io's
+            // reactor (its own `epoll_wait`, a `timerfd_settime`, a `read` and three
+            // `epoll_ctl` re-arms). async-executor still turns the reactor at least every 200
+            // task polls, so the listener, timers and probes keep their turn.
+            if reported || std::mem::take(&mut busy) {
                 if let Err(e) = take_reports(reactor) {
                     log::error!("epoll_wait failed: {e}");
                     return Poll::Ready(());
@@ -705,6 +712,7 @@ mod edge {
             }
             if inline.run() > 0 {
                 // Let the other tasks run first, then look again.
+                busy = true;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
