@@ -248,7 +248,13 @@ async fn start(config: Config, shutdown: Shutdown) -> Result<(), ClusterError> {
     }
     if config.verify_files {
         let trust = balancer_config.probe_trust.clone();
-        let files = Files::new(FileIndexConfig::default(), origin, trust);
+        // As the balancer sets it from --links: the servers a redirect's Link headers may
+        // name are checked ahead, so the demo's multi-source downloads find them all.
+        let index = FileIndexConfig {
+            look_ahead: balancer_config.redirect.links() as usize,
+            ..FileIndexConfig::default()
+        };
+        let files = Files::new(index, origin, trust);
         balancer_config.files = Some(Arc::new(files));
     }
     say(format_args!(
