@@ -58,18 +58,15 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+#[path = "common/count_mode.rs"]
+mod count_mode;
+
 criterion_group!(benches, bench);
 
 fn main() {
-    let (Ok(only), Ok(iters)) = (
-        std::env::var("RICOCHET_BENCH_ONLY"),
-        std::env::var("RICOCHET_BENCH_ITERS"),
-    ) else {
-        benches();
-        Criterion::default().configure_from_args().final_summary();
+    let Some((only, iters)) = count_mode::asked(benches) else {
         return;
     };
-    let iters: u64 = iters.parse().expect("RICOCHET_BENCH_ITERS: a count");
     let Some(&(_, head)) = HEADS.iter().find(|(name, _)| *name == only) else {
         panic!("RICOCHET_BENCH_ONLY: browser, curl or wrk, not {only}");
     };
