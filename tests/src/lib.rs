@@ -288,6 +288,57 @@ pub fn server(root: &Path, extra: &[&str]) -> Spawned {
     Spawned::start(cmd)
 }
 
+/// Two servers for `--verify-files` tests, each writing an access log: the first holds
+/// `/new.bin`, the second lacks it (both hold `/probe.bin`, 16 KiB), in folders under `dir`.
+pub struct HasAndLacks {
+    pub servers: [Spawned; 2],
+    pub logs: [PathBuf; 2],
+}
+
+impl HasAndLacks {
+    pub fn start(dir: &Path) -> HasAndLacks {
+        let start = |name: &str| {
+            let root = dir.join(name);
+            std::fs::create_dir(&root).unwrap();
+            std::fs::write(root.join("probe.bin"), vec![7u8; 16_384]).unwrap();
+            if name == "has" {
+                std::fs::write(root.join("new.bin"), b"the new release").unwrap();
+            }
+            let log = dir.join(format!("{name}.log"));
+            (server(&root, &["--access-log", log.to_str().unwrap()]), log)
+        };
+        let (has, has_log) = start("has");
+        let (lacks, lacks_log) = start("lacks");
+        HasAndLacks {
+            servers: [has, lacks],
+            logs: [has_log, lacks_log],
+        }
+    }
+
+    /// The two servers' addresses, the one holding `/new.bin` first.
+    pub fn addrs(&self) -> [SocketAddr; 2] {
+        [self.servers[0].addr, self.servers[1].addr]
+    }
+
+    /// `HEAD path` lines in each server's access log so far.
+    pub fn heads(&self, path: &str) -> [usize; 2] {
+        [
+            heads_logged(&self.logs[0], path),
+            heads_logged(&self.logs[1], path),
+        ]
+    }
+}
+
+/// `HEAD path` lines in an access log so far.
+pub fn heads_logged(log: &Path, path: &str) -> usize {
+    let needle = format!("\"HEAD {path} HTTP/1.1\"");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
 /// Start a python3 program given as source; it must print `listening on http://ADDR` (flushed)
 /// once bound. `args` follow the script.
 pub fn python(source: &str, args: &[&str]) -> Spawned {

@@ -6,8 +6,8 @@
 //! concurrent first requests share one HEAD per server, and `?mirrorlist` shows it all.
 
 use ricochet_tests::{
-    bin, chromium_dom, client, pipelined_gets, raw_exchange, require, run, Spawned, TempDir,
-    COMMAND,
+    bin, chromium_dom, client, heads_logged, pipelined_gets, raw_exchange, require, run, Spawned,
+    TempDir, COMMAND,
 };
 use ricochet_tests::{put_file as put, seeded_bytes as bytes};
 use std::collections::HashMap;
@@ -101,12 +101,7 @@ impl Mirrors {
 
     /// `HEAD path` lines in server `i`'s access log so far.
     fn heads(&self, i: usize, path: &str) -> usize {
-        let needle = format!("\"HEAD {path} HTTP/1.1\"");
-        fs::read_to_string(&self.logs[i])
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(&needle))
-            .count()
+        heads_logged(&self.logs[i], path)
     }
 
     fn origin_copy(&self, name: &str) -> Vec<u8> {

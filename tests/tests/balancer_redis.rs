@@ -6,8 +6,8 @@
 //! is back.
 
 use ricochet_tests::{
-    bin, free_port_outside_ephemeral_range, raw_exchange, require, server, status_of, www, Spawned,
-    TempDir,
+    bin, free_port_outside_ephemeral_range, raw_exchange, require, server, status_of, www,
+    HasAndLacks, Spawned, TempDir,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -431,16 +431,6 @@ fn a_reload_on_a_follower_reaches_all_and_a_holder_stopping_hands_the_lease_on()
         .contains("gave up the probing lease"));
 }
 
-/// `HEAD path` lines in an access log so far.
-fn heads(log: &Path, path: &str) -> usize {
-    let needle = format!("\"HEAD {path} HTTP/1.1\"");
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .count()
-}
-
 #[test]
 fn verify_files_checks_are_shared_through_redis_one_head_per_server_and_path() {
     if !require("redis-server") {
@@ -448,20 +438,8 @@ fn verify_files_checks_are_shared_through_redis_one_head_per_server_and_path() {
     }
     let redis = Redis::start(free_port_outside_ephemeral_range());
     let dir = TempDir::new("balancer-redis-files");
-    let mut servers = Vec::new();
-    let mut logs = Vec::new();
-    for name in ["has", "lacks"] {
-        let root = dir.path().join(name);
-        std::fs::create_dir(&root).unwrap();
-        std::fs::write(root.join("probe.bin"), vec![7u8; 16_384]).unwrap();
-        if name == "has" {
-            std::fs::write(root.join("new.bin"), b"the new release").unwrap();
-        }
-        let log = dir.path().join(format!("{name}.log"));
-        servers.push(server(&root, &["--access-log", log.to_str().unwrap()]));
-        logs.push(log);
-    }
-    let addrs = [servers[0].addr, servers[1].addr];
+    let pair = HasAndLacks::start(dir.path());
+    let addrs = pair.addrs();
     let start = |addrs: &[SocketAddr]| {
         let mut cmd = Command::new(bin("balancer"));
         cmd.args(["--listen", "127.0.0.1:0", "--verify-files"])
@@ -505,7 +483,7 @@ fn verify_files_checks_are_shared_through_redis_one_head_per_server_and_path() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let counts = [heads(&logs[0], "/new.bin"), heads(&logs[1], "/new.bin")];
+    let counts = pair.heads("/new.bin");
     // Without sharing: [2, 2].
     assert_eq!(
         counts,

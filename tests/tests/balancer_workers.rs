@@ -6,7 +6,7 @@
 #![cfg(target_os = "linux")]
 
 use ricochet_tests::procfs::{children, established_on, holds};
-use ricochet_tests::{bin, raw_exchange, server, status_of, www, Spawned, TempDir};
+use ricochet_tests::{bin, raw_exchange, server, status_of, www, HasAndLacks, Spawned, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -221,16 +221,6 @@ fn a_worker_that_dies_ends_the_balancer_with_exit_11() {
         .contains(&format!("worker process {worker} ended")));
 }
 
-/// `HEAD path` lines in an access log so far.
-fn heads(log: &Path, path: &str) -> usize {
-    let needle = format!("\"HEAD {path} HTTP/1.1\"");
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .count()
-}
-
 /// One `GET path` on a new connection, left open; its status and `Location` header line.
 fn get_file(addr: SocketAddr, path: &str) -> (TcpStream, Option<u16>, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -250,20 +240,8 @@ fn get_file(addr: SocketAddr, path: &str) -> (TcpStream, Option<u16>, String) {
 #[test]
 fn verify_files_checks_are_shared_one_head_per_server_and_path_for_both_workers() {
     let dir = TempDir::new("balancer-workers-files");
-    let mut servers = Vec::new();
-    let mut logs = Vec::new();
-    for name in ["has", "lacks"] {
-        let root = dir.path().join(name);
-        std::fs::create_dir(&root).unwrap();
-        std::fs::write(root.join("probe.bin"), vec![7u8; 16_384]).unwrap();
-        if name == "has" {
-            std::fs::write(root.join("new.bin"), b"the new release").unwrap();
-        }
-        let log = dir.path().join(format!("{name}.log"));
-        servers.push(server(&root, &["--access-log", log.to_str().unwrap()]));
-        logs.push(log);
-    }
-    let addrs = [servers[0].addr, servers[1].addr];
+    let pair = HasAndLacks::start(dir.path());
+    let addrs = pair.addrs();
     let b = balancer(&["--verify-files"], &addrs);
     let worker = children(b.pid())[0];
     b.wait_for("new ranking from the prober", WAIT);
@@ -293,7 +271,7 @@ fn verify_files_checks_are_shared_one_head_per_server_and_path_for_both_workers(
     // One HEAD per server for the path, not one per process (access logs are written as
     // requests end; give them a moment).
     std::thread::sleep(Duration::from_millis(300));
-    let counts = [heads(&logs[0], "/new.bin"), heads(&logs[1], "/new.bin")];
+    let counts = pair.heads("/new.bin");
     // Without sharing: [2, 2]. The one lacking it is picked (and checked) at least once
     // before it is known to lack it, by one process only.
     assert_eq!(counts, [1, 1], "HEADs per server:\n{}", b.output());
