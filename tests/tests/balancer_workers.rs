@@ -37,25 +37,8 @@ fn balancer(extra: &[&str], servers: &[SocketAddr]) -> Spawned {
 
 /// One GET on a new kept-alive connection; the connection (left open) and the `Location`.
 fn get(addr: SocketAddr) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-        .write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(
-        status_of(&got),
-        Some(301),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
-    let text = String::from_utf8_lossy(&got).into_owned();
+    let (stream, status, text) = get_file(addr, "/index.html");
+    assert_eq!(status, Some(301), "{text}");
     let location = text
         .split("\r\n")
         .find_map(|l| l.strip_prefix("Location: http://"))
